@@ -1,0 +1,30 @@
+//! Annotation keys: the OCI pre-defined ones and those modeloci and ModelPack define.
+//!
+//! Annotations are string-to-string maps on manifests, indexes and descriptors. The values
+//! below are the keys; what each one holds is documented on it.
+
+/// The human-readable title: on a manifest the model name, on a layer its file's path
+/// relative to the model root (`/`-separated).
+pub const TITLE: &str = "org.opencontainers.image.title";
+/// The version of the packaged model.
+pub const VERSION: &str = "org.opencontainers.image.version";
+/// When the artifact was created, RFC 3339. Written only when the user asks for it.
+pub const CREATED: &str = "org.opencontainers.image.created";
+/// The name of a reference (a tag) in an image layout's `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The number of parameters detected in the weights, as a decimal integer.
+pub const MODEL_PARAMETERS: &str = "org.modeloci.model.parameters";
+/// The dominant tensor data type detected in the weights (`bf16`, `f32`, `q4_k_m`, ...).
+pub const MODEL_DTYPE: &str = "org.modeloci.model.dtype";
+/// The weight file format detected (`safetensors`, `gguf`, ...).
+pub const MODEL_FORMAT: &str = "org.modeloci.model.format";
+/// The quantization detected (`gptq`, `awq`, `q4_k_m`, ...).
+pub const MODEL_QUANTIZATION: &str = "org.modeloci.model.quantization";
+
+/// ModelPack: the file's path relative to the model root.
+pub const MODELPACK_FILEPATH: &str = "org.cncf.model.filepath";
+/// ModelPack: JSON with the file's name, mode, size and normalised owner and times.
+pub const MODELPACK_FILE_METADATA: &str = "org.cncf.model.file.metadata+json";
+/// ModelPack: `"true"` when the layer's media type was assigned without checking the content.
+pub const MODELPACK_MEDIATYPE_UNTESTED: &str = "org.cncf.model.file.mediatype.untested";
