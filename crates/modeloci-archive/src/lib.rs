@@ -1,1 +1,83 @@
-//! Pack and unpack.
+//! Pack, inspect, verify, unpack and extend OCI archives of machine-learning models.
+//!
+//! An archive is a tar whose root is an OCI image layout (`oci-layout`, `index.json`,
+//! `blobs/sha256/`), plus `manifest.json` and `config.json` copies for users of the
+//! reference implementation. Each file of the model is one layer: a tar of that one file,
+//! compressed with gzip (the default), zstd, or not at all.
+//!
+//! - [`ModelPackager`] packs a directory ([`ModelPackager::package`]), builds manifests
+//!   ([`ModelPackager::create_manifest`]) and adds files to archives
+//!   ([`ModelPackager::add_layer`]).
+//! - [`ModelUnpackager`] restores the model ([`ModelUnpackager::unpack`]) and verifies
+//!   archives ([`ModelUnpackager::verify_layers`], [`ModelUnpackager::verify`]).
+//! - [`Archive`] reads archives: this project's, the reference implementation's, and OCI
+//!   layout directories.
+//!
+//! # Guarantees
+//!
+//! - **Streaming.** Each input byte is read once while packing; blobs stream through the
+//!   hasher and compressor and are never held whole in memory. Memory is bounded by buffers.
+//! - **Reproducible.** The same directory and options give byte-identical archives, whatever
+//!   the path, directory order, modification times, umask or clock.
+//! - **Atomic.** Archives and unpacked directories appear at their final path complete, or
+//!   not at all.
+//!
+//! # Security
+//!
+//! Archives are untrusted input. Digests are validated before they become paths; blobs are
+//! checked against their digest and size before the files they hold reach the target; every
+//! path is checked ([`check_relative_path`]), and links, devices, FIFOs, sparse files,
+//! duplicate and case-colliding paths are refused with an error naming the entry. Tar
+//! metadata entries are capped at 64 KiB.
+//!
+//! # Examples
+//!
+//! ```
+//! use modeloci_archive::{ModelPackager, ModelUnpackager, PackOptions};
+//! use modeloci_spec::OciConfig;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let model = dir.path().join("tiny");
+//! std::fs::create_dir(&model)?;
+//! std::fs::write(model.join("config.json"), br#"{"hidden_size": 8}"#)?;
+//!
+//! let config = OciConfig::new("tiny", "1.0.0", "pytorch", "transformer");
+//! let archive = ModelPackager::new().package(&model, &config)?;
+//! assert_eq!(archive, dir.path().join("tiny-1.0.0.tar"));
+//!
+//! let unpacker = ModelUnpackager::new();
+//! assert!(unpacker.verify_layers(&archive)?.iter().all(|(_, ok)| *ok));
+//! let restored = unpacker.unpack(&archive, &dir.path().join("out"))?;
+//! assert_eq!(restored, config);
+//! assert_eq!(std::fs::read(dir.path().join("out/config.json"))?, br#"{"hidden_size": 8}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod add;
+mod archive;
+mod archive_write;
+mod atomic;
+mod compress;
+mod entry_policy;
+mod error;
+mod layer_tar;
+mod options;
+mod pack;
+mod tar_read;
+mod tar_write;
+mod unpack;
+mod verify;
+mod walk;
+
+pub use add::AddReport;
+pub use archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
+pub use entry_policy::{MAX_METADATA_SIZE, PathSet, Refusal, check_relative_path};
+pub use error::{Error, Result};
+pub use options::{
+    AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, PackOptions, UnpackOptions,
+    rfc3339,
+};
+pub use pack::{ModelPackager, PackReport};
+pub use unpack::{ModelUnpackager, UnpackReport, UnpackedFile};
+pub use verify::{BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify};

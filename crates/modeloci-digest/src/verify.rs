@@ -21,6 +21,14 @@ pub struct VerifyingReader<R> {
     hasher: Hasher,
     expected: Measured,
     verified: bool,
+    /// The mismatch found, given again to every later read.
+    failure: Option<Mismatch>,
+}
+
+#[derive(Clone, Debug)]
+enum Mismatch {
+    Size { actual: u64, at_least: bool },
+    Digest(modeloci_spec::Digest),
 }
 
 impl<R: Read> VerifyingReader<R> {
@@ -31,6 +39,7 @@ impl<R: Read> VerifyingReader<R> {
             hasher: Hasher::new(expected.digest.algorithm()),
             expected,
             verified: false,
+            failure: None,
         }
     }
 
@@ -60,29 +69,43 @@ impl<R: Read> VerifyingReader<R> {
         Ok(self.inner)
     }
 
+    fn fail(&mut self, mismatch: Mismatch) -> io::Error {
+        self.failure = Some(mismatch.clone());
+        let err = match mismatch {
+            Mismatch::Size { actual, at_least } => Error::SizeMismatch {
+                expected: self.expected.size,
+                actual,
+                at_least,
+            },
+            Mismatch::Digest(actual) => Error::DigestMismatch {
+                expected: self.expected.digest.clone(),
+                actual,
+            },
+        };
+        io::Error::new(io::ErrorKind::InvalidData, err)
+    }
+
     fn check_end(&mut self) -> io::Result<()> {
         let actual = std::mem::take(&mut self.hasher).finish();
-        let err = if actual.size != self.expected.size {
-            Error::SizeMismatch {
-                expected: self.expected.size,
+        if actual.size != self.expected.size {
+            Err(self.fail(Mismatch::Size {
                 actual: actual.size,
                 at_least: false,
-            }
+            }))
         } else if actual.digest != self.expected.digest {
-            Error::DigestMismatch {
-                expected: self.expected.digest.clone(),
-                actual: actual.digest,
-            }
+            Err(self.fail(Mismatch::Digest(actual.digest)))
         } else {
             self.verified = true;
-            return Ok(());
-        };
-        Err(io::Error::new(io::ErrorKind::InvalidData, err))
+            Ok(())
+        }
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(mismatch) = self.failure.clone() {
+            return Err(self.fail(mismatch));
+        }
         if self.verified || buf.is_empty() {
             return Ok(0);
         }
@@ -97,14 +120,11 @@ impl<R: Read> Read for VerifyingReader<R> {
             return Ok(0);
         }
         if n as u64 > remaining {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                Error::SizeMismatch {
-                    expected: self.expected.size,
-                    actual: self.hasher.size() + n as u64,
-                    at_least: true,
-                },
-            ));
+            let actual = self.hasher.size() + n as u64;
+            return Err(self.fail(Mismatch::Size {
+                actual,
+                at_least: true,
+            }));
         }
         self.hasher.update(&buf[..n]);
         Ok(n)

@@ -1,0 +1,626 @@
+//! Reading archives: this project's, the reference implementation's, and OCI layout
+//! directories.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use modeloci_digest::{Measured, VerifyingReader};
+use modeloci_spec::{
+    Descriptor, Digest, MediaType, ModelLayer, OciConfig, OciIndex, OciManifest, annotations,
+};
+
+use crate::entry_policy::Refusal;
+use crate::tar_read::{Entry, EntryKind, MAX_TRAILING_ZEROS, Source, TarError, TarReader};
+use crate::{Error, Result};
+
+/// The largest JSON document (index, manifest, config) read into memory.
+pub const MAX_DOCUMENT_SIZE: u64 = 4 << 20;
+
+/// How an archive is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArchiveFormat {
+    /// An OCI image layout (`oci-layout`, `index.json`, `blobs/`), as this project and other
+    /// OCI tools write it.
+    Layout,
+    /// The reference implementation's format: a root `manifest.json`, `config.json` and
+    /// `blobs/sha256/`, without an index.
+    Reference,
+}
+
+/// An opened archive: its entries are indexed and its manifest is read and verified; blobs
+/// are read on demand, streaming.
+///
+/// ```no_run
+/// use modeloci_archive::Archive;
+///
+/// let archive = Archive::open("bert-base-1.0.0.tar".as_ref())?;
+/// for layer in archive.layers() {
+///     println!("{} {} {}", layer.digest, layer.size, layer.title().unwrap_or("?"));
+/// }
+/// let config = archive.config()?;
+/// # Ok::<(), modeloci_archive::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Archive {
+    path: PathBuf,
+    store: Store,
+    format: ArchiveFormat,
+    index: Option<OciIndex>,
+    manifest_descriptor: Option<Descriptor>,
+    manifest_bytes: Vec<u8>,
+    manifest_digest: Digest,
+    manifest: OciManifest,
+}
+
+#[derive(Debug)]
+enum Store {
+    Tar {
+        file: File,
+        /// Every entry in archive order, names normalised (no leading `./`).
+        entries: Vec<Entry>,
+        /// Regular files by name -> position in `entries`.
+        by_name: HashMap<String, usize>,
+    },
+    Dir {
+        root: PathBuf,
+    },
+}
+
+/// Reads a byte range of a file with positioned reads, so several threads can read one file.
+pub(crate) struct RangeReader<'a> {
+    file: &'a File,
+    offset: u64,
+    remaining: u64,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.offset += n as u64;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A blob's bytes, unverified.
+pub(crate) enum BlobReader<'a> {
+    Range(RangeReader<'a>),
+    File(io::Take<File>),
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Range(r) => r.read(buf),
+            Self::File(f) => f.read(buf),
+        }
+    }
+}
+
+/// A file read through `Source` for the tar walker, skipping by seeking.
+struct SeekFile<'a>(&'a File);
+
+impl Read for SeekFile<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Source for SeekFile<'_> {
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        let n = i64::try_from(n).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+        self.0.seek(SeekFrom::Current(n)).map(drop)
+    }
+}
+
+pub(crate) fn tar_error(err: TarError, archive: &Path) -> Error {
+    match err {
+        TarError::Io(source) => Error::Io {
+            path: archive.to_owned(),
+            source,
+        },
+        TarError::Malformed { offset, reason } => Error::MalformedTar {
+            archive: archive.to_owned(),
+            offset,
+            reason,
+        },
+        TarError::Refused { entry, refusal } => Error::UnsafeEntry { entry, refusal },
+    }
+}
+
+/// Removes leading `./`; the root directory itself (`/`, `.`, `./`) becomes empty.
+pub(crate) fn normalize_name(name: &str) -> &str {
+    let mut name = name;
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
+    if name == "/" || name == "." { "" } else { name }
+}
+
+fn scan_tar(path: &Path, file: &File) -> Result<Vec<Entry>> {
+    let len = file.metadata().map_err(Error::io(path))?.len();
+    let mut reader = TarReader::new(SeekFile(file));
+    let mut entries = Vec::new();
+    while let Some(mut entry) = reader.next_entry().map_err(|e| tar_error(e, path))? {
+        let end = entry.data_offset + entry.size;
+        if end > len {
+            return Err(Error::MalformedTar {
+                archive: path.to_owned(),
+                offset: entry.data_offset,
+                reason: format!(
+                    "entry {:?} runs past the end of the file (truncated?)",
+                    entry.name
+                ),
+            });
+        }
+        let normalized = normalize_name(&entry.name);
+        if normalized.is_empty() && entry.kind == EntryKind::Dir {
+            continue;
+        }
+        entry.name = normalized.to_owned();
+        entries.push(entry);
+    }
+    reader
+        .finish(MAX_TRAILING_ZEROS)
+        .map_err(|e| tar_error(e, path))?;
+    Ok(entries)
+}
+
+impl Store {
+    fn open(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+        if meta.is_dir() {
+            return Ok(Self::Dir {
+                root: path.to_owned(),
+            });
+        }
+        let file = File::open(path).map_err(Error::io(path))?;
+        let entries = scan_tar(path, &file)?;
+        let mut by_name = HashMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.kind == EntryKind::Dir {
+                continue;
+            }
+            if by_name.insert(entry.name.clone(), i).is_some() {
+                return Err(Error::UnsafeEntry {
+                    entry: entry.name.clone(),
+                    refusal: Refusal::Duplicate,
+                });
+            }
+        }
+        Ok(Self::Tar {
+            file,
+            entries,
+            by_name,
+        })
+    }
+
+    /// A reader over the regular file `name`, with its stored length; `None` when absent.
+    fn open_entry(&self, name: &str) -> Result<Option<(BlobReader<'_>, u64)>> {
+        match self {
+            Self::Tar {
+                file,
+                entries,
+                by_name,
+            } => {
+                let Some(&i) = by_name.get(name) else {
+                    return Ok(None);
+                };
+                let entry = &entries[i];
+                if let Some(refusal) = entry.kind.refusal() {
+                    return Err(Error::UnsafeEntry {
+                        entry: entry.name.clone(),
+                        refusal,
+                    });
+                }
+                let reader = RangeReader {
+                    file,
+                    offset: entry.data_offset,
+                    remaining: entry.size,
+                };
+                Ok(Some((BlobReader::Range(reader), entry.size)))
+            }
+            Self::Dir { root } => {
+                let path = root.join(name);
+                match std::fs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_file() => {
+                        let file = File::open(&path).map_err(Error::io(&path))?;
+                        Ok(Some((BlobReader::File(file.take(meta.len())), meta.len())))
+                    }
+                    Ok(_) => Err(Error::UnsafeEntry {
+                        entry: name.to_owned(),
+                        refusal: Refusal::Symlink {
+                            target: "(not a regular file)".into(),
+                        },
+                    }),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::Io { path, source: e }),
+                }
+            }
+        }
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        match self {
+            Self::Tar { by_name, .. } => by_name.contains_key(name),
+            Self::Dir { root } => root.join(name).is_file(),
+        }
+    }
+
+    /// Reads a small regular file whole, refusing one over `limit` bytes.
+    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let Some((mut reader, size)) = self.open_entry(name)? else {
+            return Ok(None);
+        };
+        if size > limit {
+            return Err(Error::TooLarge {
+                entry: name.to_owned(),
+                size,
+                limit,
+            });
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        reader.read_to_end(&mut buf).map_err(|e| Error::Io {
+            path: PathBuf::from(name),
+            source: e,
+        })?;
+        Ok(Some(buf))
+    }
+}
+
+impl Archive {
+    /// Opens an archive (a tar file or an OCI layout directory) and reads its manifest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MalformedTar`] or [`Error::UnsafeEntry`] for a broken or hostile tar,
+    /// [`Error::NotAnArchive`] when there is neither `index.json` nor `manifest.json`,
+    /// [`Error::AmbiguousIndex`] when the index names several manifests,
+    /// [`Error::BlobMismatch`] when the manifest blob does not match its descriptor.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, None)
+    }
+
+    /// Like [`Self::open`], choosing the manifest whose `org.opencontainers.image.ref.name`
+    /// is `reference` when given.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open`].
+    pub fn open_with(path: &Path, reference: Option<&str>) -> Result<Self> {
+        let store = Store::open(path)?;
+        let not_archive = |reason: &str| Error::NotAnArchive {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (format, index, descriptor, manifest_bytes) = if let Some(bytes) =
+            store.read_small("index.json", MAX_DOCUMENT_SIZE)?
+        {
+            let index = OciIndex::from_slice(&bytes).map_err(|source| Error::InvalidDocument {
+                entry: "index.json".into(),
+                source,
+            })?;
+            let descriptor = choose_manifest(&index, reference, path)?;
+            let bytes = read_verified(&store, path, &descriptor, "manifest", MAX_DOCUMENT_SIZE)?;
+            (ArchiveFormat::Layout, Some(index), Some(descriptor), bytes)
+        } else if let Some(bytes) = store.read_small("manifest.json", MAX_DOCUMENT_SIZE)? {
+            (ArchiveFormat::Reference, None, None, bytes)
+        } else if matches!(store, Store::Tar { ref entries, .. } if entries.is_empty()) {
+            return Err(not_archive("the tar is empty"));
+        } else {
+            return Err(not_archive("no index.json or manifest.json at its root"));
+        };
+        let entry = descriptor.as_ref().map_or_else(
+            || "manifest.json".to_owned(),
+            |d| format!("manifest {}", d.digest),
+        );
+        let manifest = OciManifest::from_slice(&manifest_bytes)
+            .map_err(|source| Error::InvalidDocument { entry, source })?;
+        let manifest_digest = descriptor.as_ref().map_or_else(
+            || modeloci_digest::Hasher::digest_bytes(&manifest_bytes).digest,
+            |d| d.digest.clone(),
+        );
+        Ok(Self {
+            path: path.to_owned(),
+            store,
+            format,
+            index,
+            manifest_descriptor: descriptor,
+            manifest_bytes,
+            manifest_digest,
+            manifest,
+        })
+    }
+
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the archive is laid out.
+    pub fn format(&self) -> ArchiveFormat {
+        self.format
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &OciManifest {
+        &self.manifest
+    }
+
+    /// The manifest's bytes as stored.
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+
+    /// The manifest's digest: from the index (and verified), or computed for reference
+    /// archives.
+    pub fn manifest_digest(&self) -> &Digest {
+        &self.manifest_digest
+    }
+
+    /// The index's descriptor of the manifest, for layout archives.
+    pub fn manifest_descriptor(&self) -> Option<&Descriptor> {
+        self.manifest_descriptor.as_ref()
+    }
+
+    /// The index, for layout archives.
+    pub fn index(&self) -> Option<&OciIndex> {
+        self.index.as_ref()
+    }
+
+    /// The reference name (tag) of the manifest: from the index, else the version annotation.
+    pub fn reference_name(&self) -> Option<&str> {
+        self.manifest_descriptor
+            .as_ref()
+            .and_then(|d| d.annotations.get(annotations::REF_NAME))
+            .or_else(|| self.manifest.annotations.get(annotations::VERSION))
+            .map(String::as_str)
+    }
+
+    /// The layers, as the reference implementation's `ModelLayer`s.
+    pub fn layers(&self) -> Vec<ModelLayer> {
+        self.manifest
+            .layers
+            .iter()
+            .cloned()
+            .map(ModelLayer::from)
+            .collect()
+    }
+
+    /// The config blob's bytes, verified against the manifest's descriptor. Reference
+    /// archives keep the config at the root as `config.json` only; that is read then.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingBlob`], [`Error::BlobMismatch`], [`Error::TooLarge`].
+    pub fn config_bytes(&self) -> Result<Vec<u8>> {
+        let descriptor = &self.manifest.config;
+        match read_verified(
+            &self.store,
+            &self.path,
+            descriptor,
+            "config",
+            MAX_DOCUMENT_SIZE,
+        ) {
+            Err(Error::MissingBlob { .. }) if self.store.exists("config.json") => {
+                read_verified_entry(
+                    &self.store,
+                    &self.path,
+                    "config.json",
+                    descriptor,
+                    "config",
+                    MAX_DOCUMENT_SIZE,
+                )
+            }
+            other => other,
+        }
+    }
+
+    /// The model config, for archives whose config is a modeloci (or reference) model config.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedConfig`] for other config types, [`Error::InvalidDocument`], and
+    /// those of [`Self::config_bytes`].
+    pub fn config(&self) -> Result<OciConfig> {
+        let media_type = &self.manifest.config.media_type;
+        if !matches!(
+            media_type,
+            MediaType::ModelociConfig | MediaType::ImageConfig
+        ) {
+            return Err(Error::UnsupportedConfig {
+                media_type: media_type.clone(),
+            });
+        }
+        let bytes = self.config_bytes()?;
+        OciConfig::from_slice(&bytes).map_err(|source| Error::InvalidDocument {
+            entry: "config".into(),
+            source,
+        })
+    }
+
+    /// Whether the archive holds a blob with this digest.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.store.exists(&digest.blob_path())
+    }
+
+    /// A reader over a blob's stored bytes, unverified, with the stored length.
+    pub(crate) fn open_blob(&self, digest: &Digest) -> Result<Option<(BlobReader<'_>, u64)>> {
+        self.store.open_entry(&digest.blob_path())
+    }
+
+    /// A reader over a root file (`manifest.json`, `config.json`), with its length.
+    pub(crate) fn open_root_file(&self, name: &str) -> Result<Option<(BlobReader<'_>, u64)>> {
+        self.store.open_entry(name)
+    }
+
+    /// A reader that verifies the blob against `descriptor` as it is read.
+    pub(crate) fn verified_blob(
+        &self,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<VerifyingReader<BlobReader<'_>>> {
+        let (reader, _) =
+            self.open_blob(&descriptor.digest)?
+                .ok_or_else(|| Error::MissingBlob {
+                    what: what.to_owned(),
+                    digest: descriptor.digest.clone(),
+                })?;
+        Ok(VerifyingReader::new(
+            reader,
+            Measured::new(descriptor.digest.clone(), descriptor.size),
+        ))
+    }
+
+    /// The tar entries in archive order (empty for a layout directory).
+    pub(crate) fn tar_entries(&self) -> &[Entry] {
+        match &self.store {
+            Store::Tar { entries, .. } => entries,
+            Store::Dir { .. } => &[],
+        }
+    }
+
+    /// A reader over the data of one of [`Self::tar_entries`].
+    pub(crate) fn tar_entry_reader(&self, entry: &Entry) -> Option<RangeReader<'_>> {
+        match &self.store {
+            Store::Tar { file, .. } => Some(RangeReader {
+                file,
+                offset: entry.data_offset,
+                remaining: entry.size,
+            }),
+            Store::Dir { .. } => None,
+        }
+    }
+
+    /// The root directory, for a layout directory.
+    pub(crate) fn layout_dir(&self) -> Option<&Path> {
+        match &self.store {
+            Store::Dir { root } => Some(root),
+            Store::Tar { .. } => None,
+        }
+    }
+}
+
+fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Result<Descriptor> {
+    let manifests: Vec<&Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.media_type,
+                MediaType::ImageManifest | MediaType::DockerManifest
+            )
+        })
+        .collect();
+    let refs = || {
+        let names: Vec<&str> = manifests
+            .iter()
+            .filter_map(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str))
+            .collect();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    let ambiguous = |reason: String| Error::AmbiguousIndex {
+        archive: path.to_owned(),
+        reason,
+    };
+    let chosen: Vec<&Descriptor> = match reference {
+        Some(name) => manifests
+            .iter()
+            .copied()
+            .filter(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(name))
+            .collect(),
+        None => manifests.clone(),
+    };
+    match (chosen.as_slice(), reference) {
+        ([one], _) => Ok((*one).clone()),
+        ([], None) => Err(ambiguous("index.json lists no image manifest".into())),
+        ([], Some(name)) => Err(ambiguous(format!(
+            "index.json has no manifest named {name:?} (refs: {})",
+            refs()
+        ))),
+        (many, _) => Err(ambiguous(format!(
+            "index.json lists {} manifests (refs: {})",
+            many.len(),
+            refs()
+        ))),
+    }
+}
+
+fn read_verified(
+    store: &Store,
+    path: &Path,
+    descriptor: &Descriptor,
+    what: &str,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    read_verified_entry(
+        store,
+        path,
+        &descriptor.digest.blob_path(),
+        descriptor,
+        what,
+        limit,
+    )
+}
+
+fn read_verified_entry(
+    store: &Store,
+    path: &Path,
+    name: &str,
+    descriptor: &Descriptor,
+    what: &str,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    if descriptor.size > limit {
+        return Err(Error::TooLarge {
+            entry: format!("{what} blob {}", descriptor.digest),
+            size: descriptor.size,
+            limit,
+        });
+    }
+    let (reader, _) = store.open_entry(name)?.ok_or_else(|| Error::MissingBlob {
+        what: what.to_owned(),
+        digest: descriptor.digest.clone(),
+    })?;
+    let mut verifying = VerifyingReader::new(
+        reader,
+        Measured::new(descriptor.digest.clone(), descriptor.size),
+    );
+    let mut buf = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+    verifying
+        .read_to_end(&mut buf)
+        .map_err(|e| blob_error(e, what, &descriptor.digest, path))?;
+    Ok(buf)
+}
+
+/// The library error for an error met while reading a blob through a [`VerifyingReader`].
+pub(crate) fn blob_error(err: io::Error, what: &str, digest: &Digest, archive: &Path) -> Error {
+    match modeloci_digest::Error::try_from_io(err) {
+        Ok(source) => Error::BlobMismatch {
+            what: what.to_owned(),
+            digest: digest.clone(),
+            source,
+        },
+        Err(err) => Error::Io {
+            path: archive.to_owned(),
+            source: err,
+        },
+    }
+}

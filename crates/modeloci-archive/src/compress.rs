@@ -1,0 +1,376 @@
+//! Layer compression and decompression.
+//!
+//! gzip is compressed pigz-style: the stream is cut into fixed 1 MiB blocks, each block is
+//! deflated on its own by a pool of threads and ends with a sync flush, the blocks are written
+//! in order, and the CRC-32s are combined. The block size, not the thread count, decides the
+//! bytes, so the output is the same on a machine with one core or sixty-four. The deflate
+//! backend is miniz_oxide, whose level 1 does not expand float data (zlib-rs and zlib-ng at
+//! level 1 use static Huffman trees only and do).
+//!
+//! zstd runs libzstd's multi-threaded mode, whose output does not depend on the number of
+//! workers (a test holds it to that); it differs from the single-threaded mode, which is
+//! therefore never used.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+
+use flate2::{Compress, Compression as Level, FlushCompress};
+use modeloci_spec::LayerEncoding;
+
+/// The uncompressed size of one gzip block.
+pub(crate) const GZIP_BLOCK: usize = 1 << 20;
+
+/// gzip header: deflate, no flags, mtime 0, no extra flags, OS "unknown".
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// A final, empty, fixed-Huffman deflate block: ends a stream whose blocks all end in a
+/// sync flush.
+const DEFLATE_END: [u8; 2] = [0x03, 0x00];
+
+/// How to compress a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Codec {
+    Identity,
+    Gzip { level: u32 },
+    Zstd { level: i32 },
+}
+
+impl Codec {
+    pub(crate) fn encoding(self) -> LayerEncoding {
+        match self {
+            Self::Identity => LayerEncoding::Tar,
+            Self::Gzip { .. } => LayerEncoding::TarGzip,
+            Self::Zstd { .. } => LayerEncoding::TarZstd,
+        }
+    }
+}
+
+/// Compresses all of `input` into `out` and returns the number of bytes read from `input`.
+pub(crate) fn compress(
+    codec: Codec,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    threads: usize,
+) -> io::Result<u64> {
+    match codec {
+        Codec::Identity => copy(input, out),
+        Codec::Gzip { level } => gzip(input, out, level, threads),
+        Codec::Zstd { level } => {
+            let mut encoder = zstd::stream::Encoder::new(out, level)?;
+            encoder.multithread(u32::try_from(threads.max(1)).unwrap_or(1))?;
+            encoder.include_checksum(true)?;
+            let n = copy(input, &mut encoder)?;
+            encoder.finish()?;
+            Ok(n)
+        }
+    }
+}
+
+/// Copies with a large buffer.
+pub(crate) fn copy(input: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        let n = read_block(input, &mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        out.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// A reader that decompresses a layer blob of the given encoding.
+pub(crate) fn decoder<'a>(
+    encoding: LayerEncoding,
+    blob: impl Read + 'a,
+) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match encoding {
+        LayerEncoding::TarGzip => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 16, blob),
+        )),
+        LayerEncoding::TarZstd => Box::new(zstd::stream::read::Decoder::new(blob)?),
+        _ => Box::new(blob),
+    })
+}
+
+/// Fills `buf` as far as the input allows; returns the bytes read (fewer only at the end).
+pub(crate) fn read_block(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Whether a file is worth compressing: deflates three 256 KiB samples (start, middle, end)
+/// at level 1 and asks for at least 10 % saved. Weights stored as f32/f16 save less and are
+/// stored; bf16 weights, text and JSON save more and are compressed. Files under 64 KiB are
+/// always compressed: the tar framing alone makes that worth it.
+pub(crate) fn compresses_well(path: &std::path::Path, size: u64) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    const SAMPLE: u64 = 256 << 10;
+    if size < 64 << 10 {
+        return Ok(true);
+    }
+    let file = std::fs::File::open(path)?;
+    let ranges = if size <= 3 * SAMPLE {
+        vec![(0, size)]
+    } else {
+        vec![
+            (0, SAMPLE),
+            (size / 2 - SAMPLE / 2, SAMPLE),
+            (size - SAMPLE, SAMPLE),
+        ]
+    };
+    let mut compressor = Compress::new(Level::new(1), false);
+    let (mut buf, mut out) = (Vec::new(), Vec::new());
+    let (mut input, mut output) = (0u64, 0u64);
+    for (offset, len) in ranges {
+        buf.resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
+        file.read_exact_at(&mut buf, offset)?;
+        deflate_block(&mut compressor, &buf, &mut out)?;
+        input += len;
+        output += out.len() as u64;
+    }
+    Ok(output * 10 < input * 9)
+}
+
+struct Block {
+    data: Vec<u8>,
+    crc: u32,
+}
+
+fn deflate_block(compressor: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    compressor.reset();
+    out.clear();
+    out.reserve(input.len() + input.len() / 16 + 1024);
+    let mut consumed = 0;
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity());
+        }
+        let before = compressor.total_in();
+        compressor
+            .compress_vec(&input[consumed..], out, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        consumed += (compressor.total_in() - before) as usize;
+        // The flush is complete once all input is in and the compressor left room unused.
+        if consumed == input.len() && out.len() < out.capacity() {
+            return Ok(());
+        }
+    }
+}
+
+fn gzip(input: &mut dyn Read, out: &mut dyn Write, level: u32, threads: usize) -> io::Result<u64> {
+    out.write_all(&GZIP_HEADER)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut total = 0u64;
+    let mut write_block = |block: &Block, len: usize| -> io::Result<()> {
+        out.write_all(&block.data)?;
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            block.crc, len as u64,
+        ));
+        total += len as u64;
+        Ok(())
+    };
+
+    let mut first = vec![0u8; GZIP_BLOCK];
+    let n = read_block(input, &mut first)?;
+    if n < GZIP_BLOCK || threads <= 1 {
+        // Small input, or one thread: no pool.
+        let mut compressor = Compress::new(Level::new(level), false);
+        let mut block = Block {
+            data: Vec::new(),
+            crc: 0,
+        };
+        let mut buf = first;
+        let mut n = n;
+        while n > 0 {
+            deflate_block(&mut compressor, &buf[..n], &mut block.data)?;
+            block.crc = crc32fast::hash(&buf[..n]);
+            write_block(&block, n)?;
+            n = read_block(input, &mut buf)?;
+        }
+    } else {
+        parallel_blocks(input, first, level, threads, &mut write_block)?;
+    }
+    out.write_all(&DEFLATE_END)?;
+    out.write_all(&crc.finalize().to_le_bytes())?;
+    // ISIZE is the length modulo 2^32.
+    out.write_all(&(total as u32).to_le_bytes())?;
+    Ok(total)
+}
+
+type Job = (u64, Vec<u8>);
+type Done = (u64, Vec<u8>, io::Result<Block>);
+
+/// Deflates blocks on `threads` workers and hands them to `write` in order. At most
+/// `2 * threads` blocks are in flight, so memory stays bounded whatever the input size.
+fn parallel_blocks(
+    input: &mut dyn Read,
+    first: Vec<u8>,
+    level: u32,
+    threads: usize,
+    write: &mut dyn FnMut(&Block, usize) -> io::Result<()>,
+) -> io::Result<()> {
+    thread::scope(|scope| {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        for _ in 0..threads {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                let mut compressor = Compress::new(Level::new(level), false);
+                loop {
+                    let job = job_rx
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|rx| rx.recv().map_err(|_| ()));
+                    let Ok((seq, data)) = job else { return };
+                    let mut out = Vec::new();
+                    let result = deflate_block(&mut compressor, &data, &mut out).map(|()| Block {
+                        data: out,
+                        crc: crc32fast::hash(&data),
+                    });
+                    if done_tx.send((seq, data, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+
+        let max_in_flight = 2 * threads;
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut pending: BTreeMap<u64, (usize, Block)> = BTreeMap::new();
+        let (mut next_seq, mut next_write, mut in_flight) = (0u64, 0u64, 0usize);
+        let mut next_input = Some(first);
+        let mut eof = false;
+        loop {
+            while !eof && in_flight < max_in_flight {
+                let mut buf = match next_input.take() {
+                    Some(buf) => buf,
+                    None => {
+                        let mut buf = spare.pop().unwrap_or_else(|| vec![0u8; GZIP_BLOCK]);
+                        buf.resize(GZIP_BLOCK, 0);
+                        let n = read_block(input, &mut buf)?;
+                        buf.truncate(n);
+                        buf
+                    }
+                };
+                if buf.is_empty() {
+                    eof = true;
+                    break;
+                }
+                if buf.len() < GZIP_BLOCK {
+                    eof = true;
+                }
+                buf.shrink_to(GZIP_BLOCK);
+                job_tx
+                    .send((next_seq, buf))
+                    .map_err(|_| io::Error::other("compression worker stopped"))?;
+                next_seq += 1;
+                in_flight += 1;
+            }
+            if in_flight == 0 {
+                return Ok(());
+            }
+            let (seq, data, result) = done_rx
+                .recv()
+                .map_err(|_| io::Error::other("compression worker stopped"))?;
+            pending.insert(seq, (data.len(), result?));
+            spare.push(data);
+            while let Some((len, block)) = pending.remove(&next_write) {
+                write(&block, len)?;
+                next_write += 1;
+                in_flight -= 1;
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(len: usize) -> Vec<u8> {
+        // Compressible but not trivial: a slow ramp with noise.
+        let mut x = 0x2545_f491_u32;
+        (0..len)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                ((i / 97) as u8).wrapping_add((x % 7) as u8)
+            })
+            .collect()
+    }
+
+    fn roundtrip(codec: Codec, data: &[u8], threads: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let n = compress(codec, &mut &data[..], &mut out, threads).unwrap();
+        assert_eq!(n, data.len() as u64);
+        let mut back = Vec::new();
+        decoder(codec.encoding(), &out[..])
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data, "{codec:?} with {threads} threads");
+        out
+    }
+
+    #[test]
+    fn gzip_round_trips_and_ignores_thread_count() {
+        for len in [
+            0,
+            1,
+            GZIP_BLOCK - 1,
+            GZIP_BLOCK,
+            GZIP_BLOCK + 1,
+            5 * GZIP_BLOCK + 123,
+        ] {
+            let data = sample(len);
+            let one = roundtrip(Codec::Gzip { level: 1 }, &data, 1);
+            let two = roundtrip(Codec::Gzip { level: 1 }, &data, 2);
+            let four = roundtrip(Codec::Gzip { level: 1 }, &data, 4);
+            assert_eq!(one, two, "len {len}");
+            assert_eq!(one, four, "len {len}");
+            assert_eq!(&one[..10], &GZIP_HEADER);
+        }
+    }
+
+    #[test]
+    fn gzip_output_is_read_by_system_gzip() {
+        let data = sample(3 * GZIP_BLOCK + 7);
+        let gz = roundtrip(Codec::Gzip { level: 6 }, &data, 2);
+        let mut child = std::process::Command::new("gzip")
+            .args(["-dc"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip is on every Debian machine");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&gz));
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(output.status.success());
+        assert_eq!(output.stdout, data);
+    }
+
+    #[test]
+    fn zstd_round_trips_and_ignores_thread_count() {
+        let data = sample(12 * GZIP_BLOCK);
+        let one = roundtrip(Codec::Zstd { level: 3 }, &data, 1);
+        assert_eq!(one, roundtrip(Codec::Zstd { level: 3 }, &data, 4));
+        roundtrip(Codec::Zstd { level: 3 }, &[], 2);
+    }
+}

@@ -1,0 +1,200 @@
+use std::io;
+use std::path::PathBuf;
+
+use modeloci_spec::{Digest, MediaType};
+use thiserror::Error;
+
+use crate::entry_policy::Refusal;
+
+/// Everything that can go wrong while packing, reading, verifying, unpacking or extending an
+/// archive. Each variant names the file, archive entry, layer or digest at fault.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The model directory does not exist or is not a directory.
+    #[error("model directory {} does not exist or is not a directory", path.display())]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The model directory holds no regular file to pack.
+    #[error("model directory {} holds no files to pack", path.display())]
+    EmptyModel {
+        /// The model directory.
+        path: PathBuf,
+    },
+    /// A file of the model cannot be packed as it is.
+    #[error("cannot pack {}: {reason}", path.display())]
+    UnpackableFile {
+        /// The file.
+        path: PathBuf,
+        /// Why: a FIFO, a dangling symlink, a name that is not UTF-8, ...
+        reason: String,
+    },
+    /// A file changed size while it was being packed.
+    #[error("{} changed while it was being packed (expected {expected} bytes)", path.display())]
+    FileChanged {
+        /// The file.
+        path: PathBuf,
+        /// The size it had when packing began.
+        expected: u64,
+    },
+    /// The archive is not a tar file or an OCI layout directory this tool can read.
+    #[error("{}: not a model archive: {reason}", path.display())]
+    NotAnArchive {
+        /// The archive.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// The tar structure itself is broken: a bad header checksum, a truncated entry, ...
+    #[error("{}: malformed tar at byte {offset}: {reason}", archive.display())]
+    MalformedTar {
+        /// The archive.
+        archive: PathBuf,
+        /// Where the problem is.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An entry of the archive, or a path in its manifest, is refused by the safety policy.
+    #[error("refusing entry {entry:?}: {refusal}")]
+    UnsafeEntry {
+        /// The entry name or layer title as found.
+        entry: String,
+        /// Which rule it breaks.
+        refusal: Refusal,
+    },
+    /// A JSON document in the archive is not valid.
+    #[error("{entry}: {source}")]
+    InvalidDocument {
+        /// The archive entry or blob the document came from.
+        entry: String,
+        /// The parser's error.
+        #[source]
+        source: modeloci_spec::Error,
+    },
+    /// A document or blob that must be small declares a size beyond the cap.
+    #[error("{entry} is {size} bytes, more than the {limit}-byte limit for such documents")]
+    TooLarge {
+        /// The entry or blob.
+        entry: String,
+        /// Its declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The index does not lead to exactly one manifest.
+    #[error("{}: {reason}", archive.display())]
+    AmbiguousIndex {
+        /// The archive.
+        archive: PathBuf,
+        /// How many manifests, and which refs exist.
+        reason: String,
+    },
+    /// A blob the manifest names is not in the archive.
+    #[error("{what} blob {digest} is missing from the archive")]
+    MissingBlob {
+        /// What the blob is: `manifest`, `config`, `layer model.safetensors`.
+        what: String,
+        /// Its digest.
+        digest: Digest,
+    },
+    /// A blob's content does not match its descriptor.
+    #[error("{what} blob {digest}: {source}")]
+    BlobMismatch {
+        /// What the blob is: `manifest`, `config`, `layer model.safetensors`.
+        what: String,
+        /// The digest it should have.
+        digest: Digest,
+        /// The size or digest difference.
+        #[source]
+        source: modeloci_digest::Error,
+    },
+    /// A layer's content is not what its descriptor says it is.
+    #[error("layer {title:?}: {reason}")]
+    BadLayer {
+        /// The layer's title.
+        title: String,
+        /// What is wrong: more than one entry, a name that differs from the title, ...
+        reason: String,
+    },
+    /// A layer has a media type this tool cannot unpack.
+    #[error("layer {title:?} has media type {media_type}, which this tool cannot unpack")]
+    UnsupportedLayer {
+        /// The layer's title.
+        title: String,
+        /// Its media type.
+        media_type: MediaType,
+    },
+    /// The config blob is not a model config this tool understands.
+    #[error("config blob has media type {media_type}, not a modeloci model config")]
+    UnsupportedConfig {
+        /// Its media type.
+        media_type: MediaType,
+    },
+    /// The unpack target already holds files.
+    #[error("output directory {} is not empty", path.display())]
+    TargetNotEmpty {
+        /// The target directory.
+        path: PathBuf,
+    },
+    /// Unpacking with overwrite would need to replace something that is not a plain file.
+    #[error("cannot write {}: {reason}", path.display())]
+    TargetConflict {
+        /// The path in the target.
+        path: PathBuf,
+        /// What is in the way.
+        reason: String,
+    },
+    /// `add` was asked to add a path the model already has.
+    #[error("the model already has {path:?}")]
+    AlreadyInModel {
+        /// The path in the model.
+        path: String,
+    },
+    /// The options given do not make sense together, or one is out of range.
+    #[error("{0}")]
+    InvalidOption(String),
+}
+
+impl Error {
+    /// Whether this error means that content failed verification (exit code 1), rather than
+    /// bad input or an I/O problem (exit code 2).
+    pub fn is_verification_failure(&self) -> bool {
+        matches!(self, Self::BlobMismatch { .. } | Self::MissingBlob { .. })
+    }
+
+    /// A short suggestion for the user, where one helps.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::TargetNotEmpty { .. } => {
+                "pass --force to overwrite the files the archive holds, or choose an empty directory"
+            }
+            Self::AlreadyInModel { .. } => "pass --force to replace it",
+            Self::AmbiguousIndex { .. } => "pass --ref to choose a manifest",
+            Self::BlobMismatch { .. } | Self::MissingBlob { .. } => {
+                "the archive is corrupt or was tampered with; fetch it again"
+            }
+            Self::EmptyModel { .. } => "check --model-dir and your exclude patterns",
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,150 @@
+//! The uncompressed content of a layer: a tar holding one file.
+
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+use crate::tar_write::{END_OF_ARCHIVE, Kind, entry_headers, padding};
+use crate::walk::SourceFile;
+
+/// A problem with a source file met while its layer streams through a compressor: carried
+/// inside an `io::Error` so that it can be told apart from a problem writing the archive.
+#[derive(Debug)]
+pub(crate) struct SourceError {
+    path: PathBuf,
+    expected: u64,
+    /// The read error, or `None` when the file changed size.
+    read: Option<io::Error>,
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.read {
+            Some(e) => write!(f, "{}: {e}", self.path.display()),
+            None => write!(
+                f,
+                "{} changed while it was being packed",
+                self.path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// The library error for an I/O error from a layer pipeline writing to `output`.
+pub(crate) fn pipeline_error(err: io::Error, output: &Path) -> Error {
+    if err.get_ref().is_some_and(|e| e.is::<SourceError>()) {
+        let source = *err
+            .into_inner()
+            .and_then(|e| e.downcast::<SourceError>().ok())
+            .expect("checked above");
+        return match source.read {
+            Some(read) => Error::Io {
+                path: source.path,
+                source: read,
+            },
+            None => Error::FileChanged {
+                path: source.path,
+                expected: source.expected,
+            },
+        };
+    }
+    Error::Io {
+        path: output.to_owned(),
+        source: err,
+    }
+}
+
+/// Reads exactly `size` bytes of a file and fails if it has fewer or more.
+struct Exact {
+    file: File,
+    remaining: u64,
+    path: PathBuf,
+    expected: u64,
+}
+
+impl Exact {
+    fn error(&self, read: Option<io::Error>) -> io::Error {
+        let kind = read
+            .as_ref()
+            .map_or(io::ErrorKind::InvalidData, io::Error::kind);
+        io::Error::new(
+            kind,
+            SourceError {
+                path: self.path.clone(),
+                expected: self.expected,
+                read,
+            },
+        )
+    }
+}
+
+impl Read for Exact {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            // Past the size seen when packing began, the file must have ended.
+            let mut probe = [0u8; 1];
+            return match self.file.read(&mut probe) {
+                Ok(0) => Ok(0),
+                Ok(_) => Err(self.error(None)),
+                Err(e) => Err(self.error(Some(e))),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self
+            .file
+            .read(&mut buf[..want])
+            .map_err(|e| self.error(Some(e)))?;
+        if n == 0 && want > 0 {
+            return Err(self.error(None));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Header(s), then the file, then padding and the end-of-archive marker.
+type Parts = io::Chain<io::Chain<Cursor<Vec<u8>>, Exact>, Cursor<Vec<u8>>>;
+
+/// The layer tar of `file` as a stream: header(s), content, padding, end-of-archive marker.
+pub(crate) struct LayerTar {
+    inner: Parts,
+}
+
+impl LayerTar {
+    pub(crate) fn open(file: &SourceFile, mtime: u64) -> io::Result<Self> {
+        Self::from_parts(&file.path, &file.rel, file.size, file.executable, mtime)
+    }
+
+    pub(crate) fn from_parts(
+        path: &Path,
+        rel: &str,
+        size: u64,
+        executable: bool,
+        mtime: u64,
+    ) -> io::Result<Self> {
+        let handle = File::open(path)?;
+        let headers = entry_headers(rel, Kind::File { executable }, size, mtime);
+        let mut tail = vec![0u8; padding(size)];
+        tail.extend_from_slice(&END_OF_ARCHIVE);
+        let exact = Exact {
+            file: handle,
+            remaining: size,
+            path: path.to_owned(),
+            expected: size,
+        };
+        Ok(Self {
+            inner: Cursor::new(headers).chain(exact).chain(Cursor::new(tail)),
+        })
+    }
+}
+
+impl Read for LayerTar {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}

@@ -1,0 +1,327 @@
+//! Options for packing and unpacking.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::compress::Codec;
+use crate::{Error, Result};
+
+/// How layers are compressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Compression {
+    /// gzip (`tar+gzip` layers): the reference implementation's format, and the default.
+    #[default]
+    Gzip,
+    /// zstd (`tar+zstd` layers): several times faster than gzip at a similar ratio.
+    Zstd,
+    /// No compression (`tar` layers): the fastest; model weights barely compress.
+    None,
+    /// Per file: gzip when a sample of the file compresses well, else none.
+    Auto,
+}
+
+impl Compression {
+    /// The name used on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+            Self::None => "none",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+impl FromStr for Compression {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "gzip" => Self::Gzip,
+            "zstd" => Self::Zstd,
+            "none" => Self::None,
+            "auto" => Self::Auto,
+            other => {
+                return Err(Error::InvalidOption(format!(
+                    "unknown compression {other:?} (expected gzip, zstd, none or auto)"
+                )));
+            }
+        })
+    }
+}
+
+/// The default gzip level: 1, fast, and with the miniz_oxide backend it does not expand
+/// float weights.
+pub const DEFAULT_GZIP_LEVEL: u32 = 1;
+/// The default zstd level.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// Options for [`crate::ModelPackager`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PackOptions {
+    /// How layers are compressed.
+    pub compression: Compression,
+    /// The compression level: 0-9 for gzip, 1-19 for zstd; `None` for the default.
+    pub level: Option<i32>,
+    /// Where the archive goes; by default `<parent of model dir>/<name>-<version>.tar`.
+    pub output: Option<PathBuf>,
+    /// The `org.opencontainers.image.created` annotation (RFC 3339), when the user asks for one.
+    pub created: Option<String>,
+    /// The modification time written into every tar header: 0, or `SOURCE_DATE_EPOCH`.
+    pub mtime: u64,
+    /// Worker threads for compression and hashing.
+    pub threads: usize,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        Self {
+            compression: Compression::default(),
+            level: None,
+            output: None,
+            created: None,
+            mtime: 0,
+            threads: default_threads(),
+        }
+    }
+}
+
+impl PackOptions {
+    /// Sets the compression.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets the compression level.
+    pub fn with_level(mut self, level: i32) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// Sets the output path.
+    pub fn with_output(mut self, output: impl Into<PathBuf>) -> Self {
+        self.output = Some(output.into());
+        self
+    }
+
+    /// Sets the creation time annotation (RFC 3339).
+    pub fn with_created(mut self, created: impl Into<String>) -> Self {
+        self.created = Some(created.into());
+        self
+    }
+
+    /// Uses `epoch` (seconds since 1970, as in `SOURCE_DATE_EPOCH`) for tar header times and
+    /// the creation annotation.
+    pub fn with_source_date_epoch(mut self, epoch: u64) -> Self {
+        self.mtime = epoch;
+        self.created = Some(rfc3339(epoch));
+        self
+    }
+
+    /// Sets the number of worker threads (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// The codec for a layer, given whether the file compresses (for [`Compression::Auto`]).
+    pub(crate) fn codec(&self, compressible: impl FnOnce() -> bool) -> Result<Codec> {
+        let gzip = |level: Option<i32>| -> Result<Codec> {
+            let level = level.unwrap_or(DEFAULT_GZIP_LEVEL as i32);
+            u32::try_from(level)
+                .ok()
+                .filter(|l| *l <= 9)
+                .map(|level| Codec::Gzip { level })
+                .ok_or_else(|| Error::InvalidOption(format!("gzip level {level} is not in 0-9")))
+        };
+        match self.compression {
+            Compression::Gzip => gzip(self.level),
+            Compression::None => Ok(Codec::Identity),
+            Compression::Zstd => {
+                let level = self.level.unwrap_or(DEFAULT_ZSTD_LEVEL);
+                if (1..=19).contains(&level) {
+                    Ok(Codec::Zstd { level })
+                } else {
+                    Err(Error::InvalidOption(format!(
+                        "zstd level {level} is not in 1-19"
+                    )))
+                }
+            }
+            Compression::Auto => {
+                let codec = gzip(self.level)?;
+                Ok(if compressible() {
+                    codec
+                } else {
+                    Codec::Identity
+                })
+            }
+        }
+    }
+
+    /// Checks the options before any work starts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a level out of range.
+    pub fn validate(&self) -> Result<()> {
+        self.codec(|| true).map(|_| ())
+    }
+}
+
+/// Options for [`crate::ModelUnpackager`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct UnpackOptions {
+    /// Extract the archive's OCI image layout as it is, instead of the model's files.
+    pub layout: bool,
+    /// Write into a directory that already holds files, replacing those the archive has.
+    pub force: bool,
+    /// Choose the manifest with this `org.opencontainers.image.ref.name` when the index has
+    /// several.
+    pub reference: Option<String>,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        Self {
+            layout: false,
+            force: false,
+            reference: None,
+            threads: default_threads(),
+        }
+    }
+}
+
+impl UnpackOptions {
+    /// Extracts the OCI layout instead of the model.
+    pub fn with_layout(mut self, layout: bool) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Allows writing into a non-empty directory.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Chooses a manifest by reference name.
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
+
+    /// Sets the number of worker threads (at least 1).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+}
+
+/// Options for [`crate::ModelPackager::add`].
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct AddOptions {
+    /// The file's path in the model; by default its file name.
+    pub path_in_model: Option<String>,
+    /// Replace a file the model already has at that path.
+    pub force: bool,
+    /// The compression of the new layer; by default that of the archive's existing layers.
+    pub compression: Option<Compression>,
+}
+
+impl AddOptions {
+    /// Sets the path in the model.
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path_in_model = Some(path.into());
+        self
+    }
+
+    /// Allows replacing an existing file.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Sets the compression of the new layer.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+}
+
+/// The number of threads to use by default: the cores this process may run on.
+pub(crate) fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Formats seconds since 1970 as RFC 3339 UTC (`2024-06-20T20:16:57Z`).
+pub fn rfc3339(epoch: u64) -> String {
+    let days = epoch / 86_400;
+    let secs = epoch % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_718_914_617), "2024-06-20T20:16:57Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn levels_are_checked() {
+        let opts = |c, l| PackOptions::default().with_compression(c).with_level(l);
+        assert_eq!(
+            opts(Compression::Gzip, 9).codec(|| true).unwrap(),
+            Codec::Gzip { level: 9 }
+        );
+        assert_eq!(
+            opts(Compression::Gzip, 10)
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "gzip level 10 is not in 0-9"
+        );
+        assert_eq!(
+            opts(Compression::Zstd, 0)
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "zstd level 0 is not in 1-19"
+        );
+        assert_eq!(
+            opts(Compression::Auto, 6).codec(|| false).unwrap(),
+            Codec::Identity
+        );
+        assert_eq!(
+            "zip".parse::<Compression>().unwrap_err().to_string(),
+            "unknown compression \"zip\" (expected gzip, zstd, none or auto)"
+        );
+    }
+}

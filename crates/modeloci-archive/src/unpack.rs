@@ -1,0 +1,644 @@
+//! Restoring a model (or an archive's OCI layout) from an archive.
+//!
+//! Nothing reaches the target before every check passed: all paths are checked up front,
+//! each layer is extracted into a private staging directory while its blob digest is
+//! computed, and files move to the target only once every blob verified. On any failure the
+//! staging directory is removed and the target is as it was.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use modeloci_digest::DigestWriter;
+use modeloci_spec::{Descriptor, Digest, LayerEncoding, OciConfig};
+
+use crate::archive::{Archive, blob_error, normalize_name};
+use crate::atomic::TempDir;
+use crate::compress::decoder;
+use crate::entry_policy::{PathSet, check_relative_path};
+use crate::options::UnpackOptions;
+use crate::tar_read::{EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader};
+use crate::verify::{VerifyReport, verify};
+use crate::{Error, Result};
+
+/// Unpacks and verifies archives: the reference implementation's `ModelUnpackager`.
+///
+/// ```no_run
+/// use modeloci_archive::ModelUnpackager;
+///
+/// let unpacker = ModelUnpackager::new();
+/// let config = unpacker.unpack("bert-base-1.0.0.tar".as_ref(), "/tmp/bert-out".as_ref())?;
+/// assert_eq!(config.model_name, "bert-base");
+/// for (digest, ok) in unpacker.verify_layers("bert-base-1.0.0.tar".as_ref())? {
+///     println!("{} {digest}", if ok { "OK" } else { "FAIL" });
+/// }
+/// # Ok::<(), modeloci_archive::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ModelUnpackager {
+    options: UnpackOptions,
+}
+
+/// A file written by unpack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnpackedFile {
+    /// Its path relative to the output directory.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Whether it was given mode 0755 (else 0644).
+    pub executable: bool,
+}
+
+/// What [`ModelUnpackager::extract`] wrote.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct UnpackReport {
+    /// The output directory.
+    pub output: PathBuf,
+    /// The model config, when the archive's config is a model config.
+    pub config: Option<OciConfig>,
+    /// The manifest digest.
+    pub manifest_digest: Digest,
+    /// The files written, in manifest (or archive) order.
+    pub files: Vec<UnpackedFile>,
+    /// Whether the OCI layout was extracted rather than the model.
+    pub layout: bool,
+}
+
+impl UnpackReport {
+    /// The bytes written.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+impl ModelUnpackager {
+    /// An unpacker with default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An unpacker with the given options.
+    pub fn with_options(options: UnpackOptions) -> Self {
+        Self { options }
+    }
+
+    /// Restores the model in `archive_path` into `output_dir` and returns its config.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::extract`], and [`Error::UnsupportedConfig`] when the archive's config is
+    /// not a model config.
+    pub fn unpack(&self, archive_path: &Path, output_dir: &Path) -> Result<OciConfig> {
+        let archive = Archive::open_with(archive_path, self.options.reference.as_deref())?;
+        let config = archive.config()?;
+        self.extract_from(&archive, output_dir)?;
+        Ok(config)
+    }
+
+    /// Restores the model (or, with the `layout` option, the OCI layout) into `output_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsafeEntry`] for a path or entry the policy refuses (naming it),
+    /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BlobMismatch`],
+    /// [`Error::MissingBlob`], [`Error::TargetNotEmpty`], [`Error::TargetConflict`], and
+    /// the errors of [`Archive::open`]. The target is left as it was.
+    pub fn extract(&self, archive_path: &Path, output_dir: &Path) -> Result<UnpackReport> {
+        let archive = Archive::open_with(archive_path, self.options.reference.as_deref())?;
+        self.extract_from(&archive, output_dir)
+    }
+
+    /// Like [`Self::extract`], from an archive already open.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::extract`].
+    pub fn extract_from(&self, archive: &Archive, output_dir: &Path) -> Result<UnpackReport> {
+        let config = match archive.config() {
+            Ok(config) => Some(config),
+            Err(Error::UnsupportedConfig { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let target = Target::prepare(output_dir, self.options.force)?;
+        let files = if self.options.layout {
+            let staging = target.staging()?;
+            let files = extract_layout(archive, staging.path())?;
+            target.publish(staging, &files)?;
+            files
+        } else {
+            let plan = plan_layers(archive)?;
+            target.check_conflicts(plan.iter().map(|p| p.title.as_str()))?;
+            let staging = target.staging()?;
+            let files = self.extract_layers(archive, &plan, staging.path())?;
+            target.publish(staging, &files)?;
+            files
+        };
+        Ok(UnpackReport {
+            output: output_dir.to_owned(),
+            config,
+            manifest_digest: archive.manifest_digest().clone(),
+            files,
+            layout: self.options.layout,
+        })
+    }
+
+    /// Verifies every layer blob: `(digest, matches)` per layer, as the reference does.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Archive::open`] and [`Self::verify`].
+    pub fn verify_layers(&self, archive_path: &Path) -> Result<Vec<(Digest, bool)>> {
+        let report = self.verify(archive_path)?;
+        Ok(report
+            .layers
+            .into_iter()
+            .map(|l| (l.digest, l.status.is_ok()))
+            .collect())
+    }
+
+    /// Verifies the manifest, the config, every layer and the root copies.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Archive::open`], or an I/O error; mismatches are in the report.
+    pub fn verify(&self, archive_path: &Path) -> Result<VerifyReport> {
+        let archive = Archive::open_with(archive_path, self.options.reference.as_deref())?;
+        verify(&archive, self.options.threads)
+    }
+
+    fn extract_layers(
+        &self,
+        archive: &Archive,
+        plan: &[Planned<'_>],
+        staging: &Path,
+    ) -> Result<Vec<UnpackedFile>> {
+        let mut order: Vec<usize> = (0..plan.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(plan[i].descriptor.size));
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let results: Mutex<Vec<Option<Result<UnpackedFile>>>> =
+            Mutex::new((0..plan.len()).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..self.options.threads.max(1).min(plan.len()) {
+                scope.spawn(|| {
+                    while !failed.load(Ordering::Relaxed) {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = order.get(k) else { return };
+                        let result = extract_layer(archive, &plan[i], staging);
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        results.lock().expect("no thread panics holding it")[i] = Some(result);
+                    }
+                });
+            }
+        });
+        // Report the first failure in manifest order, so the message does not depend on timing.
+        results
+            .into_inner()
+            .expect("no thread panicked")
+            .into_iter()
+            .flatten()
+            .collect::<Result<Vec<_>>>()
+    }
+}
+
+/// A layer to extract, checked.
+struct Planned<'a> {
+    descriptor: &'a Descriptor,
+    title: String,
+    encoding: LayerEncoding,
+}
+
+/// Checks every layer's title and type before anything is written.
+fn plan_layers(archive: &Archive) -> Result<Vec<Planned<'_>>> {
+    let mut set = PathSet::new();
+    let mut plan = Vec::new();
+    for (i, descriptor) in archive.manifest().layers.iter().enumerate() {
+        let title = descriptor.title().ok_or_else(|| Error::BadLayer {
+            title: format!("#{i}"),
+            reason: format!(
+                "layer {} has no {} annotation",
+                descriptor.digest,
+                modeloci_spec::annotations::TITLE
+            ),
+        })?;
+        check_relative_path(title).map_err(|refusal| Error::UnsafeEntry {
+            entry: title.to_owned(),
+            refusal,
+        })?;
+        set.insert(title).map_err(|refusal| Error::UnsafeEntry {
+            entry: title.to_owned(),
+            refusal,
+        })?;
+        let encoding = match descriptor.media_type.layer_encoding() {
+            Some(e @ (LayerEncoding::Tar | LayerEncoding::TarGzip | LayerEncoding::TarZstd)) => e,
+            _ => {
+                return Err(Error::UnsupportedLayer {
+                    title: title.to_owned(),
+                    media_type: descriptor.media_type.clone(),
+                });
+            }
+        };
+        plan.push(Planned {
+            descriptor,
+            title: title.to_owned(),
+            encoding,
+        });
+    }
+    Ok(plan)
+}
+
+fn layer_tar_error(err: TarError, title: &str) -> Error {
+    let bad = |reason: String| Error::BadLayer {
+        title: title.to_owned(),
+        reason,
+    };
+    match err {
+        TarError::Malformed { reason, .. } if reason == crate::tar_read::TRAILING_DATA => {
+            bad("decompressed data larger than the tar header declares".into())
+        }
+        TarError::Malformed { reason, .. } => bad(reason),
+        TarError::Refused { entry, refusal } => Error::UnsafeEntry { entry, refusal },
+        TarError::Io(e) => bad(format!("cannot read the layer tar: {e}")),
+    }
+}
+
+/// Extracts one layer's file into `staging`, verifying the blob as it streams.
+fn extract_layer(archive: &Archive, planned: &Planned<'_>, staging: &Path) -> Result<UnpackedFile> {
+    let title = planned.title.as_str();
+    let what = format!("layer {title}");
+    let mut blob = archive.verified_blob(planned.descriptor, &what)?;
+    let written = (|| -> Result<UnpackedFile> {
+        let decoded = decoder(planned.encoding, &mut blob).map_err(|e| Error::BadLayer {
+            title: title.to_owned(),
+            reason: format!("cannot decode: {e}"),
+        })?;
+        let mut tar = TarReader::new(Stream(decoded));
+        let tar_err = |e| layer_tar_error(e, title);
+        let entry = tar
+            .next_entry()
+            .map_err(tar_err)?
+            .ok_or_else(|| Error::BadLayer {
+                title: title.to_owned(),
+                reason: "the layer tar holds no entry".into(),
+            })?;
+        if let Some(refusal) = entry.kind.refusal() {
+            return Err(Error::UnsafeEntry {
+                entry: entry.name,
+                refusal,
+            });
+        }
+        let name = normalize_name(&entry.name);
+        check_relative_path(name).map_err(|refusal| Error::UnsafeEntry {
+            entry: entry.name.clone(),
+            refusal,
+        })?;
+        if entry.kind == EntryKind::Dir || name != title {
+            return Err(Error::BadLayer {
+                title: title.to_owned(),
+                reason: format!(
+                    "the layer tar holds {:?}, not the file its title names",
+                    entry.name
+                ),
+            });
+        }
+        let dest = staging.join(title);
+        let executable = entry.mode & 0o111 != 0;
+        let size =
+            write_staged(&dest, &mut EntryData(&mut tar), executable).map_err(|e| match e {
+                StageError::Read(e) => tar_err(TarError::Io(e)),
+                StageError::Write(e) => Error::Io {
+                    path: dest.clone(),
+                    source: e,
+                },
+            })?;
+        if let Some(extra) = tar.next_entry().map_err(tar_err)? {
+            return Err(Error::BadLayer {
+                title: title.to_owned(),
+                reason: format!(
+                    "the layer tar holds more than one entry ({:?} follows)",
+                    extra.name
+                ),
+            });
+        }
+        tar.finish(MAX_TRAILING_ZEROS).map_err(tar_err)?;
+        Ok(UnpackedFile {
+            path: title.to_owned(),
+            size,
+            executable,
+        })
+    })();
+    // The rest of the blob is hashed whatever happened: a corrupt blob explains a broken
+    // layer better than a decompressor's complaint does. Bytes the decoder consumed were
+    // hashed on the way, so this completes the digest of the whole blob.
+    let verified = io::copy(&mut blob, &mut io::sink())
+        .map(drop)
+        .map_err(|e| blob_error(e, &what, &planned.descriptor.digest, archive.path()));
+    match (written, verified) {
+        (_, Err(mismatch)) => Err(mismatch),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(file), Ok(())) => {
+            debug_assert!(blob.is_verified());
+            Ok(file)
+        }
+    }
+}
+
+enum StageError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Writes a new file (never through an existing one) from `data`, with mode 0644 or 0755.
+fn write_staged(
+    dest: &Path,
+    data: &mut dyn Read,
+    executable: bool,
+) -> std::result::Result<u64, StageError> {
+    if let Some(parent) = dest.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(StageError::Write)?;
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)
+        .map_err(StageError::Write)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StageError::Read(e)),
+        };
+        file.write_all(&buf[..n]).map_err(StageError::Write)?;
+        total += n as u64;
+    }
+    let mode = if executable { 0o755 } else { 0o644 };
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(StageError::Write)?;
+    Ok(total)
+}
+
+/// Extracts the outer tar's entries as they are, after the same checks.
+fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<UnpackedFile>> {
+    if let Some(dir) = archive.layout_dir() {
+        return Err(Error::InvalidOption(format!(
+            "{} is already an OCI layout directory; --layout extracts tar archives",
+            dir.display()
+        )));
+    }
+    let mut set = PathSet::new();
+    let mut files = Vec::new();
+    for entry in archive.tar_entries() {
+        if let Some(refusal) = entry.kind.refusal() {
+            return Err(Error::UnsafeEntry {
+                entry: entry.name.clone(),
+                refusal,
+            });
+        }
+        check_relative_path(&entry.name).map_err(|refusal| Error::UnsafeEntry {
+            entry: entry.name.clone(),
+            refusal,
+        })?;
+        let dest = staging.join(&entry.name);
+        if entry.kind == EntryKind::Dir {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&dest)
+                .map_err(Error::io(&dest))?;
+            continue;
+        }
+        set.insert(&entry.name)
+            .map_err(|refusal| Error::UnsafeEntry {
+                entry: entry.name.clone(),
+                refusal,
+            })?;
+        let mut reader = archive.tar_entry_reader(entry).expect("a tar archive");
+        let blob_digest = entry
+            .name
+            .strip_prefix("blobs/")
+            .and_then(|rest| rest.split_once('/'))
+            .and_then(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().ok());
+        let mut hashing = DigestWriter::with_algorithm(
+            io::sink(),
+            blob_digest
+                .as_ref()
+                .map_or(modeloci_spec::Algorithm::Sha256, Digest::algorithm),
+        );
+        let mut tee = Tee {
+            inner: &mut reader,
+            hash: &mut hashing,
+        };
+        let size = write_staged(&dest, &mut tee, false).map_err(|e| match e {
+            StageError::Read(e) => Error::Io {
+                path: archive.path().to_owned(),
+                source: e,
+            },
+            StageError::Write(e) => Error::Io {
+                path: dest.clone(),
+                source: e,
+            },
+        })?;
+        if let Some(expected) = blob_digest {
+            let (_, actual) = hashing.finish();
+            if actual.digest != expected {
+                return Err(Error::BlobMismatch {
+                    what: format!("entry {}", entry.name),
+                    digest: expected.clone(),
+                    source: modeloci_digest::Error::DigestMismatch {
+                        expected,
+                        actual: actual.digest,
+                    },
+                });
+            }
+        }
+        files.push(UnpackedFile {
+            path: entry.name.clone(),
+            size,
+            executable: false,
+        });
+    }
+    Ok(files)
+}
+
+/// Copies what is read into a hasher.
+struct Tee<'a, R, W> {
+    inner: &'a mut R,
+    hash: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// The output directory, and how files get there.
+struct Target {
+    path: PathBuf,
+    /// The directory holds files already: stage inside it and move files one by one.
+    overlay: bool,
+    /// Directories this run created above the target, removed again on failure.
+    created_parents: Vec<PathBuf>,
+}
+
+impl Target {
+    fn prepare(path: &Path, force: bool) -> Result<Self> {
+        let overlay = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mut entries = fs::read_dir(path).map_err(Error::io(path))?;
+                let empty = entries.next().is_none();
+                if !empty && !force {
+                    return Err(Error::TargetNotEmpty {
+                        path: path.to_owned(),
+                    });
+                }
+                !empty
+            }
+            Ok(meta) if meta.file_type().is_symlink() && path.is_dir() => {
+                return Err(Error::TargetConflict {
+                    path: path.to_owned(),
+                    reason: "it is a symbolic link; give the directory it points to".into(),
+                });
+            }
+            Ok(_) => {
+                return Err(Error::TargetConflict {
+                    path: path.to_owned(),
+                    reason: "it exists and is not a directory".into(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => {
+                return Err(Error::Io {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
+        };
+        let mut created_parents = Vec::new();
+        if !overlay {
+            let mut missing = Vec::new();
+            let mut dir = path.parent();
+            while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                missing.push(d.to_owned());
+                dir = d.parent();
+            }
+            for d in missing.iter().rev() {
+                fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(d)
+                    .map_err(Error::io(d))?;
+            }
+            created_parents = missing;
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            overlay,
+            created_parents,
+        })
+    }
+
+    fn staging(&self) -> Result<TempDir> {
+        let staged = if self.overlay {
+            TempDir::inside(&self.path)
+        } else {
+            TempDir::beside(&self.path)
+        };
+        staged.map_err(Error::io(&self.path))
+    }
+
+    /// In overlay mode, refuses paths that would replace a directory or write through a
+    /// symlink or a file in the target.
+    fn check_conflicts<'a>(&self, paths: impl Iterator<Item = &'a str>) -> Result<()> {
+        if !self.overlay {
+            return Ok(());
+        }
+        for rel in paths {
+            let mut at = self.path.clone();
+            let parts: Vec<&str> = rel.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                at.push(part);
+                let last = i + 1 == parts.len();
+                match fs::symlink_metadata(&at) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) => {
+                        return Err(Error::Io {
+                            path: at,
+                            source: e,
+                        });
+                    }
+                    Ok(meta) if last && meta.is_dir() => {
+                        return Err(Error::TargetConflict {
+                            path: at,
+                            reason: "a directory is in the way".into(),
+                        });
+                    }
+                    Ok(meta) if !last && meta.file_type().is_symlink() => {
+                        return Err(Error::TargetConflict {
+                            path: at,
+                            reason: "it is a symbolic link; refusing to write through it".into(),
+                        });
+                    }
+                    Ok(meta) if !last && !meta.is_dir() => {
+                        return Err(Error::TargetConflict {
+                            path: at,
+                            reason: "a file is where a directory must be".into(),
+                        });
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the staged files into place.
+    fn publish(mut self, staging: TempDir, files: &[UnpackedFile]) -> Result<()> {
+        if !self.overlay {
+            fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
+                .map_err(Error::io(staging.path()))?;
+            staging.persist(&self.path).map_err(Error::io(&self.path))?;
+            self.created_parents.clear();
+            return Ok(());
+        }
+        self.check_conflicts(files.iter().map(|f| f.path.as_str()))?;
+        for file in files {
+            let dest = self.path.join(&file.path);
+            if let Some(parent) = dest.parent() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)
+                    .map_err(Error::io(parent))?;
+            }
+            fs::rename(staging.path().join(&file.path), &dest).map_err(Error::io(&dest))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // Reached with parents still listed only when publishing did not happen.
+        for dir in &self.created_parents {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}

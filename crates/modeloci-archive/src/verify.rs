@@ -1,0 +1,243 @@
+//! Verifying every blob of an archive against its descriptor.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use modeloci_digest::{Hasher, Measured};
+use modeloci_spec::{Descriptor, Digest, MediaType};
+
+use crate::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
+use crate::{Error, Result};
+
+/// What was found for one blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlobStatus {
+    /// Size and digest match the descriptor.
+    Ok,
+    /// The archive does not hold the blob.
+    Missing,
+    /// The stored blob has another length.
+    SizeMismatch {
+        /// The stored length.
+        actual: u64,
+    },
+    /// The stored blob has the right length but another digest.
+    DigestMismatch {
+        /// The digest of the stored bytes.
+        actual: Digest,
+    },
+}
+
+impl BlobStatus {
+    /// Whether the blob verified.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Self::Ok)
+    }
+}
+
+/// The check of one blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlobCheck {
+    /// What the blob is: `config`, or a layer's title.
+    pub what: String,
+    /// The blob's media type, from its descriptor.
+    pub media_type: MediaType,
+    /// The digest the descriptor gives.
+    pub digest: Digest,
+    /// The size the descriptor gives.
+    pub size: u64,
+    /// What was found.
+    pub status: BlobStatus,
+}
+
+/// The check of a root copy (`manifest.json`, `config.json`) against the blob it copies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyCheck {
+    /// The root file.
+    pub name: String,
+    /// Whether it holds the same bytes as the blob.
+    pub matches: bool,
+}
+
+/// The result of verifying an archive: the manifest, the config, every layer, and the root
+/// copies.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// The archive.
+    pub archive: PathBuf,
+    /// How it is laid out.
+    pub format: ArchiveFormat,
+    /// The manifest's digest.
+    pub manifest_digest: Digest,
+    /// The manifest's size.
+    pub manifest_size: u64,
+    /// Whether the manifest was checked against a descriptor (in the index); reference
+    /// archives have none, and their manifest digest is computed.
+    pub manifest_checked: bool,
+    /// The config blob.
+    pub config: BlobCheck,
+    /// The layer blobs, in manifest order.
+    pub layers: Vec<BlobCheck>,
+    /// The root copies of the manifest and config, where present.
+    pub copies: Vec<CopyCheck>,
+}
+
+impl VerifyReport {
+    /// Whether everything verified.
+    pub fn is_ok(&self) -> bool {
+        self.config.status.is_ok()
+            && self.layers.iter().all(|l| l.status.is_ok())
+            && self.copies.iter().all(|c| c.matches)
+    }
+
+    /// How many checks failed.
+    pub fn failures(&self) -> usize {
+        usize::from(!self.config.status.is_ok())
+            + self.layers.iter().filter(|l| !l.status.is_ok()).count()
+            + self.copies.iter().filter(|c| !c.matches).count()
+    }
+}
+
+/// Hashes a stored blob whole (it is bounded by the archive) and compares it with what the
+/// descriptor says.
+fn check(
+    reader: Option<(BlobReader<'_>, u64)>,
+    expected: &Measured,
+) -> std::io::Result<BlobStatus> {
+    let Some((mut reader, _)) = reader else {
+        return Ok(BlobStatus::Missing);
+    };
+    let mut hasher = Hasher::new(expected.digest.algorithm());
+    let mut buf = vec![0u8; modeloci_digest::BUFFER_SIZE];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let actual = hasher.finish();
+    Ok(if actual.size != expected.size {
+        BlobStatus::SizeMismatch {
+            actual: actual.size,
+        }
+    } else if actual.digest != expected.digest {
+        BlobStatus::DigestMismatch {
+            actual: actual.digest,
+        }
+    } else {
+        BlobStatus::Ok
+    })
+}
+
+/// Verifies `archive` on `threads` threads: each blob is streamed once, largest first.
+///
+/// # Errors
+///
+/// Only for what prevents checking (an I/O error, a hostile entry); mismatches are reported
+/// in the [`VerifyReport`].
+pub fn verify(archive: &Archive, threads: usize) -> Result<VerifyReport> {
+    let manifest = archive.manifest();
+    let reference = archive.format() == ArchiveFormat::Reference;
+    let mut jobs: Vec<(String, &Descriptor)> = Vec::with_capacity(manifest.layers.len() + 1);
+    jobs.push(("config".to_owned(), &manifest.config));
+    for (i, layer) in manifest.layers.iter().enumerate() {
+        jobs.push((
+            layer
+                .title()
+                .map_or_else(|| format!("layer {i}"), str::to_owned),
+            layer,
+        ));
+    }
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].1.size));
+
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<BlobStatus>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1).min(jobs.len()) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(k) else { return };
+                    let descriptor = jobs[i].1;
+                    let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
+                    let status = archive.open_blob(&descriptor.digest).and_then(|blob| {
+                        // Reference archives keep the config at the root only.
+                        let blob = match blob {
+                            None if i == 0 => archive.open_root_file("config.json")?,
+                            other => other,
+                        };
+                        check(blob, &expected).map_err(Error::io(archive.path()))
+                    });
+                    results.lock().expect("no thread panics holding it")[i] = Some(status);
+                }
+            });
+        }
+    });
+    let mut checks = Vec::with_capacity(jobs.len());
+    for ((what, descriptor), status) in jobs
+        .iter()
+        .zip(results.into_inner().expect("no thread panicked"))
+    {
+        checks.push(BlobCheck {
+            what: what.clone(),
+            media_type: descriptor.media_type.clone(),
+            digest: descriptor.digest.clone(),
+            size: descriptor.size,
+            status: status.expect("every job ran")?,
+        });
+    }
+    let config = checks.remove(0);
+
+    let mut copies = Vec::new();
+    if !reference {
+        if let Some(bytes) = read_root(archive, "manifest.json")? {
+            copies.push(CopyCheck {
+                name: "manifest.json".into(),
+                matches: bytes == archive.manifest_bytes(),
+            });
+        }
+        if let Some(bytes) = read_root(archive, "config.json")? {
+            let measured = Hasher::digest_bytes(&bytes);
+            let matches =
+                measured.digest == manifest.config.digest && measured.size == manifest.config.size;
+            copies.push(CopyCheck {
+                name: "config.json".into(),
+                matches,
+            });
+        }
+    }
+    Ok(VerifyReport {
+        archive: archive.path().to_owned(),
+        format: archive.format(),
+        manifest_digest: archive.manifest_digest().clone(),
+        manifest_size: archive.manifest_bytes().len() as u64,
+        manifest_checked: archive.manifest_descriptor().is_some(),
+        config,
+        layers: checks,
+        copies,
+    })
+}
+
+/// A root copy's bytes; a copy larger than any document counts as differing (empty).
+fn read_root(archive: &Archive, name: &str) -> Result<Option<Vec<u8>>> {
+    let Some((mut reader, size)) = archive.open_root_file(name)? else {
+        return Ok(None);
+    };
+    if size > MAX_DOCUMENT_SIZE {
+        return Ok(Some(Vec::new()));
+    }
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(Error::io(archive.path()))?;
+    Ok(Some(bytes))
+}

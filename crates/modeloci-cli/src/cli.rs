@@ -1,0 +1,159 @@
+//! The command line: clap types only. Each command turns its arguments into library options
+//! before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  verification failed: a blob does not match its digest or size, or is missing
+  2  usage or input error: bad arguments, unreadable or hostile archive, I/O error";
+
+/// Package machine-learning models as OCI artifacts, and back.
+///
+/// A model directory becomes a content-addressed OCI image layout in a tar file that OCI
+/// tools (skopeo, oras, registries) read as it is; each file is one layer.
+#[derive(Debug, Parser)]
+#[command(name = "modeloci", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Package a model directory into an OCI archive.
+    Pack(PackArgs),
+    /// Show an archive's model, layers and verification verdict without extracting it.
+    Inspect(InspectArgs),
+    /// Check every blob of an archive against its digest and size.
+    Verify(VerifyArgs),
+    /// Restore the model's files from an archive (or its OCI layout with --layout).
+    Unpack(UnpackArgs),
+    /// Add a file to an archive's model as a new layer.
+    Add(AddArgs),
+}
+
+/// Layer compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompressionArg {
+    /// gzip, as the reference writes (default level 1)
+    Gzip,
+    /// zstd: several times faster (default level 3)
+    Zstd,
+    /// no compression: the fastest; weights barely compress
+    None,
+    /// per file: gzip what compresses, store the rest
+    Auto,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PackArgs {
+    /// Directory containing the model files.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) model_dir: PathBuf,
+    /// Model name.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Model version (also the archive's reference name).
+    #[arg(long = "version", value_name = "VERSION")]
+    pub(crate) model_version: String,
+    /// ML framework.
+    #[arg(long, default_value = "pytorch")]
+    pub(crate) framework: String,
+    /// Model architecture.
+    #[arg(long, default_value = "transformer")]
+    pub(crate) architecture: String,
+    /// Extra metadata as a JSON object; its key order is kept.
+    #[arg(long, default_value = "{}", value_name = "JSON")]
+    pub(crate) metadata: String,
+    /// Where to write the archive [default: <parent of DIR>/<name>-<version>.tar].
+    #[arg(long, short, value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub(crate) compression: CompressionArg,
+    /// Compression level: 0-9 for gzip, 1-19 for zstd.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub(crate) level: Option<i32>,
+    /// Record a creation time (RFC 3339, e.g. 2024-06-01T12:00:00Z) in the manifest.
+    /// SOURCE_DATE_EPOCH, when set, gives it otherwise and also sets the tar times.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) created: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ArchiveArg {
+    /// The archive: a tar file, or an OCI layout directory.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) archive: PathBuf,
+    /// The manifest to use when the archive's index holds several (its ref name).
+    #[arg(long = "ref", value_name = "NAME")]
+    pub(crate) reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnpackArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// Directory to restore the model into (created if absent).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) output: PathBuf,
+    /// Extract the archive's OCI image layout as it is, instead of the model's files.
+    #[arg(long)]
+    pub(crate) layout: bool,
+    /// Write into a non-empty directory, replacing the files the archive holds.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AddArgs {
+    /// The archive to extend; it is rewritten in place, atomically.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) archive: PathBuf,
+    /// The file to add.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Its path in the model [default: its file name].
+    #[arg(long, value_name = "IN_MODEL_PATH")]
+    pub(crate) path: Option<String>,
+    /// Replace the file if the model already has one at that path.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Compression of the new layer [default: that of the existing layers].
+    #[arg(long, value_enum)]
+    pub(crate) compression: Option<CompressionArg>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

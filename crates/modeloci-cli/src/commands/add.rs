@@ -1,0 +1,65 @@
+use anyhow::Result;
+use modeloci_archive::{AddOptions, ModelPackager, PackOptions};
+use serde::Serialize;
+
+use super::pack::LayerJson;
+use super::{Ctx, Outcome, compression, source_date_epoch};
+use crate::cli::AddArgs;
+use crate::output::{human_size, print_json};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AddJson<'a> {
+    archive: &'a std::path::Path,
+    manifest_digest: &'a str,
+    layer: LayerJson<'a>,
+    replaced: Option<LayerJson<'a>>,
+}
+
+fn layer_json(layer: &modeloci_spec::ModelLayer) -> LayerJson<'_> {
+    LayerJson {
+        path: layer.title(),
+        digest: layer.digest.as_str(),
+        size: layer.size,
+        media_type: layer.media_type.as_str(),
+    }
+}
+
+pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
+    let mut options = AddOptions::default().with_force(args.force);
+    if let Some(path) = &args.path {
+        options = options.with_path(path);
+    }
+    if let Some(c) = args.compression {
+        options = options.with_compression(compression(c));
+    }
+    let mut pack_options = PackOptions::default();
+    if let Some(epoch) = source_date_epoch()? {
+        pack_options = pack_options.with_source_date_epoch(epoch);
+    }
+    let report =
+        ModelPackager::with_options(pack_options).add(&args.archive, &args.file, &options)?;
+    if ctx.json {
+        print_json(&AddJson {
+            archive: &report.path,
+            manifest_digest: report.manifest_digest.as_str(),
+            layer: layer_json(&report.layer),
+            replaced: report.replaced.as_ref().map(layer_json),
+        })?;
+    } else if ctx.human() {
+        let verb = if report.replaced.is_some() {
+            "Replaced"
+        } else {
+            "Added"
+        };
+        println!(
+            "{verb} layer {} ({}, {}) in {}",
+            report.layer.digest,
+            report.layer.title().unwrap_or("?"),
+            human_size(report.layer.size),
+            report.path.display()
+        );
+        println!("  manifest {}", report.manifest_digest);
+    }
+    Ok(Outcome::Success)
+}

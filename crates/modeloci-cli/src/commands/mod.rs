@@ -1,0 +1,67 @@
+//! One module per command; each takes its clap arguments and a [`Ctx`].
+
+mod add;
+mod inspect;
+mod pack;
+mod unpack;
+mod verify;
+
+use anyhow::{Result, bail};
+use modeloci_archive::Compression;
+
+use crate::cli::{Command, CompressionArg};
+
+/// What every command needs to know about how to talk.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    /// Print one JSON document on stdout.
+    pub(crate) json: bool,
+    /// Print nothing but errors.
+    pub(crate) quiet: bool,
+}
+
+impl Ctx {
+    /// Whether human output goes to stdout.
+    pub(crate) fn human(&self) -> bool {
+        !self.json && !self.quiet
+    }
+}
+
+/// How a command that ran to its end came out.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    VerificationFailed,
+}
+
+pub(crate) fn run(command: Command, ctx: &Ctx) -> Result<Outcome> {
+    match command {
+        Command::Pack(args) => pack::run(args, ctx),
+        Command::Inspect(args) => inspect::run(&args, ctx),
+        Command::Verify(args) => verify::run(&args, ctx),
+        Command::Unpack(args) => unpack::run(&args, ctx),
+        Command::Add(args) => add::run(&args, ctx),
+    }
+}
+
+fn compression(arg: CompressionArg) -> Compression {
+    match arg {
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+        CompressionArg::None => Compression::None,
+        CompressionArg::Auto => Compression::Auto,
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, when set: the reproducible-builds convention for "the time of this
+/// build".
+fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => match value.trim().parse() {
+            Ok(epoch) => Ok(Some(epoch)),
+            Err(_) => bail!("SOURCE_DATE_EPOCH is {value:?}, not a number of seconds since 1970"),
+        },
+        Err(_) => Ok(None),
+    }
+}

@@ -1,0 +1,166 @@
+use anyhow::{Result, bail};
+use modeloci_archive::{ModelPackager, PackOptions};
+use modeloci_spec::OciConfig;
+use serde::Serialize;
+
+use super::{Ctx, Outcome, compression, source_date_epoch};
+use crate::cli::PackArgs;
+use crate::output::{human_size, print_json};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PackJson<'a> {
+    archive: &'a std::path::Path,
+    manifest_digest: &'a str,
+    model_name: &'a str,
+    version: &'a str,
+    input_bytes: u64,
+    archive_bytes: u64,
+    layers: Vec<LayerJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LayerJson<'a> {
+    pub(super) path: Option<&'a str>,
+    pub(super) digest: &'a str,
+    pub(super) size: u64,
+    pub(super) media_type: &'a str,
+}
+
+pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
+    let metadata = match serde_json::from_str::<serde_json::Value>(&args.metadata) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(other) => bail!(
+            "--metadata must be a JSON object, not {}",
+            json_kind(&other)
+        ),
+        Err(e) => bail!("--metadata is not valid JSON: {e}"),
+    };
+    let config = OciConfig::new(
+        args.name,
+        args.model_version,
+        args.framework,
+        args.architecture,
+    )
+    .with_metadata(metadata);
+    let mut options = PackOptions::default().with_compression(compression(args.compression));
+    if let Some(level) = args.level {
+        options = options.with_level(level);
+    }
+    if let Some(output) = args.output {
+        options = options.with_output(output);
+    }
+    if let Some(epoch) = source_date_epoch()? {
+        options = options.with_source_date_epoch(epoch);
+    }
+    if let Some(created) = args.created {
+        check_rfc3339(&created)?;
+        options = options.with_created(created);
+    }
+    let report = ModelPackager::with_options(options).pack(&args.model_dir, &config)?;
+    if ctx.json {
+        print_json(&PackJson {
+            archive: &report.path,
+            manifest_digest: report.manifest_digest.as_str(),
+            model_name: &config.model_name,
+            version: &config.version,
+            input_bytes: report.input_bytes,
+            archive_bytes: report.archive_bytes,
+            layers: report
+                .layers
+                .iter()
+                .map(|l| LayerJson {
+                    path: l.title(),
+                    digest: l.digest.as_str(),
+                    size: l.size,
+                    media_type: l.media_type.as_str(),
+                })
+                .collect(),
+        })?;
+    } else if ctx.human() {
+        println!("Packaged model to {}", report.path.display());
+        println!(
+            "  {} {}: {} files, {} -> {} archive",
+            config.model_name,
+            config.version,
+            report.layers.len(),
+            human_size(report.input_bytes),
+            human_size(report.archive_bytes)
+        );
+        println!("  manifest {}", report.manifest_digest);
+    }
+    Ok(Outcome::Success)
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Accepts `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+fn check_rfc3339(value: &str) -> Result<()> {
+    let b = value.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let mut ok = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if ok {
+        let mut rest = &b[19..];
+        if let Some(frac) = rest.strip_prefix(b".") {
+            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            ok &= n > 0;
+            rest = &frac[n..];
+        }
+        ok &= matches!(rest, [b'Z' | b'z'])
+            || (rest.len() == 6
+                && matches!(rest[0], b'+' | b'-')
+                && rest[3] == b':'
+                && rest[1..3].iter().chain(&rest[4..]).all(u8::is_ascii_digit));
+    }
+    if !ok {
+        bail!("--created {value:?} is not an RFC 3339 time such as 2024-06-01T12:00:00Z");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_rfc3339;
+
+    #[test]
+    fn rfc3339_times() {
+        for good in [
+            "2024-06-01T12:00:00Z",
+            "2024-06-01T12:00:00.123Z",
+            "2024-06-01t12:00:00+02:00",
+        ] {
+            check_rfc3339(good).unwrap();
+        }
+        for bad in [
+            "2024-06-01",
+            "2024-06-01 12:00:00Z",
+            "2024-06-01T12:00:00",
+            "2024-06-01T12:00:00.Z",
+            "now",
+        ] {
+            assert!(check_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+}

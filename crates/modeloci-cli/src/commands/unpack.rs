@@ -1,0 +1,73 @@
+use anyhow::Result;
+use modeloci_archive::{ModelUnpackager, UnpackOptions};
+use serde::Serialize;
+
+use super::{Ctx, Outcome};
+use crate::cli::UnpackArgs;
+use crate::output::{human_size, print_json};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnpackJson<'a> {
+    output: &'a std::path::Path,
+    manifest_digest: &'a str,
+    layout: bool,
+    config: Option<&'a modeloci_spec::OciConfig>,
+    bytes: u64,
+    files: Vec<FileJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FileJson<'a> {
+    path: &'a str,
+    size: u64,
+    mode: &'static str,
+}
+
+pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
+    let mut options = UnpackOptions::default()
+        .with_layout(args.layout)
+        .with_force(args.force);
+    if let Some(reference) = &args.archive.reference {
+        options = options.with_reference(reference);
+    }
+    let report =
+        ModelUnpackager::with_options(options).extract(&args.archive.archive, &args.output)?;
+    if ctx.json {
+        print_json(&UnpackJson {
+            output: &report.output,
+            manifest_digest: report.manifest_digest.as_str(),
+            layout: report.layout,
+            config: report.config.as_ref(),
+            bytes: report.bytes(),
+            files: report
+                .files
+                .iter()
+                .map(|f| FileJson {
+                    path: &f.path,
+                    size: f.size,
+                    mode: if f.executable { "0755" } else { "0644" },
+                })
+                .collect(),
+        })?;
+    } else if ctx.human() {
+        let what = if report.layout { "OCI layout" } else { "model" };
+        println!("Unpacked {what} to {}", report.output.display());
+        let model = report
+            .config
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "{} {} ({}, {}): ",
+                    c.model_name, c.version, c.framework, c.architecture
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "  {model}{} files, {}, every blob verified",
+            report.files.len(),
+            human_size(report.bytes())
+        );
+    }
+    Ok(Outcome::Success)
+}

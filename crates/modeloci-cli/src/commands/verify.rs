@@ -1,0 +1,197 @@
+use anyhow::Result;
+use modeloci_archive::{Archive, ArchiveFormat, BlobCheck, BlobStatus, VerifyReport, verify};
+use serde::Serialize;
+
+use super::{Ctx, Outcome};
+use crate::cli::VerifyArgs;
+use crate::output::{human_size, print_json};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CheckJson<'a> {
+    what: &'a str,
+    media_type: &'a str,
+    digest: &'a str,
+    size: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actual_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actual_digest: Option<&'a str>,
+}
+
+impl<'a> CheckJson<'a> {
+    pub(super) fn new(check: &'a BlobCheck) -> Self {
+        let (status, actual_size, actual_digest) = match &check.status {
+            BlobStatus::Ok => ("ok", None, None),
+            BlobStatus::Missing => ("missing", None, None),
+            BlobStatus::SizeMismatch { actual } => ("size-mismatch", Some(*actual), None),
+            BlobStatus::DigestMismatch { actual } => {
+                ("digest-mismatch", None, Some(actual.as_str()))
+            }
+            _ => ("failed", None, None),
+        };
+        Self {
+            what: &check.what,
+            media_type: check.media_type.as_str(),
+            digest: check.digest.as_str(),
+            size: check.size,
+            status,
+            actual_size,
+            actual_digest,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyJson<'a> {
+    archive: &'a std::path::Path,
+    format: &'static str,
+    ok: bool,
+    failures: usize,
+    manifest: ManifestJson<'a>,
+    config: CheckJson<'a>,
+    layers: Vec<CheckJson<'a>>,
+    copies: Vec<CopyJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestJson<'a> {
+    digest: &'a str,
+    size: u64,
+    /// Checked against the index's descriptor (false for reference archives: no index).
+    checked: bool,
+}
+
+#[derive(Serialize)]
+struct CopyJson<'a> {
+    name: &'a str,
+    matches: bool,
+}
+
+pub(super) fn format_name(format: ArchiveFormat) -> &'static str {
+    match format {
+        ArchiveFormat::Reference => "reference",
+        _ => "layout",
+    }
+}
+
+/// The explanation of a failed check, for people.
+pub(super) fn problem(status: &BlobStatus) -> Option<String> {
+    Some(match status {
+        BlobStatus::Ok => return None,
+        BlobStatus::Missing => "missing from the archive".to_owned(),
+        BlobStatus::SizeMismatch { actual } => format!("size mismatch, the blob is {actual} bytes"),
+        BlobStatus::DigestMismatch { actual } => {
+            format!("digest mismatch, the blob hashes to {actual}")
+        }
+        _ => "failed".to_owned(),
+    })
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "OK  " } else { "FAIL" }
+}
+
+pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
+    let archive = Archive::open_with(&args.archive.archive, args.archive.reference.as_deref())?;
+    let report = verify(
+        &archive,
+        std::thread::available_parallelism().map_or(1, usize::from),
+    )?;
+    if ctx.json {
+        print_json(&json(&report))?;
+    } else if ctx.human() {
+        print_human(&report);
+    } else if !report.is_ok() {
+        eprintln!(
+            "error: {} of the archive's checks failed",
+            report.failures()
+        );
+    }
+    Ok(if report.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::VerificationFailed
+    })
+}
+
+fn json(report: &VerifyReport) -> VerifyJson<'_> {
+    VerifyJson {
+        archive: &report.archive,
+        format: format_name(report.format),
+        ok: report.is_ok(),
+        failures: report.failures(),
+        manifest: ManifestJson {
+            digest: report.manifest_digest.as_str(),
+            size: report.manifest_size,
+            checked: report.manifest_checked,
+        },
+        config: CheckJson::new(&report.config),
+        layers: report.layers.iter().map(CheckJson::new).collect(),
+        copies: report
+            .copies
+            .iter()
+            .map(|c| CopyJson {
+                name: &c.name,
+                matches: c.matches,
+            })
+            .collect(),
+    }
+}
+
+fn print_human(report: &VerifyReport) {
+    let how = if report.manifest_checked {
+        "matches index.json"
+    } else {
+        "computed: the archive has no index"
+    };
+    println!(
+        "OK    manifest  {}  {}  ({how})",
+        report.manifest_digest,
+        human_size(report.manifest_size)
+    );
+    let line = |kind: &str, check: &BlobCheck| {
+        let title = if kind == "layer" {
+            format!("  {}", check.what)
+        } else {
+            String::new()
+        };
+        let problem = problem(&check.status)
+            .map(|p| format!(": {p}"))
+            .unwrap_or_default();
+        println!(
+            "{}  {kind:<8}  {}  {}{title}{problem}",
+            verdict(check.status.is_ok()),
+            check.digest,
+            human_size(check.size)
+        );
+    };
+    line("config", &report.config);
+    for layer in &report.layers {
+        line("layer", layer);
+    }
+    for copy in &report.copies {
+        let problem = if copy.matches {
+            ""
+        } else {
+            ": differs from the blob it copies"
+        };
+        println!(
+            "{}  copy      {}{problem}",
+            verdict(copy.matches),
+            copy.name
+        );
+    }
+    let total = 2 + report.layers.len() + report.copies.len();
+    if report.is_ok() {
+        println!(
+            "All {total} checks passed ({} layers).",
+            report.layers.len()
+        );
+    } else {
+        println!("{} of {total} checks failed.", report.failures());
+    }
+}
