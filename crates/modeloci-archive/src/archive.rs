@@ -188,7 +188,16 @@ impl Store {
             });
         }
         let file = File::open(path).map_err(Error::io(path))?;
-        let entries = scan_tar(path, &file)?;
+        let entries = scan_tar(path, &file).map_err(|e| match e {
+            // Nothing tar-like at all: say what the file is not, rather than how it broke.
+            Error::MalformedTar {
+                offset: 0, reason, ..
+            } if meta.len() > 0 => Error::NotAnArchive {
+                path: path.to_owned(),
+                reason: format!("it is neither a tar file nor an OCI layout directory ({reason})"),
+            },
+            other => other,
+        })?;
         let mut by_name = HashMap::new();
         for (i, entry) in entries.iter().enumerate() {
             if entry.kind == EntryKind::Dir {

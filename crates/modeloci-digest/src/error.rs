@@ -48,7 +48,7 @@ impl Error {
     ///
     /// # Errors
     ///
-    /// Gives back the original error when it does not hold an [`Error`].
+    /// Gives back the original error when it does not hold a [`Self`].
     pub fn try_from_io(err: io::Error) -> Result<Self, io::Error> {
         if Self::from_io(&err).is_none() {
             return Err(err);

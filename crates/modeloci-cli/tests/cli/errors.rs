@@ -1,0 +1,167 @@
+//! Bad input: one line naming what is wrong, a hint where one helps, exit 2; failed
+//! verification: exit 1.
+
+use insta::assert_snapshot;
+
+use crate::{fixtures, modeloci, transcript, workspace};
+
+#[test]
+fn usage_and_input_errors_exit_2() {
+    let dir = workspace();
+    let tmp = dir.path();
+    let run = |args: &[&str]| transcript(modeloci(tmp).args(args), tmp);
+    assert_snapshot!(
+        "missing-model-dir",
+        run(&[
+            "pack",
+            "--model-dir",
+            "nope",
+            "--name",
+            "m",
+            "--version",
+            "1"
+        ])
+    );
+    assert_snapshot!(
+        "bad-metadata",
+        run(&[
+            "pack",
+            "--model-dir",
+            "model",
+            "--name",
+            "m",
+            "--version",
+            "1",
+            "--metadata",
+            "[1]"
+        ])
+    );
+    assert_snapshot!(
+        "bad-metadata-json",
+        run(&[
+            "pack",
+            "--model-dir",
+            "model",
+            "--name",
+            "m",
+            "--version",
+            "1",
+            "--metadata",
+            "{x"
+        ])
+    );
+    assert_snapshot!(
+        "bad-level",
+        run(&[
+            "pack",
+            "--model-dir",
+            "model",
+            "--name",
+            "m",
+            "--version",
+            "1",
+            "--level",
+            "12"
+        ])
+    );
+    assert_snapshot!(
+        "bad-created",
+        run(&[
+            "pack",
+            "--model-dir",
+            "model",
+            "--name",
+            "m",
+            "--version",
+            "1",
+            "--created",
+            "yesterday"
+        ])
+    );
+    assert_snapshot!("missing-argument", run(&["pack", "--model-dir", "model"]));
+    assert_snapshot!(
+        "not-an-archive",
+        run(&["inspect", "--archive", "model/config.json"])
+    );
+    assert_snapshot!(
+        "missing-archive",
+        run(&["verify", "--archive", "missing.tar"])
+    );
+    let out = tmp.join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine.txt"), "mine").unwrap();
+    let golden = fixtures().join("golden/tiny-1.0.0.tar");
+    assert_snapshot!(
+        "unpack-not-empty",
+        transcript(
+            modeloci(tmp)
+                .arg("unpack")
+                .arg("--archive")
+                .arg(&golden)
+                .args(["--output", "out"]),
+            tmp
+        )
+    );
+    assert_snapshot!(
+        "add-existing",
+        transcript(
+            modeloci(tmp)
+                .arg("add")
+                .arg("--archive")
+                .arg(&golden)
+                .args(["--file", "model/config.json"]),
+            tmp
+        )
+    );
+}
+
+#[test]
+fn corruption_exits_1_from_inspect_verify_and_unpack() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let mut bytes = std::fs::read(fixtures().join("golden/tiny-1.0.0-none.tar")).unwrap();
+    // A byte inside model.safetensors's layer blob.
+    let needle = b"lm_head.weight";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    bytes[at] ^= 0x20;
+    std::fs::write(tmp.join("bad.tar"), &bytes).unwrap();
+    assert_snapshot!(
+        "inspect-corrupt",
+        transcript(modeloci(tmp).args(["inspect", "--archive", "bad.tar"]), tmp)
+    );
+    assert_snapshot!(
+        "verify-corrupt",
+        transcript(modeloci(tmp).args(["verify", "--archive", "bad.tar"]), tmp)
+    );
+    assert_snapshot!(
+        "verify-corrupt-json",
+        transcript(
+            modeloci(tmp).args(["--json", "verify", "--archive", "bad.tar"]),
+            tmp
+        )
+    );
+    assert_snapshot!(
+        "unpack-corrupt",
+        transcript(
+            modeloci(tmp).args(["unpack", "--archive", "bad.tar", "--output", "out"]),
+            tmp
+        )
+    );
+    assert!(!tmp.join("out").exists());
+}
+
+#[test]
+fn json_errors_are_documents_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    assert_snapshot!(
+        "json-error",
+        transcript(
+            modeloci(tmp).args(["--json", "verify", "--archive", "missing.tar"]),
+            tmp
+        )
+    );
+}

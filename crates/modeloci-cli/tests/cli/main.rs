@@ -1,0 +1,57 @@
+//! The `modeloci` command as a user runs it: exit codes, stdout and stderr.
+
+mod commands;
+mod errors;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The command with a scrubbed environment: no inherited SOURCE_DATE_EPOCH, locale or
+/// terminal settings change its output.
+pub(crate) fn modeloci(cwd: &Path) -> Command {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("modeloci");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(cwd);
+    cmd
+}
+
+/// Exit code, stdout and stderr, with the temporary directory written as `[TMP]`.
+pub(crate) fn transcript(cmd: &mut Command, tmp: &Path) -> String {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status
+            .code()
+            .map_or_else(|| "signal".to_owned(), |c| c.to_string()),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.replace(&tmp.display().to_string(), "[TMP]")
+}
+
+/// The repository's fixtures.
+pub(crate) fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// A temporary directory holding a copy of the tiny model at `model/`.
+pub(crate) fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("models/tiny"), &dir.path().join("model"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

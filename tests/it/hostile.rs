@@ -1,0 +1,532 @@
+//! Hostile archives, one per case of DESIGN.md section 5: each gives its exact error, writes
+//! nothing outside the target and leaves nothing inside it.
+
+use std::path::Path;
+
+use modeloci_archive::{ModelUnpackager, UnpackOptions};
+use modeloci_digest::Hasher;
+use modeloci_spec::{
+    Descriptor, Digest, ImageLayout, MediaType, OciIndex, OciManifest, annotations,
+};
+use modeloci_tests::rawtar::{Raw, gzip, tar};
+
+use crate::names;
+
+/// One layer of a hand-made archive.
+struct Layer {
+    title: Option<String>,
+    media_type: MediaType,
+    blob: Vec<u8>,
+    /// Descriptor digest and size when they should lie.
+    claim: Option<(Digest, u64)>,
+    /// Whether the blob is stored at all.
+    stored: bool,
+}
+
+impl Layer {
+    /// A gzip layer whose tar holds `entries`.
+    fn gz(title: &str, entries: &[Raw]) -> Self {
+        Self::raw_gz(title, tar(entries))
+    }
+
+    fn raw_gz(title: &str, tar_bytes: Vec<u8>) -> Self {
+        Self {
+            title: Some(title.to_owned()),
+            media_type: MediaType::ImageLayerGzip,
+            blob: gzip(&tar_bytes),
+            claim: None,
+            stored: true,
+        }
+    }
+
+    /// A well-formed layer holding `data` at `title`.
+    fn good(title: &str, data: &[u8]) -> Self {
+        Self::gz(title, &[Raw::file(title, data)])
+    }
+
+    fn digest(&self) -> Digest {
+        Hasher::digest_bytes(&self.blob).digest
+    }
+}
+
+/// An archive (as bytes) of these layers with a valid modeloci manifest and index, plus
+/// `extra` outer entries.
+fn archive(layers: &[Layer], extra: &[Raw]) -> Vec<u8> {
+    let config = modeloci_tests::fixtures::tiny_config().to_json();
+    let config_blob = Hasher::digest_bytes(&config);
+    let descriptors = layers
+        .iter()
+        .map(|l| {
+            let (digest, size) = l
+                .claim
+                .clone()
+                .unwrap_or_else(|| (l.digest(), l.blob.len() as u64));
+            let mut d = Descriptor::new(l.media_type.clone(), digest, size);
+            if let Some(title) = &l.title {
+                d = d.with_annotation(annotations::TITLE, title);
+            }
+            d
+        })
+        .collect();
+    let manifest = OciManifest::new(
+        Descriptor::new(
+            MediaType::ModelociConfig,
+            config_blob.digest.clone(),
+            config_blob.size,
+        ),
+        descriptors,
+    )
+    .with_artifact_type(MediaType::ModelociArtifact)
+    .to_json();
+    let manifest_blob = Hasher::digest_bytes(&manifest);
+    let index = OciIndex::new(vec![
+        Descriptor::new(
+            MediaType::ImageManifest,
+            manifest_blob.digest.clone(),
+            manifest_blob.size,
+        )
+        .with_annotation(annotations::REF_NAME, "1.0.0"),
+    ])
+    .to_json();
+    let mut entries = vec![
+        Raw::file("oci-layout", &ImageLayout::default().to_json()),
+        Raw::dir("blobs/"),
+        Raw::dir("blobs/sha256/"),
+    ];
+    for layer in layers.iter().filter(|l| l.stored) {
+        entries.push(Raw::file(&layer.digest().blob_path(), &layer.blob));
+    }
+    entries.push(Raw::file(&config_blob.digest.blob_path(), &config));
+    entries.push(Raw::file(&manifest_blob.digest.blob_path(), &manifest));
+    entries.push(Raw::file("index.json", &index));
+    entries.extend_from_slice(extra);
+    tar(&entries)
+}
+
+/// Unpacks `bytes` and checks the error, and that the target and its parent are untouched.
+#[track_caller]
+fn check(case: &str, bytes: &[u8], layout: bool, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("hostile.tar");
+    std::fs::write(&archive, bytes).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let target = work.join("out");
+    let err = ModelUnpackager::with_options(UnpackOptions::default().with_layout(layout))
+        .extract(&archive, &target)
+        .expect_err(case);
+    assert_eq!(err.to_string(), expected, "{case}");
+    assert!(!target.exists(), "{case}: the target was created");
+    assert_eq!(
+        names(&work),
+        Vec::<String>::new(),
+        "{case}: left something beside the target"
+    );
+    assert_eq!(
+        names(dir.path()),
+        ["hostile.tar", "work"],
+        "{case}: wrote outside the target"
+    );
+    assert!(
+        !Path::new(&format!("/tmp/modeloci-evil-{}", std::process::id())).exists(),
+        "{case}"
+    );
+}
+
+fn refused(entry: &str, why: &str) -> String {
+    format!("refusing entry {entry:?}: {why}")
+}
+
+#[test]
+fn hostile_layer_titles_and_entries() {
+    let evil = format!("/tmp/modeloci-evil-{}", std::process::id());
+    let good = || Layer::good("config.json", b"{}");
+    let cases: Vec<(&str, Vec<Layer>, String)> = vec![
+        (
+            "absolute title",
+            vec![good(), Layer::good(&evil, b"x")],
+            refused(&evil, "absolute path"),
+        ),
+        (
+            "dot-dot title",
+            vec![Layer::good("../evil.txt", b"x")],
+            refused("../evil.txt", "path has a '..' component"),
+        ),
+        (
+            "nested dot-dot",
+            vec![Layer::good("a/../../evil.txt", b"x")],
+            refused("a/../../evil.txt", "path has a '..' component"),
+        ),
+        (
+            "drive letter",
+            vec![Layer::good("C:\\evil.txt", b"x")],
+            refused("C:\\evil.txt", "Windows drive, UNC or backslash path"),
+        ),
+        (
+            "UNC path",
+            vec![Layer::good("\\\\host\\share\\x", b"x")],
+            refused("\\\\host\\share\\x", "Windows drive, UNC or backslash path"),
+        ),
+        (
+            "NUL in title",
+            vec![Layer::good("a\0b", b"x")],
+            refused("a\0b", "path holds a NUL or control character"),
+        ),
+        (
+            "empty component",
+            vec![Layer::good("a//b", b"x")],
+            refused("a//b", "path has an empty or '.' component"),
+        ),
+        (
+            "symlink entry",
+            vec![
+                good(),
+                Layer::gz(
+                    "model.bin",
+                    &[Raw::special("model.bin", b'2', "/etc/passwd")],
+                ),
+            ],
+            refused("model.bin", "symbolic link (to \"/etc/passwd\")"),
+        ),
+        (
+            "hardlink entry",
+            vec![Layer::gz(
+                "model.bin",
+                &[Raw::special("model.bin", b'1', "config.json")],
+            )],
+            refused("model.bin", "hard link (to \"config.json\")"),
+        ),
+        (
+            "char device",
+            vec![Layer::gz("dev", &[Raw::special("dev", b'3', "")])],
+            refused("dev", "character device"),
+        ),
+        (
+            "block device",
+            vec![Layer::gz("dev", &[Raw::special("dev", b'4', "")])],
+            refused("dev", "block device"),
+        ),
+        (
+            "fifo",
+            vec![Layer::gz("pipe", &[Raw::special("pipe", b'6', "")])],
+            refused("pipe", "FIFO"),
+        ),
+        (
+            "gnu sparse",
+            vec![Layer::gz(
+                "model.bin",
+                &[Raw {
+                    typeflag: b'S',
+                    ..Raw::file("model.bin", &[0; 512])
+                }],
+            )],
+            refused("model.bin", "GNU sparse file"),
+        ),
+        (
+            "pax sparse",
+            vec![Layer::gz(
+                "model.bin",
+                &[
+                    Raw::pax(&[("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0")]),
+                    Raw::file("model.bin", b"x"),
+                ],
+            )],
+            refused("model.bin", "GNU sparse file"),
+        ),
+        (
+            "duplicate titles",
+            vec![Layer::good("a.bin", b"1"), Layer::good("a.bin", b"2")],
+            refused("a.bin", "duplicate path"),
+        ),
+        (
+            "case collision",
+            vec![
+                Layer::good("Model.bin", b"1"),
+                Layer::good("model.bin", b"2"),
+            ],
+            refused("model.bin", "differs only in case from \"Model.bin\""),
+        ),
+        (
+            "file and directory",
+            vec![Layer::good("a", b"1"), Layer::good("a/b", b"2")],
+            refused("a/b", "file and directory at once (with \"a\")"),
+        ),
+        (
+            "two entries",
+            vec![Layer::gz(
+                "model.bin",
+                &[Raw::file("model.bin", b"x"), Raw::file("other.bin", b"y")],
+            )],
+            "layer \"model.bin\": the layer tar holds more than one entry (\"other.bin\" follows)"
+                .into(),
+        ),
+        (
+            "entry differs from title",
+            vec![Layer::gz("model.bin", &[Raw::file("other.bin", b"x")])],
+            "layer \"model.bin\": the layer tar holds \"other.bin\", not the file its title names"
+                .into(),
+        ),
+        (
+            "entry escapes though the title does not",
+            vec![Layer::gz("model.bin", &[Raw::file("../model.bin", b"x")])],
+            refused("../model.bin", "path has a '..' component"),
+        ),
+        (
+            "empty layer tar",
+            vec![Layer::gz("model.bin", &[])],
+            "layer \"model.bin\": the layer tar holds no entry".into(),
+        ),
+        (
+            "decompressed data beyond the tar",
+            vec![Layer::raw_gz("model.bin", {
+                let mut t = tar(&[Raw::file("model.bin", b"x")]);
+                t.extend_from_slice(b"smuggled bytes after the end of the archive");
+                t
+            })],
+            "layer \"model.bin\": decompressed data larger than the tar header declares".into(),
+        ),
+        (
+            "decompression bomb of zeros",
+            vec![Layer::raw_gz("model.bin", {
+                let mut t = tar(&[Raw::file("model.bin", b"x")]);
+                t.resize(t.len() + (64 << 20), 0);
+                t
+            })],
+            "layer \"model.bin\": decompressed data larger than the tar header declares".into(),
+        ),
+        (
+            "huge GNU long name",
+            vec![Layer::gz(
+                "model.bin",
+                &[Raw {
+                    typeflag: b'L',
+                    ..Raw::file("././@LongLink", b"model.bin\0").with_size(512 << 20)
+                }],
+            )],
+            refused(
+                "././@LongLink",
+                "GNU long name of 536870912 bytes is over the 65536-byte limit",
+            ),
+        ),
+        (
+            "huge PAX header",
+            vec![Layer::gz(
+                "model.bin",
+                &[Raw {
+                    typeflag: b'x',
+                    ..Raw::file("././@PaxHeader", b"").with_size(100 << 20)
+                }],
+            )],
+            refused(
+                "././@PaxHeader",
+                "PAX header of 104857600 bytes is over the 65536-byte limit",
+            ),
+        ),
+        (
+            "PAX size contradicts the header",
+            vec![Layer::gz(
+                "model.bin",
+                &[
+                    Raw::pax(&[("size", "5")]),
+                    Raw::file("model.bin", b"0123456789"),
+                ],
+            )],
+            refused(
+                "model.bin",
+                "PAX record \"size=5 (the header says 10)\" is not accepted",
+            ),
+        ),
+        (
+            "directory with data",
+            vec![Layer::gz(
+                "model.bin",
+                &[Raw::dir("model.bin").with_size(1024)],
+            )],
+            refused(
+                "model.bin",
+                "entry that holds no data declares 1024 bytes of it",
+            ),
+        ),
+        (
+            "no title",
+            vec![Layer {
+                title: None,
+                ..Layer::good("x", b"x")
+            }],
+            format!(
+                "layer \"#0\": layer {} has no org.opencontainers.image.title annotation",
+                Layer::good("x", b"x").digest()
+            ),
+        ),
+        (
+            "unknown layer type",
+            vec![Layer {
+                media_type: MediaType::Other("application/x-mystery".into()),
+                ..Layer::good("x", b"x")
+            }],
+            "layer \"x\" has media type application/x-mystery, which this tool cannot unpack"
+                .into(),
+        ),
+    ];
+    for (case, layers, expected) in cases {
+        check(case, &archive(&layers, &[]), false, &expected);
+    }
+}
+
+#[test]
+fn blobs_that_do_not_match_their_descriptors() {
+    let honest = Layer::good("model.bin", b"the real weights");
+    let digest = honest.digest();
+    let size = honest.blob.len() as u64;
+
+    // The blob stored under the honest digest's name holds other bytes of the same length.
+    let mut tampered = honest.blob.clone();
+    let last = tampered.len() - 9;
+    tampered[last] ^= 0x40;
+    let bytes = archive(
+        &[Layer {
+            stored: false,
+            ..Layer::good("model.bin", b"the real weights")
+        }],
+        &[Raw::file(&digest.blob_path(), &tampered)],
+    );
+    let actual = Hasher::digest_bytes(&tampered).digest;
+    check(
+        "digest mismatch",
+        &bytes,
+        false,
+        &format!("layer model.bin blob {digest}: digest mismatch: expected {digest}, got {actual}"),
+    );
+
+    let mut lying_size = Layer::good("model.bin", b"the real weights");
+    lying_size.claim = Some((digest.clone(), size + 1));
+    check(
+        "size mismatch",
+        &archive(&[lying_size], &[]),
+        false,
+        &format!(
+            "layer model.bin blob {digest}: size mismatch: expected {} bytes, got {size}",
+            size + 1
+        ),
+    );
+
+    let missing = Layer {
+        stored: false,
+        ..Layer::good("model.bin", b"x")
+    };
+    let missing_digest = missing.digest();
+    check(
+        "missing blob",
+        &archive(&[missing], &[]),
+        false,
+        &format!("layer model.bin blob {missing_digest} is missing from the archive"),
+    );
+}
+
+#[test]
+fn hostile_outer_entries_in_layout_mode() {
+    let good = || vec![Layer::good("config.json", b"{}")];
+    let evil = format!("/tmp/modeloci-evil-{}", std::process::id());
+    let cases: Vec<(&str, Vec<Raw>, String)> = vec![
+        (
+            "absolute entry",
+            vec![Raw::file(&evil, b"x")],
+            refused(&evil, "absolute path"),
+        ),
+        (
+            "dot-dot entry",
+            vec![Raw::file("../evil", b"x")],
+            refused("../evil", "path has a '..' component"),
+        ),
+        (
+            "symlink entry",
+            vec![Raw::special("blobs/link", b'2', "/etc")],
+            refused("blobs/link", "symbolic link (to \"/etc\")"),
+        ),
+        (
+            "device entry",
+            vec![Raw::special("dev", b'3', "")],
+            refused("dev", "character device"),
+        ),
+        (
+            "blob named by another digest",
+            vec![Raw::file(
+                &format!("blobs/sha256/{}", "0".repeat(64)),
+                b"not that",
+            )],
+            format!(
+                "entry blobs/sha256/{zero} blob sha256:{zero}: digest mismatch: expected sha256:{zero}, got {}",
+                Hasher::digest_bytes(b"not that").digest,
+                zero = "0".repeat(64)
+            ),
+        ),
+    ];
+    for (case, extra, expected) in cases {
+        check(case, &archive(&good(), &extra), true, &expected);
+    }
+}
+
+#[test]
+fn broken_archives_fail_to_open_with_the_reason() {
+    let good = archive(&[Layer::good("config.json", b"{}")], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar");
+    let open = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        modeloci_archive::Archive::open(&path)
+            .unwrap_err()
+            .to_string()
+    };
+    let p = path.display();
+    assert_eq!(
+        open(&good[..good.len() - 2048]),
+        format!(
+            "{p}: malformed tar at byte {}: archive ends without an end-of-archive marker (truncated?)",
+            good.len() - 2048
+        )
+    );
+    let mut dup = good.clone();
+    dup.truncate(dup.len() - 1024);
+    dup.extend(tar(&[Raw::file("index.json", b"{}")]));
+    assert_eq!(open(&dup), refused("index.json", "duplicate path"));
+    let mut flipped = good.clone();
+    flipped[100] ^= 1;
+    assert!(open(&flipped).starts_with(&format!(
+        "{p}: not a model archive: it is neither a tar file nor an OCI layout directory (bad header checksum"
+    )));
+    assert_eq!(
+        open(b""),
+        format!(
+            "{p}: malformed tar at byte 0: archive ends without an end-of-archive marker (truncated?)"
+        )
+    );
+    assert_eq!(
+        open(&[0; 10240]),
+        format!("{p}: not a model archive: the tar is empty")
+    );
+    assert_eq!(
+        open(&tar(&[Raw::file("hello.txt", b"hi")])),
+        format!("{p}: not a model archive: no index.json or manifest.json at its root")
+    );
+
+    // A manifest naming a digest that is not a digest fails before any path is built.
+    let manifest = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:../../../../etc/passwd","size":1}}"#;
+    let m = Hasher::digest_bytes(manifest);
+    let index = OciIndex::new(vec![Descriptor::new(
+        MediaType::ImageManifest,
+        m.digest.clone(),
+        m.size,
+    )])
+    .to_json();
+    let bytes = tar(&[
+        Raw::file(&m.digest.blob_path(), manifest),
+        Raw::file("index.json", &index),
+    ]);
+    assert_eq!(
+        open(&bytes),
+        format!(
+            "manifest {}: invalid manifest JSON: invalid digest \"sha256:../../../../etc/passwd\": a sha256 digest has 64 hexadecimal characters at line 1 column 85",
+            m.digest
+        )
+    );
+}
