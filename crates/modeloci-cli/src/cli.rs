@@ -77,7 +77,7 @@ pub(crate) struct PackArgs {
     /// Extra metadata as a JSON object; its key order is kept.
     #[arg(long, default_value = "{}", value_name = "JSON")]
     pub(crate) metadata: String,
-    /// Where to write the archive [default: <parent of DIR>/<name>-<version>.tar].
+    /// Where to write the archive [default: NAME-VERSION.tar beside DIR].
     #[arg(long, short, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
     /// Layer compression.
