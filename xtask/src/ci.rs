@@ -52,7 +52,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     })?;
     if have("cargo-deny") {
         timed("deny", || {
-            sh(cargo().args(["deny", "--offline", "check", "bans", "licenses", "sources"]))
+            sh(cargo().args(["deny", "check", "bans", "licenses", "sources"]))
         })?;
     } else {
         eprintln!(
