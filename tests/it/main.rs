@@ -6,6 +6,7 @@ mod golden;
 mod hostile;
 mod large;
 mod reference;
+mod registry;
 mod roundtrip;
 mod schema;
 mod third_party;

@@ -2,9 +2,13 @@
 //!
 //! - [`fixtures`]: the bundled tiny model and the golden archives built from it;
 //! - [`reference`](mod@reference): archives laid out as the reference implementation (Python) writes them;
-//! - [`rawtar`]: a tar writer that writes whatever it is told, for hostile archives.
+//! - [`rawtar`]: a tar writer that writes whatever it is told, for hostile archives;
+//! - [`registry`]: a real OCI registry (Debian's `docker-registry`) on 127.0.0.1;
+//! - [`proxy`]: an HTTP proxy in front of it that demands bearer tokens or injects faults.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 pub mod fixtures;
+pub mod proxy;
 pub mod rawtar;
 pub mod reference;
+pub mod registry;

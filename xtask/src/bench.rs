@@ -140,24 +140,14 @@ fn synthetic_model(dir: &Path, size: u64, shards: u64) -> Result<()> {
         "# synthetic\n\nbf16 weights drawn from N(0, 0.02).\n",
     )?;
     let weights = size.saturating_sub(tokenizer.len() as u64);
-    let per_shard = (weights / shards) & !1;
-    let mut normal = Normal::new(2024);
-    let mut buf = vec![0u8; 8 << 20];
+    let per_shard = weights / shards;
     for shard in 0..shards {
         let name = if shards == 1 {
             "model.safetensors".to_owned()
         } else {
             format!("model-{:05}-of-{shards:05}.safetensors", shard + 1)
         };
-        let mut file = std::io::BufWriter::new(fs::File::create(dir.join(name))?);
-        let mut left = per_shard;
-        while left > 0 {
-            let n = usize::try_from(left.min(buf.len() as u64))?;
-            normal.fill_bf16(0.02, &mut buf[..n]);
-            file.write_all(&buf[..n])?;
-            left -= n as u64;
-        }
-        file.flush()?;
+        write_bf16(&dir.join(name), per_shard, 2024 + shard)?;
     }
     fs::write(marker, "")?;
     Ok(())
@@ -338,6 +328,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
     }
 
+    rows.extend(registry_rows(&b.to_string(), &scratch, args.runs)?);
+
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -387,6 +379,87 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     println!("{report}");
     fs::remove_dir_all(&scratch)?;
     Ok(())
+}
+
+/// push and pull against skopeo copy, each run against a registry of its own, so that no
+/// tool mounts or skips blobs an earlier run uploaded.
+fn registry_rows(bin: &str, scratch: &Path, runs: usize) -> Result<Vec<Row>> {
+    use modeloci_tests::registry::Registry;
+    ensure_debian_tools(&[("docker-registry", "docker-registry"), ("skopeo", "skopeo")])?;
+    let env = "XDG_CACHE_HOME=/nonexistent DOCKER_CONFIG=/nonexistent";
+    let (mut push_ours, mut push_theirs, mut pull_ours, mut pull_theirs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut rss_push, mut rss_skopeo_push, mut rss_pull, mut rss_skopeo_pull) = (0, 0, 0, 0);
+    for _ in 0..runs {
+        for ours in [true, false] {
+            let registry = Registry::start(None);
+            let r = format!("{}/bench/model:1", registry.addr);
+            measure("sync", scratch)?;
+            let push = if ours {
+                format!("{env} {bin} push -q --archive fixed.tar {r}")
+            } else {
+                format!(
+                    "skopeo copy --quiet --dest-tls-verify=false oci-archive:fixed.tar:1 docker://{r}"
+                )
+            };
+            let s = measure(&push, scratch)?;
+            if ours {
+                push_ours.push(s.wall);
+                rss_push = rss_push.max(s.rss_kib);
+            } else {
+                push_theirs.push(s.wall);
+                rss_skopeo_push = rss_skopeo_push.max(s.rss_kib);
+            }
+            measure("rm -f pulled.tar; sync", scratch)?;
+            let pull = if ours {
+                format!("{env} {bin} pull -q {r} --output pulled.tar")
+            } else {
+                format!(
+                    "skopeo copy --quiet --src-tls-verify=false docker://{r} oci-archive:pulled.tar:1"
+                )
+            };
+            let s = measure(&pull, scratch)?;
+            if ours {
+                pull_ours.push(s.wall);
+                rss_pull = rss_pull.max(s.rss_kib);
+            } else {
+                pull_theirs.push(s.wall);
+                rss_skopeo_pull = rss_skopeo_pull.max(s.rss_kib);
+            }
+            measure("rm -f pulled.tar", scratch)?;
+        }
+    }
+    let row = |name, baseline_name, ours: Vec<f64>, theirs: Vec<f64>, rss_ours, rss_theirs| {
+        let ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+        Row {
+            name,
+            baseline_name,
+            ours: median(ours),
+            theirs: median(theirs),
+            ratio: median(ratios),
+            rss_ours,
+            rss_theirs,
+            target: 1.0,
+        }
+    };
+    Ok(vec![
+        row(
+            "push (a none archive, local registry)",
+            "skopeo copy oci-archive: docker://",
+            push_ours,
+            push_theirs,
+            rss_push,
+            rss_skopeo_push,
+        ),
+        row(
+            "pull --output (local registry)",
+            "skopeo copy docker:// oci-archive:",
+            pull_ours,
+            pull_theirs,
+            rss_pull,
+            rss_skopeo_pull,
+        ),
+    ])
 }
 
 /// The reference implementation's algorithm, in Python as it is written: one gzip level-9 tar
@@ -496,9 +569,16 @@ fn synthetic_model_single(dir: &Path, size: u64) -> Result<()> {
         size >> 30,
         dir.display()
     );
-    let mut normal = Normal::new(99);
+    write_bf16(&dir.join("model.safetensors"), size, 99)?;
+    fs::write(marker, "")?;
+    Ok(())
+}
+
+/// Writes `size` bytes of bf16 values drawn from N(0, 0.02).
+fn write_bf16(path: &Path, size: u64, seed: u64) -> Result<()> {
+    let mut normal = Normal::new(seed);
     let mut buf = vec![0u8; 8 << 20];
-    let mut file = std::io::BufWriter::new(fs::File::create(dir.join("model.safetensors"))?);
+    let mut file = std::io::BufWriter::new(fs::File::create(path)?);
     let mut left = size & !1;
     while left > 0 {
         let n = usize::try_from(left.min(buf.len() as u64))?;
@@ -507,7 +587,6 @@ fn synthetic_model_single(dir: &Path, size: u64) -> Result<()> {
         left -= n as u64;
     }
     file.flush()?;
-    fs::write(marker, "")?;
     Ok(())
 }
 

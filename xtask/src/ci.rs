@@ -20,6 +20,8 @@ pub(crate) const TEST_TOOLS: &[(&str, &str)] = &[
     ("umoci", "umoci"),
     ("oci-image-tool", "oci-image-tool"),
     ("gzip", "gzip"),
+    ("docker-registry", "docker-registry"),
+    ("htpasswd", "apache2-utils"),
 ];
 
 pub(crate) fn run(args: &Args) -> Result<()> {

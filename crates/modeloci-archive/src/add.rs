@@ -1,16 +1,12 @@
 //! Adding a file to an archive as a new layer.
 
-use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use modeloci_spec::{
-    Descriptor, Digest, ImageLayout, LayerEncoding, MediaType, ModelLayer, OciIndex, annotations,
-};
+use modeloci_spec::{Descriptor, Digest, LayerEncoding, ModelLayer};
 
-use crate::archive::{Archive, blob_error};
-use crate::archive_write::ArchiveWriter;
-use crate::atomic::TempFile;
+use crate::archive::Archive;
+use crate::assemble::Assembler;
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::options::{AddOptions, Compression};
 use crate::walk::SourceFile;
@@ -132,62 +128,38 @@ impl ModelPackager {
             kept.len()
         };
 
-        let out_err = |e| Error::Io {
-            path: archive_path.to_owned(),
-            source: e,
-        };
-        let (temp, out) = TempFile::beside(archive_path).map_err(out_err)?;
-        let mut writer = ArchiveWriter::new(out, self.options().mtime);
-        writer
-            .append_file("oci-layout", &ImageLayout::default().to_json())
-            .map_err(out_err)?;
-        writer.append_dir("blobs/").map_err(out_err)?;
-        writer.append_dir("blobs/sha256/").map_err(out_err)?;
+        let mut assembler = Assembler::create(archive_path, self.options().mtime)?;
         let mut layers = Vec::with_capacity(kept.len() + 1);
         let mut new_layer = None;
         for (i, descriptor) in kept.iter().enumerate() {
             if i == position {
-                let layer = packager.write_layer(&mut writer, &source, archive_path)?;
+                let layer = packager.write_layer(assembler.writer(), &source, archive_path)?;
                 layers.push(Descriptor::from(layer.clone()));
                 new_layer = Some(layer);
             }
-            copy_blob(&archive, &mut writer, descriptor)?;
+            let what = format!("layer {}", descriptor.title().unwrap_or("?"));
+            assembler.copy_blob(&archive, descriptor, &what)?;
             layers.push(descriptor.clone());
         }
         if new_layer.is_none() {
-            let layer = packager.write_layer(&mut writer, &source, archive_path)?;
+            let layer = packager.write_layer(assembler.writer(), &source, archive_path)?;
             layers.push(Descriptor::from(layer.clone()));
             new_layer = Some(layer);
         }
         let mut new_manifest = manifest.clone();
         new_manifest.layers = layers;
-        writer.append_blob(&config_bytes).map_err(out_err)?;
-        let manifest_bytes = new_manifest.to_json();
-        let manifest_blob = writer.append_blob(&manifest_bytes).map_err(out_err)?;
         let ref_name = archive
             .reference_name()
             .map(str::to_owned)
             .or_else(|| archive.config().ok().map(|c| c.version))
             .unwrap_or_else(|| "latest".to_owned());
-        let mut descriptor = Descriptor::new(
-            MediaType::ImageManifest,
-            manifest_blob.digest.clone(),
-            manifest_blob.size,
-        )
-        .with_annotation(annotations::REF_NAME, ref_name);
-        descriptor.artifact_type = new_manifest.artifact_type.clone();
-        writer
-            .append_file("index.json", &OciIndex::new(vec![descriptor]).to_json())
-            .map_err(out_err)?;
-        writer
-            .append_file("manifest.json", &manifest_bytes)
-            .map_err(out_err)?;
-        writer
-            .append_file("config.json", &config_bytes)
-            .map_err(out_err)?;
-        writer.finish().map_err(out_err)?;
+        let (manifest_blob, _) = assembler.finish(
+            &config_bytes,
+            &new_manifest.to_json(),
+            new_manifest.artifact_type.clone(),
+            &ref_name,
+        )?;
         drop(archive);
-        temp.persist().map_err(out_err)?;
         Ok(AddReport {
             path: archive_path.to_owned(),
             layer: new_layer.expect("the new layer was written"),
@@ -210,18 +182,4 @@ fn existing_compression(layers: &[Descriptor]) -> Option<Compression> {
         LayerEncoding::TarZstd => Some(Compression::Zstd),
         _ => None,
     }
-}
-
-/// Copies a blob from the old archive into the new one, verifying it on the way.
-fn copy_blob(archive: &Archive, writer: &mut ArchiveWriter, descriptor: &Descriptor) -> Result<()> {
-    let what = format!("layer {}", descriptor.title().unwrap_or("?"));
-    let mut source = archive.verified_blob(descriptor, &what)?;
-    let slot = writer.begin_blob().map_err(Error::io(archive.path()))?;
-    let mut blob = writer.blob_writer();
-    io::copy(&mut source, &mut blob)
-        .map_err(|e| blob_error(e, &what, &descriptor.digest, archive.path()))?;
-    let (_, measured) = blob.finish();
-    writer
-        .finish_blob(slot, &measured)
-        .map_err(Error::io(archive.path()))
 }

@@ -466,6 +466,34 @@ impl Archive {
         self.store.exists(&digest.blob_path())
     }
 
+    /// A reader over a blob's stored bytes from `offset` on, unverified: for streaming a blob
+    /// elsewhere (a registry checks the digest itself). `None` when the archive lacks it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsafeEntry`] when the entry is not a regular file, I/O errors.
+    pub fn blob_reader(
+        &self,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<Option<impl Read + Send + '_>> {
+        Ok(self.open_blob(digest)?.map(|(reader, _)| match reader {
+            BlobReader::Range(mut r) => {
+                let skip = offset.min(r.remaining);
+                r.offset += skip;
+                r.remaining -= skip;
+                BlobReader::Range(r)
+            }
+            BlobReader::File(take) => {
+                let limit = take.limit();
+                let mut file = take.into_inner();
+                let skip = offset.min(limit);
+                let _ = file.seek(SeekFrom::Current(i64::try_from(skip).unwrap_or(i64::MAX)));
+                BlobReader::File(file.take(limit - skip))
+            }
+        }))
+    }
+
     /// A reader over a blob's stored bytes, unverified, with the stored length.
     pub(crate) fn open_blob(&self, digest: &Digest) -> Result<Option<(BlobReader<'_>, u64)>> {
         self.store.open_entry(&digest.blob_path())

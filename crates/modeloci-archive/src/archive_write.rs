@@ -75,10 +75,10 @@ fn write_loop(file: &File, jobs: &Receiver<Job>, spare: &SyncSender<Vec<u8>>) {
     for job in jobs {
         match job {
             Job::Data(mut buf) => {
-                if failed.is_none() {
-                    if let Err(e) = (&*file).write_all(&buf) {
-                        failed = Some(e);
-                    }
+                if failed.is_none()
+                    && let Err(e) = (&*file).write_all(&buf)
+                {
+                    failed = Some(e);
                 }
                 buf.clear();
                 let _ = spare.try_send(buf);

@@ -57,10 +57,12 @@
 mod add;
 mod archive;
 mod archive_write;
+mod assemble;
 mod atomic;
 mod compress;
 mod entry_policy;
 mod error;
+mod glob;
 mod layer_tar;
 mod options;
 mod pack;
@@ -72,8 +74,10 @@ mod walk;
 
 pub use add::AddReport;
 pub use archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
+pub use assemble::{RepackReport, repack};
 pub use entry_policy::{MAX_METADATA_SIZE, PathSet, Refusal, check_relative_path};
 pub use error::{Error, Result};
+pub use glob::glob_match;
 pub use options::{
     AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, PackOptions, UnpackOptions,
     rfc3339,

@@ -54,8 +54,9 @@ impl FromStr for Compression {
 /// The default gzip level: 1, fast, and with the miniz_oxide backend it does not expand
 /// float weights.
 pub const DEFAULT_GZIP_LEVEL: u32 = 1;
-/// The default zstd level.
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// The default zstd level: 1. On bf16 weights it saves what level 3 saves (ratio 0.7797
+/// against 0.7799) in less time, and on tokenizer JSON it did no worse.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 
 /// Options for [`crate::ModelPackager`].
 #[derive(Clone, Debug)]
@@ -182,6 +183,9 @@ pub struct UnpackOptions {
     /// Choose the manifest with this `org.opencontainers.image.ref.name` when the index has
     /// several.
     pub reference: Option<String>,
+    /// Restore only the files whose paths match one of these patterns (see
+    /// [`crate::glob_match`]); all files when empty.
+    pub include: Vec<String>,
     /// Worker threads.
     pub threads: usize,
 }
@@ -192,6 +196,7 @@ impl Default for UnpackOptions {
             layout: false,
             force: false,
             reference: None,
+            include: Vec::new(),
             threads: default_threads(),
         }
     }
@@ -213,6 +218,12 @@ impl UnpackOptions {
     /// Chooses a manifest by reference name.
     pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
         self.reference = Some(reference.into());
+        self
+    }
+
+    /// Restores only files whose paths match one of `patterns`.
+    pub fn with_include(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.include = patterns.into_iter().map(Into::into).collect();
         self
     }
 

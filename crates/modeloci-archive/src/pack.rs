@@ -4,12 +4,11 @@ use std::path::{Path, PathBuf};
 
 use modeloci_digest::Hasher;
 use modeloci_spec::{
-    Descriptor, Digest, ImageLayout, MediaType, ModelLayer, OciConfig, OciIndex, OciManifest,
-    annotations,
+    Descriptor, Digest, MediaType, ModelLayer, OciConfig, OciManifest, annotations,
 };
 
 use crate::archive_write::ArchiveWriter;
-use crate::atomic::TempFile;
+use crate::assemble::Assembler;
 use crate::compress::{compress, compresses_well};
 use crate::layer_tar::{LayerTar, pipeline_error};
 use crate::options::PackOptions;
@@ -94,48 +93,18 @@ impl ModelPackager {
             None => default_output(model_dir, config)?,
         };
         let files = model_files(model_dir, Some(&output))?;
-        let out_err = |e| Error::Io {
-            path: output.clone(),
-            source: e,
-        };
-        let (temp, file) = TempFile::beside(&output).map_err(out_err)?;
-        let mut writer = ArchiveWriter::new(file, self.options.mtime);
-        writer
-            .append_file("oci-layout", &ImageLayout::default().to_json())
-            .map_err(out_err)?;
-        writer.append_dir("blobs/").map_err(out_err)?;
-        writer.append_dir("blobs/sha256/").map_err(out_err)?;
-
+        let mut assembler = Assembler::create(&output, self.options.mtime)?;
         let mut layers = Vec::with_capacity(files.len());
         for file in &files {
-            layers.push(self.write_layer(&mut writer, file, &output)?);
+            layers.push(self.write_layer(assembler.writer(), file, &output)?);
         }
         let manifest = self.create_manifest(config, &layers);
-        let config_bytes = config.to_json();
-        writer.append_blob(&config_bytes).map_err(out_err)?;
-        let manifest_bytes = manifest.to_json();
-        let manifest_blob = writer.append_blob(&manifest_bytes).map_err(out_err)?;
-        let index = OciIndex::new(vec![
-            Descriptor::new(
-                MediaType::ImageManifest,
-                manifest_blob.digest.clone(),
-                manifest_blob.size,
-            )
-            .with_annotation(annotations::REF_NAME, &config.version)
-            .with_artifact_type(MediaType::ModelociArtifact),
-        ]);
-        writer
-            .append_file("index.json", &index.to_json())
-            .map_err(out_err)?;
-        writer
-            .append_file("manifest.json", &manifest_bytes)
-            .map_err(out_err)?;
-        writer
-            .append_file("config.json", &config_bytes)
-            .map_err(out_err)?;
-        let archive_bytes = writer.position() + 1024;
-        writer.finish().map_err(out_err)?;
-        temp.persist().map_err(out_err)?;
+        let (manifest_blob, archive_bytes) = assembler.finish(
+            &config.to_json(),
+            &manifest.to_json(),
+            manifest.artifact_type.clone(),
+            &config.version,
+        )?;
         Ok(PackReport {
             path: output,
             manifest_digest: manifest_blob.digest,

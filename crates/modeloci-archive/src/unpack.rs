@@ -19,6 +19,7 @@ use crate::archive::{Archive, blob_error, normalize_name};
 use crate::atomic::TempDir;
 use crate::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::glob::glob_match;
 use crate::options::UnpackOptions;
 use crate::tar_read::{EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader};
 use crate::verify::{VerifyReport, verify};
@@ -132,7 +133,7 @@ impl ModelUnpackager {
             target.publish(staging, &files)?;
             files
         } else {
-            let plan = plan_layers(archive)?;
+            let plan = plan_layers(archive, &self.options.include)?;
             target.check_conflicts(plan.iter().map(|p| p.title.as_str()))?;
             let staging = target.staging()?;
             let files = self.extract_layers(archive, &plan, staging.path())?;
@@ -216,8 +217,9 @@ struct Planned<'a> {
     encoding: LayerEncoding,
 }
 
-/// Checks every layer's title and type before anything is written.
-fn plan_layers(archive: &Archive) -> Result<Vec<Planned<'_>>> {
+/// Checks every layer's title and type before anything is written, and keeps those that
+/// `include` selects.
+fn plan_layers<'a>(archive: &'a Archive, include: &[String]) -> Result<Vec<Planned<'a>>> {
     let mut set = PathSet::new();
     let mut plan = Vec::new();
     for (i, descriptor) in archive.manifest().layers.iter().enumerate() {
@@ -246,11 +248,19 @@ fn plan_layers(archive: &Archive) -> Result<Vec<Planned<'_>>> {
                 });
             }
         };
-        plan.push(Planned {
-            descriptor,
-            title: title.to_owned(),
-            encoding,
-        });
+        if include.is_empty() || include.iter().any(|p| glob_match(p, title)) {
+            plan.push(Planned {
+                descriptor,
+                title: title.to_owned(),
+                encoding,
+            });
+        }
+    }
+    if plan.is_empty() && !include.is_empty() {
+        return Err(Error::InvalidOption(format!(
+            "no file of the model matches --include {}",
+            include.join(" ")
+        )));
     }
     Ok(plan)
 }

@@ -42,6 +42,14 @@ pub(crate) enum Command {
     Unpack(UnpackArgs),
     /// Add a file to an archive's model as a new layer.
     Add(AddArgs),
+    /// Upload an archive to an OCI registry.
+    Push(PushArgs),
+    /// Download a model from an OCI registry, as an archive or as files.
+    Pull(PullArgs),
+    /// Store credentials for a registry (in Docker's config.json).
+    Login(LoginArgs),
+    /// Remove the stored credentials for a registry.
+    Logout(LogoutArgs),
 }
 
 /// Layer compression.
@@ -49,7 +57,7 @@ pub(crate) enum Command {
 pub(crate) enum CompressionArg {
     /// gzip, as the reference writes (default level 1)
     Gzip,
-    /// zstd: several times faster (default level 3)
+    /// zstd: several times faster (default level 1)
     Zstd,
     /// no compression: the fastest; weights barely compress
     None,
@@ -146,6 +154,82 @@ pub(crate) struct AddArgs {
     /// Compression of the new layer [default: that of the existing layers].
     #[arg(long, value_enum)]
     pub(crate) compression: Option<CompressionArg>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RegistryArgs {
+    /// Use plain HTTP even though the registry is not on this machine.
+    #[arg(long)]
+    pub(crate) plain_http: bool,
+    /// Blobs transferred at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub(crate) concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// The archive to push.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) archive: PathBuf,
+    /// Where: host[:port]/repository[:tag] (the tag defaults to the archive's version).
+    #[arg(value_name = "REF")]
+    pub(crate) reference: String,
+    /// More tags for the same manifest.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+    /// Blobs above this many MiB are sent in chunks of this size.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub(crate) chunk_size: u64,
+    /// A repository of the same registry to mount blobs from instead of uploading them.
+    #[arg(long, value_name = "REPOSITORY")]
+    pub(crate) mount_from: Vec<String>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["output", "unpack"]))]
+pub(crate) struct PullArgs {
+    /// What: host[:port]/repository[:tag|@digest].
+    #[arg(value_name = "REF")]
+    pub(crate) reference: String,
+    /// Write the archive here (byte-identical to the one pushed).
+    #[arg(long, short, value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    /// Restore the model's files into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) unpack: Option<PathBuf>,
+    /// With --unpack: only files whose paths match (`*` also crosses `/`); repeatable.
+    #[arg(long, value_name = "GLOB", requires = "unpack")]
+    pub(crate) include: Vec<String>,
+    /// With --unpack: write into a non-empty directory, replacing the files the model has.
+    #[arg(long, requires = "unpack")]
+    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// The registry: host[:port].
+    #[arg(value_name = "HOST")]
+    pub(crate) host: String,
+    /// The user name.
+    #[arg(long, short)]
+    pub(crate) username: String,
+    /// Read the password (or token) from standard input.
+    #[arg(long, required = true)]
+    pub(crate) password_stdin: bool,
+    /// Use plain HTTP even though the registry is not on this machine.
+    #[arg(long)]
+    pub(crate) plain_http: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    /// The registry: host[:port].
+    #[arg(value_name = "HOST")]
+    pub(crate) host: String,
 }
 
 #[cfg(test)]

@@ -32,19 +32,22 @@ fn main() -> ExitCode {
 /// Prints the error once (library errors carry their causes in their message), a hint where
 /// one helps, and picks the exit code: 1 when content failed verification, else 2.
 fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
-    if err.chain().any(|e| {
+    let broken_pipe = err.chain().any(|e| {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    }) {
+    });
+    if broken_pipe {
         return ExitCode::SUCCESS;
     }
-    let library = err.downcast_ref::<modeloci_archive::Error>();
-    let code = if library.is_some_and(modeloci_archive::Error::is_verification_failure) {
-        1
-    } else {
-        2
-    };
-    let hint = library.and_then(modeloci_archive::Error::hint);
+    let archive = err.downcast_ref::<modeloci_archive::Error>();
+    let registry = err.downcast_ref::<modeloci_registry::Error>();
+    let verification = archive.is_some_and(modeloci_archive::Error::is_verification_failure)
+        || registry.is_some_and(modeloci_registry::Error::is_verification_failure);
+    let code = if verification { 1 } else { 2 };
+    let hint = archive
+        .and_then(modeloci_archive::Error::hint)
+        .map(str::to_owned)
+        .or_else(|| registry.and_then(modeloci_registry::Error::hint));
     if ctx.json {
         let doc = serde_json::json!({ "error": err.to_string(), "hint": hint, "exitCode": code });
         let _ = writeln!(io::stdout(), "{doc:#}");

@@ -3,6 +3,7 @@
 mod add;
 mod inspect;
 mod pack;
+mod registry;
 mod unpack;
 mod verify;
 
@@ -41,6 +42,10 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> Result<Outcome> {
         Command::Verify(args) => verify::run(&args, ctx),
         Command::Unpack(args) => unpack::run(&args, ctx),
         Command::Add(args) => add::run(&args, ctx),
+        Command::Push(args) => registry::push(&args, ctx),
+        Command::Pull(args) => registry::pull(&args, ctx),
+        Command::Login(args) => registry::login(&args, ctx),
+        Command::Logout(args) => registry::logout(&args, ctx),
     }
 }
 
@@ -51,6 +56,11 @@ fn compression(arg: CompressionArg) -> Compression {
         CompressionArg::None => Compression::None,
         CompressionArg::Auto => Compression::Auto,
     }
+}
+
+/// `SOURCE_DATE_EPOCH` as tar header times, 0 otherwise.
+fn mtime() -> Result<u64> {
+    Ok(source_date_epoch()?.unwrap_or(0))
 }
 
 /// `SOURCE_DATE_EPOCH`, when set: the reproducible-builds convention for "the time of this

@@ -2,6 +2,7 @@
 
 mod commands;
 mod errors;
+mod registry;
 
 use std::path::{Path, PathBuf};
 

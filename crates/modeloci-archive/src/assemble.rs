@@ -1,0 +1,157 @@
+//! Writing an archive from its parts: what pack, add and pull share, so that the same model
+//! gives the same bytes whichever way the archive was made.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use modeloci_digest::Measured;
+use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciIndex, annotations};
+
+use crate::archive::{Archive, blob_error};
+use crate::archive_write::ArchiveWriter;
+use crate::atomic::TempFile;
+use crate::{Error, Result};
+
+/// An archive being written beside its final path: `oci-layout` and the blob directories
+/// first, then the layer blobs, then [`Assembler::finish`] adds config, manifest, index and
+/// root copies and renames the archive into place.
+pub(crate) struct Assembler {
+    writer: ArchiveWriter,
+    temp: TempFile,
+    path: PathBuf,
+}
+
+impl Assembler {
+    pub(crate) fn create(path: &Path, mtime: u64) -> Result<Self> {
+        let (temp, file) = TempFile::beside(path).map_err(Error::io(path))?;
+        let mut writer = ArchiveWriter::new(file, mtime);
+        let mut start = || -> io::Result<()> {
+            writer.append_file("oci-layout", &ImageLayout::default().to_json())?;
+            writer.append_dir("blobs/")?;
+            writer.append_dir("blobs/sha256/")
+        };
+        start().map_err(Error::io(path))?;
+        Ok(Self {
+            writer,
+            temp,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(crate) fn writer(&mut self) -> &mut ArchiveWriter {
+        &mut self.writer
+    }
+
+    /// Copies a blob from another archive, verifying it on the way.
+    pub(crate) fn copy_blob(
+        &mut self,
+        archive: &Archive,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<()> {
+        let mut source = archive.verified_blob(descriptor, what)?;
+        let out = Error::io(&self.path);
+        let slot = self.writer.begin_blob().map_err(out)?;
+        let mut blob = self.writer.blob_writer();
+        io::copy(&mut source, &mut blob).map_err(|e| {
+            match modeloci_digest::Error::from_io(&e) {
+                Some(_) => blob_error(e, what, &descriptor.digest, archive.path()),
+                None => Error::Io {
+                    path: self.path.clone(),
+                    source: e,
+                },
+            }
+        })?;
+        let (_, measured) = blob.finish();
+        self.writer
+            .finish_blob(slot, &measured)
+            .map_err(Error::io(&self.path))
+    }
+
+    /// Adds the config and manifest blobs, `index.json` naming the manifest `ref_name`, the
+    /// root copies, and renames the archive into place. Returns the manifest blob's digest
+    /// and size, and the archive's size.
+    pub(crate) fn finish(
+        mut self,
+        config: &[u8],
+        manifest: &[u8],
+        artifact_type: Option<MediaType>,
+        ref_name: &str,
+    ) -> Result<(Measured, u64)> {
+        let path = self.path.clone();
+        let out = |e| Error::Io {
+            path: path.clone(),
+            source: e,
+        };
+        self.writer.append_blob(config).map_err(out)?;
+        let manifest_blob = self.writer.append_blob(manifest).map_err(out)?;
+        let mut descriptor = Descriptor::new(
+            MediaType::ImageManifest,
+            manifest_blob.digest.clone(),
+            manifest_blob.size,
+        )
+        .with_annotation(annotations::REF_NAME, ref_name);
+        descriptor.artifact_type = artifact_type;
+        self.writer
+            .append_file("index.json", &OciIndex::new(vec![descriptor]).to_json())
+            .map_err(out)?;
+        self.writer
+            .append_file("manifest.json", manifest)
+            .map_err(out)?;
+        self.writer
+            .append_file("config.json", config)
+            .map_err(out)?;
+        let size = self.writer.position() + 1024;
+        self.writer.finish().map_err(out)?;
+        self.temp.persist().map_err(out)?;
+        Ok((manifest_blob, size))
+    }
+}
+
+/// What [`repack`] wrote.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RepackReport {
+    /// The manifest's digest (unchanged: its bytes are copied as they are).
+    pub manifest_digest: Digest,
+    /// The archive's size.
+    pub archive_bytes: u64,
+}
+
+/// Writes the artifact in `archive` (any readable archive or OCI layout directory) as a
+/// modeloci archive at `output`: blobs in manifest order, the manifest bytes as they are, the
+/// index naming it by the manifest's version annotation (else its current reference name).
+/// For an artifact packed by modeloci this gives the bytes pack wrote.
+///
+/// # Errors
+///
+/// [`Error::MissingBlob`] or [`Error::BlobMismatch`] when a blob is absent or corrupt (each
+/// is verified as it is copied), and I/O errors naming the output.
+pub fn repack(archive: &Archive, output: &Path, mtime: u64) -> Result<RepackReport> {
+    let manifest = archive.manifest();
+    let mut assembler = Assembler::create(output, mtime)?;
+    for (i, layer) in manifest.layers.iter().enumerate() {
+        let what = layer
+            .title()
+            .map_or_else(|| format!("layer {i}"), |t| format!("layer {t}"));
+        assembler.copy_blob(archive, layer, &what)?;
+    }
+    let config = archive.config_bytes()?;
+    let ref_name = manifest
+        .annotations
+        .get(annotations::VERSION)
+        .map(String::as_str)
+        .or_else(|| archive.reference_name())
+        .unwrap_or("latest")
+        .to_owned();
+    let (manifest_blob, archive_bytes) = assembler.finish(
+        &config,
+        archive.manifest_bytes(),
+        manifest.artifact_type.clone(),
+        &ref_name,
+    )?;
+    Ok(RepackReport {
+        manifest_digest: manifest_blob.digest,
+        archive_bytes,
+    })
+}

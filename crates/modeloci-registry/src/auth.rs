@@ -1,0 +1,443 @@
+//! Credentials in Docker's `config.json`, and `WWW-Authenticate` challenges.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value};
+
+use crate::{Error, Result};
+
+/// A user name and password (or token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password or access token.
+    pub password: String,
+}
+
+impl Credentials {
+    /// A user name and password.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// The value of a `Basic` Authorization header.
+    pub(crate) fn basic_header(&self) -> String {
+        format!(
+            "Basic {}",
+            BASE64.encode(format!("{}:{}", self.username, self.password))
+        )
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Docker's client configuration file, where `docker login` and `modeloci login` keep
+/// credentials: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+///
+/// Keys this crate does not know are kept as they are when it writes the file.
+#[derive(Debug)]
+pub struct DockerConfig {
+    path: PathBuf,
+    doc: Map<String, Value>,
+}
+
+/// The keys a registry may be stored under in `auths`.
+fn auth_keys(registry: &str) -> Vec<String> {
+    let mut keys = vec![
+        registry.to_owned(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ];
+    if matches!(
+        registry,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    ) {
+        keys.push("https://index.docker.io/v1/".to_owned());
+    }
+    keys
+}
+
+impl DockerConfig {
+    /// Where the file is: `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
+    pub fn default_path() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir).join("config.json"));
+        }
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|home| PathBuf::from(home).join(".docker/config.json"))
+    }
+
+    /// Reads the file; a missing file is an empty configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Credentials`] when the file is not a JSON object.
+    pub fn load(path: &Path) -> Result<Self> {
+        let doc = match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => {
+                    return Err(Error::Credentials {
+                        path: path.to_owned(),
+                        reason: "not a JSON object".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(Error::Credentials {
+                        path: path.to_owned(),
+                        reason: format!("invalid JSON: {e}"),
+                    });
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            doc,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The credentials stored for `registry`: from a credential helper when the file names
+    /// one (`credHelpers`, `credsStore`), else from `auths`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Credentials`] for an entry that cannot be decoded or a helper that fails.
+    pub fn credentials(&self, registry: &str) -> Result<Option<Credentials>> {
+        let helper = self
+            .doc
+            .get("credHelpers")
+            .and_then(|h| h.get(registry))
+            .or_else(|| self.doc.get("credsStore"))
+            .and_then(Value::as_str);
+        if let Some(helper) = helper
+            && let Some(creds) = self.ask_helper(helper, registry)?
+        {
+            return Ok(Some(creds));
+        }
+        let Some(auths) = self.doc.get("auths").and_then(Value::as_object) else {
+            return Ok(None);
+        };
+        for key in auth_keys(registry) {
+            let Some(entry) = auths.get(&key) else {
+                continue;
+            };
+            let bad = |reason: &str| Error::Credentials {
+                path: self.path.clone(),
+                reason: format!("auths.{key}: {reason}"),
+            };
+            if let Some(auth) = entry
+                .get("auth")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+            {
+                let decoded = BASE64.decode(auth).map_err(|_| bad("auth is not base64"))?;
+                let text = String::from_utf8(decoded).map_err(|_| bad("auth is not UTF-8"))?;
+                let (user, pass) = text
+                    .split_once(':')
+                    .ok_or_else(|| bad("auth is not user:password"))?;
+                return Ok(Some(Credentials::new(user, pass)));
+            }
+            if let (Some(user), Some(pass)) = (
+                entry.get("username").and_then(Value::as_str),
+                entry.get("password").and_then(Value::as_str),
+            ) {
+                return Ok(Some(Credentials::new(user, pass)));
+            }
+            if let Some(token) = entry.get("identitytoken").and_then(Value::as_str) {
+                return Ok(Some(Credentials::new("<token>", token)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks `docker-credential-<helper> get` for the registry's credentials.
+    fn ask_helper(&self, helper: &str, registry: &str) -> Result<Option<Credentials>> {
+        let program = format!("docker-credential-{helper}");
+        let failed = |reason: String| Error::Credentials {
+            path: PathBuf::from(&program),
+            reason,
+        };
+        let mut child = match Command::new(&program)
+            .arg("get")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(registry.as_bytes());
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|e| failed(e.to_string()))?;
+        if !output.status.success() {
+            // Helpers answer "credentials not found" with a failure status.
+            return Ok(None);
+        }
+        let value: Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| failed(format!("invalid answer: {e}")))?;
+        let user = value
+            .get("Username")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let secret = value
+            .get("Secret")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok((!secret.is_empty()).then(|| Credentials::new(user, secret)))
+    }
+
+    /// Stores credentials for `registry` under `auths`, and writes the file (mode 0600,
+    /// atomically).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors naming the file.
+    pub fn store(&mut self, registry: &str, credentials: &Credentials) -> Result<()> {
+        let auths = self
+            .doc
+            .entry("auths")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !auths.is_object() {
+            *auths = Value::Object(Map::new());
+        }
+        let entry = serde_json::json!({ "auth": BASE64.encode(format!("{}:{}", credentials.username, credentials.password)) });
+        auths
+            .as_object_mut()
+            .expect("made an object above")
+            .insert(registry.to_owned(), entry);
+        self.save()
+    }
+
+    /// Removes the credentials stored for `registry`; says whether there were any.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors naming the file.
+    pub fn remove(&mut self, registry: &str) -> Result<bool> {
+        let Some(auths) = self.doc.get_mut("auths").and_then(Value::as_object_mut) else {
+            return Ok(false);
+        };
+        let mut removed = false;
+        // Every spelling of the registry goes, not just the first found.
+        for key in auth_keys(registry) {
+            removed |= auths.remove(&key).is_some();
+        }
+        if removed {
+            self.save()?;
+        }
+        Ok(removed)
+    }
+
+    fn save(&self) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let temp = dir.join(format!(".config.json.modeloci-tmp-{}", std::process::id()));
+        let bytes = serde_json::to_vec_pretty(&Value::Object(self.doc.clone()))
+            .expect("JSON values serialize");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temp)?;
+            file.write_all(&bytes)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &self.path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            Error::Io {
+                path: self.path.clone(),
+                source: e,
+            }
+        })
+    }
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+/// Parses `Bearer realm="...",service="...",scope="..."` or `Basic realm="..."`.
+pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
+    let params = parse_params(rest);
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Some(Challenge::Basic),
+        "bearer" => Some(Challenge::Bearer {
+            realm: get("realm")?,
+            service: get("service"),
+            scope: get("scope"),
+        }),
+        _ => None,
+    }
+}
+
+fn parse_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        let key: String = chars
+            .by_ref()
+            .take_while(|c| *c != '=')
+            .collect::<String>()
+            .trim()
+            .to_owned();
+        if key.is_empty() {
+            return out;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek().copied().filter(|c| *c != ',') {
+                value.push(c);
+                chars.next();
+            }
+            value = value.trim().to_owned();
+        }
+        out.push((key, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:library/alpine:pull".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"bearer realm="http://127.0.0.1:1/token", scope="a:b:pull,push""#),
+            Some(Challenge::Bearer {
+                realm: "http://127.0.0.1:1/token".into(),
+                service: None,
+                scope: Some("a:b:pull,push".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(parse_challenge("Bearer service=x"), None);
+    }
+
+    #[test]
+    fn docker_config_round_trip_keeps_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{"https://other.io":{"auth":"dTpw"}},"psFormat":"table"}"#,
+        )
+        .unwrap();
+        let mut config = DockerConfig::load(&path).unwrap();
+        assert_eq!(
+            config.credentials("other.io").unwrap(),
+            Some(Credentials::new("u", "p"))
+        );
+        assert_eq!(config.credentials("localhost:5000").unwrap(), None);
+        config
+            .store("localhost:5000", &Credentials::new("alice", "s3:cret"))
+            .unwrap();
+        let reloaded = DockerConfig::load(&path).unwrap();
+        assert_eq!(
+            reloaded.credentials("localhost:5000").unwrap(),
+            Some(Credentials::new("alice", "s3:cret"))
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"psFormat\": \"table\""), "{text}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let mut config = reloaded;
+        assert!(config.remove("localhost:5000").unwrap());
+        assert!(!config.remove("localhost:5000").unwrap());
+        assert_eq!(
+            DockerConfig::load(&path)
+                .unwrap()
+                .credentials("localhost:5000")
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            format!("{:?}", Credentials::new("a", "b")),
+            "Credentials { username: \"a\", password: \"<redacted>\" }"
+        );
+    }
+}

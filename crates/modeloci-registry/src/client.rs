@@ -1,0 +1,650 @@
+//! The HTTP side of the OCI distribution API: one registry, authenticated on demand.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use modeloci_digest::Hasher;
+use modeloci_spec::{Digest, MediaType};
+use ureq::http::{self, Response};
+use ureq::{Agent, SendBody};
+
+use crate::auth::{Challenge, Credentials, parse_challenge};
+use crate::{Error, Result};
+
+/// The largest manifest this client reads (OCI registries cap them at 4 MiB too).
+pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
+
+/// How to reach a registry.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Use plain HTTP even for a host that is not local.
+    pub plain_http: bool,
+    /// Credentials for basic auth and token requests.
+    pub credentials: Option<Credentials>,
+    /// How many times a request is retried after a broken connection or a 5xx / 429 answer.
+    pub retries: u32,
+    /// The first wait before a retry; it doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            plain_http: false,
+            credentials: None,
+            retries: 4,
+            backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Sets the credentials.
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Allows plain HTTP to any host.
+    pub fn with_plain_http(mut self, plain_http: bool) -> Self {
+        self.plain_http = plain_http;
+        self
+    }
+
+    /// Sets the number of retries.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+}
+
+/// A request body, re-creatable for retries.
+pub(crate) enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// Opens a fresh reader of `len` bytes.
+    Stream {
+        open: &'a (dyn Fn() -> io::Result<Box<dyn Read + 'a>> + Sync),
+        len: u64,
+    },
+}
+
+/// Whether a failed request may be sent again as it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    Yes,
+    No,
+}
+
+#[derive(Default)]
+struct AuthState {
+    /// The registry asked for basic auth.
+    basic: bool,
+    /// Bearer tokens by scope set.
+    tokens: HashMap<String, String>,
+}
+
+/// A client for one registry.
+pub struct Client {
+    agent: Agent,
+    registry: String,
+    base: String,
+    credentials: Option<Credentials>,
+    auth: Mutex<AuthState>,
+    retries: u32,
+    backoff: Duration,
+    plain_http: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `host[:port]` names this machine: `localhost`, `127.0.0.0/8` or `::1`.
+pub fn is_local(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<std::net::Ipv6Addr>() {
+        return ip.is_loopback();
+    }
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name == "localhost"
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Client {
+    /// A client for `registry` (`host[:port]`): plain HTTP for local hosts or with
+    /// `plain_http`, HTTPS with rustls and the system's trusted roots otherwise.
+    pub fn new(registry: &str, options: ClientOptions) -> Self {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .build();
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_per_read(Some(Duration::from_secs(300)))
+            .timeout_per_write(Some(Duration::from_secs(300)))
+            .user_agent(concat!("modeloci/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
+            .build()
+            .into();
+        let plain = options.plain_http || is_local(registry);
+        let base = format!("{}://{registry}", if plain { "http" } else { "https" });
+        Self {
+            agent,
+            registry: registry.to_owned(),
+            base,
+            credentials: options.credentials,
+            auth: Mutex::new(AuthState::default()),
+            retries: options.retries,
+            backoff: options.backoff,
+            plain_http: options.plain_http,
+        }
+    }
+
+    /// `host[:port]`.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The full URL of an API path (`/v2/...`) or a `Location` the registry gave.
+    pub(crate) fn url(&self, path_or_location: &str) -> String {
+        if path_or_location.starts_with("http://") || path_or_location.starts_with("https://") {
+            path_or_location.to_owned()
+        } else if path_or_location.starts_with('/') {
+            format!("{}{path_or_location}", self.base)
+        } else {
+            format!("{}/{path_or_location}", self.base)
+        }
+    }
+
+    /// Checks that the registry speaks the distribution API and accepts our credentials.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthorized`], [`Error::Unreachable`], [`Error::Status`].
+    pub fn ping(&self) -> Result<()> {
+        let url = self.url("/v2/");
+        let resp = self.request("GET", &url, &[], &Body::Empty, &[], Retry::Yes)?;
+        let status = resp.status().as_u16();
+        drain(resp);
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(self.status_error("GET", &url, status, None))
+        }
+    }
+
+    fn authorization(&self, scopes: &[String]) -> Option<String> {
+        let state = self.auth.lock().expect("no panics holding the lock");
+        if let Some(token) = state.tokens.get(&scopes.join(" ")) {
+            return Some(format!("Bearer {token}"));
+        }
+        if state.basic {
+            return self.credentials.as_ref().map(Credentials::basic_header);
+        }
+        None
+    }
+
+    pub(crate) fn unauthorized(&self, status: u16) -> Error {
+        Error::Unauthorized {
+            registry: self.registry.clone(),
+            status,
+            with_credentials: self.credentials.is_some(),
+        }
+    }
+
+    /// Sends a request, answering an auth challenge once and retrying transient failures.
+    pub(crate) fn request(
+        &self,
+        method: &'static str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &Body<'_>,
+        scopes: &[String],
+        retry: Retry,
+    ) -> Result<Response<ureq::Body>> {
+        let mut attempt = 0;
+        let mut challenged = false;
+        loop {
+            let authorization = self.authorization(scopes);
+            match self.send_once(method, url, headers, body, authorization.as_deref()) {
+                Ok(resp) if resp.status() == 401 && !challenged => {
+                    challenged = true;
+                    let header = resp
+                        .headers()
+                        .get("www-authenticate")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    drain(resp);
+                    match header.as_deref().and_then(parse_challenge) {
+                        Some(Challenge::Basic) if self.credentials.is_some() => {
+                            self.auth.lock().expect("no panics holding the lock").basic = true;
+                        }
+                        Some(Challenge::Bearer {
+                            realm,
+                            service,
+                            scope,
+                        }) => {
+                            self.fetch_token(&realm, service.as_deref(), scopes, scope.as_deref())?;
+                        }
+                        _ => return Err(self.unauthorized(401)),
+                    }
+                }
+                Ok(resp) if matches!(resp.status().as_u16(), 401 | 403) => {
+                    let status = resp.status().as_u16();
+                    drain(resp);
+                    return Err(self.unauthorized(status));
+                }
+                Ok(resp)
+                    if retry == Retry::Yes
+                        && attempt < self.retries
+                        && transient_status(resp.status().as_u16()) =>
+                {
+                    drain(resp);
+                    attempt += 1;
+                    std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) if retry == Retry::Yes && attempt < self.retries && transient_error(&e) => {
+                    attempt += 1;
+                    std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
+                }
+                Err(e) => return Err(self.transport_error(&e)),
+            }
+        }
+    }
+
+    pub(crate) fn transport_error(&self, e: &ureq::Error) -> Error {
+        Error::Unreachable {
+            registry: self.registry.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: &'static str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &Body<'_>,
+        authorization: Option<&str>,
+    ) -> Result<Response<ureq::Body>, ureq::Error> {
+        let mut builder = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        if let Some(auth) = authorization {
+            builder = builder.header("authorization", auth);
+        }
+        if matches!(method, "GET" | "HEAD" | "DELETE") {
+            let request = builder
+                .body(())
+                .map_err(|e| ureq::Error::Io(io::Error::other(e.to_string())))?;
+            return self.agent.run(request);
+        }
+        let mut reader: Box<dyn Read + '_> = match body {
+            Body::Empty => Box::new(io::empty()),
+            Body::Bytes(b) => Box::new(*b),
+            Body::Stream { open, .. } => open().map_err(ureq::Error::Io)?,
+        };
+        let len = match body {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        };
+        // An explicit length: ureq then streams the reader without chunked encoding.
+        builder = builder.header("content-length", len.to_string());
+        let request = builder
+            .body(SendBody::from_reader(&mut reader))
+            .map_err(|e| ureq::Error::Io(io::Error::other(e.to_string())))?;
+        self.agent.run(request)
+    }
+
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        challenge_scope: Option<&str>,
+    ) -> Result<()> {
+        let local_realm = realm
+            .strip_prefix("http://")
+            .map(|rest| rest.split('/').next().unwrap_or(rest));
+        if let Some(host) = local_realm
+            && self.credentials.is_some()
+            && !self.plain_http
+            && !is_local(host)
+        {
+            return Err(Error::Insecure {
+                registry: host.to_owned(),
+            });
+        }
+        let mut url = realm.to_owned();
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        if let Some(service) = service {
+            url.push_str(&format!("{sep}service={}", encode_query(service)));
+            sep = '&';
+        }
+        let wanted: Vec<&str> = if scopes.is_empty() {
+            challenge_scope.into_iter().collect()
+        } else {
+            scopes.iter().map(String::as_str).collect()
+        };
+        for scope in wanted {
+            url.push_str(&format!("{sep}scope={}", encode_query(scope)));
+            sep = '&';
+        }
+        let mut builder = http::Request::builder().method("GET").uri(&url);
+        if let Some(creds) = &self.credentials {
+            builder = builder.header("authorization", creds.basic_header());
+        }
+        let request = builder.body(()).map_err(|e| Error::Protocol {
+            registry: self.registry.clone(),
+            reason: e.to_string(),
+        })?;
+        let resp = self
+            .agent
+            .run(request)
+            .map_err(|e| self.transport_error(&e))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            drain(resp);
+            return Err(self.unauthorized(status));
+        }
+        let body = read_limited(resp, 1 << 20).map_err(|e| self.transport_error(&e))?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                registry: self.registry.clone(),
+                reason: format!("token answer is not JSON: {e}"),
+            })?;
+        let token = doc
+            .get("token")
+            .or_else(|| doc.get("access_token"))
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| Error::Protocol {
+                registry: self.registry.clone(),
+                reason: "token answer holds no token".into(),
+            })?;
+        self.auth
+            .lock()
+            .expect("no panics holding the lock")
+            .tokens
+            .insert(scopes.join(" "), token.to_owned());
+        Ok(())
+    }
+
+    pub(crate) fn status_error(
+        &self,
+        method: &'static str,
+        url: &str,
+        status: u16,
+        detail: Option<String>,
+    ) -> Error {
+        let path = url.strip_prefix(&self.base).unwrap_or(url).to_owned();
+        Error::Status {
+            registry: self.registry.clone(),
+            method,
+            path,
+            status,
+            detail,
+        }
+    }
+
+    /// An error for an unexpected answer, with the registry's own description.
+    pub(crate) fn unexpected(
+        &self,
+        method: &'static str,
+        url: &str,
+        resp: Response<ureq::Body>,
+    ) -> Error {
+        let status = resp.status().as_u16();
+        let detail = read_limited(resp, 64 << 10)
+            .ok()
+            .and_then(|b| error_detail(&b));
+        self.status_error(method, url, status, detail)
+    }
+
+    /// Fetches a manifest by tag or digest: its bytes (at most [`MAX_MANIFEST_SIZE`]), its
+    /// media type, and the digest the registry states for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::TooLarge`], and those of any request.
+    pub fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<(Vec<u8>, Option<MediaType>, Option<Digest>)> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let accept = [
+            MediaType::ImageManifest.as_str(),
+            MediaType::ImageIndex.as_str(),
+            MediaType::DockerManifest.as_str(),
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+        .join(", ");
+        let scopes = [format!("repository:{repository}:pull")];
+        let resp = self.request(
+            "GET",
+            &url,
+            &[("accept", accept)],
+            &Body::Empty,
+            &scopes,
+            Retry::Yes,
+        )?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => {
+                drain(resp);
+                return Err(Error::NotFound {
+                    registry: self.registry.clone(),
+                    what: format!("manifest {repository}:{reference}"),
+                });
+            }
+            _ => return Err(self.unexpected("GET", &url, resp)),
+        }
+        let media_type = header(&resp, "content-type")
+            .map(|t| MediaType::from(t.split(';').next().unwrap_or(&t).trim()));
+        let stated = header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
+        let what = format!("manifest {repository}:{reference}");
+        if let Some(len) = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok())
+            && len > MAX_MANIFEST_SIZE
+        {
+            return Err(Error::TooLarge {
+                registry: self.registry.clone(),
+                what,
+                size: len,
+                limit: MAX_MANIFEST_SIZE,
+            });
+        }
+        let bytes =
+            read_limited(resp, MAX_MANIFEST_SIZE + 1).map_err(|e| self.transport_error(&e))?;
+        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+            return Err(Error::TooLarge {
+                registry: self.registry.clone(),
+                what,
+                size: bytes.len() as u64,
+                limit: MAX_MANIFEST_SIZE,
+            });
+        }
+        Ok((bytes, media_type, stated))
+    }
+
+    /// Stores a manifest under `reference` (a tag or its digest); returns its digest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Verification`] when the registry states another digest for what it stored,
+    /// and those of any request.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &MediaType,
+        bytes: &[u8],
+    ) -> Result<Digest> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let scopes = [format!("repository:{repository}:pull,push")];
+        let headers = [("content-type", media_type.as_str().to_owned())];
+        let resp = self.request(
+            "PUT",
+            &url,
+            &headers,
+            &Body::Bytes(bytes),
+            &scopes,
+            Retry::Yes,
+        )?;
+        if resp.status().as_u16() != 201 {
+            return Err(self.unexpected("PUT", &url, resp));
+        }
+        let ours = Hasher::digest_bytes(bytes).digest;
+        let stated: Option<Digest> =
+            header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
+        drain(resp);
+        if let Some(stated) = stated
+            && stated != ours
+        {
+            return Err(Error::Verification {
+                registry: self.registry.clone(),
+                what: "manifest".into(),
+                digest: ours.clone(),
+                source: modeloci_digest::Error::DigestMismatch {
+                    expected: ours,
+                    actual: stated,
+                },
+            });
+        }
+        Ok(ours)
+    }
+}
+
+fn transient_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+fn transient_error(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
+    )
+}
+
+/// A response header as a string.
+pub(crate) fn header(resp: &Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Reads a small body to its end, so the connection can be reused.
+pub(crate) fn drain(resp: Response<ureq::Body>) {
+    let _ = read_limited(resp, 64 << 10);
+}
+
+/// Reads at most `limit` bytes of a body.
+pub(crate) fn read_limited(resp: Response<ureq::Body>, limit: u64) -> Result<Vec<u8>, ureq::Error> {
+    let mut out = Vec::new();
+    resp.into_body()
+        .into_reader()
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(ureq::Error::Io)?;
+    Ok(out)
+}
+
+/// `CODE: message` from a registry's error document.
+fn error_detail(body: &[u8]) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let first = doc.get("errors")?.as_array()?.first()?;
+    let code = first
+        .get("code")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("ERROR");
+    let message = first
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    Some(format!("{code}: {message}"))
+}
+
+/// Percent-encodes a query value.
+fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_hosts() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.3.2.1:80",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_local(host), "{host}");
+        }
+        for host in [
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "128.0.0.1",
+            "localhost.example.com",
+        ] {
+            assert!(!is_local(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn https_unless_local_or_asked() {
+        let remote = Client::new("registry.example.com:5000", ClientOptions::default());
+        assert_eq!(remote.url("/v2/"), "https://registry.example.com:5000/v2/");
+        let plain = Client::new(
+            "registry.example.com:5000",
+            ClientOptions::default().with_plain_http(true),
+        );
+        assert_eq!(plain.url("/v2/"), "http://registry.example.com:5000/v2/");
+        assert_eq!(
+            Client::new("localhost:5000", ClientOptions::default()).url("/v2/x"),
+            "http://localhost:5000/v2/x"
+        );
+        assert_eq!(
+            remote.url("https://cdn.example.com/blob?sig=1"),
+            "https://cdn.example.com/blob?sig=1"
+        );
+    }
+
+    #[test]
+    fn query_encoding() {
+        assert_eq!(
+            encode_query("repository:a/b:pull,push"),
+            "repository:a/b:pull%2Cpush"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+use std::io;
+use std::path::PathBuf;
+
+use modeloci_spec::Digest;
+use thiserror::Error;
+
+/// What can go wrong talking to a registry. Each variant names the registry, reference,
+/// blob or file at fault.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The reference is not of the form `host[:port]/repository[:tag][@digest]`.
+    #[error("invalid reference {reference:?}: {reason}")]
+    InvalidReference {
+        /// The reference given.
+        reference: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The registry could not be reached, or the connection broke (after retries).
+    #[error("cannot reach {registry}: {reason}")]
+    Unreachable {
+        /// host[:port]
+        registry: String,
+        /// The transport's error.
+        reason: String,
+    },
+    /// The registry refused our credentials, or we had none.
+    #[error("{registry} refused access ({status}{})", if *.with_credentials { ", with credentials" } else { ", without credentials" })]
+    Unauthorized {
+        /// host[:port]
+        registry: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether credentials were sent.
+        with_credentials: bool,
+    },
+    /// The repository, tag, manifest or blob does not exist.
+    #[error("{what} not found in {registry}")]
+    NotFound {
+        /// host[:port]
+        registry: String,
+        /// What was looked up: `manifest repo:tag`, `blob sha256:...`.
+        what: String,
+    },
+    /// The registry answered with an unexpected status.
+    #[error("{registry}: {method} {path} answered {status}{}", detail_suffix(.detail))]
+    Status {
+        /// host[:port]
+        registry: String,
+        /// The request method.
+        method: &'static str,
+        /// The request path.
+        path: String,
+        /// The status code.
+        status: u16,
+        /// The error the registry described, if any.
+        detail: Option<String>,
+    },
+    /// The registry broke the protocol: a missing header, a malformed answer.
+    #[error("{registry}: {reason}")]
+    Protocol {
+        /// host[:port]
+        registry: String,
+        /// What it did.
+        reason: String,
+    },
+    /// Content from the registry does not match its digest or size.
+    #[error("{what} {digest} from {registry}: {source}")]
+    Verification {
+        /// host[:port]
+        registry: String,
+        /// `manifest`, `config`, `layer model.safetensors`.
+        what: String,
+        /// The digest expected.
+        digest: Digest,
+        /// The difference.
+        #[source]
+        source: modeloci_digest::Error,
+    },
+    /// A manifest larger than the cap.
+    #[error("{what} from {registry} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// host[:port]
+        registry: String,
+        /// What it is.
+        what: String,
+        /// Its size, as announced or as read so far.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Plain HTTP to a host that is not local, without `--plain-http`.
+    #[error("refusing plain HTTP to {registry}: it is not a local address")]
+    Insecure {
+        /// host[:port]
+        registry: String,
+    },
+    /// Credentials could not be read or stored.
+    #[error("{}: {reason}", path.display())]
+    Credentials {
+        /// The Docker config file, or the credential helper.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading or writing the archive failed.
+    #[error(transparent)]
+    Archive(#[from] modeloci_archive::Error),
+    /// The options do not make sense.
+    #[error("{0}")]
+    InvalidOption(String),
+}
+
+fn detail_suffix(detail: &Option<String>) -> String {
+    detail
+        .as_ref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+impl Error {
+    /// Whether content failed verification (exit code 1) rather than input or I/O (2).
+    pub fn is_verification_failure(&self) -> bool {
+        match self {
+            Self::Verification { .. } => true,
+            Self::Archive(e) => e.is_verification_failure(),
+            _ => false,
+        }
+    }
+
+    /// A suggestion for the user, where one helps.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Unauthorized {
+                registry,
+                with_credentials: false,
+                ..
+            } => Some(format!(
+                "log in with `modeloci login {registry} --username USER --password-stdin`"
+            )),
+            Self::Unauthorized {
+                registry,
+                with_credentials: true,
+                ..
+            } => Some(format!(
+                "the credentials were refused, or do not grant this access; log in again with `modeloci login {registry}`"
+            )),
+            Self::Insecure { .. } => {
+                Some("pass --plain-http if the registry really serves plain HTTP".into())
+            }
+            Self::Unreachable { .. } => {
+                Some("check the host and port; local registries often need --plain-http".into())
+            }
+            Self::Archive(e) => e.hint().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,45 @@
+//! The OCI distribution API, client side, for modeloci archives.
+//!
+//! - [`push`]: every blob the registry lacks (HEAD first, cross-repository mounts, uploads
+//!   streamed from the archive file, in one PUT or in resumable chunks, several at once, with
+//!   retries), then the manifest with its bytes as stored, then the tags.
+//! - [`pull`]: the manifest (capped, digest checked) and its blobs (each verified before it is
+//!   kept; an interrupted pull resumes with HTTP Range) into an archive, byte-identical to the
+//!   one pushed, or straight into a model directory, optionally only some files.
+//! - [`Client`]: anonymous, basic or bearer-token auth, answering the registry's
+//!   `WWW-Authenticate` challenge; plain HTTP for local hosts only unless asked; HTTPS with
+//!   rustls and the system's roots.
+//! - [`DockerConfig`]: credentials where `docker login` keeps them, so both tools share them.
+//!
+//! I/O is blocking, on threads: two to four large streams need no async runtime.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use modeloci_archive::Archive;
+//! use modeloci_registry::{Client, ClientOptions, DockerConfig, PushOptions, Reference, push};
+//!
+//! let reference: Reference = "localhost:5000/models/bert:1.0.0".parse()?;
+//! let credentials = DockerConfig::load(&DockerConfig::default_path().unwrap())?.credentials(&reference.registry)?;
+//! let client = Client::new(reference.api_host(), ClientOptions::default().with_credentials(credentials));
+//! let archive = Archive::open("bert-base-1.0.0.tar".as_ref())?;
+//! let report = push(&client, &archive, &reference, &PushOptions::default())?;
+//! println!("pushed {}", report.manifest_digest);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod auth;
+mod cache;
+mod client;
+mod error;
+mod pull;
+mod push;
+mod reference;
+
+pub use auth::{Credentials, DockerConfig};
+pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, is_local};
+pub use error::{Error, Result};
+pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};
+pub use push::{BlobOutcome, PushOptions, PushReport, push};
+pub use reference::Reference;

@@ -1,0 +1,526 @@
+//! Pulling: a manifest and its blobs, verified, into an archive or a model directory.
+//!
+//! Blobs are staged as an OCI image layout beside the target
+//! (`.<target>.modeloci-pull/`): each downloads to `<hex>.partial` and is renamed to `<hex>`
+//! only once its size and digest matched. An interrupted pull leaves the partial files; the
+//! next one re-hashes what it has and asks for the rest with an HTTP Range request. Once
+//! every blob is in, the layout is repacked into the archive (byte-identical to the one
+//! pushed) or unpacked with the same checks as `unpack`, and the staging directory removed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use modeloci_archive::{Archive, ModelUnpackager, UnpackOptions, glob_match, repack};
+use modeloci_digest::{Hasher, Measured};
+use modeloci_spec::{
+    Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIndex, OciManifest, annotations,
+};
+
+use crate::client::{Body, Client, Retry, drain, header};
+use crate::reference::Reference;
+use crate::{Error, Result};
+
+/// Where a pull goes.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum PullTarget {
+    /// Rebuild the archive at this path.
+    Archive(PathBuf),
+    /// Restore the model's files into this directory.
+    Unpack(PathBuf),
+}
+
+impl PullTarget {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Archive(p) | Self::Unpack(p) => p,
+        }
+    }
+}
+
+/// Options for [`pull`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PullOptions {
+    /// Blobs downloaded at once.
+    pub concurrency: usize,
+    /// With [`PullTarget::Unpack`]: fetch and restore only files whose paths match one of
+    /// these patterns ([`glob_match`]).
+    pub include: Vec<String>,
+    /// With [`PullTarget::Unpack`]: write into a non-empty directory.
+    pub force: bool,
+    /// The modification time written in rebuilt archives (0, or `SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            include: Vec::new(),
+            force: false,
+            mtime: 0,
+        }
+    }
+}
+
+impl PullOptions {
+    /// Sets how many blobs come down at once (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Restores only files matching one of `patterns`.
+    pub fn with_include(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.include = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Allows unpacking into a non-empty directory.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Sets the tar header time of rebuilt archives.
+    pub fn with_mtime(mut self, mtime: u64) -> Self {
+        self.mtime = mtime;
+        self
+    }
+}
+
+/// What [`pull`] did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PullReport {
+    /// The reference pulled, with the manifest digest.
+    pub reference: Reference,
+    /// The manifest's digest.
+    pub manifest_digest: Digest,
+    /// The blobs fetched (config first, then the selected layers).
+    pub blobs: Vec<Descriptor>,
+    /// Bytes downloaded in this run.
+    pub bytes_downloaded: u64,
+    /// Bytes already staged by an earlier, interrupted run, checked and kept.
+    pub bytes_resumed: u64,
+    /// The model config, when the artifact's config is a modeloci model config.
+    pub config: Option<OciConfig>,
+    /// The files restored, for [`PullTarget::Unpack`].
+    pub files: Vec<modeloci_archive::UnpackedFile>,
+}
+
+/// The staging directory for a target: beside it, named after it.
+pub fn staging_dir(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map_or_else(|| "pull".into(), |n| n.to_string_lossy().into_owned());
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.modeloci-pull"))
+}
+
+/// Pulls `reference` into `target`.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] for an unknown repository or tag, [`Error::Verification`] when a
+/// manifest or blob does not match its digest or size (a registry that lies), and the
+/// errors of any request, of repacking and of unpacking. Nothing appears at the target
+/// unless everything verified.
+pub fn pull(
+    client: &Client,
+    reference: &Reference,
+    target: &PullTarget,
+    options: &PullOptions,
+) -> Result<PullReport> {
+    let repo = reference.repository.as_str();
+    let manifest_ref = reference.manifest_ref("latest");
+    let (bytes, media_type, stated) = client.get_manifest(repo, &manifest_ref)?;
+    let measured = Hasher::digest_bytes(&bytes);
+    let expected = reference.digest.clone().or(stated);
+    if let Some(expected) = expected
+        && expected != measured.digest
+    {
+        return Err(Error::Verification {
+            registry: client.registry().to_owned(),
+            what: "manifest".into(),
+            digest: expected.clone(),
+            source: modeloci_digest::Error::DigestMismatch {
+                expected,
+                actual: measured.digest,
+            },
+        });
+    }
+    if matches!(media_type, Some(MediaType::ImageIndex)) {
+        return Err(Error::InvalidOption(format!(
+            "{reference} is an image index; pull one of its manifests by digest"
+        )));
+    }
+    let manifest = OciManifest::from_slice(&bytes).map_err(|source| {
+        Error::Archive(modeloci_archive::Error::InvalidDocument {
+            entry: format!("manifest {}", measured.digest),
+            source,
+        })
+    })?;
+
+    let mut wanted = vec![manifest.config.clone()];
+    for layer in &manifest.layers {
+        let selected = match target {
+            PullTarget::Unpack(_) if !options.include.is_empty() => layer
+                .title()
+                .is_some_and(|t| options.include.iter().any(|p| glob_match(p, t))),
+            _ => true,
+        };
+        if selected && !wanted.iter().any(|d: &Descriptor| d.digest == layer.digest) {
+            wanted.push(layer.clone());
+        }
+    }
+
+    let staging = staging_dir(target.path());
+    let blobs_dir = staging.join("blobs/sha256");
+    fs::create_dir_all(&blobs_dir).map_err(Error::io(&blobs_dir))?;
+    fs::write(staging.join("oci-layout"), ImageLayout::default().to_json())
+        .map_err(Error::io(&staging))?;
+    let fetched = fetch_all(client, repo, &wanted, &staging, options.concurrency)?;
+
+    // The manifest and an index naming it make the staging directory a layout.
+    let ref_name = manifest
+        .annotations
+        .get(annotations::VERSION)
+        .cloned()
+        .unwrap_or_else(|| reference.tag.clone().unwrap_or_else(|| "latest".to_owned()));
+    fs::write(staging.join(measured.digest.blob_path()), &bytes).map_err(Error::io(&staging))?;
+    let mut descriptor = Descriptor::new(
+        MediaType::ImageManifest,
+        measured.digest.clone(),
+        measured.size,
+    )
+    .with_annotation(annotations::REF_NAME, &ref_name);
+    descriptor.artifact_type = manifest.artifact_type.clone();
+    fs::write(
+        staging.join("index.json"),
+        OciIndex::new(vec![descriptor]).to_json(),
+    )
+    .map_err(Error::io(&staging))?;
+
+    let layout = Archive::open(&staging)?;
+    let config = layout.config().ok();
+    let files = match target {
+        PullTarget::Archive(path) => {
+            repack(&layout, path, options.mtime)?;
+            Vec::new()
+        }
+        PullTarget::Unpack(dir) => {
+            let unpack = UnpackOptions::default()
+                .with_force(options.force)
+                .with_include(options.include.clone());
+            ModelUnpackager::with_options(unpack)
+                .extract_from(&layout, dir)?
+                .files
+        }
+    };
+    drop(layout);
+    let _ = fs::remove_dir_all(&staging);
+    Ok(PullReport {
+        reference: Reference {
+            digest: Some(measured.digest.clone()),
+            ..reference.clone()
+        },
+        manifest_digest: measured.digest,
+        blobs: wanted,
+        bytes_downloaded: fetched.downloaded,
+        bytes_resumed: fetched.resumed,
+        config,
+        files,
+    })
+}
+
+#[derive(Default)]
+struct Fetched {
+    downloaded: u64,
+    resumed: u64,
+}
+
+fn fetch_all(
+    client: &Client,
+    repo: &str,
+    blobs: &[Descriptor],
+    staging: &Path,
+    concurrency: usize,
+) -> Result<Fetched> {
+    let mut order: Vec<usize> = (0..blobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(blobs[i].size));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<Fetched>>>> =
+        Mutex::new((0..blobs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.max(1).min(blobs.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(k) else { return };
+                    let result = fetch_blob(client, repo, &blobs[i], staging);
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    results.lock().expect("no panics holding it")[i] = Some(result);
+                }
+            });
+        }
+    });
+    let mut total = Fetched::default();
+    for result in results
+        .into_inner()
+        .expect("no panics")
+        .into_iter()
+        .flatten()
+    {
+        let one = result?;
+        total.downloaded += one.downloaded;
+        total.resumed += one.resumed;
+    }
+    Ok(total)
+}
+
+/// Hashes the first bytes of a file.
+fn hash_prefix(path: &Path) -> io::Result<modeloci_digest::Hasher> {
+    let mut hasher = Hasher::default();
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher);
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Brings one blob into the staging directory, resuming a partial download.
+fn fetch_blob(
+    client: &Client,
+    repo: &str,
+    descriptor: &Descriptor,
+    staging: &Path,
+) -> Result<Fetched> {
+    let digest = &descriptor.digest;
+    let done = staging.join(digest.blob_path());
+    let partial = staging.join(format!("{}.partial", digest.blob_path()));
+    let mismatch = |source| blob_mismatch(client, digest, source);
+    if done.is_file() {
+        // Verified when it was renamed; checked again, as it is cheap next to a download.
+        let have = hash_prefix(&done).map_err(Error::io(&done))?.finish();
+        if have == Measured::new(digest.clone(), descriptor.size) {
+            return Ok(Fetched {
+                downloaded: 0,
+                resumed: descriptor.size,
+            });
+        }
+        fs::remove_file(&done).map_err(Error::io(&done))?;
+    }
+    let mut fetched = Fetched::default();
+    let mut attempts = 0;
+    let actual = loop {
+        let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        let mut hasher = if have > 0 && have <= descriptor.size {
+            hash_prefix(&partial).map_err(Error::io(&partial))?
+        } else {
+            if have > 0 {
+                fs::remove_file(&partial).map_err(Error::io(&partial))?;
+            }
+            Hasher::default()
+        };
+        if attempts == 0 {
+            fetched.resumed = hasher.size();
+        }
+        match download(client, repo, descriptor, &partial, &mut hasher) {
+            Ok(n) => {
+                fetched.downloaded += n;
+                break hasher.finish();
+            }
+            Err(DownloadError::Broken(n)) if n > 0 || attempts < 4 => {
+                // The connection broke: go on from what arrived. Only attempts that bring
+                // nothing count against the retries, so a link that keeps breaking still
+                // gets the blob, in pieces.
+                fetched.downloaded += n;
+                attempts = if n > 0 { 0 } else { attempts + 1 };
+                std::thread::sleep(std::time::Duration::from_millis(250 << attempts));
+            }
+            Err(DownloadError::Broken(_)) => {
+                return Err(Error::Unreachable {
+                    registry: client.registry().to_owned(),
+                    reason: format!("the download of blob {digest} kept breaking off"),
+                });
+            }
+            Err(DownloadError::Fatal(e)) => return Err(e),
+        }
+    };
+    if actual.size != descriptor.size {
+        let _ = fs::remove_file(&partial);
+        return Err(mismatch(modeloci_digest::Error::SizeMismatch {
+            expected: descriptor.size,
+            actual: actual.size,
+            at_least: false,
+        }));
+    }
+    if actual.digest != *digest {
+        let _ = fs::remove_file(&partial);
+        return Err(mismatch(modeloci_digest::Error::DigestMismatch {
+            expected: digest.clone(),
+            actual: actual.digest,
+        }));
+    }
+    fs::rename(&partial, &done).map_err(Error::io(&done))?;
+    Ok(fetched)
+}
+
+/// A blob from the registry that is not what its descriptor says.
+fn blob_mismatch(client: &Client, digest: &Digest, source: modeloci_digest::Error) -> Error {
+    Error::Verification {
+        registry: client.registry().to_owned(),
+        what: "blob".into(),
+        digest: digest.clone(),
+        source,
+    }
+}
+
+enum DownloadError {
+    /// The transfer broke after this many new bytes; resumable.
+    Broken(u64),
+    Fatal(Error),
+}
+
+/// Appends the rest of the blob to `partial`, asking for a Range when part of it is there.
+/// Returns the bytes received.
+fn download(
+    client: &Client,
+    repo: &str,
+    descriptor: &Descriptor,
+    partial: &Path,
+    hasher: &mut Hasher,
+) -> Result<u64, DownloadError> {
+    let have = hasher.size();
+    if have == descriptor.size {
+        return Ok(0);
+    }
+    let url = client.url(&format!("/v2/{repo}/blobs/{}", descriptor.digest));
+    let scopes = [format!("repository:{repo}:pull")];
+    let mut headers = Vec::new();
+    if have > 0 {
+        headers.push(("range", format!("bytes={have}-")));
+    }
+    let resp = client
+        .request("GET", &url, &headers, &Body::Empty, &scopes, Retry::Yes)
+        .map_err(DownloadError::Fatal)?;
+    let lie = |reason: String| {
+        DownloadError::Fatal(Error::Protocol {
+            registry: client.registry().to_owned(),
+            reason,
+        })
+    };
+    let start = match resp.status().as_u16() {
+        206 => {
+            let range = header(&resp, "content-range").unwrap_or_default();
+            let first = range
+                .trim_start_matches("bytes ")
+                .split('-')
+                .next()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            if first != Some(have) {
+                return Err(lie(format!(
+                    "asked for blob {} from byte {have}, got range {range:?}",
+                    descriptor.digest
+                )));
+            }
+            have
+        }
+        200 => 0,
+        404 => {
+            drain(resp);
+            return Err(DownloadError::Fatal(Error::NotFound {
+                registry: client.registry().to_owned(),
+                what: format!("blob {} in {repo}", descriptor.digest),
+            }));
+        }
+        _ => return Err(DownloadError::Fatal(client.unexpected("GET", &url, resp))),
+    };
+    if start == 0 && have > 0 {
+        *hasher = Hasher::default();
+    }
+    let remaining = descriptor.size - start;
+    if let Some(len) = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok())
+        && len != remaining
+    {
+        return Err(DownloadError::Fatal(blob_mismatch(
+            client,
+            &descriptor.digest,
+            modeloci_digest::Error::SizeMismatch {
+                expected: descriptor.size,
+                actual: start + len,
+                at_least: false,
+            },
+        )));
+    }
+    let mut file = match OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(start == 0)
+        .append(start > 0)
+        .open(partial)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(DownloadError::Fatal(Error::Io {
+                path: partial.to_owned(),
+                source: e,
+            }));
+        }
+    };
+    // Never more than the descriptor's size: a registry sending more is stopped at one byte over.
+    let mut body = resp.into_body().into_reader().take(remaining + 1);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut received = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                let _ = file.flush();
+                return Err(DownloadError::Broken(received));
+            }
+        };
+        if received + n as u64 > remaining {
+            drop(file);
+            let _ = fs::remove_file(partial);
+            return Err(DownloadError::Fatal(blob_mismatch(
+                client,
+                &descriptor.digest,
+                modeloci_digest::Error::SizeMismatch {
+                    expected: descriptor.size,
+                    actual: start + received + n as u64,
+                    at_least: true,
+                },
+            )));
+        }
+        if let Err(e) = file.write_all(&buf[..n]) {
+            return Err(DownloadError::Fatal(Error::Io {
+                path: partial.to_owned(),
+                source: e,
+            }));
+        }
+        hasher.update(&buf[..n]);
+        received += n as u64;
+    }
+    if received < remaining {
+        return Err(DownloadError::Broken(received));
+    }
+    Ok(received)
+}

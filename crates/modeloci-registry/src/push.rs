@@ -1,0 +1,582 @@
+//! Pushing an archive: blobs the registry lacks, then the manifest, then tags.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use modeloci_archive::Archive;
+use modeloci_spec::{Descriptor, Digest, MediaType};
+
+use crate::cache::BlobLocations;
+use crate::client::{Body, Client, Retry, drain, header};
+use crate::reference::Reference;
+use crate::{Error, Result};
+
+/// Options for [`push`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PushOptions {
+    /// Blobs uploaded at once.
+    pub concurrency: usize,
+    /// Blobs larger than this go up in chunks of this size (PATCH), which survive a broken
+    /// connection; smaller ones in one PUT. A registry that refuses chunks gets one PUT.
+    pub chunk_size: u64,
+    /// Tags to set besides the reference's own.
+    pub extra_tags: Vec<String>,
+    /// Repositories of the same registry to mount blobs from, besides those remembered.
+    pub mount_from: Vec<String>,
+    /// Where blob locations are remembered between runs, for cross-repository mounts.
+    pub cache: Option<PathBuf>,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            chunk_size: 64 << 20,
+            extra_tags: Vec::new(),
+            mount_from: Vec::new(),
+            cache: None,
+        }
+    }
+}
+
+impl PushOptions {
+    /// Sets how many blobs go up at once (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Sets the chunk size (and the size above which blobs are chunked).
+    pub fn with_chunk_size(mut self, bytes: u64) -> Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// Sets more tags for the manifest.
+    pub fn with_extra_tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.extra_tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets repositories to mount blobs from.
+    pub fn with_mount_from(
+        mut self,
+        repositories: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.mount_from = repositories.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Remembers blob locations in this file.
+    pub fn with_cache(mut self, path: Option<PathBuf>) -> Self {
+        self.cache = path;
+        self
+    }
+}
+
+/// How one blob got to the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlobOutcome {
+    /// The registry had it.
+    Existed,
+    /// Mounted from another repository.
+    Mounted,
+    /// Uploaded in one request.
+    Uploaded,
+    /// Uploaded in chunks.
+    UploadedInChunks,
+}
+
+/// What [`push`] did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PushReport {
+    /// The reference pushed, with the tag used.
+    pub reference: Reference,
+    /// The manifest's digest.
+    pub manifest_digest: Digest,
+    /// Each blob (config first, then layers) and what happened to it.
+    pub blobs: Vec<(Descriptor, BlobOutcome)>,
+    /// The tags set.
+    pub tags: Vec<String>,
+}
+
+impl PushReport {
+    /// Bytes sent in blob uploads.
+    pub fn bytes_uploaded(&self) -> u64 {
+        self.blobs
+            .iter()
+            .filter(|(_, o)| matches!(o, BlobOutcome::Uploaded | BlobOutcome::UploadedInChunks))
+            .map(|(d, _)| d.size)
+            .sum()
+    }
+
+    /// How many blobs had this outcome.
+    pub fn count(&self, outcome: BlobOutcome) -> usize {
+        self.blobs.iter().filter(|(_, o)| *o == outcome).count()
+    }
+}
+
+/// Pushes `archive` to `reference` (tagged with the reference's tag, else the archive's own
+/// reference name): every blob the registry lacks, concurrently and streamed from the archive
+/// file, then the manifest with its bytes as stored, then the tags.
+///
+/// # Errors
+///
+/// [`Error::Unauthorized`] (with a hint to log in), [`Error::Unreachable`],
+/// [`Error::Status`], [`Error::Verification`] when the registry states another digest, and
+/// archive errors (a corrupt blob is refused by the registry's digest check).
+pub fn push(
+    client: &Client,
+    archive: &Archive,
+    reference: &Reference,
+    options: &PushOptions,
+) -> Result<PushReport> {
+    let manifest = archive.manifest();
+    if let Some(digest) = &reference.digest
+        && digest != archive.manifest_digest()
+    {
+        return Err(Error::InvalidOption(format!(
+            "the archive's manifest is {}, not the {digest} the reference names",
+            archive.manifest_digest()
+        )));
+    }
+    let tag = reference
+        .tag
+        .clone()
+        .or_else(|| archive.reference_name().map(str::to_owned))
+        .unwrap_or_else(|| "latest".to_owned());
+    let repo = reference.repository.as_str();
+    let config = archive.config_bytes()?;
+
+    let mut descriptors = vec![manifest.config.clone()];
+    for layer in &manifest.layers {
+        if !descriptors.iter().any(|d| d.digest == layer.digest) {
+            descriptors.push(layer.clone());
+        }
+    }
+    let mut locations = options
+        .cache
+        .as_deref()
+        .map(BlobLocations::load)
+        .unwrap_or_default();
+    let uploader = Uploader {
+        client,
+        archive,
+        repo,
+        config: &config,
+        options,
+        refuse_chunks: AtomicBool::new(false),
+    };
+
+    let mut order: Vec<usize> = (0..descriptors.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(descriptors[i].size));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<BlobOutcome>>>> =
+        Mutex::new((0..descriptors.len()).map(|_| None).collect());
+    let locations_ref = &locations;
+    std::thread::scope(|scope| {
+        for _ in 0..options.concurrency.max(1).min(descriptors.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(k) else { return };
+                    let descriptor = &descriptors[i];
+                    let mut sources: Vec<String> = options.mount_from.clone();
+                    sources.extend(locations_ref.lookup(client.registry(), &descriptor.digest));
+                    sources.retain(|s| s != repo);
+                    let result = uploader.ensure(descriptor, &sources);
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    results.lock().expect("no panics holding it")[i] = Some(result);
+                }
+            });
+        }
+    });
+    let mut blobs = Vec::with_capacity(descriptors.len());
+    for (descriptor, result) in descriptors
+        .into_iter()
+        .zip(results.into_inner().expect("no panics"))
+    {
+        // A blob without a result was skipped after another failed; that failure is reported.
+        if let Some(result) = result {
+            blobs.push((descriptor, result?));
+        }
+    }
+
+    let media_type = manifest
+        .media_type
+        .clone()
+        .unwrap_or(MediaType::ImageManifest);
+    let manifest_ref = reference
+        .digest
+        .as_ref()
+        .map_or_else(|| tag.clone(), ToString::to_string);
+    let digest = client.put_manifest(repo, &manifest_ref, &media_type, archive.manifest_bytes())?;
+    if digest != *archive.manifest_digest() {
+        return Err(Error::Protocol {
+            registry: client.registry().to_owned(),
+            reason: format!(
+                "stored the manifest as {digest}, expected {}",
+                archive.manifest_digest()
+            ),
+        });
+    }
+    let mut tags = vec![tag.clone()];
+    for extra in &options.extra_tags {
+        client.put_manifest(repo, extra, &media_type, archive.manifest_bytes())?;
+        tags.push(extra.clone());
+    }
+    if let Some(path) = &options.cache {
+        for (descriptor, _) in &blobs {
+            locations.record(client.registry(), repo, &descriptor.digest);
+        }
+        // Remembering is a convenience: failing to write it must not fail the push.
+        let _ = locations.save(path);
+    }
+    Ok(PushReport {
+        reference: Reference {
+            tag: Some(tag),
+            digest: Some(digest.clone()),
+            ..reference.clone()
+        },
+        manifest_digest: digest,
+        blobs,
+        tags,
+    })
+}
+
+struct Uploader<'a> {
+    client: &'a Client,
+    archive: &'a Archive,
+    repo: &'a str,
+    config: &'a [u8],
+    options: &'a PushOptions,
+    refuse_chunks: AtomicBool,
+}
+
+impl Uploader<'_> {
+    fn scopes(&self, from: Option<&str>) -> Vec<String> {
+        let mut scopes = vec![format!("repository:{}:pull,push", self.repo)];
+        if let Some(from) = from {
+            scopes.push(format!("repository:{from}:pull"));
+        }
+        scopes
+    }
+
+    /// A request without a body, in the push scope.
+    fn call(&self, method: &'static str, url: &str) -> Result<ureq::http::Response<ureq::Body>> {
+        self.client.request(
+            method,
+            url,
+            &[],
+            &Body::Empty,
+            &self.scopes(None),
+            Retry::Yes,
+        )
+    }
+
+    /// A reader of the blob from `offset` on.
+    fn open_at(&self, descriptor: &Descriptor, offset: u64) -> io::Result<Box<dyn Read + '_>> {
+        if descriptor.digest == self.archive.manifest().config.digest {
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(self.config.len());
+            return Ok(Box::new(&self.config[start..]));
+        }
+        let reader = self
+            .archive
+            .blob_reader(&descriptor.digest, offset)
+            .map_err(io::Error::other)?
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("blob {} is missing from the archive", descriptor.digest),
+                )
+            })?;
+        Ok(Box::new(reader))
+    }
+
+    fn ensure(&self, descriptor: &Descriptor, mount_sources: &[String]) -> Result<BlobOutcome> {
+        if self.exists(descriptor)? {
+            return Ok(BlobOutcome::Existed);
+        }
+        let mut session = None;
+        for from in mount_sources {
+            // A mount that fails opens an upload session; the last one is used to upload.
+            match self.start(Some((&descriptor.digest, from)))? {
+                Start::Mounted => return Ok(BlobOutcome::Mounted),
+                Start::Session(location) => session = Some(location),
+            }
+        }
+        let location = match session {
+            Some(location) => location,
+            None => match self.start(None)? {
+                Start::Session(location) => location,
+                Start::Mounted => return Ok(BlobOutcome::Mounted),
+            },
+        };
+        if descriptor.size > self.options.chunk_size && !self.refuse_chunks.load(Ordering::Relaxed)
+        {
+            match self.upload_chunks(descriptor, location)? {
+                Chunked::Done => return Ok(BlobOutcome::UploadedInChunks),
+                Chunked::Refused => self.refuse_chunks.store(true, Ordering::Relaxed),
+            }
+            let Start::Session(location) = self.start(None)? else {
+                return Ok(BlobOutcome::Mounted);
+            };
+            self.upload_whole(descriptor, &location)?;
+        } else {
+            self.upload_whole(descriptor, &location)?;
+        }
+        Ok(BlobOutcome::Uploaded)
+    }
+
+    fn exists(&self, descriptor: &Descriptor) -> Result<bool> {
+        let url = self
+            .client
+            .url(&format!("/v2/{}/blobs/{}", self.repo, descriptor.digest));
+        let resp = self.call("HEAD", &url)?;
+        match resp.status().as_u16() {
+            200 => {
+                let size = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok());
+                drain(resp);
+                match size {
+                    Some(size) if size != descriptor.size => Err(Error::Protocol {
+                        registry: self.client.registry().to_owned(),
+                        reason: format!(
+                            "it has blob {} as {size} bytes, the archive as {}",
+                            descriptor.digest, descriptor.size
+                        ),
+                    }),
+                    _ => Ok(true),
+                }
+            }
+            404 => {
+                drain(resp);
+                Ok(false)
+            }
+            _ => Err(self.client.unexpected("HEAD", &url, resp)),
+        }
+    }
+
+    /// Starts an upload session, or mounts the blob from `from`.
+    fn start(&self, mount: Option<(&Digest, &str)>) -> Result<Start> {
+        let path = match mount {
+            Some((digest, from)) => format!(
+                "/v2/{}/blobs/uploads/?mount={digest}&from={from}",
+                self.repo
+            ),
+            None => format!("/v2/{}/blobs/uploads/", self.repo),
+        };
+        let url = self.client.url(&path);
+        let resp = self.client.request(
+            "POST",
+            &url,
+            &[],
+            &Body::Empty,
+            &self.scopes(mount.map(|m| m.1)),
+            Retry::Yes,
+        )?;
+        match resp.status().as_u16() {
+            201 if mount.is_some() => {
+                drain(resp);
+                Ok(Start::Mounted)
+            }
+            202 => {
+                let location = header(&resp, "location").ok_or_else(|| Error::Protocol {
+                    registry: self.client.registry().to_owned(),
+                    reason: "an upload session came without a Location header".into(),
+                })?;
+                drain(resp);
+                Ok(Start::Session(location))
+            }
+            _ => Err(self.client.unexpected("POST", &url, resp)),
+        }
+    }
+
+    fn with_digest(location: &str, digest: &Digest) -> String {
+        format!(
+            "{location}{}digest={digest}",
+            if location.contains('?') { '&' } else { '?' }
+        )
+    }
+
+    /// One PUT with the whole blob, streamed from the archive.
+    fn upload_whole(&self, descriptor: &Descriptor, location: &str) -> Result<()> {
+        let url = self
+            .client
+            .url(&Self::with_digest(location, &descriptor.digest));
+        let open = || self.open_at(descriptor, 0);
+        let body = Body::Stream {
+            open: &open,
+            len: descriptor.size,
+        };
+        let headers = [("content-type", "application/octet-stream".to_owned())];
+        let resp =
+            self.client
+                .request("PUT", &url, &headers, &body, &self.scopes(None), Retry::Yes)?;
+        self.check_created(resp, "PUT", &url, descriptor)
+    }
+
+    fn check_created(
+        &self,
+        resp: ureq::http::Response<ureq::Body>,
+        method: &'static str,
+        url: &str,
+        descriptor: &Descriptor,
+    ) -> Result<()> {
+        if resp.status().as_u16() != 201 {
+            return Err(self.client.unexpected(method, url, resp));
+        }
+        let stated: Option<Digest> =
+            header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
+        drain(resp);
+        match stated {
+            Some(stated) if stated != descriptor.digest => Err(Error::Verification {
+                registry: self.client.registry().to_owned(),
+                what: "uploaded blob".into(),
+                digest: descriptor.digest.clone(),
+                source: modeloci_digest::Error::DigestMismatch {
+                    expected: descriptor.digest.clone(),
+                    actual: stated,
+                },
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// PATCH chunks, resuming from the registry's own account of what it has after a broken
+    /// connection, then the closing PUT.
+    fn upload_chunks(&self, descriptor: &Descriptor, mut location: String) -> Result<Chunked> {
+        let chunk = self.options.chunk_size.max(1);
+        let mut offset = 0u64;
+        let mut failures = 0;
+        let headers = |start: u64, len: u64| {
+            [
+                ("content-type", "application/octet-stream".to_owned()),
+                ("content-range", format!("{start}-{}", start + len - 1)),
+            ]
+        };
+        while offset < descriptor.size {
+            let len = chunk.min(descriptor.size - offset);
+            let url = self.client.url(&location);
+            let start = offset;
+            let open =
+                || Ok(Box::new(self.open_at(descriptor, start)?.take(len)) as Box<dyn Read + '_>);
+            let body = Body::Stream { open: &open, len };
+            let sent = self.client.request(
+                "PATCH",
+                &url,
+                &headers(start, len),
+                &body,
+                &self.scopes(None),
+                Retry::No,
+            );
+            match sent {
+                Ok(resp) if resp.status().as_u16() == 202 => {
+                    location = header(&resp, "location").unwrap_or(location);
+                    offset = header(&resp, "range")
+                        .and_then(|r| range_end(&r))
+                        .map_or(start + len, |end| end + 1);
+                    drain(resp);
+                    failures = 0;
+                }
+                Ok(resp)
+                    if offset == 0
+                        && matches!(
+                            resp.status().as_u16(),
+                            400 | 404 | 405 | 411 | 413 | 416 | 501
+                        ) =>
+                {
+                    // The registry does not take chunks; cancel this session and PUT instead.
+                    drain(resp);
+                    let _ = self
+                        .client
+                        .request(
+                            "DELETE",
+                            &url,
+                            &[],
+                            &Body::Empty,
+                            &self.scopes(None),
+                            Retry::No,
+                        )
+                        .map(drain);
+                    return Ok(Chunked::Refused);
+                }
+                other => {
+                    failures += 1;
+                    if failures > 4 {
+                        return match other {
+                            Ok(resp) => Err(self.client.unexpected("PATCH", &url, resp)),
+                            Err(e) => Err(e),
+                        };
+                    }
+                    if let Ok(resp) = other {
+                        drain(resp);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250 << failures));
+                    (location, offset) = self.upload_status(&location)?;
+                }
+            }
+        }
+        let url = self
+            .client
+            .url(&Self::with_digest(&location, &descriptor.digest));
+        let resp = self.call("PUT", &url)?;
+        self.check_created(resp, "PUT", &url, descriptor)?;
+        Ok(Chunked::Done)
+    }
+
+    /// Where an upload session stands: its location and the next byte it expects.
+    fn upload_status(&self, location: &str) -> Result<(String, u64)> {
+        let url = self.client.url(location);
+        let resp = self.call("GET", &url)?;
+        if resp.status().as_u16() != 204 {
+            return Err(self.client.unexpected("GET", &url, resp));
+        }
+        let next = header(&resp, "range")
+            .and_then(|r| range_end(&r))
+            .map_or(0, |end| end + 1);
+        let location = header(&resp, "location").unwrap_or_else(|| location.to_owned());
+        drain(resp);
+        Ok((location, next))
+    }
+}
+
+enum Start {
+    Mounted,
+    Session(String),
+}
+
+enum Chunked {
+    Done,
+    Refused,
+}
+
+/// The last byte of a `Range: 0-N` (or `bytes=0-N`) header.
+fn range_end(range: &str) -> Option<u64> {
+    let range = range.trim().trim_start_matches("bytes=");
+    let (start, end) = range.split_once('-')?;
+    let (_, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    Some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_end;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(range_end("0-1048575"), Some(1_048_575));
+        assert_eq!(range_end("bytes=0-9"), Some(9));
+        assert_eq!(range_end("0-"), None);
+        assert_eq!(range_end("junk"), None);
+    }
+}
