@@ -100,7 +100,7 @@ struct Row {
 /// Writes the synthetic model once: bf16 weights from N(0, 0.02) in two shards, a multi-MB
 /// tokenizer JSON, small configs, a nested folder.
 fn synthetic_model(dir: &Path, size: u64, shards: u64) -> Result<()> {
-    let marker = dir.join(".complete");
+    let marker = dir.with_extension("complete");
     if marker.exists() {
         return Ok(());
     }
@@ -559,7 +559,7 @@ fn single_file(size: u64, work: &Path, bin: &str) -> Result<String> {
 }
 
 fn synthetic_model_single(dir: &Path, size: u64) -> Result<()> {
-    let marker = dir.join(".complete");
+    let marker = dir.with_extension("complete");
     if marker.exists() {
         return Ok(());
     }

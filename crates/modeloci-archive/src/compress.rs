@@ -38,8 +38,15 @@ const DEFLATE_END: [u8; 2] = [0x03, 0x00];
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Codec {
     Identity,
-    Gzip { level: u32 },
-    Zstd { level: i32 },
+    /// gzip; with `literals`, blocks are Huffman-coded bytes without LZ matching
+    /// ([`crate::huffman`]), else deflated by miniz_oxide at `level`.
+    Gzip {
+        level: u32,
+        literals: bool,
+    },
+    Zstd {
+        level: i32,
+    },
 }
 
 impl Codec {
@@ -61,7 +68,7 @@ pub(crate) fn compress(
 ) -> io::Result<u64> {
     match codec {
         Codec::Identity => copy(input, out),
-        Codec::Gzip { level } => gzip(input, out, level, threads),
+        Codec::Gzip { level, literals } => gzip(input, out, level, literals, threads),
         Codec::Zstd { level } => {
             let mut encoder = zstd::stream::Encoder::new(out, level)?;
             encoder.multithread(u32::try_from(threads.max(1)).unwrap_or(1))?;
@@ -116,16 +123,11 @@ pub(crate) fn read_block(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usi
     Ok(filled)
 }
 
-/// Whether a file is worth compressing: deflates three 256 KiB samples (start, middle, end)
-/// at level 1 and asks for at least 10 % saved. Weights stored as f32/f16 save less and are
-/// stored; bf16 weights, text and JSON save more and are compressed. Files under 64 KiB are
-/// always compressed: the tar framing alone makes that worth it.
-pub(crate) fn compresses_well(path: &std::path::Path, size: u64) -> io::Result<bool> {
+/// The samples of a file that the choices below look at: up to three 256 KiB pieces (start,
+/// middle, end), or the whole file when it is small.
+fn samples(path: &std::path::Path, size: u64) -> io::Result<Vec<Vec<u8>>> {
     use std::os::unix::fs::FileExt;
     const SAMPLE: u64 = 256 << 10;
-    if size < 64 << 10 {
-        return Ok(true);
-    }
     let file = std::fs::File::open(path)?;
     let ranges = if size <= 3 * SAMPLE {
         vec![(0, size)]
@@ -136,14 +138,48 @@ pub(crate) fn compresses_well(path: &std::path::Path, size: u64) -> io::Result<b
             (size - SAMPLE, SAMPLE),
         ]
     };
+    ranges
+        .into_iter()
+        .map(|(offset, len)| {
+            let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+            file.read_exact_at(&mut buf, offset)?;
+            Ok(buf)
+        })
+        .collect()
+}
+
+/// Whether literals-only coding suits a file: when LZ matching at level 1 saves less than
+/// 2 % more than coding the bytes alone, as on model weights. Decided from samples, so the
+/// same content always gets the same choice.
+pub(crate) fn suits_literals(path: &std::path::Path, size: u64) -> io::Result<bool> {
+    if size < 64 << 10 {
+        return Ok(false);
+    }
     let mut compressor = Compress::new(Level::new(1), false);
-    let (mut buf, mut out) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    let (mut matched, mut literals) = (0u64, 0u64);
+    for sample in samples(path, size)? {
+        deflate_block(&mut compressor, &sample, &mut out)?;
+        matched += out.len() as u64;
+        literals += crate::huffman::estimate(&sample);
+    }
+    Ok(literals * 100 <= matched * 102)
+}
+
+/// Whether a file is worth compressing: deflates three 256 KiB samples (start, middle, end)
+/// at level 1 and asks for at least 10 % saved. Weights stored as f32/f16 save less and are
+/// stored; bf16 weights, text and JSON save more and are compressed. Files under 64 KiB are
+/// always compressed: the tar framing alone makes that worth it.
+pub(crate) fn compresses_well(path: &std::path::Path, size: u64) -> io::Result<bool> {
+    if size < 64 << 10 {
+        return Ok(true);
+    }
+    let mut compressor = Compress::new(Level::new(1), false);
+    let mut out = Vec::new();
     let (mut input, mut output) = (0u64, 0u64);
-    for (offset, len) in ranges {
-        buf.resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
-        file.read_exact_at(&mut buf, offset)?;
-        deflate_block(&mut compressor, &buf, &mut out)?;
-        input += len;
+    for sample in samples(path, size)? {
+        deflate_block(&mut compressor, &sample, &mut out)?;
+        input += sample.len() as u64;
         output += out.len() as u64;
     }
     Ok(output * 10 < input * 9)
@@ -175,7 +211,29 @@ fn deflate_block(compressor: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> 
     }
 }
 
-fn gzip(input: &mut dyn Read, out: &mut dyn Write, level: u32, threads: usize) -> io::Result<u64> {
+/// One block's deflate data, ending in a sync flush.
+fn encode_block(
+    compressor: &mut Compress,
+    literals: bool,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    if literals {
+        out.clear();
+        crate::huffman::deflate_literals(input, out);
+        Ok(())
+    } else {
+        deflate_block(compressor, input, out)
+    }
+}
+
+fn gzip(
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    level: u32,
+    literals: bool,
+    threads: usize,
+) -> io::Result<u64> {
     out.write_all(&GZIP_HEADER)?;
     let mut crc = crc32fast::Hasher::new();
     let mut total = 0u64;
@@ -200,13 +258,13 @@ fn gzip(input: &mut dyn Read, out: &mut dyn Write, level: u32, threads: usize) -
         let mut buf = first;
         let mut n = n;
         while n > 0 {
-            deflate_block(&mut compressor, &buf[..n], &mut block.data)?;
+            encode_block(&mut compressor, literals, &buf[..n], &mut block.data)?;
             block.crc = crc32fast::hash(&buf[..n]);
             write_block(&block, n)?;
             n = read_block(input, &mut buf)?;
         }
     } else {
-        parallel_blocks(input, first, level, threads, &mut write_block)?;
+        parallel_blocks(input, first, level, literals, threads, &mut write_block)?;
     }
     out.write_all(&DEFLATE_END)?;
     out.write_all(&crc.finalize().to_le_bytes())?;
@@ -224,6 +282,7 @@ fn parallel_blocks(
     input: &mut dyn Read,
     first: Vec<u8>,
     level: u32,
+    literals: bool,
     threads: usize,
     write: &mut dyn FnMut(&Block, usize) -> io::Result<()>,
 ) -> io::Result<()> {
@@ -243,10 +302,11 @@ fn parallel_blocks(
                         .and_then(|rx| rx.recv().map_err(|_| ()));
                     let Ok((seq, data)) = job else { return };
                     let mut out = Vec::new();
-                    let result = deflate_block(&mut compressor, &data, &mut out).map(|()| Block {
-                        data: out,
-                        crc: crc32fast::hash(&data),
-                    });
+                    let result =
+                        encode_block(&mut compressor, literals, &data, &mut out).map(|()| Block {
+                            data: out,
+                            crc: crc32fast::hash(&data),
+                        });
                     if done_tx.send((seq, data, result)).is_err() {
                         return;
                     }
@@ -345,9 +405,30 @@ mod tests {
             5 * GZIP_BLOCK + 123,
         ] {
             let data = sample(len);
-            let one = roundtrip(Codec::Gzip { level: 1 }, &data, 1);
-            let two = roundtrip(Codec::Gzip { level: 1 }, &data, 2);
-            let four = roundtrip(Codec::Gzip { level: 1 }, &data, 4);
+            let one = roundtrip(
+                Codec::Gzip {
+                    level: 1,
+                    literals: false,
+                },
+                &data,
+                1,
+            );
+            let two = roundtrip(
+                Codec::Gzip {
+                    level: 1,
+                    literals: false,
+                },
+                &data,
+                2,
+            );
+            let four = roundtrip(
+                Codec::Gzip {
+                    level: 1,
+                    literals: false,
+                },
+                &data,
+                4,
+            );
             assert_eq!(one, two, "len {len}");
             assert_eq!(one, four, "len {len}");
             assert_eq!(&one[..10], &GZIP_HEADER);
@@ -357,19 +438,34 @@ mod tests {
     #[test]
     fn gzip_output_is_read_by_system_gzip() {
         let data = sample(3 * GZIP_BLOCK + 7);
-        let gz = roundtrip(Codec::Gzip { level: 6 }, &data, 2);
-        let mut child = std::process::Command::new("gzip")
-            .args(["-dc"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("gzip is on every Debian machine");
-        let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || stdin.write_all(&gz));
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
-        assert!(output.status.success());
-        assert_eq!(output.stdout, data);
+        for literals in [false, true] {
+            let gz = roundtrip(Codec::Gzip { level: 6, literals }, &data, 2);
+            let mut child = std::process::Command::new("gzip")
+                .args(["-dc"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("gzip is on every Debian machine");
+            let mut stdin = child.stdin.take().unwrap();
+            let writer = std::thread::spawn(move || stdin.write_all(&gz));
+            let output = child.wait_with_output().unwrap();
+            writer.join().unwrap().unwrap();
+            assert!(output.status.success(), "literals: {literals}");
+            assert_eq!(output.stdout, data, "literals: {literals}");
+        }
+    }
+
+    #[test]
+    fn literals_only_gzip_round_trips_and_ignores_thread_count() {
+        for len in [0, 5, GZIP_BLOCK, 3 * GZIP_BLOCK + 11] {
+            let data = sample(len);
+            let codec = Codec::Gzip {
+                level: 1,
+                literals: true,
+            };
+            let one = roundtrip(codec, &data, 1);
+            assert_eq!(one, roundtrip(codec, &data, 3), "len {len}");
+        }
     }
 
     #[test]

@@ -63,6 +63,7 @@ mod compress;
 mod entry_policy;
 mod error;
 mod glob;
+mod huffman;
 mod layer_tar;
 mod options;
 mod pack;

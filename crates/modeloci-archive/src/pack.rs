@@ -9,7 +9,7 @@ use modeloci_spec::{
 
 use crate::archive_write::ArchiveWriter;
 use crate::assemble::Assembler;
-use crate::compress::{compress, compresses_well};
+use crate::compress::{compress, compresses_well, suits_literals};
 use crate::layer_tar::{LayerTar, pipeline_error};
 use crate::options::PackOptions;
 use crate::walk::{SourceFile, model_files};
@@ -122,9 +122,10 @@ impl ModelPackager {
         file: &SourceFile,
         output: &Path,
     ) -> Result<ModelLayer> {
-        let codec = self
-            .options
-            .codec(|| compresses_well(&file.path, file.size).unwrap_or(true))?;
+        let codec = self.options.codec(
+            || compresses_well(&file.path, file.size).unwrap_or(true),
+            || suits_literals(&file.path, file.size).unwrap_or(false),
+        )?;
         let mut tar = LayerTar::open(file, self.options.mtime).map_err(Error::io(&file.path))?;
         let slot = writer.begin_blob().map_err(Error::io(output))?;
         let mut blob = writer.blob_writer();
