@@ -3,6 +3,8 @@
 //! This crate is the binary: argument parsing, output for people and scripts, and the
 //! mapping of errors to exit codes. The work is done by `modeloci-archive`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// Doc comments here are `--help` text, where `host[:port]` means an optional part, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 mod cli;
 mod commands;

@@ -20,7 +20,7 @@ pub enum Error {
     /// The registry could not be reached, or the connection broke (after retries).
     #[error("cannot reach {registry}: {reason}")]
     Unreachable {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
         /// The transport's error.
         reason: String,
@@ -28,7 +28,7 @@ pub enum Error {
     /// The registry refused our credentials, or we had none.
     #[error("{registry} refused access ({status}{})", if *.with_credentials { ", with credentials" } else { ", without credentials" })]
     Unauthorized {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
         /// 401 or 403.
         status: u16,
@@ -38,7 +38,7 @@ pub enum Error {
     /// The repository, tag, manifest or blob does not exist.
     #[error("{what} not found in {registry}")]
     NotFound {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
         /// What was looked up: `manifest repo:tag`, `blob sha256:...`.
         what: String,
@@ -46,7 +46,7 @@ pub enum Error {
     /// The registry answered with an unexpected status.
     #[error("{registry}: {method} {path} answered {status}{}", detail_suffix(.detail))]
     Status {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
         /// The request method.
         method: &'static str,
@@ -60,7 +60,7 @@ pub enum Error {
     /// The registry broke the protocol: a missing header, a malformed answer.
     #[error("{registry}: {reason}")]
     Protocol {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
         /// What it did.
         reason: String,
@@ -68,7 +68,7 @@ pub enum Error {
     /// Content from the registry does not match its digest or size.
     #[error("{what} {digest} from {registry}: {source}")]
     Verification {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
         /// `manifest`, `config`, `layer model.safetensors`.
         what: String,
@@ -81,7 +81,7 @@ pub enum Error {
     /// A manifest larger than the cap.
     #[error("{what} from {registry} is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
         /// What it is.
         what: String,
@@ -93,7 +93,7 @@ pub enum Error {
     /// Plain HTTP to a host that is not local, without `--plain-http`.
     #[error("refusing plain HTTP to {registry}: it is not a local address")]
     Insecure {
-        /// host[:port]
+        /// `host[:port]`
         registry: String,
     },
     /// Credentials could not be read or stored.

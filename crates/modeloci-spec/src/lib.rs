@@ -9,6 +9,7 @@
 //!   left out, read leniently (unknown fields ignored, the reference implementation's
 //!   snake_case keys accepted).
 //! - [`OciConfig`] and [`ModelLayer`]: the reference implementation's model types.
+//! - [`ModelPackConfig`]: the CNCF ModelPack model config.
 //! - [`annotations`]: the annotation keys.
 //!
 //! # Examples
@@ -45,6 +46,7 @@ mod layer;
 mod layout;
 mod manifest;
 mod media_type;
+mod modelpack;
 
 pub use config::OciConfig;
 pub use descriptor::{Descriptor, Platform};
@@ -55,3 +57,6 @@ pub use layer::ModelLayer;
 pub use layout::ImageLayout;
 pub use manifest::OciManifest;
 pub use media_type::{LayerEncoding, MediaType, ModelPackKind};
+pub use modelpack::{
+    ModelFs, ModelPackConfig, ModelPackDescriptor, ModelPackModelConfig, param_size,
+};

@@ -168,13 +168,30 @@ impl MediaType {
         }
     }
 
-    /// How a layer of this type holds its content, for the layer types this crate knows.
+    /// How a layer of this type holds its content: for the types this crate knows, and for
+    /// others by their suffix, as KitOps (`...modelkit.model.v1.tar+gzip`), the legacy CNAI
+    /// ModelPack types (`application/vnd.cnai.model.weight.v1.tar`) and Docker
+    /// (`...rootfs.diff.tar.gzip`) spell it. `None` when the type does not say.
     pub fn layer_encoding(&self) -> Option<LayerEncoding> {
         match self {
             Self::ImageLayer => Some(LayerEncoding::Tar),
             Self::ImageLayerGzip => Some(LayerEncoding::TarGzip),
             Self::ImageLayerZstd => Some(LayerEncoding::TarZstd),
             Self::ModelPackLayer { encoding, .. } => Some(*encoding),
+            Self::Other(s) => {
+                let s = s.split(';').next().unwrap_or(s).trim();
+                if s.ends_with("tar+gzip") || s.ends_with(".tar.gzip") || s.ends_with(".tar.gz") {
+                    Some(LayerEncoding::TarGzip)
+                } else if s.ends_with("tar+zstd") || s.ends_with(".tar.zstd") {
+                    Some(LayerEncoding::TarZstd)
+                } else if s.ends_with(".tar") || s.ends_with("+tar") {
+                    Some(LayerEncoding::Tar)
+                } else if s.ends_with(".raw") {
+                    Some(LayerEncoding::Raw)
+                } else {
+                    None
+                }
+            }
             _ => None,
         }
     }
@@ -317,6 +334,44 @@ mod tests {
         }
         for t in all {
             assert_eq!(MediaType::from(t.as_str()), t);
+        }
+    }
+
+    #[test]
+    fn foreign_layer_types_reveal_their_encoding() {
+        for (s, e) in [
+            (
+                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
+                Some(LayerEncoding::TarGzip),
+            ),
+            (
+                "application/vnd.kitops.modelkit.code.v1.tar",
+                Some(LayerEncoding::Tar),
+            ),
+            (
+                "application/vnd.cnai.model.weight.v1.tar",
+                Some(LayerEncoding::Tar),
+            ),
+            (
+                "application/vnd.cnai.model.doc.v1.tar+gzip",
+                Some(LayerEncoding::TarGzip),
+            ),
+            (
+                "application/vnd.cnai.model.weight.v1.raw",
+                Some(LayerEncoding::Raw),
+            ),
+            (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                Some(LayerEncoding::TarGzip),
+            ),
+            (
+                "application/vnd.example.weights.v1+tar",
+                Some(LayerEncoding::Tar),
+            ),
+            ("application/octet-stream", None),
+            ("application/vnd.oci.empty.v1+json", None),
+        ] {
+            assert_eq!(MediaType::from(s).layer_encoding(), e, "{s}");
         }
     }
 
