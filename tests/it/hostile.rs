@@ -5,102 +5,37 @@ use std::path::Path;
 
 use modeloci_archive::{ModelUnpackager, UnpackOptions};
 use modeloci_digest::Hasher;
-use modeloci_spec::{
-    Descriptor, Digest, ImageLayout, MediaType, OciIndex, OciManifest, annotations,
-};
+use modeloci_spec::{Descriptor, MediaType, OciIndex};
+use modeloci_tests::layout::{Artifact, Layer};
 use modeloci_tests::rawtar::{Raw, gzip, tar};
 
 use crate::names;
 
-/// One layer of a hand-made archive.
-struct Layer {
-    title: Option<String>,
-    media_type: MediaType,
-    blob: Vec<u8>,
-    /// Descriptor digest and size when they should lie.
-    claim: Option<(Digest, u64)>,
-    /// Whether the blob is stored at all.
-    stored: bool,
+/// A gzip layer whose tar holds `entries`.
+fn gz(title: &str, entries: &[Raw]) -> Layer {
+    raw_gz(title, tar(entries))
 }
 
-impl Layer {
-    /// A gzip layer whose tar holds `entries`.
-    fn gz(title: &str, entries: &[Raw]) -> Self {
-        Self::raw_gz(title, tar(entries))
-    }
+fn raw_gz(title: &str, tar_bytes: Vec<u8>) -> Layer {
+    Layer::new(MediaType::ImageLayerGzip, gzip(&tar_bytes)).titled(title)
+}
 
-    fn raw_gz(title: &str, tar_bytes: Vec<u8>) -> Self {
-        Self {
-            title: Some(title.to_owned()),
-            media_type: MediaType::ImageLayerGzip,
-            blob: gzip(&tar_bytes),
-            claim: None,
-            stored: true,
-        }
-    }
-
-    /// A well-formed layer holding `data` at `title`.
-    fn good(title: &str, data: &[u8]) -> Self {
-        Self::gz(title, &[Raw::file(title, data)])
-    }
-
-    fn digest(&self) -> Digest {
-        Hasher::digest_bytes(&self.blob).digest
-    }
+/// A well-formed layer holding `data` at `title`.
+fn good(title: &str, data: &[u8]) -> Layer {
+    gz(title, &[Raw::file(title, data)])
 }
 
 /// An archive (as bytes) of these layers with a valid modeloci manifest and index, plus
 /// `extra` outer entries.
 fn archive(layers: &[Layer], extra: &[Raw]) -> Vec<u8> {
-    let config = modeloci_tests::fixtures::tiny_config().to_json();
-    let config_blob = Hasher::digest_bytes(&config);
-    let descriptors = layers
-        .iter()
-        .map(|l| {
-            let (digest, size) = l
-                .claim
-                .clone()
-                .unwrap_or_else(|| (l.digest(), l.blob.len() as u64));
-            let mut d = Descriptor::new(l.media_type.clone(), digest, size);
-            if let Some(title) = &l.title {
-                d = d.with_annotation(annotations::TITLE, title);
-            }
-            d
-        })
-        .collect();
-    let manifest = OciManifest::new(
-        Descriptor::new(
-            MediaType::ModelociConfig,
-            config_blob.digest.clone(),
-            config_blob.size,
-        ),
-        descriptors,
+    let mut artifact = Artifact::new(
+        MediaType::ModelociConfig,
+        &modeloci_tests::fixtures::tiny_config().to_json(),
+        layers.to_vec(),
     )
-    .with_artifact_type(MediaType::ModelociArtifact)
-    .to_json();
-    let manifest_blob = Hasher::digest_bytes(&manifest);
-    let index = OciIndex::new(vec![
-        Descriptor::new(
-            MediaType::ImageManifest,
-            manifest_blob.digest.clone(),
-            manifest_blob.size,
-        )
-        .with_annotation(annotations::REF_NAME, "1.0.0"),
-    ])
-    .to_json();
-    let mut entries = vec![
-        Raw::file("oci-layout", &ImageLayout::default().to_json()),
-        Raw::dir("blobs/"),
-        Raw::dir("blobs/sha256/"),
-    ];
-    for layer in layers.iter().filter(|l| l.stored) {
-        entries.push(Raw::file(&layer.digest().blob_path(), &layer.blob));
-    }
-    entries.push(Raw::file(&config_blob.digest.blob_path(), &config));
-    entries.push(Raw::file(&manifest_blob.digest.blob_path(), &manifest));
-    entries.push(Raw::file("index.json", &index));
-    entries.extend_from_slice(extra);
-    tar(&entries)
+    .artifact_type(MediaType::ModelociArtifact);
+    artifact.extra = extra.to_vec();
+    artifact.to_tar()
 }
 
 /// Unpacks `bytes` and checks the error, and that the target and its parent are untouched.
@@ -140,48 +75,48 @@ fn refused(entry: &str, why: &str) -> String {
 #[test]
 fn hostile_layer_titles_and_entries() {
     let evil = format!("/tmp/modeloci-evil-{}", std::process::id());
-    let good = || Layer::good("config.json", b"{}");
+    let config_layer = || good("config.json", b"{}");
     let cases: Vec<(&str, Vec<Layer>, String)> = vec![
         (
             "absolute title",
-            vec![good(), Layer::good(&evil, b"x")],
+            vec![config_layer(), good(&evil, b"x")],
             refused(&evil, "absolute path"),
         ),
         (
             "dot-dot title",
-            vec![Layer::good("../evil.txt", b"x")],
+            vec![good("../evil.txt", b"x")],
             refused("../evil.txt", "path has a '..' component"),
         ),
         (
             "nested dot-dot",
-            vec![Layer::good("a/../../evil.txt", b"x")],
+            vec![good("a/../../evil.txt", b"x")],
             refused("a/../../evil.txt", "path has a '..' component"),
         ),
         (
             "drive letter",
-            vec![Layer::good("C:\\evil.txt", b"x")],
+            vec![good("C:\\evil.txt", b"x")],
             refused("C:\\evil.txt", "Windows drive, UNC or backslash path"),
         ),
         (
             "UNC path",
-            vec![Layer::good("\\\\host\\share\\x", b"x")],
+            vec![good("\\\\host\\share\\x", b"x")],
             refused("\\\\host\\share\\x", "Windows drive, UNC or backslash path"),
         ),
         (
             "NUL in title",
-            vec![Layer::good("a\0b", b"x")],
+            vec![good("a\0b", b"x")],
             refused("a\0b", "path holds a NUL or control character"),
         ),
         (
             "empty component",
-            vec![Layer::good("a//b", b"x")],
+            vec![good("a//b", b"x")],
             refused("a//b", "path has an empty or '.' component"),
         ),
         (
             "symlink entry",
             vec![
-                good(),
-                Layer::gz(
+                config_layer(),
+                gz(
                     "model.bin",
                     &[Raw::special("model.bin", b'2', "/etc/passwd")],
                 ),
@@ -190,7 +125,7 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "hardlink entry",
-            vec![Layer::gz(
+            vec![gz(
                 "model.bin",
                 &[Raw::special("model.bin", b'1', "config.json")],
             )],
@@ -198,22 +133,22 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "char device",
-            vec![Layer::gz("dev", &[Raw::special("dev", b'3', "")])],
+            vec![gz("dev", &[Raw::special("dev", b'3', "")])],
             refused("dev", "character device"),
         ),
         (
             "block device",
-            vec![Layer::gz("dev", &[Raw::special("dev", b'4', "")])],
+            vec![gz("dev", &[Raw::special("dev", b'4', "")])],
             refused("dev", "block device"),
         ),
         (
             "fifo",
-            vec![Layer::gz("pipe", &[Raw::special("pipe", b'6', "")])],
+            vec![gz("pipe", &[Raw::special("pipe", b'6', "")])],
             refused("pipe", "FIFO"),
         ),
         (
             "gnu sparse",
-            vec![Layer::gz(
+            vec![gz(
                 "model.bin",
                 &[Raw {
                     typeflag: b'S',
@@ -224,7 +159,7 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "pax sparse",
-            vec![Layer::gz(
+            vec![gz(
                 "model.bin",
                 &[
                     Raw::pax(&[("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0")]),
@@ -235,25 +170,22 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "duplicate titles",
-            vec![Layer::good("a.bin", b"1"), Layer::good("a.bin", b"2")],
+            vec![good("a.bin", b"1"), good("a.bin", b"2")],
             refused("a.bin", "duplicate path"),
         ),
         (
             "case collision",
-            vec![
-                Layer::good("Model.bin", b"1"),
-                Layer::good("model.bin", b"2"),
-            ],
+            vec![good("Model.bin", b"1"), good("model.bin", b"2")],
             refused("model.bin", "differs only in case from \"Model.bin\""),
         ),
         (
             "file and directory",
-            vec![Layer::good("a", b"1"), Layer::good("a/b", b"2")],
+            vec![good("a", b"1"), good("a/b", b"2")],
             refused("a/b", "file and directory at once (with \"a\")"),
         ),
         (
             "two entries",
-            vec![Layer::gz(
+            vec![gz(
                 "model.bin",
                 &[Raw::file("model.bin", b"x"), Raw::file("other.bin", b"y")],
             )],
@@ -262,23 +194,23 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "entry differs from title",
-            vec![Layer::gz("model.bin", &[Raw::file("other.bin", b"x")])],
+            vec![gz("model.bin", &[Raw::file("other.bin", b"x")])],
             "layer \"model.bin\": the layer tar holds \"other.bin\", not the file its title names"
                 .into(),
         ),
         (
             "entry escapes though the title does not",
-            vec![Layer::gz("model.bin", &[Raw::file("../model.bin", b"x")])],
+            vec![gz("model.bin", &[Raw::file("../model.bin", b"x")])],
             refused("../model.bin", "path has a '..' component"),
         ),
         (
             "empty layer tar",
-            vec![Layer::gz("model.bin", &[])],
+            vec![gz("model.bin", &[])],
             "layer \"model.bin\": the layer tar holds no entry".into(),
         ),
         (
             "decompressed data beyond the tar",
-            vec![Layer::raw_gz("model.bin", {
+            vec![raw_gz("model.bin", {
                 let mut t = tar(&[Raw::file("model.bin", b"x")]);
                 t.extend_from_slice(b"smuggled bytes after the end of the archive");
                 t
@@ -287,7 +219,7 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "decompression bomb of zeros",
-            vec![Layer::raw_gz("model.bin", {
+            vec![raw_gz("model.bin", {
                 let mut t = tar(&[Raw::file("model.bin", b"x")]);
                 t.resize(t.len() + (64 << 20), 0);
                 t
@@ -296,7 +228,7 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "huge GNU long name",
-            vec![Layer::gz(
+            vec![gz(
                 "model.bin",
                 &[Raw {
                     typeflag: b'L',
@@ -310,7 +242,7 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "huge PAX header",
-            vec![Layer::gz(
+            vec![gz(
                 "model.bin",
                 &[Raw {
                     typeflag: b'x',
@@ -324,7 +256,7 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "PAX size contradicts the header",
-            vec![Layer::gz(
+            vec![gz(
                 "model.bin",
                 &[
                     Raw::pax(&[("size", "5")]),
@@ -338,10 +270,7 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "directory with data",
-            vec![Layer::gz(
-                "model.bin",
-                &[Raw::dir("model.bin").with_size(1024)],
-            )],
+            vec![gz("model.bin", &[Raw::dir("model.bin").with_size(1024)])],
             refused(
                 "model.bin",
                 "entry that holds no data declares 1024 bytes of it",
@@ -349,20 +278,21 @@ fn hostile_layer_titles_and_entries() {
         ),
         (
             "no title",
-            vec![Layer {
-                title: None,
-                ..Layer::good("x", b"x")
+            vec![{
+                let mut layer = good("x", b"x");
+                layer.annotations.clear();
+                layer
             }],
             format!(
                 "layer \"#0\": layer {} has no org.opencontainers.image.title annotation",
-                Layer::good("x", b"x").digest()
+                good("x", b"x").digest()
             ),
         ),
         (
             "unknown layer type",
             vec![Layer {
                 media_type: MediaType::Other("application/x-mystery".into()),
-                ..Layer::good("x", b"x")
+                ..good("x", b"x")
             }],
             "layer \"x\" has media type application/x-mystery, which this tool cannot unpack"
                 .into(),
@@ -375,7 +305,7 @@ fn hostile_layer_titles_and_entries() {
 
 #[test]
 fn blobs_that_do_not_match_their_descriptors() {
-    let honest = Layer::good("model.bin", b"the real weights");
+    let honest = good("model.bin", b"the real weights");
     let digest = honest.digest();
     let size = honest.blob.len() as u64;
 
@@ -386,7 +316,7 @@ fn blobs_that_do_not_match_their_descriptors() {
     let bytes = archive(
         &[Layer {
             stored: false,
-            ..Layer::good("model.bin", b"the real weights")
+            ..good("model.bin", b"the real weights")
         }],
         &[Raw::file(&digest.blob_path(), &tampered)],
     );
@@ -398,7 +328,7 @@ fn blobs_that_do_not_match_their_descriptors() {
         &format!("layer model.bin blob {digest}: digest mismatch: expected {digest}, got {actual}"),
     );
 
-    let mut lying_size = Layer::good("model.bin", b"the real weights");
+    let mut lying_size = good("model.bin", b"the real weights");
     lying_size.claim = Some((digest.clone(), size + 1));
     check(
         "size mismatch",
@@ -412,7 +342,7 @@ fn blobs_that_do_not_match_their_descriptors() {
 
     let missing = Layer {
         stored: false,
-        ..Layer::good("model.bin", b"x")
+        ..good("model.bin", b"x")
     };
     let missing_digest = missing.digest();
     check(
@@ -425,7 +355,7 @@ fn blobs_that_do_not_match_their_descriptors() {
 
 #[test]
 fn hostile_outer_entries_in_layout_mode() {
-    let good = || vec![Layer::good("config.json", b"{}")];
+    let config_layers = || vec![good("config.json", b"{}")];
     let evil = format!("/tmp/modeloci-evil-{}", std::process::id());
     let cases: Vec<(&str, Vec<Raw>, String)> = vec![
         (
@@ -462,13 +392,13 @@ fn hostile_outer_entries_in_layout_mode() {
         ),
     ];
     for (case, extra, expected) in cases {
-        check(case, &archive(&good(), &extra), true, &expected);
+        check(case, &archive(&config_layers(), &extra), true, &expected);
     }
 }
 
 #[test]
 fn broken_archives_fail_to_open_with_the_reason() {
-    let good = archive(&[Layer::good("config.json", b"{}")], &[]);
+    let valid = archive(&[good("config.json", b"{}")], &[]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.tar");
     let open = |bytes: &[u8]| {
@@ -479,17 +409,17 @@ fn broken_archives_fail_to_open_with_the_reason() {
     };
     let p = path.display();
     assert_eq!(
-        open(&good[..good.len() - 2048]),
+        open(&valid[..valid.len() - 2048]),
         format!(
             "{p}: malformed tar at byte {}: archive ends without an end-of-archive marker (truncated?)",
-            good.len() - 2048
+            valid.len() - 2048
         )
     );
-    let mut dup = good.clone();
+    let mut dup = valid.clone();
     dup.truncate(dup.len() - 1024);
     dup.extend(tar(&[Raw::file("index.json", b"{}")]));
     assert_eq!(open(&dup), refused("index.json", "duplicate path"));
-    let mut flipped = good.clone();
+    let mut flipped = valid.clone();
     flipped[100] ^= 1;
     assert!(open(&flipped).starts_with(&format!(
         "{p}: not a model archive: it is neither a tar file nor an OCI layout directory (bad header checksum"

@@ -2,9 +2,12 @@
 //! round trips, hostile archives and corruption.
 
 mod corruption;
+mod foreign;
 mod golden;
 mod hostile;
 mod large;
+mod metadata;
+mod modelpack;
 mod reference;
 mod registry;
 mod roundtrip;

@@ -99,6 +99,40 @@ fn push_then_pull_gives_identical_bytes_and_files_and_a_second_push_uploads_noth
 }
 
 #[test]
+fn modelpack_archives_push_and_pull_byte_for_byte() {
+    let registry = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let golden = fixtures().join("golden/tiny-1.0.0-modelpack.tar");
+    let client = client(&registry.addr);
+    let r = reference(&registry.addr, "models/tiny-modelpack");
+    push(
+        &client,
+        &Archive::open(&golden).unwrap(),
+        &r,
+        &PushOptions::default(),
+    )
+    .unwrap();
+    let out = dir.path().join("pulled.tar");
+    pull(
+        &client,
+        &r.with_tag("1.0.0"),
+        &PullTarget::Archive(out.clone()),
+        &pull_options(),
+    )
+    .unwrap();
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&golden).unwrap());
+    let files = dir.path().join("files");
+    pull(
+        &client,
+        &r.with_tag("1.0.0"),
+        &PullTarget::Unpack(files.clone()),
+        &pull_options(),
+    )
+    .unwrap();
+    assert_eq!(tree(&files), tree(&crate::tiny_model()));
+}
+
+#[test]
 fn pull_unpack_fetches_only_the_included_layers() {
     let registry = Registry::start(None);
     let dir = tempfile::tempdir().unwrap();

@@ -81,7 +81,7 @@ fn written_manifests_indexes_and_layouts_validate() {
         .unwrap();
     let mut archives: Vec<PathBuf> = modeloci_tests::fixtures::GOLDEN
         .iter()
-        .filter(|g| g.compression.is_some())
+        .filter(|g| g.is_ours())
         .map(|g| crate::fixtures().join("golden").join(g.file_name))
         .collect();
     archives.push(created);

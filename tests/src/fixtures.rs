@@ -5,39 +5,69 @@ use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use modeloci_archive::{Compression, ModelPackager, PackOptions};
+use modeloci_archive::{Compression, Format, ModelPackager, PackOptions};
 use modeloci_digest::Hasher;
 use modeloci_spec::OciConfig;
 
 /// The tiny model's directory below `fixtures/`.
 pub const TINY_MODEL: &str = "models/tiny";
 
+/// How a golden archive is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Maker {
+    /// `modeloci pack` with this format and compression.
+    Pack(Format, Compression),
+    /// The reference implementation's layout.
+    Reference,
+}
+
 /// A golden archive: its file name below `fixtures/golden/` and how it is made.
 #[derive(Clone, Copy, Debug)]
 pub struct Golden {
     pub file_name: &'static str,
-    pub compression: Option<Compression>,
+    pub maker: Maker,
 }
 
-/// The golden archives. `compression: None` is the reference implementation's format.
-pub const GOLDEN: [Golden; 4] = [
+impl Golden {
+    /// Whether modeloci wrote it (as opposed to the reference's layout).
+    pub fn is_ours(&self) -> bool {
+        self.maker != Maker::Reference
+    }
+}
+
+/// The golden archives.
+pub const GOLDEN: [Golden; 5] = [
     Golden {
         file_name: "tiny-1.0.0.tar",
-        compression: Some(Compression::Gzip),
+        maker: Maker::Pack(Format::Modeloci, Compression::Gzip),
     },
     Golden {
         file_name: "tiny-1.0.0-zstd.tar",
-        compression: Some(Compression::Zstd),
+        maker: Maker::Pack(Format::Modeloci, Compression::Zstd),
     },
     Golden {
         file_name: "tiny-1.0.0-none.tar",
-        compression: Some(Compression::None),
+        maker: Maker::Pack(Format::Modeloci, Compression::None),
+    },
+    Golden {
+        file_name: "tiny-1.0.0-modelpack.tar",
+        maker: Maker::Pack(Format::ModelPack, Compression::Gzip),
     },
     Golden {
         file_name: "tiny-1.0.0-reference.tar",
-        compression: None,
+        maker: Maker::Reference,
     },
 ];
+
+/// The tiny model's config for the ModelPack profile: metadata limited to descriptor fields.
+pub fn modelpack_config() -> OciConfig {
+    let serde_json::Value::Object(metadata) =
+        serde_json::json!({"licenses": ["apache-2.0"], "authors": ["modeloci"]})
+    else {
+        unreachable!()
+    };
+    OciConfig::new("tiny", "1.0.0", "pytorch", "transformer").with_metadata(metadata)
+}
 
 /// The tiny model's config, with metadata in a key order that is not sorted.
 pub fn tiny_config() -> OciConfig {
@@ -165,14 +195,20 @@ pub fn build_golden(model_dir: &Path, out_dir: &Path) -> Result<(), Box<dyn std:
     std::fs::create_dir_all(out_dir)?;
     for golden in GOLDEN {
         let out = out_dir.join(golden.file_name);
-        match golden.compression {
-            Some(compression) => {
+        match golden.maker {
+            Maker::Pack(format, compression) => {
                 let options = PackOptions::default()
+                    .with_format(format)
                     .with_compression(compression)
                     .with_output(&out);
-                ModelPackager::with_options(options).pack(model_dir, &tiny_config())?;
+                let config = if format == Format::ModelPack {
+                    modelpack_config()
+                } else {
+                    tiny_config()
+                };
+                ModelPackager::with_options(options).pack(model_dir, &config)?;
             }
-            None => crate::reference::write_archive(model_dir, &tiny_config(), &out)?,
+            Maker::Reference => crate::reference::write_archive(model_dir, &tiny_config(), &out)?,
         }
     }
     Ok(())

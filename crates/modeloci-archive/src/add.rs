@@ -1,14 +1,25 @@
 //! Adding a file to an archive as a new layer.
 
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use modeloci_spec::{Descriptor, Digest, LayerEncoding, ModelLayer};
+use modeloci_digest::Hasher;
+use modeloci_spec::{
+    Descriptor, Digest, LayerEncoding, MediaType, ModelLayer, ModelPackConfig, ModelPackKind,
+    param_size,
+};
 
 use crate::archive::Archive;
+use crate::archive_write::ArchiveWriter;
 use crate::assemble::Assembler;
+use crate::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::metadata::{self, Candidate, Opened};
+use crate::options::Format;
 use crate::options::{AddOptions, Compression};
+use crate::pack::annotate_facts;
+use crate::tar_read::{Stream, TarReader};
 use crate::walk::SourceFile;
 use crate::{Error, ModelPackager, Result};
 
@@ -106,11 +117,26 @@ impl ModelPackager {
             })?;
         }
 
+        let modelpack = manifest.artifact_type == Some(MediaType::ModelPackArtifact);
         let compression = options
             .compression
             .unwrap_or_else(|| existing_compression(&kept).unwrap_or(self.options().compression));
-        let packager =
-            ModelPackager::with_options(self.options().clone().with_compression(compression));
+        // ModelPack weights stay raw blobs unless the archive's weights are tars.
+        let raw_weights = !kept.iter().any(|l| {
+            matches!(l.media_type, MediaType::ModelPackLayer { kind: ModelPackKind::Weight, encoding } if encoding != LayerEncoding::Raw)
+        });
+        let format = if modelpack {
+            Format::ModelPack
+        } else {
+            Format::Modeloci
+        };
+        let packager = ModelPackager::with_options(
+            self.options()
+                .clone()
+                .with_compression(compression)
+                .with_raw_weights(raw_weights)
+                .with_format(format),
+        );
         let config_bytes = archive.config_bytes()?;
         let source = SourceFile {
             rel: rel.clone(),
@@ -118,6 +144,40 @@ impl ModelPackager {
             size: meta.len(),
             executable: meta.permissions().mode() & 0o111 != 0,
         };
+        // When a weight (or config.json) comes or goes, the facts are read again from every
+        // weight in the archive, as packing would.
+        let refresh = metadata::is_inspected(&rel)
+            || replaced
+                .as_ref()
+                .and_then(ModelLayer::title)
+                .is_some_and(metadata::is_inspected);
+        let archive_ref = &archive;
+        let detection = if refresh {
+            let mut candidates: Vec<Candidate<'_>> = kept
+                .iter()
+                .filter(|l| l.title().is_some_and(metadata::is_inspected))
+                .map(|l| Candidate {
+                    rel: l.title().unwrap_or_default().to_owned(),
+                    open: Box::new(move || layer_file(archive_ref, l)),
+                })
+                .collect();
+            candidates.extend(std::iter::once(Candidate {
+                rel: source.rel.clone(),
+                open: Box::new(|| {
+                    Ok((
+                        Box::new(std::fs::File::open(&source.path)?) as Box<dyn Read>,
+                        source.size,
+                    ))
+                }),
+            }));
+            Some(metadata::detect(&candidates))
+        } else {
+            None
+        };
+        let checked = detection
+            .as_ref()
+            .map(|d| d.checked.clone())
+            .unwrap_or_default();
 
         let sorted = kept
             .windows(2)
@@ -133,21 +193,76 @@ impl ModelPackager {
         let mut new_layer = None;
         for (i, descriptor) in kept.iter().enumerate() {
             if i == position {
-                let layer = packager.write_layer(assembler.writer(), &source, archive_path)?;
+                let (layer, diff) = write_new(
+                    &packager,
+                    assembler.writer(),
+                    &source,
+                    archive_path,
+                    modelpack,
+                    &checked,
+                )?;
                 layers.push(Descriptor::from(layer.clone()));
-                new_layer = Some(layer);
+                new_layer = Some((layer, diff));
             }
             let what = format!("layer {}", descriptor.title().unwrap_or("?"));
             assembler.copy_blob(&archive, descriptor, &what)?;
             layers.push(descriptor.clone());
         }
         if new_layer.is_none() {
-            let layer = packager.write_layer(assembler.writer(), &source, archive_path)?;
+            let (layer, diff) = write_new(
+                &packager,
+                assembler.writer(),
+                &source,
+                archive_path,
+                modelpack,
+                &checked,
+            )?;
             layers.push(Descriptor::from(layer.clone()));
-            new_layer = Some(layer);
+            new_layer = Some((layer, diff));
         }
+        let (new_layer, new_diff) = new_layer.expect("the new layer was written");
         let mut new_manifest = manifest.clone();
         new_manifest.layers = layers;
+        let mut config_bytes = config_bytes;
+        if modelpack {
+            let mut config = ModelPackConfig::from_slice(&config_bytes).map_err(|source| {
+                Error::InvalidDocument {
+                    entry: "config".into(),
+                    source,
+                }
+            })?;
+            let mut diffs = config.modelfs.diff_ids.clone();
+            if diffs.len() != manifest.layers.len() {
+                return Err(Error::InvalidOption(format!(
+                    "the ModelPack config lists {} diffIds for {} layers",
+                    diffs.len(),
+                    manifest.layers.len()
+                )));
+            }
+            if let Some(i) = existing {
+                diffs.remove(i);
+            }
+            diffs.insert(
+                position.min(diffs.len()),
+                new_diff.expect("ModelPack layers have a diffId"),
+            );
+            config.modelfs.diff_ids = diffs;
+            if let Some(detection) = &detection {
+                let facts = &detection.facts;
+                let c = &mut config.config;
+                c.architecture = facts.architecture.clone().or(c.architecture.take());
+                c.format = facts.format.clone().or(c.format.take());
+                c.param_size = facts.parameters.map(param_size).or(c.param_size.take());
+                c.precision = facts.dtype.clone().or(c.precision.take());
+                c.quantization = facts.quantization.clone().or(c.quantization.take());
+            }
+            config_bytes = config.to_json();
+            let blob = Hasher::digest_bytes(&config_bytes);
+            new_manifest.config.digest = blob.digest;
+            new_manifest.config.size = blob.size;
+        } else if let Some(detection) = &detection {
+            annotate_facts(&mut new_manifest, &detection.facts);
+        }
         let ref_name = archive
             .reference_name()
             .map(str::to_owned)
@@ -162,16 +277,77 @@ impl ModelPackager {
         drop(archive);
         Ok(AddReport {
             path: archive_path.to_owned(),
-            layer: new_layer.expect("the new layer was written"),
+            layer: new_layer,
             replaced,
             manifest_digest: manifest_blob.digest,
         })
     }
 }
 
-/// The compression all tar layers share, if they share one.
+/// Writes the new layer in the archive's profile; ModelPack layers come with their diffId.
+fn write_new(
+    packager: &ModelPackager,
+    writer: &mut ArchiveWriter,
+    source: &SourceFile,
+    archive_path: &Path,
+    modelpack: bool,
+    checked: &[String],
+) -> Result<(ModelLayer, Option<Digest>)> {
+    if modelpack {
+        let (layer, diff) =
+            packager.write_modelpack_layer(writer, source, archive_path, checked)?;
+        Ok((layer, Some(diff)))
+    } else {
+        Ok((packager.write_layer(writer, source, archive_path)?, None))
+    }
+}
+
+/// The content of a layer's file: the blob itself for raw layers, else the first entry of
+/// its decoded tar.
+fn layer_file<'a>(archive: &'a Archive, layer: &'a Descriptor) -> io::Result<Opened<'a>> {
+    let not_found = || {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("blob {} is missing", layer.digest),
+        )
+    };
+    let (blob, size) = archive
+        .open_blob(&layer.digest)
+        .map_err(io::Error::other)?
+        .ok_or_else(not_found)?;
+    match layer.media_type.layer_encoding() {
+        None | Some(LayerEncoding::Raw) => Ok((Box::new(blob), size)),
+        Some(encoding) => {
+            let mut tar = TarReader::new(Stream(decoder(encoding, blob)?));
+            let entry = tar
+                .next_entry()
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the layer is not a readable tar",
+                    )
+                })?
+                .ok_or_else(not_found)?;
+            Ok((Box::new(FirstEntry(tar)), entry.size))
+        }
+    }
+}
+
+/// Reads the data of a tar's current entry.
+struct FirstEntry<R>(TarReader<Stream<R>>);
+
+impl<R: Read> Read for FirstEntry<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read_data(buf)
+    }
+}
+
+/// The compression all tar layers share, if they share one (raw layers aside).
 fn existing_compression(layers: &[Descriptor]) -> Option<Compression> {
-    let mut encodings = layers.iter().filter_map(|l| l.media_type.layer_encoding());
+    let mut encodings = layers
+        .iter()
+        .filter_map(|l| l.media_type.layer_encoding())
+        .filter(|e| *e != LayerEncoding::Raw);
     let first = encodings.next()?;
     if encodings.any(|e| e != first) {
         return None;

@@ -220,6 +220,35 @@ impl PathSet {
     }
 }
 
+impl PathSet {
+    /// Adds a directory path (already checked with [`check_relative_path`]); a directory may
+    /// appear more than once.
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal::FileDirectoryConflict`] when a file has this path or one of its ancestors'.
+    pub fn insert_dir(&mut self, path: &str) -> Result<(), Refusal> {
+        let lower = path.to_lowercase();
+        let mut end = 0;
+        loop {
+            let next = lower[end..].find('/').map(|i| end + i);
+            let prefix = &lower[..next.unwrap_or(lower.len())];
+            if let Some(other) = self.files.get(prefix) {
+                return Err(Refusal::FileDirectoryConflict {
+                    other: other.clone(),
+                });
+            }
+            self.dirs
+                .entry(prefix.to_owned())
+                .or_insert_with(|| path.to_owned());
+            match next {
+                Some(i) => end = i + 1,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +314,25 @@ mod tests {
             })
         );
         set.insert("a/bb").unwrap();
+        set.insert_dir("a/b").unwrap();
+        set.insert_dir("new/dir").unwrap();
+        assert_eq!(
+            set.insert("new"),
+            Err(Refusal::FileDirectoryConflict {
+                other: "new/dir".into()
+            })
+        );
+        assert_eq!(
+            set.insert_dir("A.txt"),
+            Err(Refusal::FileDirectoryConflict {
+                other: "A.txt".into()
+            })
+        );
+        assert_eq!(
+            set.insert_dir("a/bb/c"),
+            Err(Refusal::FileDirectoryConflict {
+                other: "a/bb".into()
+            })
+        );
     }
 }

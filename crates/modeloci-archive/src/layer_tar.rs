@@ -107,6 +107,16 @@ impl Read for Exact {
     }
 }
 
+/// A reader of exactly the file's size as the walk saw it; fails if the file changed.
+pub(crate) fn open_exact(file: &SourceFile) -> io::Result<impl Read> {
+    Ok(Exact {
+        file: File::open(&file.path)?,
+        remaining: file.size,
+        path: file.path.clone(),
+        expected: file.size,
+    })
+}
+
 /// Header(s), then the file, then padding and the end-of-archive marker.
 type Parts = io::Chain<io::Chain<Cursor<Vec<u8>>, Exact>, Cursor<Vec<u8>>>;
 

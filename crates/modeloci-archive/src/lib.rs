@@ -65,6 +65,8 @@ mod error;
 mod glob;
 mod huffman;
 mod layer_tar;
+mod metadata;
+mod modelpack;
 mod options;
 mod pack;
 mod tar_read;
@@ -79,9 +81,10 @@ pub use assemble::{RepackReport, repack};
 pub use entry_policy::{MAX_METADATA_SIZE, PathSet, Refusal, check_relative_path};
 pub use error::{Error, Result};
 pub use glob::glob_match;
+pub use metadata::ModelFacts;
 pub use options::{
-    AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, PackOptions, UnpackOptions,
-    rfc3339,
+    AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions,
+    UnpackOptions, rfc3339,
 };
 pub use pack::{ModelPackager, PackReport};
 pub use unpack::{ModelUnpackager, UnpackReport, UnpackedFile};

@@ -51,6 +51,33 @@ impl FromStr for Compression {
     }
 }
 
+/// Which kind of artifact to write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// modeloci's own (`application/vnd.modeloci.model.v1`): the reference's config, OCI
+    /// image layer types, one tar per file.
+    #[default]
+    Modeloci,
+    /// CNCF ModelPack (`application/vnd.cncf.model.manifest.v1+json`): a ModelPack config,
+    /// layers typed by kind, weights as raw blobs.
+    ModelPack,
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "modeloci" => Ok(Self::Modeloci),
+            "modelpack" => Ok(Self::ModelPack),
+            other => Err(Error::InvalidOption(format!(
+                "unknown format {other:?} (expected modeloci or modelpack)"
+            ))),
+        }
+    }
+}
+
 /// The default gzip level: 1, fast, and with the miniz_oxide backend it does not expand
 /// float weights. Without an explicit level, files where LZ matching gains under 2 % (model
 /// weights) are coded literals-only instead, several times faster for the same size.
@@ -75,11 +102,21 @@ pub struct PackOptions {
     pub mtime: u64,
     /// Worker threads for compression and hashing.
     pub threads: usize,
+    /// The kind of artifact.
+    pub format: Format,
+    /// ModelPack: store weight files as raw blobs (the file itself) rather than compressed
+    /// tars. On by default; off when the user asks for a compression.
+    pub raw_weights: bool,
+    /// ModelPack: paths (glob patterns) that hold data sets.
+    pub datasets: Vec<String>,
 }
 
 impl Default for PackOptions {
     fn default() -> Self {
         Self {
+            format: Format::default(),
+            raw_weights: true,
+            datasets: Vec::new(),
             compression: Compression::default(),
             level: None,
             output: None,
@@ -126,6 +163,24 @@ impl PackOptions {
     /// Sets the number of worker threads (at least 1).
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// Sets the artifact format.
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// ModelPack: whether weights are raw blobs.
+    pub fn with_raw_weights(mut self, raw: bool) -> Self {
+        self.raw_weights = raw;
+        self
+    }
+
+    /// ModelPack: paths that hold data sets.
+    pub fn with_datasets(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.datasets = patterns.into_iter().map(Into::into).collect();
         self
     }
 

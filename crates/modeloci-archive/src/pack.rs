@@ -2,16 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
-use modeloci_digest::Hasher;
+use modeloci_digest::{DigestReader, Hasher, Measured};
 use modeloci_spec::{
-    Descriptor, Digest, MediaType, ModelLayer, OciConfig, OciManifest, annotations,
+    Descriptor, Digest, LayerEncoding, MediaType, ModelFs, ModelLayer, ModelPackConfig,
+    ModelPackKind, OciConfig, OciManifest, annotations,
 };
 
 use crate::archive_write::ArchiveWriter;
 use crate::assemble::Assembler;
-use crate::compress::{compress, compresses_well, suits_literals};
-use crate::layer_tar::{LayerTar, pipeline_error};
-use crate::options::PackOptions;
+use crate::compress::{Codec, compress, compresses_well, suits_literals};
+use crate::layer_tar::{LayerTar, open_exact, pipeline_error};
+use crate::metadata::{self, ModelFacts};
+use crate::modelpack;
+use crate::options::{Format, PackOptions};
 use crate::walk::{SourceFile, model_files};
 use crate::{Error, Result};
 
@@ -49,6 +52,10 @@ pub struct PackReport {
     pub input_bytes: u64,
     /// Size of the archive.
     pub archive_bytes: u64,
+    /// What the weights say about the model.
+    pub facts: ModelFacts,
+    /// Files that could not be read for facts (their headers did not parse).
+    pub warnings: Vec<String>,
 }
 
 impl ModelPackager {
@@ -88,19 +95,70 @@ impl ModelPackager {
     pub fn pack(&self, model_dir: &Path, config: &OciConfig) -> Result<PackReport> {
         self.options.validate()?;
         check_config(config)?;
+        // Refuse what the ModelPack schema refuses before writing anything.
+        let descriptor = match self.options.format {
+            Format::ModelPack => Some(modelpack::descriptor(
+                config,
+                self.options.created.as_deref(),
+            )?),
+            _ => None,
+        };
         let output = match &self.options.output {
             Some(path) => path.clone(),
             None => default_output(model_dir, config)?,
         };
         let files = model_files(model_dir, Some(&output))?;
+        let detection = metadata::detect_files(&files);
         let mut assembler = Assembler::create(&output, self.options.mtime)?;
         let mut layers = Vec::with_capacity(files.len());
+        let mut diff_ids = Vec::with_capacity(files.len());
         for file in &files {
-            layers.push(self.write_layer(assembler.writer(), file, &output)?);
+            match descriptor {
+                None => layers.push(self.write_layer(assembler.writer(), file, &output)?),
+                Some(_) => {
+                    let (layer, diff_id) = self.write_modelpack_layer(
+                        assembler.writer(),
+                        file,
+                        &output,
+                        &detection.checked,
+                    )?;
+                    layers.push(layer);
+                    diff_ids.push(diff_id);
+                }
+            }
         }
-        let manifest = self.create_manifest(config, &layers);
+        let (config_bytes, manifest) = match descriptor {
+            None => {
+                let mut manifest = self.create_manifest(config, &layers);
+                annotate_facts(&mut manifest, &detection.facts);
+                (config.to_json(), manifest)
+            }
+            Some(descriptor) => {
+                let modelpack = ModelPackConfig {
+                    descriptor,
+                    config: modelpack::model_config(config, &detection.facts),
+                    modelfs: ModelFs {
+                        diff_ids,
+                        ..ModelFs::default()
+                    },
+                };
+                let bytes = modelpack.to_json();
+                let blob = Hasher::digest_bytes(&bytes);
+                let mut manifest = OciManifest::new(
+                    Descriptor::new(MediaType::ModelPackConfig, blob.digest, blob.size),
+                    layers.iter().cloned().map(Descriptor::from).collect(),
+                )
+                .with_artifact_type(MediaType::ModelPackArtifact)
+                .with_annotation(annotations::TITLE, &config.model_name)
+                .with_annotation(annotations::VERSION, &config.version);
+                if let Some(created) = &self.options.created {
+                    manifest = manifest.with_annotation(annotations::CREATED, created);
+                }
+                (bytes, manifest)
+            }
+        };
         let (manifest_blob, archive_bytes) = assembler.finish(
-            &config.to_json(),
+            &config_bytes,
             &manifest.to_json(),
             manifest.artifact_type.clone(),
             &config.version,
@@ -112,34 +170,112 @@ impl ModelPackager {
             input_bytes: files.iter().map(|f| f.size).sum(),
             layers,
             archive_bytes,
+            facts: detection.facts,
+            warnings: detection.warnings,
         })
     }
 
-    /// Streams one file's layer into the archive.
+    /// The codec of a tar layer for `file`.
+    fn codec_for(&self, file: &SourceFile) -> Result<Codec> {
+        self.options.codec(
+            || compresses_well(&file.path, file.size).unwrap_or(true),
+            || suits_literals(&file.path, file.size).unwrap_or(false),
+        )
+    }
+
+    /// Streams one file into the archive as a blob: the file itself (`raw`) or its layer
+    /// tar through `codec`. Returns the blob's digest and size, and those of the
+    /// uncompressed content (the ModelPack `diffId`), hashed on the way only when they differ
+    /// from the blob's and `want_content` asks for them.
+    fn stream_layer(
+        &self,
+        writer: &mut ArchiveWriter,
+        file: &SourceFile,
+        raw: bool,
+        codec: Codec,
+        want_content: bool,
+        output: &Path,
+    ) -> Result<(Measured, Option<Measured>)> {
+        let slot = writer.begin_blob().map_err(Error::io(output))?;
+        let mut blob = writer.blob_writer();
+        let threads = self.options.threads;
+        let pipeline = |e| pipeline_error(e, output);
+        let content = if raw {
+            let mut source = open_exact(file).map_err(Error::io(&file.path))?;
+            compress(Codec::Identity, &mut source, &mut blob, threads).map_err(pipeline)?;
+            None
+        } else {
+            let tar = LayerTar::open(file, self.options.mtime).map_err(Error::io(&file.path))?;
+            if want_content && codec != Codec::Identity {
+                let mut hashing = DigestReader::new(tar);
+                compress(codec, &mut hashing, &mut blob, threads).map_err(pipeline)?;
+                Some(hashing.finish())
+            } else {
+                let mut tar = tar;
+                compress(codec, &mut tar, &mut blob, threads).map_err(pipeline)?;
+                None
+            }
+        };
+        let (_, measured) = blob.finish();
+        writer
+            .finish_blob(slot, &measured)
+            .map_err(Error::io(output))?;
+        Ok((measured, content))
+    }
+
+    /// Streams one file's layer into the archive (the modeloci profile: a tar of the file).
     pub(crate) fn write_layer(
         &self,
         writer: &mut ArchiveWriter,
         file: &SourceFile,
         output: &Path,
     ) -> Result<ModelLayer> {
-        let codec = self.options.codec(
-            || compresses_well(&file.path, file.size).unwrap_or(true),
-            || suits_literals(&file.path, file.size).unwrap_or(false),
-        )?;
-        let mut tar = LayerTar::open(file, self.options.mtime).map_err(Error::io(&file.path))?;
-        let slot = writer.begin_blob().map_err(Error::io(output))?;
-        let mut blob = writer.blob_writer();
-        compress(codec, &mut tar, &mut blob, self.options.threads)
-            .map_err(|e| pipeline_error(e, output))?;
-        let (_, measured) = blob.finish();
-        writer
-            .finish_blob(slot, &measured)
-            .map_err(Error::io(output))?;
+        let codec = self.codec_for(file)?;
+        let (blob, _) = self.stream_layer(writer, file, false, codec, false, output)?;
         let media_type =
             MediaType::image_layer(codec.encoding()).expect("tar encodings have a media type");
-        Ok(ModelLayer::new(measured.digest, measured.size)
+        Ok(ModelLayer::new(blob.digest, blob.size)
             .with_media_type(media_type)
             .with_title(file.rel.clone()))
+    }
+
+    /// Streams one file's layer in the ModelPack profile; returns it and its `diffId`.
+    pub(crate) fn write_modelpack_layer(
+        &self,
+        writer: &mut ArchiveWriter,
+        file: &SourceFile,
+        output: &Path,
+        checked: &[String],
+    ) -> Result<(ModelLayer, Digest)> {
+        let (kind, untested) = modelpack::classify(&file.rel, &self.options.datasets, checked);
+        let raw = kind == ModelPackKind::Weight && self.options.raw_weights;
+        let codec = if raw {
+            Codec::Identity
+        } else {
+            self.codec_for(file)?
+        };
+        let (blob, content) = self.stream_layer(writer, file, raw, codec, true, output)?;
+        let encoding = if raw {
+            LayerEncoding::Raw
+        } else {
+            codec.encoding()
+        };
+        let diff_id = content.map_or_else(|| blob.digest.clone(), |c| c.digest);
+        let mut layer = ModelLayer::new(blob.digest, blob.size)
+            .with_media_type(MediaType::ModelPackLayer { kind, encoding })
+            .with_title(file.rel.clone());
+        layer
+            .annotations
+            .insert(annotations::MODELPACK_FILEPATH.into(), file.rel.clone());
+        layer.annotations.insert(
+            annotations::MODELPACK_FILE_METADATA.into(),
+            modelpack::file_metadata(&file.rel, file.size, file.executable, self.options.mtime),
+        );
+        layer.annotations.insert(
+            annotations::MODELPACK_MEDIATYPE_UNTESTED.into(),
+            untested.to_string(),
+        );
+        Ok((layer, diff_id))
     }
 
     /// The manifest for a model: the config as its config blob, the layers in the order
@@ -162,6 +298,25 @@ impl ModelPackager {
             manifest = manifest.with_annotation(annotations::CREATED, created);
         }
         manifest
+    }
+}
+
+/// The facts detected from the weights, as `org.modeloci.model.*` annotations.
+pub(crate) fn annotate_facts(manifest: &mut OciManifest, facts: &ModelFacts) {
+    let entries = [
+        (
+            annotations::MODEL_PARAMETERS,
+            facts.parameters.map(|p| p.to_string()),
+        ),
+        (annotations::MODEL_DTYPE, facts.dtype.clone()),
+        (annotations::MODEL_FORMAT, facts.format.clone()),
+        (annotations::MODEL_QUANTIZATION, facts.quantization.clone()),
+    ];
+    for (key, value) in entries {
+        match value {
+            Some(v) => manifest.annotations.insert(key.to_owned(), v),
+            None => manifest.annotations.remove(key),
+        };
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use modeloci_digest::DigestWriter;
-use modeloci_spec::{Descriptor, Digest, LayerEncoding, OciConfig};
+use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciConfig};
 
 use crate::archive::{Archive, blob_error, normalize_name};
 use crate::atomic::TempDir;
@@ -133,10 +133,11 @@ impl ModelUnpackager {
             target.publish(staging, &files)?;
             files
         } else {
-            let plan = plan_layers(archive, &self.options.include)?;
-            target.check_conflicts(plan.iter().map(|p| p.title.as_str()))?;
+            let mut set = PathSet::new();
+            let plan = plan_layers(archive, &self.options.include, &mut set)?;
+            target.check_conflicts(plan.iter().filter_map(|p| p.path.as_deref()))?;
             let staging = target.staging()?;
-            let files = self.extract_layers(archive, &plan, staging.path())?;
+            let files = self.extract_layers(archive, &plan, staging.path(), set)?;
             target.publish(staging, &files)?;
             files
         };
@@ -178,12 +179,15 @@ impl ModelUnpackager {
         archive: &Archive,
         plan: &[Planned<'_>],
         staging: &Path,
+        set: PathSet,
     ) -> Result<Vec<UnpackedFile>> {
+        let set = Mutex::new(set);
+        let include = &self.options.include;
         let mut order: Vec<usize> = (0..plan.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(plan[i].descriptor.size));
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
-        let results: Mutex<Vec<Option<Result<UnpackedFile>>>> =
+        let results: Mutex<Vec<Option<Result<Vec<UnpackedFile>>>>> =
             Mutex::new((0..plan.len()).map(|_| None).collect());
         std::thread::scope(|scope| {
             for _ in 0..self.options.threads.max(1).min(plan.len()) {
@@ -191,7 +195,7 @@ impl ModelUnpackager {
                     while !failed.load(Ordering::Relaxed) {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order.get(k) else { return };
-                        let result = extract_layer(archive, &plan[i], staging);
+                        let result = extract_layer(archive, &plan[i], staging, &set, include);
                         if result.is_err() {
                             failed.store(true, Ordering::Relaxed);
                         }
@@ -201,66 +205,133 @@ impl ModelUnpackager {
             }
         });
         // Report the first failure in manifest order, so the message does not depend on timing.
-        results
+        let files: Vec<UnpackedFile> = results
             .into_inner()
             .expect("no thread panicked")
             .into_iter()
             .flatten()
-            .collect::<Result<Vec<_>>>()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        if files.is_empty() && !include.is_empty() {
+            return Err(Error::InvalidOption(format!(
+                "no file of the model matches --include {}",
+                include.join(" ")
+            )));
+        }
+        Ok(files)
     }
+}
+
+/// How a layer holds its files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// The blob is the file (ModelPack `.raw`, ORAS).
+    Raw,
+    /// A tar holding exactly the one file its title names (modeloci, the reference).
+    OneFile(LayerEncoding),
+    /// A tar of any number of files and directories, each checked (KitOps, ModelPack tars,
+    /// ORAS directories).
+    Tree(LayerEncoding),
 }
 
 /// A layer to extract, checked.
 struct Planned<'a> {
     descriptor: &'a Descriptor,
-    title: String,
-    encoding: LayerEncoding,
+    form: Form,
+    /// The file's path, for [`Form::Raw`] and [`Form::OneFile`].
+    path: Option<String>,
+    /// What to call the layer in messages.
+    label: String,
+    /// Mode 0755 for a raw file whose metadata says it is executable.
+    executable: bool,
 }
 
-/// Checks every layer's title and type before anything is written, and keeps those that
-/// `include` selects.
-fn plan_layers<'a>(archive: &'a Archive, include: &[String]) -> Result<Vec<Planned<'a>>> {
-    let mut set = PathSet::new();
+/// The path a layer's annotations give it: ModelPack's file path, else the title.
+fn layer_path(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations
+        .get(modeloci_spec::annotations::MODELPACK_FILEPATH)
+        .map(String::as_str)
+        .or_else(|| descriptor.title())
+}
+
+/// Whether ModelPack file metadata marks the file executable.
+fn metadata_executable(descriptor: &Descriptor) -> bool {
+    descriptor
+        .annotations
+        .get(modeloci_spec::annotations::MODELPACK_FILE_METADATA)
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .and_then(|m| m.get("mode").and_then(serde_json::Value::as_u64))
+        .is_some_and(|mode| mode & 0o111 != 0)
+}
+
+/// Checks every layer's path and type before anything is written, and keeps those that
+/// `include` selects. Paths inside tree layers are checked as they are extracted.
+fn plan_layers<'a>(
+    archive: &'a Archive,
+    include: &[String],
+    set: &mut PathSet,
+) -> Result<Vec<Planned<'a>>> {
+    // modeloci's own archives and the reference's hold one file per layer tar, named by the
+    // title; anything else is held to the rule. Other tools' tars may hold whole trees.
+    let strict = matches!(
+        archive.manifest().config.media_type,
+        MediaType::ModelociConfig | MediaType::ImageConfig
+    );
     let mut plan = Vec::new();
     for (i, descriptor) in archive.manifest().layers.iter().enumerate() {
-        let title = descriptor.title().ok_or_else(|| Error::BadLayer {
-            title: format!("#{i}"),
+        let path = layer_path(descriptor);
+        let label = path.map_or_else(|| format!("#{i}"), str::to_owned);
+        let unsupported = || Error::UnsupportedLayer {
+            title: label.clone(),
+            media_type: descriptor.media_type.clone(),
+        };
+        let form = match descriptor.media_type.layer_encoding() {
+            Some(LayerEncoding::Raw) => Form::Raw,
+            Some(e) if strict => Form::OneFile(e),
+            Some(e) => Form::Tree(e),
+            // ORAS names a file by its title, whatever its media type.
+            None if !strict && path.is_some() => Form::Raw,
+            None => return Err(unsupported()),
+        };
+        if let Form::Tree(_) = form {
+            plan.push(Planned {
+                descriptor,
+                form,
+                path: None,
+                label,
+                executable: false,
+            });
+            continue;
+        }
+        let path = path.ok_or_else(|| Error::BadLayer {
+            title: label.clone(),
             reason: format!(
                 "layer {} has no {} annotation",
                 descriptor.digest,
                 modeloci_spec::annotations::TITLE
             ),
         })?;
-        check_relative_path(title).map_err(|refusal| Error::UnsafeEntry {
-            entry: title.to_owned(),
+        check_relative_path(path).map_err(|refusal| Error::UnsafeEntry {
+            entry: path.to_owned(),
             refusal,
         })?;
-        set.insert(title).map_err(|refusal| Error::UnsafeEntry {
-            entry: title.to_owned(),
+        set.insert(path).map_err(|refusal| Error::UnsafeEntry {
+            entry: path.to_owned(),
             refusal,
         })?;
-        let encoding = match descriptor.media_type.layer_encoding() {
-            Some(e @ (LayerEncoding::Tar | LayerEncoding::TarGzip | LayerEncoding::TarZstd)) => e,
-            _ => {
-                return Err(Error::UnsupportedLayer {
-                    title: title.to_owned(),
-                    media_type: descriptor.media_type.clone(),
-                });
-            }
-        };
-        if include.is_empty() || include.iter().any(|p| glob_match(p, title)) {
+        if include.is_empty() || include.iter().any(|p| glob_match(p, path)) {
+            let executable = form == Form::Raw && metadata_executable(descriptor);
             plan.push(Planned {
                 descriptor,
-                title: title.to_owned(),
-                encoding,
+                form,
+                path: Some(path.to_owned()),
+                label,
+                executable,
             });
         }
-    }
-    if plan.is_empty() && !include.is_empty() {
-        return Err(Error::InvalidOption(format!(
-            "no file of the model matches --include {}",
-            include.join(" ")
-        )));
     }
     Ok(plan)
 }
@@ -280,70 +351,137 @@ fn layer_tar_error(err: TarError, title: &str) -> Error {
     }
 }
 
-/// Extracts one layer's file into `staging`, verifying the blob as it streams.
-fn extract_layer(archive: &Archive, planned: &Planned<'_>, staging: &Path) -> Result<UnpackedFile> {
-    let title = planned.title.as_str();
-    let what = format!("layer {title}");
+/// Extracts one layer's file(s) into `staging`, verifying the blob as it streams.
+fn extract_layer(
+    archive: &Archive,
+    planned: &Planned<'_>,
+    staging: &Path,
+    set: &Mutex<PathSet>,
+    include: &[String],
+) -> Result<Vec<UnpackedFile>> {
+    let label = planned.label.as_str();
+    let what = format!("layer {label}");
     let mut blob = archive.verified_blob(planned.descriptor, &what)?;
-    let written = (|| -> Result<UnpackedFile> {
-        let decoded = decoder(planned.encoding, &mut blob).map_err(|e| Error::BadLayer {
-            title: title.to_owned(),
+    let written = (|| -> Result<Vec<UnpackedFile>> {
+        let encoding = match planned.form {
+            Form::Raw => {
+                let path = planned.path.as_deref().expect("raw layers have a path");
+                let dest = staging.join(path);
+                let size =
+                    write_staged(&dest, &mut blob, planned.executable).map_err(|e| match e {
+                        StageError::Read(e) => {
+                            blob_error(e, &what, &planned.descriptor.digest, archive.path())
+                        }
+                        StageError::Write(e) => Error::Io {
+                            path: dest.clone(),
+                            source: e,
+                        },
+                    })?;
+                return Ok(vec![UnpackedFile {
+                    path: path.to_owned(),
+                    size,
+                    executable: planned.executable,
+                }]);
+            }
+            Form::OneFile(e) | Form::Tree(e) => e,
+        };
+        let decoded = decoder(encoding, &mut blob).map_err(|e| Error::BadLayer {
+            title: label.to_owned(),
             reason: format!("cannot decode: {e}"),
         })?;
         let mut tar = TarReader::new(Stream(decoded));
-        let tar_err = |e| layer_tar_error(e, title);
-        let entry = tar
-            .next_entry()
-            .map_err(tar_err)?
-            .ok_or_else(|| Error::BadLayer {
-                title: title.to_owned(),
-                reason: "the layer tar holds no entry".into(),
-            })?;
-        if let Some(refusal) = entry.kind.refusal() {
-            return Err(Error::UnsafeEntry {
-                entry: entry.name,
+        let tar_err = |e| layer_tar_error(e, label);
+        let mut files = Vec::new();
+        let mut first = true;
+        while let Some(entry) = tar.next_entry().map_err(tar_err)? {
+            if let Some(refusal) = entry.kind.refusal() {
+                return Err(Error::UnsafeEntry {
+                    entry: entry.name,
+                    refusal,
+                });
+            }
+            let name = normalize_name(&entry.name);
+            if planned.form == Form::Tree(encoding) && name.is_empty() {
+                continue; // the tree's root directory
+            }
+            check_relative_path(name).map_err(|refusal| Error::UnsafeEntry {
+                entry: entry.name.clone(),
                 refusal,
-            });
-        }
-        let name = normalize_name(&entry.name);
-        check_relative_path(name).map_err(|refusal| Error::UnsafeEntry {
-            entry: entry.name.clone(),
-            refusal,
-        })?;
-        if entry.kind == EntryKind::Dir || name != title {
-            return Err(Error::BadLayer {
-                title: title.to_owned(),
-                reason: format!(
-                    "the layer tar holds {:?}, not the file its title names",
-                    entry.name
-                ),
-            });
-        }
-        let dest = staging.join(title);
-        let executable = entry.mode & 0o111 != 0;
-        let size =
-            write_staged(&dest, &mut EntryData(&mut tar), executable).map_err(|e| match e {
-                StageError::Read(e) => tar_err(TarError::Io(e)),
-                StageError::Write(e) => Error::Io {
-                    path: dest.clone(),
-                    source: e,
-                },
             })?;
-        if let Some(extra) = tar.next_entry().map_err(tar_err)? {
+            if let Form::OneFile(_) = planned.form {
+                let title = planned
+                    .path
+                    .as_deref()
+                    .expect("one-file layers have a path");
+                if !first {
+                    return Err(Error::BadLayer {
+                        title: title.to_owned(),
+                        reason: format!(
+                            "the layer tar holds more than one entry ({:?} follows)",
+                            entry.name
+                        ),
+                    });
+                }
+                if entry.kind == EntryKind::Dir || name != title {
+                    return Err(Error::BadLayer {
+                        title: title.to_owned(),
+                        reason: format!(
+                            "the layer tar holds {:?}, not the file its title names",
+                            entry.name
+                        ),
+                    });
+                }
+            } else {
+                let mut set = set.lock().expect("no panics holding it");
+                let inserted = if entry.kind == EntryKind::Dir {
+                    set.insert_dir(name)
+                } else {
+                    set.insert(name)
+                };
+                inserted.map_err(|refusal| Error::UnsafeEntry {
+                    entry: entry.name.clone(),
+                    refusal,
+                })?;
+            }
+            first = false;
+            let dest = staging.join(name);
+            if entry.kind == EntryKind::Dir {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(&dest)
+                    .map_err(Error::io(&dest))?;
+                continue;
+            }
+            if matches!(planned.form, Form::Tree(_))
+                && !include.is_empty()
+                && !include.iter().any(|p| glob_match(p, name))
+            {
+                continue;
+            }
+            let executable = entry.mode & 0o111 != 0;
+            let size =
+                write_staged(&dest, &mut EntryData(&mut tar), executable).map_err(|e| match e {
+                    StageError::Read(e) => tar_err(TarError::Io(e)),
+                    StageError::Write(e) => Error::Io {
+                        path: dest.clone(),
+                        source: e,
+                    },
+                })?;
+            files.push(UnpackedFile {
+                path: name.to_owned(),
+                size,
+                executable,
+            });
+        }
+        if first {
             return Err(Error::BadLayer {
-                title: title.to_owned(),
-                reason: format!(
-                    "the layer tar holds more than one entry ({:?} follows)",
-                    extra.name
-                ),
+                title: label.to_owned(),
+                reason: "the layer tar holds no entry".into(),
             });
         }
         tar.finish(MAX_TRAILING_ZEROS).map_err(tar_err)?;
-        Ok(UnpackedFile {
-            path: title.to_owned(),
-            size,
-            executable,
-        })
+        Ok(files)
     })();
     // The rest of the blob is hashed whatever happened: a corrupt blob explains a broken
     // layer better than a decompressor's complaint does. Bytes the decoder consumed were
@@ -354,9 +492,9 @@ fn extract_layer(archive: &Archive, planned: &Planned<'_>, staging: &Path) -> Re
     match (written, verified) {
         (_, Err(mismatch)) => Err(mismatch),
         (Err(e), Ok(())) => Err(e),
-        (Ok(file), Ok(())) => {
+        (Ok(files), Ok(())) => {
             debug_assert!(blob.is_verified());
-            Ok(file)
+            Ok(files)
         }
     }
 }

@@ -65,6 +65,15 @@ pub(crate) enum CompressionArg {
     Auto,
 }
 
+/// Artifact profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// application/vnd.modeloci.model.v1, the reference's config
+    Modeloci,
+    /// application/vnd.cncf.model.manifest.v1+json
+    Modelpack,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct PackArgs {
     /// Directory containing the model files.
@@ -79,18 +88,26 @@ pub(crate) struct PackArgs {
     /// ML framework.
     #[arg(long, default_value = "pytorch")]
     pub(crate) framework: String,
-    /// Model architecture.
+    /// Model architecture (in ModelPack, the weights' own, when they name one, comes first).
     #[arg(long, default_value = "transformer")]
     pub(crate) architecture: String,
+    /// The kind of artifact: modeloci's own, or CNCF ModelPack (read by modctl, KitOps,
+    /// Harbor, Docker Model Runner).
+    #[arg(long, value_enum, default_value_t = FormatArg::Modeloci)]
+    pub(crate) format: FormatArg,
+    /// ModelPack: paths (globs) that hold data sets; repeatable.
+    #[arg(long = "dataset", value_name = "GLOB")]
+    pub(crate) datasets: Vec<String>,
     /// Extra metadata as a JSON object; its key order is kept.
     #[arg(long, default_value = "{}", value_name = "JSON")]
     pub(crate) metadata: String,
     /// Where to write the archive [default: NAME-VERSION.tar beside DIR].
     #[arg(long, short, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
-    /// Layer compression.
-    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
-    pub(crate) compression: CompressionArg,
+    /// Layer compression [default: gzip; in ModelPack, weights are raw blobs unless this is
+    /// given].
+    #[arg(long, value_enum)]
+    pub(crate) compression: Option<CompressionArg>,
     /// Compression level: 0-9 for gzip, 1-19 for zstd.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub(crate) level: Option<i32>,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::pack::LayerJson;
 use super::{Ctx, Outcome, compression, source_date_epoch};
 use crate::cli::AddArgs;
-use crate::output::{human_size, print_json};
+use crate::output::{human_size, outln, print_json};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,14 +52,14 @@ pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
         } else {
             "Added"
         };
-        println!(
+        outln!(
             "{verb} layer {} ({}, {}) in {}",
             report.layer.digest,
             report.layer.title().unwrap_or("?"),
             human_size(report.layer.size),
             report.path.display()
-        );
-        println!("  manifest {}", report.manifest_digest);
+        )?;
+        outln!("  manifest {}", report.manifest_digest)?;
     }
     Ok(Outcome::Success)
 }

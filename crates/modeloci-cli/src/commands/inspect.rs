@@ -1,12 +1,12 @@
 use anyhow::Result;
 use modeloci_archive::{Archive, Error, verify};
-use modeloci_spec::OciConfig;
+use modeloci_spec::{MediaType, ModelPackConfig, OciConfig};
 use serde::Serialize;
 
 use super::verify::{CheckJson, format_name, problem};
 use super::{Ctx, Outcome};
 use crate::cli::InspectArgs;
-use crate::output::{human_size, print_json};
+use crate::output::{human_size, outln, print_json};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,6 +18,7 @@ struct InspectJson<'a> {
     annotations: &'a std::collections::BTreeMap<String, String>,
     config_media_type: &'a str,
     config: Option<&'a OciConfig>,
+    modelpack: Option<&'a ModelPackConfig>,
     ok: bool,
     layers: Vec<CheckJson<'a>>,
 }
@@ -38,6 +39,14 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         std::thread::available_parallelism().map_or(1, usize::from),
     )?;
     let manifest = archive.manifest();
+    let modelpack = (manifest.config.media_type == MediaType::ModelPackConfig)
+        .then(|| {
+            archive
+                .config_bytes()
+                .ok()
+                .and_then(|b| ModelPackConfig::from_slice(&b).ok())
+        })
+        .flatten();
     if ctx.json {
         print_json(&InspectJson {
             archive: archive.path(),
@@ -47,59 +56,64 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             annotations: &manifest.annotations,
             config_media_type: manifest.config.media_type.as_str(),
             config: config.as_ref(),
+            modelpack: modelpack.as_ref(),
             ok: report.is_ok(),
             layers: report.layers.iter().map(CheckJson::new).collect(),
         })?;
     } else if ctx.human() {
-        println!(
+        outln!(
             "Archive:       {} ({} format)",
             archive.path().display(),
             format_name(archive.format())
-        );
+        )?;
         match &config {
             Some(c) => {
-                println!("Model:         {}", c.model_name);
-                println!("Version:       {}", c.version);
-                println!("Framework:     {}", c.framework);
-                println!("Architecture:  {}", c.architecture);
+                outln!("Model:         {}", c.model_name)?;
+                outln!("Version:       {}", c.version)?;
+                outln!("Framework:     {}", c.framework)?;
+                outln!("Architecture:  {}", c.architecture)?;
                 if !c.metadata.is_empty() {
-                    println!(
+                    outln!(
                         "Metadata:      {}",
                         serde_json::Value::Object(c.metadata.clone())
-                    );
+                    )?;
                 }
             }
-            None => println!(
-                "Config:        {} ({})",
-                manifest.config.media_type, manifest.config.digest
-            ),
+            None => match &modelpack {
+                Some(mp) => print_modelpack(mp)?,
+                None => outln!(
+                    "Config:        {} ({})",
+                    manifest.config.media_type,
+                    manifest.config.digest
+                )?,
+            },
         }
-        println!("Manifest:      {}", archive.manifest_digest());
-        println!("Artifact type: {}", manifest.effective_artifact_type());
+        outln!("Manifest:      {}", archive.manifest_digest())?;
+        outln!("Artifact type: {}", manifest.effective_artifact_type())?;
         for (key, value) in &manifest.annotations {
             if key.starts_with("org.modeloci.model.") {
-                println!("  {key}: {value}");
+                outln!("  {key}: {value}")?;
             }
         }
-        println!("Layers ({}):", report.layers.len());
+        outln!("Layers ({}):", report.layers.len())?;
         for layer in &report.layers {
             let ok = layer.status.is_ok();
             let note = problem(&layer.status)
                 .map(|p| format!(" ({p})"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "  {}  {}  {:>10}  {}{note}",
                 if ok { "OK  " } else { "FAIL" },
                 layer.digest,
                 human_size(layer.size),
                 layer.what
-            );
+            )?;
         }
         if report.is_ok() {
-            println!(
+            outln!(
                 "Verification: OK (config and {} layers)",
                 report.layers.len()
-            );
+            )?;
         } else {
             let failed_layers = report.layers.iter().filter(|l| !l.status.is_ok()).count();
             let config_note = if report.config.status.is_ok() {
@@ -113,10 +127,10 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             } else {
                 format!(", {copies} root copies differ")
             };
-            println!(
+            outln!(
                 "Verification: FAILED ({failed_layers} of {} layers{config_note}{copy_note})",
                 report.layers.len()
-            );
+            )?;
         }
     }
     Ok(if report.is_ok() {
@@ -124,4 +138,25 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
     } else {
         Outcome::VerificationFailed
     })
+}
+
+fn print_modelpack(mp: &ModelPackConfig) -> std::io::Result<()> {
+    let fields = [
+        ("Model:", mp.descriptor.name.as_ref()),
+        ("Version:", mp.descriptor.version.as_ref()),
+        ("Architecture:", mp.config.architecture.as_ref()),
+        ("Format:", mp.config.format.as_ref()),
+        ("Parameters:", mp.config.param_size.as_ref()),
+        ("Precision:", mp.config.precision.as_ref()),
+        ("Quantization:", mp.config.quantization.as_ref()),
+    ];
+    for (label, value) in fields {
+        if let Some(v) = value {
+            outln!("{label:<15}{v}")?;
+        }
+    }
+    if !mp.descriptor.licenses.is_empty() {
+        outln!("Licenses:      {}", mp.descriptor.licenses.join(", "))?;
+    }
+    Ok(())
 }

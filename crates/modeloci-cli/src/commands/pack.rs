@@ -1,11 +1,11 @@
 use anyhow::{Result, bail};
-use modeloci_archive::{ModelPackager, PackOptions};
+use modeloci_archive::{Format, ModelFacts, ModelPackager, PackOptions};
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
 use super::{Ctx, Outcome, compression, source_date_epoch};
-use crate::cli::PackArgs;
-use crate::output::{human_size, print_json};
+use crate::cli::{FormatArg, PackArgs};
+use crate::output::{human_size, outln, print_json};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -16,7 +16,51 @@ struct PackJson<'a> {
     version: &'a str,
     input_bytes: u64,
     archive_bytes: u64,
+    artifact_type: &'a str,
+    facts: FactsJson<'a>,
+    warnings: &'a [String],
     layers: Vec<LayerJson<'a>>,
+}
+
+/// What the weights said.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct FactsJson<'a> {
+    pub(super) parameters: Option<u64>,
+    pub(super) dtype: Option<&'a str>,
+    pub(super) format: Option<&'a str>,
+    pub(super) quantization: Option<&'a str>,
+    pub(super) architecture: Option<&'a str>,
+}
+
+impl<'a> FactsJson<'a> {
+    pub(super) fn new(facts: &'a ModelFacts) -> Self {
+        Self {
+            parameters: facts.parameters,
+            dtype: facts.dtype.as_deref(),
+            format: facts.format.as_deref(),
+            quantization: facts.quantization.as_deref(),
+            architecture: facts.architecture.as_deref(),
+        }
+    }
+}
+
+/// "7.2b parameters, bf16, safetensors", or nothing when nothing is known.
+pub(super) fn facts_line(facts: &ModelFacts) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(p) = facts.parameters {
+        parts.push(format!("{} parameters", modeloci_spec::param_size(p)));
+    }
+    parts.extend(facts.dtype.clone());
+    parts.extend(
+        facts
+            .quantization
+            .as_ref()
+            .map(|q| format!("quantized {q}")),
+    );
+    parts.extend(facts.format.clone());
+    parts.extend(facts.architecture.clone());
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 #[derive(Serialize)]
@@ -44,7 +88,18 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
         args.architecture,
     )
     .with_metadata(metadata);
-    let mut options = PackOptions::default().with_compression(compression(args.compression));
+    let format = match args.format {
+        FormatArg::Modeloci => Format::Modeloci,
+        FormatArg::Modelpack => Format::ModelPack,
+    };
+    let mut options = PackOptions::default()
+        .with_format(format)
+        .with_datasets(args.datasets.clone());
+    if let Some(c) = args.compression {
+        options = options
+            .with_compression(compression(c))
+            .with_raw_weights(false);
+    }
     if let Some(level) = args.level {
         options = options.with_level(level);
     }
@@ -59,6 +114,11 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
         options = options.with_created(created);
     }
     let report = ModelPackager::with_options(options).pack(&args.model_dir, &config)?;
+    if !ctx.quiet {
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     if ctx.json {
         print_json(&PackJson {
             archive: &report.path,
@@ -67,6 +127,9 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
             version: &config.version,
             input_bytes: report.input_bytes,
             archive_bytes: report.archive_bytes,
+            artifact_type: report.manifest.effective_artifact_type().as_str(),
+            facts: FactsJson::new(&report.facts),
+            warnings: &report.warnings,
             layers: report
                 .layers
                 .iter()
@@ -79,16 +142,19 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
                 .collect(),
         })?;
     } else if ctx.human() {
-        println!("Packaged model to {}", report.path.display());
-        println!(
+        outln!("Packaged model to {}", report.path.display())?;
+        outln!(
             "  {} {}: {} files, {} -> {} archive",
             config.model_name,
             config.version,
             report.layers.len(),
             human_size(report.input_bytes),
             human_size(report.archive_bytes)
-        );
-        println!("  manifest {}", report.manifest_digest);
+        )?;
+        if let Some(line) = facts_line(&report.facts) {
+            outln!("  model: {line}")?;
+        }
+        outln!("  manifest {}", report.manifest_digest)?;
     }
     Ok(Outcome::Success)
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome, mtime};
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
-use crate::output::{human_size, print_json};
+use crate::output::{human_size, outln, print_json};
 
 fn docker_config() -> Result<DockerConfig> {
     let path = DockerConfig::default_path()
@@ -91,17 +91,17 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
                 .collect(),
         })?;
     } else if ctx.human() {
-        println!("Pushed {}", report.reference);
+        outln!("Pushed {}", report.reference)?;
         let uploaded =
             report.count(BlobOutcome::Uploaded) + report.count(BlobOutcome::UploadedInChunks);
-        println!(
+        outln!(
             "  {} blobs: {uploaded} uploaded ({}), {} already there, {} mounted; tags: {}",
             report.blobs.len(),
             human_size(report.bytes_uploaded()),
             report.count(BlobOutcome::Existed),
             report.count(BlobOutcome::Mounted),
             report.tags.join(", ")
-        );
+        )?;
     }
     Ok(Outcome::Success)
 }
@@ -157,17 +157,17 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         } else {
             "archive".to_owned()
         };
-        println!("Pulled {} -> {what} {}", report.reference, path.display());
+        outln!("Pulled {} -> {what} {}", report.reference, path.display())?;
         let resumed = if report.bytes_resumed > 0 {
             format!(", {} resumed", human_size(report.bytes_resumed))
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "  {} blobs, {} downloaded{resumed}, every blob verified",
             report.blobs.len(),
             human_size(report.bytes_downloaded)
-        );
+        )?;
     }
     Ok(Outcome::Success)
 }
@@ -203,10 +203,10 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
             &serde_json::json!({ "registry": host, "username": args.username, "config": config.path() }),
         )?;
     } else if ctx.human() {
-        println!(
+        outln!(
             "Login Succeeded: credentials for {host} stored in {}",
             config.path().display()
-        );
+        )?;
     }
     Ok(Outcome::Success)
 }
@@ -223,12 +223,12 @@ pub(super) fn logout(args: &LogoutArgs, ctx: &Ctx) -> Result<Outcome> {
         print_json(&serde_json::json!({ "registry": host, "removed": removed }))?;
     } else if ctx.human() {
         if removed {
-            println!(
+            outln!(
                 "Removed the credentials for {host} from {}",
                 config.path().display()
-            );
+            )?;
         } else {
-            println!("Not logged in to {host}");
+            outln!("Not logged in to {host}")?;
         }
     }
     Ok(Outcome::Success)

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome};
 use crate::cli::UnpackArgs;
-use crate::output::{human_size, print_json};
+use crate::output::{human_size, outln, print_json};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,7 +52,7 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
         })?;
     } else if ctx.human() {
         let what = if report.layout { "OCI layout" } else { "model" };
-        println!("Unpacked {what} to {}", report.output.display());
+        outln!("Unpacked {what} to {}", report.output.display())?;
         let model = report
             .config
             .as_ref()
@@ -63,11 +63,11 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
                 )
             })
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {model}{} files, {}, every blob verified",
             report.files.len(),
             human_size(report.bytes())
-        );
+        )?;
     }
     Ok(Outcome::Success)
 }

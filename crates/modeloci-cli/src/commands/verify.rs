@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome};
 use crate::cli::VerifyArgs;
-use crate::output::{human_size, print_json};
+use crate::output::{human_size, outln, print_json};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -104,7 +104,7 @@ pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
     if ctx.json {
         print_json(&json(&report))?;
     } else if ctx.human() {
-        print_human(&report);
+        print_human(&report)?;
     } else if !report.is_ok() {
         eprintln!(
             "error: {} of the archive's checks failed",
@@ -142,17 +142,17 @@ fn json(report: &VerifyReport) -> VerifyJson<'_> {
     }
 }
 
-fn print_human(report: &VerifyReport) {
+fn print_human(report: &VerifyReport) -> std::io::Result<()> {
     let how = if report.manifest_checked {
         "matches index.json"
     } else {
         "computed: the archive has no index"
     };
-    println!(
+    outln!(
         "OK    manifest  {}  {}  ({how})",
         report.manifest_digest,
         human_size(report.manifest_size)
-    );
+    )?;
     let line = |kind: &str, check: &BlobCheck| {
         let title = if kind == "layer" {
             format!("  {}", check.what)
@@ -162,16 +162,16 @@ fn print_human(report: &VerifyReport) {
         let problem = problem(&check.status)
             .map(|p| format!(": {p}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{}  {kind:<8}  {}  {}{title}{problem}",
             verdict(check.status.is_ok()),
             check.digest,
             human_size(check.size)
-        );
+        )
     };
-    line("config", &report.config);
+    line("config", &report.config)?;
     for layer in &report.layers {
-        line("layer", layer);
+        line("layer", layer)?;
     }
     for copy in &report.copies {
         let problem = if copy.matches {
@@ -179,19 +179,20 @@ fn print_human(report: &VerifyReport) {
         } else {
             ": differs from the blob it copies"
         };
-        println!(
+        outln!(
             "{}  copy      {}{problem}",
             verdict(copy.matches),
             copy.name
-        );
+        )?;
     }
     let total = 2 + report.layers.len() + report.copies.len();
     if report.is_ok() {
-        println!(
+        outln!(
             "All {total} checks passed ({} layers).",
             report.layers.len()
-        );
+        )?;
     } else {
-        println!("{} of {total} checks failed.", report.failures());
+        outln!("{} of {total} checks failed.", report.failures())?;
     }
+    Ok(())
 }

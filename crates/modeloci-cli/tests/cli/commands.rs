@@ -181,3 +181,106 @@ fn reads_reference_archives() {
         out.replace(&fixtures().display().to_string(), "[FIXTURES]")
     );
 }
+
+#[test]
+fn modelpack_format() {
+    let dir = workspace();
+    let tmp = dir.path();
+    let pack = transcript(
+        modeloci(tmp)
+            .args([
+                "pack",
+                "--model-dir",
+                "model",
+                "--name",
+                "tiny",
+                "--version",
+                "1.0.0",
+                "--format",
+                "modelpack",
+            ])
+            .args([
+                "--metadata",
+                r#"{"licenses": ["apache-2.0"], "authors": ["modeloci"]}"#,
+                "-o",
+                "mp.tar",
+            ]),
+        tmp,
+    );
+    assert_snapshot!("pack-modelpack", pack);
+    assert_eq!(
+        std::fs::read(tmp.join("mp.tar")).unwrap(),
+        std::fs::read(fixtures().join("golden/tiny-1.0.0-modelpack.tar")).unwrap()
+    );
+    assert_snapshot!(
+        "inspect-modelpack",
+        transcript(modeloci(tmp).args(["inspect", "--archive", "mp.tar"]), tmp)
+    );
+    let refused = transcript(
+        modeloci(tmp).args([
+            "pack",
+            "--model-dir",
+            "model",
+            "--name",
+            "t",
+            "--version",
+            "1",
+            "--format",
+            "modelpack",
+            "--metadata",
+            r#"{"x": 1}"#,
+        ]),
+        tmp,
+    );
+    assert_snapshot!("pack-modelpack-bad-metadata", refused);
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("many");
+    std::fs::create_dir(&model).unwrap();
+    for i in 0..400 {
+        std::fs::write(model.join(format!("file-{i:04}.txt")), format!("{i}")).unwrap();
+    }
+    let archive = dir.path().join("many.tar");
+    let status = modeloci(dir.path())
+        .args([
+            "pack",
+            "-q",
+            "--model-dir",
+            "many",
+            "--name",
+            "many",
+            "--version",
+            "1",
+            "--compression",
+            "none",
+            "-o",
+            "many.tar",
+        ])
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    // The JSON is far larger than a pipe's buffer: the command is writing when the reader goes.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modeloci"))
+        .args(["--json", "inspect", "--archive"])
+        .arg(&archive)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(&first[..1], b"{");
+    assert_eq!(
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        ),
+        (Some(0), String::new())
+    );
+}

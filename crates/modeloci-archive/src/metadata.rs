@@ -1,0 +1,478 @@
+//! What a model is, read from its files without loading a tensor: safetensors headers, GGUF
+//! metadata and tensor infos, and a Hugging Face `config.json`.
+//!
+//! Every reader here is bounded: header lengths, string lengths, array and tensor counts and
+//! dimensions are capped and overflow-checked. A file that breaks a cap or does not parse
+//! gives a warning and no facts, never a panic or a large allocation.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+
+use crate::walk::SourceFile;
+
+/// The largest safetensors header read (the format's own limit is 100 MB; real ones are a
+/// few MB).
+const MAX_SAFETENSORS_HEADER: u64 = 32 << 20;
+/// The largest `config.json` read.
+const MAX_CONFIG_JSON: u64 = 1 << 20;
+/// GGUF caps: keys, strings, counts, dimensions.
+const MAX_GGUF_KEY: u64 = 64 << 10;
+const MAX_GGUF_STRING: u64 = 16 << 20;
+const MAX_GGUF_COUNT: u64 = 1 << 28;
+const MAX_GGUF_DIMS: u32 = 8;
+
+/// Facts about a model, as far as its files tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModelFacts {
+    /// The number of parameters (tensor elements) in the weights.
+    pub parameters: Option<u64>,
+    /// The dominant data type of the weights, by element count: `bf16`, `f16`, `f32`, ...
+    pub dtype: Option<String>,
+    /// The weights' file format: `safetensors`, `gguf`, `pytorch`, `onnx`, ...
+    pub format: Option<String>,
+    /// The quantization: `gptq`, `awq`, `q4_k_m`, ...
+    pub quantization: Option<String>,
+    /// The architecture a `config.json` or GGUF file names (`LlamaForCausalLM`, `llama`).
+    pub architecture: Option<String>,
+}
+
+impl ModelFacts {
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Facts, and warnings about files that could not be read for them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Detection {
+    pub(crate) facts: ModelFacts,
+    pub(crate) warnings: Vec<String>,
+    /// Weight files whose header parsed (their media type is then "tested").
+    pub(crate) checked: Vec<String>,
+}
+
+fn extension(rel: &str) -> String {
+    rel.rsplit('/')
+        .next()
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// A reader of a file's bytes, and its size.
+pub(crate) type Opened<'a> = (Box<dyn Read + 'a>, u64);
+
+/// A file the facts may come from: its path in the model, and how to read it.
+pub(crate) struct Candidate<'a> {
+    pub(crate) rel: String,
+    pub(crate) open: Box<dyn Fn() -> io::Result<Opened<'a>> + 'a>,
+}
+
+/// Whether a path names a file whose header [`detect`] reads.
+pub(crate) fn is_inspected(rel: &str) -> bool {
+    matches!(extension(rel).as_str(), "safetensors" | "gguf") || rel == "config.json"
+}
+
+/// Reads what the model's files (in the model directory) say about it.
+pub(crate) fn detect_files(files: &[SourceFile]) -> Detection {
+    let candidates: Vec<Candidate<'_>> = files
+        .iter()
+        .map(|f| Candidate {
+            rel: f.rel.clone(),
+            open: Box::new(move || Ok((Box::new(File::open(&f.path)?) as Box<dyn Read>, f.size))),
+        })
+        .collect();
+    detect(&candidates)
+}
+
+/// Reads what the given files say about the model.
+pub(crate) fn detect(files: &[Candidate<'_>]) -> Detection {
+    let mut detection = Detection::default();
+    let mut parameters: Option<u64> = None;
+    let mut dtypes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut formats = Vec::new();
+    let add = |parameters: &mut Option<u64>, n: u64| {
+        *parameters = Some(parameters.unwrap_or(0).saturating_add(n));
+    };
+    for file in files {
+        let ext = extension(&file.rel);
+        let open = || (file.open)().map_err(|e| e.to_string());
+        match ext.as_str() {
+            "safetensors" => match open().and_then(|(r, size)| safetensors(r, size)) {
+                Ok(tensors) => {
+                    for (dtype, count) in tensors {
+                        add(&mut parameters, count);
+                        *dtypes.entry(dtype).or_default() += count;
+                    }
+                    formats.push("safetensors");
+                    detection.checked.push(file.rel.clone());
+                }
+                Err(why) => detection
+                    .warnings
+                    .push(format!("{}: {why}; no metadata from it", file.rel)),
+            },
+            "gguf" => match open().and_then(|(r, size)| gguf(r, size)) {
+                Ok(g) => {
+                    add(&mut parameters, g.parameters);
+                    if let Some(t) = &g.file_type {
+                        *dtypes.entry(t.clone()).or_default() += g.parameters;
+                    }
+                    detection.facts.quantization =
+                        detection.facts.quantization.take().or(g.quantization);
+                    detection.facts.architecture =
+                        detection.facts.architecture.take().or(g.architecture);
+                    formats.push("gguf");
+                    detection.checked.push(file.rel.clone());
+                }
+                Err(why) => detection
+                    .warnings
+                    .push(format!("{}: {why}; no metadata from it", file.rel)),
+            },
+            "bin" | "pt" | "pth" | "ckpt" => formats.push("pytorch"),
+            "onnx" => formats.push("onnx"),
+            "h5" | "keras" => formats.push("keras"),
+            "tflite" => formats.push("tflite"),
+            "msgpack" => formats.push("flax"),
+            _ => {}
+        }
+    }
+    if let Some(config) = files.iter().find(|f| f.rel == "config.json") {
+        match (config.open)()
+            .map_err(|e| e.to_string())
+            .and_then(|(r, size)| hf_config(r, size))
+        {
+            Ok(hf) => {
+                detection.facts.architecture =
+                    hf.architecture.or(detection.facts.architecture.take());
+                detection.facts.quantization =
+                    hf.quantization.or(detection.facts.quantization.take());
+                if dtypes.is_empty() {
+                    detection.facts.dtype = hf.dtype;
+                }
+            }
+            Err(why) => detection
+                .warnings
+                .push(format!("config.json: {why}; no metadata from it")),
+        }
+    }
+    detection.facts.parameters = parameters;
+    if let Some((dtype, _)) = dtypes
+        .iter()
+        .max_by_key(|(name, n)| (**n, std::cmp::Reverse((*name).clone())))
+    {
+        detection.facts.dtype = Some(dtype.clone());
+    }
+    // The most specific format wins: safetensors or gguf over pickles.
+    detection.facts.format = [
+        "safetensors",
+        "gguf",
+        "onnx",
+        "pytorch",
+        "keras",
+        "tflite",
+        "flax",
+    ]
+    .into_iter()
+    .find(|f| formats.contains(f))
+    .map(str::to_owned);
+    detection
+}
+
+/// safetensors: (dtype, element count) per tensor.
+fn safetensors(mut file: impl Read, size: u64) -> Result<Vec<(String, u64)>, String> {
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| "too short for a safetensors header".to_owned())?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_SAFETENSORS_HEADER || len > size.saturating_sub(8) {
+        return Err(format!("safetensors header claims {len} bytes"));
+    }
+    let mut header = vec![0u8; usize::try_from(len).map_err(|e| e.to_string())?];
+    file.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| format!("safetensors header is not a JSON object: {e}"))?;
+    let mut out = Vec::with_capacity(doc.len());
+    for (name, tensor) in &doc {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = || format!("tensor {name:?} has no valid dtype and shape");
+        let dtype = tensor
+            .get("dtype")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(bad)?;
+        let shape = tensor
+            .get("shape")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(bad)?;
+        let mut count = 1u64;
+        for dim in shape {
+            let d = dim.as_u64().ok_or_else(bad)?;
+            count = count
+                .checked_mul(d)
+                .ok_or_else(|| format!("tensor {name:?} has a shape whose size overflows"))?;
+        }
+        out.push((normalize_dtype(dtype), count));
+    }
+    Ok(out)
+}
+
+fn normalize_dtype(dtype: &str) -> String {
+    match dtype.to_ascii_uppercase().as_str() {
+        "BF16" | "BFLOAT16" => "bf16",
+        "F16" | "FLOAT16" | "HALF" => "f16",
+        "F32" | "FLOAT32" | "FLOAT" => "f32",
+        "F64" | "FLOAT64" => "f64",
+        "F8_E4M3" => "f8_e4m3",
+        "F8_E5M2" => "f8_e5m2",
+        "I8" | "INT8" => "i8",
+        "U8" | "UINT8" => "u8",
+        "I16" => "i16",
+        "I32" => "i32",
+        "I64" => "i64",
+        "BOOL" => "bool",
+        other => return other.to_ascii_lowercase(),
+    }
+    .to_owned()
+}
+
+struct Gguf {
+    parameters: u64,
+    architecture: Option<String>,
+    file_type: Option<String>,
+    quantization: Option<String>,
+}
+
+/// A reader that refuses to go past the end of the file.
+struct Bounded<R> {
+    inner: R,
+    pos: u64,
+    size: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut buf = [0u8; N];
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|_| "ends early".to_owned())?;
+        self.pos += N as u64;
+        Ok(buf)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.bytes()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.bytes()?))
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), String> {
+        if n > self.size.saturating_sub(self.pos) {
+            return Err(format!("claims {n} bytes past the end of the file"));
+        }
+        let skipped = io::copy(&mut self.inner.by_ref().take(n), &mut io::sink())
+            .map_err(|e| e.to_string())?;
+        if skipped < n {
+            return Err("ends early".into());
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    /// A GGUF string: u64 length, then bytes; kept only when `keep` and short.
+    fn string(&mut self, cap: u64, keep: bool) -> Result<Option<String>, String> {
+        let len = self.u64()?;
+        if len > cap {
+            return Err(format!("has a string of {len} bytes"));
+        }
+        if !keep {
+            self.skip(len)?;
+            return Ok(None);
+        }
+        if len > self.size.saturating_sub(self.pos) {
+            return Err("ends early".into());
+        }
+        let mut buf = vec![0u8; usize::try_from(len).map_err(|e| e.to_string())?];
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|_| "ends early".to_owned())?;
+        self.pos += len;
+        Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
+
+/// The byte size of a fixed-size GGUF value type.
+fn gguf_scalar_size(kind: u32) -> Option<u64> {
+    match kind {
+        0 | 1 | 7 => Some(1), // u8, i8, bool
+        2 | 3 => Some(2),     // u16, i16
+        4..=6 => Some(4),     // u32, i32, f32
+        10..=12 => Some(8),   // u64, i64, f64
+        _ => None,
+    }
+}
+
+/// A GGUF file's architecture, file type and parameter count.
+fn gguf(file: impl Read, size: u64) -> Result<Gguf, String> {
+    let mut r = Bounded {
+        inner: BufReader::with_capacity(64 << 10, file),
+        pos: 0,
+        size,
+    };
+    if &r.bytes::<4>()? != b"GGUF" {
+        return Err("not a GGUF file (no GGUF magic)".into());
+    }
+    let version = r.u32()?;
+    if !(2..=3).contains(&version) {
+        return Err(format!("GGUF version {version} is not supported"));
+    }
+    let tensors = r.u64()?;
+    let kvs = r.u64()?;
+    if tensors > MAX_GGUF_COUNT || kvs > MAX_GGUF_COUNT {
+        return Err(format!(
+            "GGUF header claims {tensors} tensors and {kvs} metadata entries"
+        ));
+    }
+    let (mut architecture, mut file_type) = (None, None);
+    for _ in 0..kvs {
+        let key = r.string(MAX_GGUF_KEY, true)?.unwrap_or_default();
+        let kind = r.u32()?;
+        match (key.as_str(), kind) {
+            ("general.architecture", 8) => architecture = r.string(MAX_GGUF_STRING, true)?,
+            ("general.file_type", 4) => file_type = Some(r.u32()?),
+            (_, 8) => {
+                r.string(MAX_GGUF_STRING, false)?;
+            }
+            (_, 9) => {
+                let item = r.u32()?;
+                let count = r.u64()?;
+                if count > MAX_GGUF_COUNT {
+                    return Err(format!("metadata {key:?} claims {count} items"));
+                }
+                match (item, gguf_scalar_size(item)) {
+                    (_, Some(n)) => {
+                        r.skip(count.checked_mul(n).ok_or("an array size overflows")?)?;
+                    }
+                    (8, None) => {
+                        for _ in 0..count {
+                            r.string(MAX_GGUF_STRING, false)?;
+                        }
+                    }
+                    _ => return Err(format!("metadata {key:?} is an array of type {item}")),
+                }
+            }
+            (_, k) => match gguf_scalar_size(k) {
+                Some(n) => r.skip(n)?,
+                None => return Err(format!("metadata {key:?} has unknown type {k}")),
+            },
+        }
+    }
+    let mut parameters = 0u64;
+    for _ in 0..tensors {
+        r.string(MAX_GGUF_KEY, false)?;
+        let dims = r.u32()?;
+        if dims > MAX_GGUF_DIMS {
+            return Err(format!("a tensor claims {dims} dimensions"));
+        }
+        let mut count = 1u64;
+        for _ in 0..dims {
+            count = count
+                .checked_mul(r.u64()?)
+                .ok_or("a tensor's size overflows")?;
+        }
+        r.u32()?; // type
+        r.u64()?; // offset
+        parameters = parameters
+            .checked_add(count)
+            .ok_or("the parameter count overflows")?;
+    }
+    let (file_type, quantization) = match file_type.map(gguf_file_type) {
+        Some((name, quantized)) => (Some(name.to_owned()), quantized.then(|| name.to_owned())),
+        None => (None, None),
+    };
+    Ok(Gguf {
+        parameters,
+        architecture,
+        file_type,
+        quantization,
+    })
+}
+
+/// llama.cpp's `general.file_type` values: (name, whether it is a quantization).
+fn gguf_file_type(t: u32) -> (&'static str, bool) {
+    match t {
+        0 => ("f32", false),
+        1 => ("f16", false),
+        32 => ("bf16", false),
+        2 => ("q4_0", true),
+        3 => ("q4_1", true),
+        7 => ("q8_0", true),
+        8 => ("q5_0", true),
+        9 => ("q5_1", true),
+        10 => ("q2_k", true),
+        11 => ("q3_k_s", true),
+        12 => ("q3_k_m", true),
+        13 => ("q3_k_l", true),
+        14 => ("q4_k_s", true),
+        15 => ("q4_k_m", true),
+        16 => ("q5_k_s", true),
+        17 => ("q5_k_m", true),
+        18 => ("q6_k", true),
+        19 => ("iq2_xxs", true),
+        20 => ("iq2_xs", true),
+        21 => ("q2_k_s", true),
+        22 => ("iq3_xs", true),
+        23 => ("iq3_xxs", true),
+        24 => ("iq1_s", true),
+        25 => ("iq4_nl", true),
+        26 => ("iq3_s", true),
+        27 => ("iq3_m", true),
+        28 => ("iq2_s", true),
+        29 => ("iq2_m", true),
+        30 => ("iq4_xs", true),
+        31 => ("iq1_m", true),
+        _ => ("unknown", true),
+    }
+}
+
+struct HfConfig {
+    architecture: Option<String>,
+    dtype: Option<String>,
+    quantization: Option<String>,
+}
+
+fn hf_config(file: impl Read, size: u64) -> Result<HfConfig, String> {
+    if size > MAX_CONFIG_JSON {
+        return Err(format!("{size} bytes is more than a config.json needs"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_JSON)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let text =
+        |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_str).map(str::to_owned);
+    Ok(HfConfig {
+        architecture: doc
+            .get("architectures")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|a| text(a.first()))
+            .or_else(|| text(doc.get("model_type"))),
+        dtype: text(doc.get("torch_dtype")).map(|d| {
+            normalize_dtype(
+                &d.replace("bfloat16", "bf16")
+                    .replace("float16", "f16")
+                    .replace("float32", "f32"),
+            )
+        }),
+        quantization: doc
+            .get("quantization_config")
+            .and_then(|q| text(q.get("quant_method"))),
+    })
+}

@@ -1,0 +1,128 @@
+//! Artifacts laid out as other tools lay them out, written as OCI layout tars: for tests of
+//! what modeloci reads, and hostile variants of it.
+
+use std::collections::BTreeMap;
+
+use modeloci_digest::Hasher;
+use modeloci_spec::{
+    Descriptor, Digest, ImageLayout, MediaType, OciIndex, OciManifest, annotations,
+};
+
+use crate::rawtar::{Raw, tar};
+
+/// One layer of a hand-made artifact.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub media_type: MediaType,
+    pub blob: Vec<u8>,
+    pub annotations: BTreeMap<String, String>,
+    /// Descriptor digest and size when they should lie.
+    pub claim: Option<(Digest, u64)>,
+    /// Whether the blob is stored at all.
+    pub stored: bool,
+}
+
+impl Layer {
+    pub fn new(media_type: impl Into<MediaType>, blob: Vec<u8>) -> Self {
+        Self {
+            media_type: media_type.into(),
+            blob,
+            annotations: BTreeMap::new(),
+            claim: None,
+            stored: true,
+        }
+    }
+
+    pub fn annotate(mut self, key: &str, value: &str) -> Self {
+        self.annotations.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    pub fn titled(self, title: &str) -> Self {
+        self.annotate(annotations::TITLE, title)
+    }
+
+    pub fn digest(&self) -> Digest {
+        Hasher::digest_bytes(&self.blob).digest
+    }
+}
+
+/// An artifact: config, layers, optional artifact type, plus extra outer entries.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub config_media_type: MediaType,
+    pub config: Vec<u8>,
+    pub artifact_type: Option<MediaType>,
+    pub layers: Vec<Layer>,
+    pub extra: Vec<Raw>,
+}
+
+impl Artifact {
+    pub fn new(config_media_type: impl Into<MediaType>, config: &[u8], layers: Vec<Layer>) -> Self {
+        Self {
+            config_media_type: config_media_type.into(),
+            config: config.to_vec(),
+            artifact_type: None,
+            layers,
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn artifact_type(mut self, t: impl Into<MediaType>) -> Self {
+        self.artifact_type = Some(t.into());
+        self
+    }
+
+    /// The manifest, as JSON.
+    pub fn manifest(&self) -> Vec<u8> {
+        let config = Hasher::digest_bytes(&self.config);
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let (digest, size) = l
+                    .claim
+                    .clone()
+                    .unwrap_or_else(|| (l.digest(), l.blob.len() as u64));
+                let mut d = Descriptor::new(l.media_type.clone(), digest, size);
+                d.annotations = l.annotations.clone();
+                d
+            })
+            .collect();
+        let mut manifest = OciManifest::new(
+            Descriptor::new(self.config_media_type.clone(), config.digest, config.size),
+            layers,
+        );
+        manifest.artifact_type = self.artifact_type.clone();
+        manifest.to_json()
+    }
+
+    /// The whole artifact as an OCI layout tar (no root copies: as skopeo or oras write it).
+    pub fn to_tar(&self) -> Vec<u8> {
+        let manifest = self.manifest();
+        let manifest_blob = Hasher::digest_bytes(&manifest);
+        let config_blob = Hasher::digest_bytes(&self.config);
+        let index = OciIndex::new(vec![
+            Descriptor::new(
+                MediaType::ImageManifest,
+                manifest_blob.digest.clone(),
+                manifest_blob.size,
+            )
+            .with_annotation(annotations::REF_NAME, "1.0.0"),
+        ])
+        .to_json();
+        let mut entries = vec![
+            Raw::file("oci-layout", &ImageLayout::default().to_json()),
+            Raw::dir("blobs/"),
+            Raw::dir("blobs/sha256/"),
+        ];
+        for layer in self.layers.iter().filter(|l| l.stored) {
+            entries.push(Raw::file(&layer.digest().blob_path(), &layer.blob));
+        }
+        entries.push(Raw::file(&config_blob.digest.blob_path(), &self.config));
+        entries.push(Raw::file(&manifest_blob.digest.blob_path(), &manifest));
+        entries.push(Raw::file("index.json", &index));
+        entries.extend_from_slice(&self.extra);
+        tar(&entries)
+    }
+}
