@@ -69,6 +69,7 @@ mod metadata;
 mod modelpack;
 mod options;
 mod pack;
+mod progress;
 mod tar_read;
 mod tar_write;
 mod unpack;
@@ -83,9 +84,11 @@ pub use error::{Error, Result};
 pub use glob::glob_match;
 pub use metadata::ModelFacts;
 pub use options::{
-    AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions,
+    AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions, Symlinks,
     UnpackOptions, rfc3339,
 };
 pub use pack::{ModelPackager, PackReport};
+pub use progress::{Progress, ProgressHandle};
 pub use unpack::{ModelUnpackager, UnpackReport, UnpackedFile};
-pub use verify::{BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify};
+pub use verify::{BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress};
+pub use walk::IGNORE_FILE;

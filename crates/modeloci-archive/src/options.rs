@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::compress::Codec;
+use crate::progress::ProgressHandle;
 use crate::{Error, Result};
 
 /// How layers are compressed.
@@ -109,6 +110,42 @@ pub struct PackOptions {
     pub raw_weights: bool,
     /// ModelPack: paths (glob patterns) that hold data sets.
     pub datasets: Vec<String>,
+    /// Where to report progress.
+    pub progress: Option<ProgressHandle>,
+    /// Paths to leave out, in gitignore syntax, besides those `.modelociignore` names.
+    pub exclude: Vec<String>,
+    /// What to do with symbolic links.
+    pub symlinks: Symlinks,
+}
+
+/// What packing does with a symbolic link in the model directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Symlinks {
+    /// Pack the target's content as a regular file at the link's path (a Hugging Face cache
+    /// snapshot, all links into `../../blobs/`, packs as files). A dangling link or a loop
+    /// is an error.
+    #[default]
+    Follow,
+    /// Leave links out.
+    Skip,
+    /// Refuse to pack a model with links.
+    Error,
+}
+
+impl FromStr for Symlinks {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "follow" => Ok(Self::Follow),
+            "skip" => Ok(Self::Skip),
+            "error" => Ok(Self::Error),
+            other => Err(Error::InvalidOption(format!(
+                "symlinks must be follow, skip or error, not {other:?}"
+            ))),
+        }
+    }
 }
 
 impl Default for PackOptions {
@@ -117,6 +154,9 @@ impl Default for PackOptions {
             format: Format::default(),
             raw_weights: true,
             datasets: Vec::new(),
+            progress: None,
+            exclude: Vec::new(),
+            symlinks: Symlinks::default(),
             compression: Compression::default(),
             level: None,
             output: None,
@@ -175,6 +215,25 @@ impl PackOptions {
     /// ModelPack: whether weights are raw blobs.
     pub fn with_raw_weights(mut self, raw: bool) -> Self {
         self.raw_weights = raw;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Option<ProgressHandle>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Leaves out paths matching `patterns` (gitignore syntax, as lines of
+    /// `.modelociignore`).
+    pub fn with_exclude(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.exclude = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets what happens to symbolic links.
+    pub fn with_symlinks(mut self, symlinks: Symlinks) -> Self {
+        self.symlinks = symlinks;
         self
     }
 
@@ -250,6 +309,8 @@ pub struct UnpackOptions {
     pub include: Vec<String>,
     /// Worker threads.
     pub threads: usize,
+    /// Where to report progress.
+    pub progress: Option<ProgressHandle>,
 }
 
 impl Default for UnpackOptions {
@@ -260,6 +321,7 @@ impl Default for UnpackOptions {
             reference: None,
             include: Vec::new(),
             threads: default_threads(),
+            progress: None,
         }
     }
 }
@@ -280,6 +342,12 @@ impl UnpackOptions {
     /// Chooses a manifest by reference name.
     pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
         self.reference = Some(reference.into());
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Option<ProgressHandle>) -> Self {
+        self.progress = progress;
         self
     }
 

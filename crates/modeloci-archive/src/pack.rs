@@ -15,7 +15,8 @@ use crate::layer_tar::{LayerTar, open_exact, pipeline_error};
 use crate::metadata::{self, ModelFacts};
 use crate::modelpack;
 use crate::options::{Format, PackOptions};
-use crate::walk::{SourceFile, model_files};
+use crate::progress::{Counting, Reporter};
+use crate::walk::{Selection, SourceFile, model_files};
 use crate::{Error, Result};
 
 /// Packages model directories into OCI archives: the reference implementation's
@@ -107,12 +108,22 @@ impl ModelPackager {
             Some(path) => path.clone(),
             None => default_output(model_dir, config)?,
         };
-        let files = model_files(model_dir, Some(&output))?;
+        let selection = Selection {
+            exclude: &self.options.exclude,
+            symlinks: self.options.symlinks,
+        };
+        let files = model_files(model_dir, Some(&output), selection)?;
         let detection = metadata::detect_files(&files);
+        let reporter = Reporter::start(
+            self.options.progress.as_ref(),
+            "packing",
+            files.iter().map(|f| f.size).sum(),
+        );
         let mut assembler = Assembler::create(&output, self.options.mtime)?;
         let mut layers = Vec::with_capacity(files.len());
         let mut diff_ids = Vec::with_capacity(files.len());
         for file in &files {
+            reporter.file(&file.rel);
             match descriptor {
                 None => layers.push(self.write_layer(assembler.writer(), file, &output)?),
                 Some(_) => {
@@ -200,12 +211,15 @@ impl ModelPackager {
         let mut blob = writer.blob_writer();
         let threads = self.options.threads;
         let pipeline = |e| pipeline_error(e, output);
+        let progress = self.options.progress.as_ref().map(|h| &*h.0);
         let content = if raw {
-            let mut source = open_exact(file).map_err(Error::io(&file.path))?;
+            let inner = open_exact(file).map_err(Error::io(&file.path))?;
+            let mut source = Counting::new(inner, progress);
             compress(Codec::Identity, &mut source, &mut blob, threads).map_err(pipeline)?;
             None
         } else {
-            let tar = LayerTar::open(file, self.options.mtime).map_err(Error::io(&file.path))?;
+            let inner = LayerTar::open(file, self.options.mtime).map_err(Error::io(&file.path))?;
+            let tar = Counting::capped(inner, progress, file.size);
             if want_content && codec != Codec::Identity {
                 let mut hashing = DigestReader::new(tar);
                 compress(codec, &mut hashing, &mut blob, threads).map_err(pipeline)?;

@@ -21,6 +21,7 @@ use crate::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::glob::glob_match;
 use crate::options::UnpackOptions;
+use crate::progress::{Counting, Progress, Reporter};
 use crate::tar_read::{EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader};
 use crate::verify::{VerifyReport, verify};
 use crate::{Error, Result};
@@ -129,7 +130,8 @@ impl ModelUnpackager {
         let target = Target::prepare(output_dir, self.options.force)?;
         let files = if self.options.layout {
             let staging = target.staging()?;
-            let files = extract_layout(archive, staging.path())?;
+            let files = extract_layout(archive, staging.path())
+                .map_err(|e| as_written_to(e, staging.path(), output_dir))?;
             target.publish(staging, &files)?;
             files
         } else {
@@ -137,7 +139,9 @@ impl ModelUnpackager {
             let plan = plan_layers(archive, &self.options.include, &mut set)?;
             target.check_conflicts(plan.iter().filter_map(|p| p.path.as_deref()))?;
             let staging = target.staging()?;
-            let files = self.extract_layers(archive, &plan, staging.path(), set)?;
+            let files = self
+                .extract_layers(archive, &plan, staging.path(), set)
+                .map_err(|e| as_written_to(e, staging.path(), output_dir))?;
             target.publish(staging, &files)?;
             files
         };
@@ -183,6 +187,12 @@ impl ModelUnpackager {
     ) -> Result<Vec<UnpackedFile>> {
         let set = Mutex::new(set);
         let include = &self.options.include;
+        let reporter = Reporter::start(
+            self.options.progress.as_ref(),
+            "unpacking",
+            plan.iter().map(|p| p.descriptor.size).sum(),
+        );
+        let progress = reporter.0;
         let mut order: Vec<usize> = (0..plan.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(plan[i].descriptor.size));
         let next = AtomicUsize::new(0);
@@ -195,7 +205,11 @@ impl ModelUnpackager {
                     while !failed.load(Ordering::Relaxed) {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = order.get(k) else { return };
-                        let result = extract_layer(archive, &plan[i], staging, &set, include);
+                        if let Some(p) = progress {
+                            p.file(&plan[i].label);
+                        }
+                        let result =
+                            extract_layer(archive, &plan[i], staging, &set, include, progress);
                         if result.is_err() {
                             failed.store(true, Ordering::Relaxed);
                         }
@@ -351,6 +365,18 @@ fn layer_tar_error(err: TarError, title: &str) -> Error {
     }
 }
 
+/// An I/O error on a staged file, told as of the file the user asked for: `out/weights.bin`,
+/// not `.out.modeloci-tmp-123-4567/weights.bin` (which is gone by the time they read it).
+fn as_written_to(err: Error, staging: &Path, output_dir: &Path) -> Error {
+    match err {
+        Error::Io { path, source } if path.starts_with(staging) => Error::Io {
+            path: output_dir.join(path.strip_prefix(staging).unwrap_or(&path)),
+            source,
+        },
+        other => other,
+    }
+}
+
 /// Extracts one layer's file(s) into `staging`, verifying the blob as it streams.
 fn extract_layer(
     archive: &Archive,
@@ -358,10 +384,11 @@ fn extract_layer(
     staging: &Path,
     set: &Mutex<PathSet>,
     include: &[String],
+    progress: Option<&dyn Progress>,
 ) -> Result<Vec<UnpackedFile>> {
     let label = planned.label.as_str();
     let what = format!("layer {label}");
-    let mut blob = archive.verified_blob(planned.descriptor, &what)?;
+    let mut blob = Counting::new(archive.verified_blob(planned.descriptor, &what)?, progress);
     let written = (|| -> Result<Vec<UnpackedFile>> {
         let encoding = match planned.form {
             Form::Raw => {
@@ -493,7 +520,7 @@ fn extract_layer(
         (_, Err(mismatch)) => Err(mismatch),
         (Err(e), Ok(())) => Err(e),
         (Ok(files), Ok(())) => {
-            debug_assert!(blob.is_verified());
+            debug_assert!(blob.inner.is_verified());
             Ok(files)
         }
     }

@@ -9,6 +9,7 @@ use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
+use crate::progress::{Progress, ProgressHandle, Reporter};
 use crate::{Error, Result};
 
 /// What was found for one blob.
@@ -109,6 +110,7 @@ impl VerifyReport {
 fn check(
     reader: Option<(BlobReader<'_>, u64)>,
     expected: &Measured,
+    progress: Option<&dyn Progress>,
 ) -> std::io::Result<BlobStatus> {
     let Some((mut reader, _)) = reader else {
         return Ok(BlobStatus::Missing);
@@ -121,6 +123,9 @@ fn check(
             break;
         }
         hasher.update(&buf[..n]);
+        if let Some(p) = progress {
+            p.advance(n as u64);
+        }
     }
     let actual = hasher.finish();
     Ok(if actual.size != expected.size {
@@ -143,6 +148,19 @@ fn check(
 /// Only for what prevents checking (an I/O error, a hostile entry); mismatches are reported
 /// in the [`VerifyReport`].
 pub fn verify(archive: &Archive, threads: usize) -> Result<VerifyReport> {
+    verify_with_progress(archive, threads, None)
+}
+
+/// Like [`verify`], reporting the bytes hashed to `progress`.
+///
+/// # Errors
+///
+/// As [`verify`].
+pub fn verify_with_progress(
+    archive: &Archive,
+    threads: usize,
+    progress: Option<&ProgressHandle>,
+) -> Result<VerifyReport> {
     let manifest = archive.manifest();
     let reference = archive.format() == ArchiveFormat::Reference;
     let mut jobs: Vec<(String, &Descriptor)> = Vec::with_capacity(manifest.layers.len() + 1);
@@ -158,6 +176,11 @@ pub fn verify(archive: &Archive, threads: usize) -> Result<VerifyReport> {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].1.size));
 
+    let reporter = Reporter::start(
+        progress,
+        "verifying",
+        jobs.iter().map(|(_, d)| d.size).sum(),
+    );
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<BlobStatus>>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
@@ -175,7 +198,7 @@ pub fn verify(archive: &Archive, threads: usize) -> Result<VerifyReport> {
                             None if i == 0 => archive.open_root_file("config.json")?,
                             other => other,
                         };
-                        check(blob, &expected).map_err(Error::io(archive.path()))
+                        check(blob, &expected, reporter.0).map_err(Error::io(archive.path()))
                     });
                     results.lock().expect("no thread panics holding it")[i] = Some(status);
                 }

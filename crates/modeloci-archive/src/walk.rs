@@ -4,9 +4,43 @@ use std::collections::HashSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
 use crate::atomic::TEMP_MARKER;
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::options::Symlinks;
 use crate::{Error, Result};
+
+/// The file at the model root that lists paths to leave out, in gitignore syntax.
+pub const IGNORE_FILE: &str = ".modelociignore";
+
+/// Which files of the model directory to pack.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Selection<'a> {
+    /// Patterns to leave out besides those of [`IGNORE_FILE`] (gitignore syntax).
+    pub(crate) exclude: &'a [String],
+    /// What to do with symbolic links.
+    pub(crate) symlinks: Symlinks,
+}
+
+/// The matcher for `.modelociignore` (when present) and the `--exclude` patterns.
+fn ignore_matcher(model_dir: &Path, exclude: &[String]) -> Result<Gitignore> {
+    let mut builder = GitignoreBuilder::new(model_dir);
+    let file = model_dir.join(IGNORE_FILE);
+    if file.is_file()
+        && let Some(err) = builder.add(&file)
+    {
+        return Err(Error::InvalidOption(format!("{}: {}", file.display(), err)));
+    }
+    for pattern in exclude {
+        builder
+            .add_line(None, pattern)
+            .map_err(|err| Error::InvalidOption(format!("--exclude {pattern:?}: {}", err)))?;
+    }
+    builder
+        .build()
+        .map_err(|err| Error::InvalidOption(err.to_string()))
+}
 
 /// A regular file to pack.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,11 +55,17 @@ pub(crate) struct SourceFile {
     pub(crate) executable: bool,
 }
 
-/// The model's regular files, sorted by relative path (byte order), symlinks followed.
+/// The model's regular files, sorted by relative path (byte order).
 ///
-/// `.git/` directories and this tool's temporary files are skipped, and so is `skip`, the
-/// file the archive is being written to when it lies inside the model directory.
-pub(crate) fn model_files(model_dir: &Path, skip: Option<&Path>) -> Result<Vec<SourceFile>> {
+/// Left out: what `.modelociignore` and `selection.exclude` name, `.git/` directories, the
+/// ignore file itself, this tool's temporary files, and `skip`, the file the archive is
+/// being written to when it lies inside the model directory. Symbolic links are followed,
+/// skipped or refused as `selection.symlinks` says.
+pub(crate) fn model_files(
+    model_dir: &Path,
+    skip: Option<&Path>,
+    selection: Selection<'_>,
+) -> Result<Vec<SourceFile>> {
     if !model_dir.is_dir() {
         return Err(Error::NotADirectory {
             path: model_dir.to_owned(),
@@ -36,10 +76,21 @@ pub(crate) fn model_files(model_dir: &Path, skip: Option<&Path>) -> Result<Vec<S
         .map(|m| (m.dev(), m.ino()))
         .into_iter()
         .collect();
+    let ignore = ignore_matcher(model_dir, selection.exclude)?;
+    let symlinks = selection.symlinks;
     let walker = walkdir::WalkDir::new(model_dir)
-        .follow_links(true)
+        .follow_links(symlinks == Symlinks::Follow)
         .into_iter()
-        .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == ".git"));
+        .filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            let dir = e.file_type().is_dir();
+            let left_out = (dir && e.file_name() == ".git")
+                || (e.depth() == 1 && !dir && e.file_name() == IGNORE_FILE)
+                || ignore.matched(e.path(), dir).is_ignore();
+            !left_out
+        });
     let mut files = Vec::new();
     for entry in walker {
         let entry = entry.map_err(|e| walk_error(&e, model_dir))?;
@@ -52,6 +103,16 @@ pub(crate) fn model_files(model_dir: &Path, skip: Option<&Path>) -> Result<Vec<S
             path: path.to_owned(),
             reason: reason.to_owned(),
         };
+        if file_type.is_symlink() {
+            match symlinks {
+                Symlinks::Skip => continue,
+                _ => {
+                    return Err(unpackable(
+                        "it is a symbolic link (pack with --symlinks follow or skip)",
+                    ));
+                }
+            }
+        }
         if !file_type.is_file() {
             return Err(unpackable(special_kind(&entry)));
         }

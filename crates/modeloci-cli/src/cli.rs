@@ -50,6 +50,12 @@ pub(crate) enum Command {
     Login(LoginArgs),
     /// Remove the stored credentials for a registry.
     Logout(LogoutArgs),
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
+    ///
+    /// For example: `modeloci completions bash >
+    /// ~/.local/share/bash-completion/completions/modeloci`, or `modeloci completions zsh >
+    /// "${fpath[1]}/_modeloci"`.
+    Completions(CompletionsArgs),
 }
 
 /// Layer compression.
@@ -63,6 +69,17 @@ pub(crate) enum CompressionArg {
     None,
     /// per file: gzip what compresses, store the rest
     Auto,
+}
+
+/// What packing does with symbolic links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SymlinksArg {
+    /// pack the target's content as a file at the link's path
+    Follow,
+    /// leave links out
+    Skip,
+    /// refuse to pack links
+    Error,
 }
 
 /// Artifact profile.
@@ -95,6 +112,15 @@ pub(crate) struct PackArgs {
     /// Harbor, Docker Model Runner).
     #[arg(long, value_enum, default_value_t = FormatArg::Modeloci)]
     pub(crate) format: FormatArg,
+    /// Leave out paths matching this gitignore-style pattern, like a line of
+    /// `.modelociignore` (e.g. `*.onnx`, `runs/`, `!keep.onnx`); repeatable. `.git/` and
+    /// `.modelociignore` itself are never packed.
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) exclude: Vec<String>,
+    /// Symbolic links: `follow` packs the target's content at the link's path (a Hugging Face
+    /// cache snapshot packs as files); `skip` leaves links out; `error` refuses them.
+    #[arg(long, value_enum, default_value_t = SymlinksArg::Follow)]
+    pub(crate) symlinks: SymlinksArg,
     /// ModelPack: paths (globs) that hold data sets; repeatable.
     #[arg(long = "dataset", value_name = "GLOB")]
     pub(crate) datasets: Vec<String>,
@@ -152,6 +178,9 @@ pub(crate) struct UnpackArgs {
     /// Write into a non-empty directory, replacing the files the archive holds.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Restore only files whose paths match (`*` also crosses `/`); repeatable.
+    #[arg(long, value_name = "GLOB", conflicts_with = "layout")]
+    pub(crate) include: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +269,13 @@ pub(crate) struct LoginArgs {
     /// Use plain HTTP even though the registry is not on this machine.
     #[arg(long)]
     pub(crate) plain_http: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

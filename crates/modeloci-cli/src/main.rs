@@ -1,63 +1,6 @@
-//! `modeloci`: package machine-learning models as OCI artifacts, and back.
-//!
-//! This crate is the binary: argument parsing, output for people and scripts, and the
-//! mapping of errors to exit codes. The work is done by `modeloci-archive`.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
-// Doc comments here are `--help` text, where `host[:port]` means an optional part, not a link.
-#![allow(rustdoc::broken_intra_doc_links)]
+//! The `modeloci` binary; everything is in the library, so that xtask can render the man page
+//! and completions from the same command definition.
 
-mod cli;
-mod commands;
-mod output;
-
-use std::io::{self, Write};
-use std::process::ExitCode;
-
-use clap::Parser;
-
-use crate::cli::Cli;
-use crate::commands::{Ctx, Outcome};
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let ctx = Ctx {
-        json: cli.json,
-        quiet: cli.quiet,
-    };
-    match commands::run(cli.command, &ctx) {
-        Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::VerificationFailed) => ExitCode::from(1),
-        Err(err) => report_error(&err, &ctx),
-    }
-}
-
-/// Prints the error once (library errors carry their causes in their message), a hint where
-/// one helps, and picks the exit code: 1 when content failed verification, else 2.
-fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
-    let broken_pipe = err.chain().any(|e| {
-        e.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    });
-    if broken_pipe {
-        return ExitCode::SUCCESS;
-    }
-    let archive = err.downcast_ref::<modeloci_archive::Error>();
-    let registry = err.downcast_ref::<modeloci_registry::Error>();
-    let verification = archive.is_some_and(modeloci_archive::Error::is_verification_failure)
-        || registry.is_some_and(modeloci_registry::Error::is_verification_failure);
-    let code = if verification { 1 } else { 2 };
-    let hint = archive
-        .and_then(modeloci_archive::Error::hint)
-        .map(str::to_owned)
-        .or_else(|| registry.and_then(modeloci_registry::Error::hint));
-    if ctx.json {
-        let doc = serde_json::json!({ "error": err.to_string(), "hint": hint, "exitCode": code });
-        let _ = writeln!(io::stdout(), "{doc:#}");
-    }
-    let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
-    if let Some(hint) = hint {
-        let _ = writeln!(stderr, "hint: {hint}");
-    }
-    ExitCode::from(code)
+fn main() -> std::process::ExitCode {
+    modeloci_cli::main()
 }

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use modeloci_archive::{Archive, ModelUnpackager, UnpackOptions, glob_match, repack};
+use modeloci_archive::{
+    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, glob_match, repack,
+};
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{
     Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIndex, OciManifest, annotations,
@@ -54,6 +56,8 @@ pub struct PullOptions {
     pub force: bool,
     /// The modification time written in rebuilt archives (0, or `SOURCE_DATE_EPOCH`).
     pub mtime: u64,
+    /// Where to report the bytes downloaded (and, with [`PullTarget::Unpack`], unpacked).
+    pub progress: Option<ProgressHandle>,
 }
 
 impl Default for PullOptions {
@@ -63,6 +67,7 @@ impl Default for PullOptions {
             include: Vec::new(),
             force: false,
             mtime: 0,
+            progress: None,
         }
     }
 }
@@ -83,6 +88,12 @@ impl PullOptions {
     /// Allows unpacking into a non-empty directory.
     pub fn with_force(mut self, force: bool) -> Self {
         self.force = force;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Option<ProgressHandle>) -> Self {
+        self.progress = progress;
         self
     }
 
@@ -187,7 +198,22 @@ pub fn pull(
     fs::create_dir_all(&blobs_dir).map_err(Error::io(&blobs_dir))?;
     fs::write(staging.join("oci-layout"), ImageLayout::default().to_json())
         .map_err(Error::io(&staging))?;
-    let fetched = fetch_all(client, repo, &wanted, &staging, options.concurrency)?;
+    let progress = options.progress.as_ref().map(|h| &*h.0);
+    if let Some(p) = progress {
+        p.start("downloading", wanted.iter().map(|d| d.size).sum());
+    }
+    let fetched = fetch_all(
+        client,
+        repo,
+        &wanted,
+        &staging,
+        options.concurrency,
+        progress,
+    );
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let fetched = fetched?;
 
     // The manifest and an index naming it make the staging directory a layout.
     let ref_name = manifest
@@ -219,7 +245,8 @@ pub fn pull(
         PullTarget::Unpack(dir) => {
             let unpack = UnpackOptions::default()
                 .with_force(options.force)
-                .with_include(options.include.clone());
+                .with_include(options.include.clone())
+                .with_progress(options.progress.clone());
             ModelUnpackager::with_options(unpack)
                 .extract_from(&layout, dir)?
                 .files
@@ -253,6 +280,7 @@ fn fetch_all(
     blobs: &[Descriptor],
     staging: &Path,
     concurrency: usize,
+    progress: Option<&dyn Progress>,
 ) -> Result<Fetched> {
     let mut order: Vec<usize> = (0..blobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(blobs[i].size));
@@ -266,7 +294,7 @@ fn fetch_all(
                 while !failed.load(Ordering::Relaxed) {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = order.get(k) else { return };
-                    let result = fetch_blob(client, repo, &blobs[i], staging);
+                    let result = fetch_blob(client, repo, &blobs[i], staging, progress);
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -309,6 +337,7 @@ fn fetch_blob(
     repo: &str,
     descriptor: &Descriptor,
     staging: &Path,
+    progress: Option<&dyn Progress>,
 ) -> Result<Fetched> {
     let digest = &descriptor.digest;
     let done = staging.join(digest.blob_path());
@@ -318,6 +347,9 @@ fn fetch_blob(
         // Verified when it was renamed; checked again, as it is cheap next to a download.
         let have = hash_prefix(&done).map_err(Error::io(&done))?.finish();
         if have == Measured::new(digest.clone(), descriptor.size) {
+            if let Some(p) = progress {
+                p.advance(descriptor.size);
+            }
             return Ok(Fetched {
                 downloaded: 0,
                 resumed: descriptor.size,
@@ -339,8 +371,11 @@ fn fetch_blob(
         };
         if attempts == 0 {
             fetched.resumed = hasher.size();
+            if let Some(p) = progress {
+                p.advance(hasher.size());
+            }
         }
-        match download(client, repo, descriptor, &partial, &mut hasher) {
+        match download(client, repo, descriptor, &partial, &mut hasher, progress) {
             Ok(n) => {
                 fetched.downloaded += n;
                 break hasher.finish();
@@ -405,6 +440,7 @@ fn download(
     descriptor: &Descriptor,
     partial: &Path,
     hasher: &mut Hasher,
+    progress: Option<&dyn Progress>,
 ) -> Result<u64, DownloadError> {
     let have = hasher.size();
     if have == descriptor.size {
@@ -518,6 +554,9 @@ fn download(
         }
         hasher.update(&buf[..n]);
         received += n as u64;
+        if let Some(p) = progress {
+            p.advance(n as u64);
+        }
     }
     if received < remaining {
         return Err(DownloadError::Broken(received));

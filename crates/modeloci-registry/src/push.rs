@@ -1,11 +1,12 @@
 //! Pushing an archive: blobs the registry lacks, then the manifest, then tags.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use modeloci_archive::Archive;
+use modeloci_archive::{Archive, Progress, ProgressHandle};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::cache::BlobLocations;
@@ -28,6 +29,8 @@ pub struct PushOptions {
     pub mount_from: Vec<String>,
     /// Where blob locations are remembered between runs, for cross-repository mounts.
     pub cache: Option<PathBuf>,
+    /// Where to report the bytes uploaded (blobs the registry has count as done).
+    pub progress: Option<ProgressHandle>,
 }
 
 impl Default for PushOptions {
@@ -38,6 +41,7 @@ impl Default for PushOptions {
             extra_tags: Vec::new(),
             mount_from: Vec::new(),
             cache: None,
+            progress: None,
         }
     }
 }
@@ -67,6 +71,12 @@ impl PushOptions {
         repositories: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
         self.mount_from = repositories.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Option<ProgressHandle>) -> Self {
+        self.progress = progress;
         self
     }
 
@@ -171,7 +181,12 @@ pub fn push(
         config: &config,
         options,
         refuse_chunks: AtomicBool::new(false),
+        progress: options.progress.as_ref().map(|h| &*h.0),
+        sent: Mutex::new(HashMap::new()),
     };
+    if let Some(p) = uploader.progress {
+        p.start("uploading", descriptors.iter().map(|d| d.size).sum());
+    }
 
     let mut order: Vec<usize> = (0..descriptors.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(descriptors[i].size));
@@ -191,6 +206,9 @@ pub fn push(
                     sources.extend(locations_ref.lookup(client.registry(), &descriptor.digest));
                     sources.retain(|s| s != repo);
                     let result = uploader.ensure(descriptor, &sources);
+                    if let Ok(BlobOutcome::Existed | BlobOutcome::Mounted) = result {
+                        uploader.skipped(descriptor);
+                    }
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -199,6 +217,9 @@ pub fn push(
             });
         }
     });
+    if let Some(p) = uploader.progress {
+        p.finish();
+    }
     let mut blobs = Vec::with_capacity(descriptors.len());
     for (descriptor, result) in descriptors
         .into_iter()
@@ -259,6 +280,9 @@ struct Uploader<'a> {
     config: &'a [u8],
     options: &'a PushOptions,
     refuse_chunks: AtomicBool,
+    progress: Option<&'a dyn Progress>,
+    /// How far into each blob uploads have read, so that a resent chunk is not counted twice.
+    sent: Mutex<HashMap<Digest, u64>>,
 }
 
 impl Uploader<'_> {
@@ -282,8 +306,31 @@ impl Uploader<'_> {
         )
     }
 
-    /// A reader of the blob from `offset` on.
+    /// A reader of the blob from `offset` on, reporting progress.
     fn open_at(&self, descriptor: &Descriptor, offset: u64) -> io::Result<Box<dyn Read + '_>> {
+        let inner = self.open_blob_at(descriptor, offset)?;
+        Ok(match self.progress {
+            Some(progress) => Box::new(Sent {
+                inner,
+                sent: &self.sent,
+                digest: descriptor.digest.clone(),
+                position: offset,
+                progress,
+            }),
+            None => inner,
+        })
+    }
+
+    /// A blob the registry already has, or got by a mount, is done.
+    fn skipped(&self, descriptor: &Descriptor) {
+        if let Some(p) = self.progress {
+            let sent = self.sent.lock().expect("no panics holding it");
+            let read = sent.get(&descriptor.digest).copied().unwrap_or(0);
+            p.advance(descriptor.size.saturating_sub(read));
+        }
+    }
+
+    fn open_blob_at(&self, descriptor: &Descriptor, offset: u64) -> io::Result<Box<dyn Read + '_>> {
         if descriptor.digest == self.archive.manifest().config.digest {
             let start = usize::try_from(offset)
                 .unwrap_or(usize::MAX)
@@ -561,6 +608,30 @@ enum Chunked {
 }
 
 /// The last byte of a `Range: 0-N` (or `bytes=0-N`) header.
+/// A blob's bytes on their way up; reports only bytes past the furthest point any upload of
+/// the blob reached, so retries do not count twice.
+struct Sent<'a> {
+    inner: Box<dyn Read + 'a>,
+    sent: &'a Mutex<HashMap<Digest, u64>>,
+    digest: Digest,
+    position: u64,
+    progress: &'a dyn Progress,
+}
+
+impl Read for Sent<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position += n as u64;
+        let mut sent = self.sent.lock().expect("no panics holding it");
+        let furthest = sent.entry(self.digest.clone()).or_insert(0);
+        if self.position > *furthest {
+            self.progress.advance(self.position - *furthest);
+            *furthest = self.position;
+        }
+        Ok(n)
+    }
+}
+
 fn range_end(range: &str) -> Option<u64> {
     let range = range.trim().trim_start_matches("bytes=");
     let (start, end) = range.split_once('-')?;

@@ -1,5 +1,5 @@
 use anyhow::Result;
-use modeloci_archive::{Archive, Error, verify};
+use modeloci_archive::{Archive, Error, verify_with_progress};
 use modeloci_spec::{MediaType, ModelPackConfig, OciConfig};
 use serde::Serialize;
 
@@ -34,9 +34,10 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         ) => None,
         Err(e) => return Err(e.into()),
     };
-    let report = verify(
+    let report = verify_with_progress(
         &archive,
         std::thread::available_parallelism().map_or(1, usize::from),
+        ctx.progress.handle().as_ref(),
     )?;
     let manifest = archive.manifest();
     let modelpack = (manifest.config.media_type == MediaType::ModelPackConfig)

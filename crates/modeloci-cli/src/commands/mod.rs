@@ -10,7 +10,8 @@ mod verify;
 use anyhow::{Result, bail};
 use modeloci_archive::Compression;
 
-use crate::cli::{Command, CompressionArg};
+use crate::cli::{Command, CompletionsArgs, CompressionArg};
+use crate::progress::Bars;
 
 /// What every command needs to know about how to talk.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub(crate) struct Ctx {
     pub(crate) json: bool,
     /// Print nothing but errors.
     pub(crate) quiet: bool,
+    /// Whether to draw progress bars on stderr.
+    pub(crate) progress: Bars,
 }
 
 impl Ctx {
@@ -46,7 +49,16 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> Result<Outcome> {
         Command::Pull(args) => registry::pull(&args, ctx),
         Command::Login(args) => registry::login(&args, ctx),
         Command::Logout(args) => registry::logout(&args, ctx),
+        Command::Completions(args) => completions(&args),
     }
+}
+
+/// Writes the completion script for a shell on stdout.
+fn completions(args: &CompletionsArgs) -> Result<Outcome> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut crate::command(), "modeloci", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+    Ok(Outcome::Success)
 }
 
 fn compression(arg: CompressionArg) -> Compression {

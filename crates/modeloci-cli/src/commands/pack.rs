@@ -1,10 +1,10 @@
 use anyhow::{Result, bail};
-use modeloci_archive::{Format, ModelFacts, ModelPackager, PackOptions};
+use modeloci_archive::{Format, ModelFacts, ModelPackager, PackOptions, Symlinks};
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
 use super::{Ctx, Outcome, compression, source_date_epoch};
-use crate::cli::{FormatArg, PackArgs};
+use crate::cli::{FormatArg, PackArgs, SymlinksArg};
 use crate::output::{human_size, outln, print_json};
 
 #[derive(Serialize)]
@@ -93,8 +93,15 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
         FormatArg::Modelpack => Format::ModelPack,
     };
     let mut options = PackOptions::default()
+        .with_progress(ctx.progress.handle())
         .with_format(format)
-        .with_datasets(args.datasets.clone());
+        .with_datasets(args.datasets.clone())
+        .with_exclude(args.exclude.clone())
+        .with_symlinks(match args.symlinks {
+            SymlinksArg::Follow => Symlinks::Follow,
+            SymlinksArg::Skip => Symlinks::Skip,
+            SymlinksArg::Error => Symlinks::Error,
+        });
     if let Some(c) = args.compression {
         options = options
             .with_compression(compression(c))

@@ -66,7 +66,8 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_chunk_size(args.chunk_size.max(1) << 20)
         .with_extra_tags(args.tags.clone())
         .with_mount_from(args.mount_from.clone())
-        .with_cache(blob_cache());
+        .with_cache(blob_cache())
+        .with_progress(ctx.progress.handle());
     let report = modeloci_registry::push(&client, &archive, &reference, &options)?;
     let outcome = |o: BlobOutcome| match o {
         BlobOutcome::Existed => "existed",
@@ -132,7 +133,8 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_concurrency(args.registry.concurrency)
         .with_include(args.include.clone())
         .with_force(args.force)
-        .with_mtime(mtime()?);
+        .with_mtime(mtime()?)
+        .with_progress(ctx.progress.handle());
     let report = modeloci_registry::pull(&client, &reference, &target, &options)?;
     let (path, unpacked) = match &target {
         PullTarget::Archive(p) => (p.as_path(), false),

@@ -27,7 +27,9 @@ struct FileJson<'a> {
 pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
     let mut options = UnpackOptions::default()
         .with_layout(args.layout)
-        .with_force(args.force);
+        .with_force(args.force)
+        .with_include(args.include.clone())
+        .with_progress(ctx.progress.handle());
     if let Some(reference) = &args.archive.reference {
         options = options.with_reference(reference);
     }

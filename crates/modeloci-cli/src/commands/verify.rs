@@ -1,5 +1,7 @@
 use anyhow::Result;
-use modeloci_archive::{Archive, ArchiveFormat, BlobCheck, BlobStatus, VerifyReport, verify};
+use modeloci_archive::{
+    Archive, ArchiveFormat, BlobCheck, BlobStatus, VerifyReport, verify_with_progress,
+};
 use serde::Serialize;
 
 use super::{Ctx, Outcome};
@@ -97,9 +99,10 @@ fn verdict(ok: bool) -> &'static str {
 
 pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
     let archive = Archive::open_with(&args.archive.archive, args.archive.reference.as_deref())?;
-    let report = verify(
+    let report = verify_with_progress(
         &archive,
         std::thread::available_parallelism().map_or(1, usize::from),
+        ctx.progress.handle().as_ref(),
     )?;
     if ctx.json {
         print_json(&json(&report))?;

@@ -284,3 +284,36 @@ fn a_closed_pipe_ends_the_command_quietly() {
         (Some(0), String::new())
     );
 }
+
+#[test]
+fn completions_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = modeloci(dir.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["pack", "unpack", "model-dir", "symlinks", "exclude"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    // bash runs the script: `modeloci pa<TAB>` gives `pack`, `modeloci pack --sym<TAB>`
+    // gives `--symlinks`.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source <("$0" completions bash) || exit 9
+            complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=();
+                _modeloci modeloci "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}";
+                echo "${COMPREPLY[*]}"; }
+            complete_words modeloci pa
+            complete_words modeloci pack --sym"#,
+        )
+        .arg(assert_cmd::cargo::cargo_bin!("modeloci"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pack\n--symlinks\n");
+}

@@ -1,8 +1,11 @@
 //! The `modeloci` command as a user runs it: exit codes, stdout and stderr.
 
 mod commands;
+mod crash;
 mod errors;
+mod faults;
 mod registry;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,44 @@ pub(crate) fn transcript(cmd: &mut Command, tmp: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     text.replace(&tmp.display().to_string(), "[TMP]")
+}
+
+/// `pack` of the model at `model/` as `m`, version 1, into `output`, then `extra`.
+pub(crate) fn pack_args<'a>(output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "pack",
+        "--model-dir",
+        "model",
+        "--name",
+        "m",
+        "--version",
+        "1",
+        "-o",
+        output,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A registry client's environment kept inside `tmp`: Docker's config and modeloci's cache.
+pub(crate) fn client_env(tmp: &Path) -> [(&'static str, PathBuf); 2] {
+    [
+        ("DOCKER_CONFIG", tmp.join("docker")),
+        ("XDG_CACHE_HOME", tmp.join("cache")),
+    ]
+}
+
+/// Packs `model/` in `tmp` into `m.tar` (with `extra` arguments) and pushes it to `target`.
+pub(crate) fn pack_and_push(tmp: &Path, extra: &[&str], target: &str) {
+    modeloci(tmp)
+        .args(pack_args("m.tar", extra))
+        .assert()
+        .success();
+    modeloci(tmp)
+        .envs(client_env(tmp))
+        .args(["push", "--archive", "m.tar", target])
+        .assert()
+        .success();
 }
 
 /// The repository's fixtures.

@@ -1,0 +1,124 @@
+//! Progress bars: drawn on stderr when it is a terminal (here a pseudo-terminal from
+//! util-linux `script`), never with `--quiet` or `--json`, never into a pipe.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use modeloci_tests::registry::Registry;
+
+use crate::{client_env, modeloci, pack_args, workspace};
+
+/// Runs the built binary with `args` on a 100-column pseudo-terminal; returns what the
+/// terminal showed (stdout and stderr together) and the exit code.
+fn in_terminal(cwd: &Path, env: &[(&str, PathBuf)], args: &[&str]) -> (String, i32) {
+    let bin = assert_cmd::cargo::cargo_bin!("modeloci");
+    let mut line = format!("stty cols 100 rows 30; exec {}", bin.display());
+    for arg in args {
+        assert!(
+            arg.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=*".contains(c)),
+            "{arg:?} needs no quoting"
+        );
+        line.push(' ');
+        line.push_str(arg);
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd.output().expect("util-linux script runs");
+    let code = out.status.code().unwrap_or(-1);
+    (String::from_utf8_lossy(&out.stdout).into_owned(), code)
+}
+
+/// A model with one 24 MiB file, large enough for a bar with a rate to be drawn.
+fn sized_model(dir: &Path) {
+    let weights: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.join("model/weights.bin"), weights).unwrap();
+}
+
+#[test]
+fn bars_on_a_terminal_and_nowhere_else() {
+    let dir = workspace();
+    let tmp = dir.path();
+    sized_model(tmp);
+
+    let (screen, code) = in_terminal(tmp, &[], &pack_args("a.tar", &[]));
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("packing"), "{screen}");
+    assert!(
+        screen.contains("/24.01 MiB"),
+        "the total in bytes: {screen}"
+    );
+    assert!(
+        screen.contains("Packaged model to a.tar"),
+        "the summary follows: {screen}"
+    );
+
+    let (screen, code) = in_terminal(tmp, &[], &["verify", "--archive", "a.tar"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("verifying"), "{screen}");
+
+    let (screen, code) = in_terminal(
+        tmp,
+        &[],
+        &["unpack", "--archive", "a.tar", "--output", "out"],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("unpacking"), "{screen}");
+    assert_eq!(
+        std::fs::read(tmp.join("out/weights.bin")).unwrap(),
+        std::fs::read(tmp.join("model/weights.bin")).unwrap()
+    );
+
+    // --quiet and --json draw nothing, even on a terminal.
+    let (screen, code) = in_terminal(tmp, &[], &["--quiet", "verify", "--archive", "a.tar"]);
+    assert_eq!((code, screen.as_str()), (0, ""));
+    let (screen, code) = in_terminal(tmp, &[], &["--json", "verify", "--archive", "a.tar"]);
+    assert_eq!(code, 0);
+    assert!(!screen.contains("verifying"), "{screen}");
+    assert!(screen.trim_start().starts_with('{'), "{screen}");
+
+    // Into a pipe: no bar, not even a cleared one.
+    let out = modeloci(tmp)
+        .args(pack_args("b.tar", &[]))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\r'));
+}
+
+#[test]
+fn push_and_pull_draw_bars() {
+    let registry = Registry::start(None);
+    let dir = workspace();
+    let tmp = dir.path();
+    sized_model(tmp);
+    let env = client_env(tmp);
+    modeloci(tmp)
+        .args(pack_args("a.tar", &[]))
+        .assert()
+        .success();
+    let target = format!("{}/bars/tiny:1", registry.addr);
+
+    let (screen, code) = in_terminal(tmp, &env, &["push", "--archive", "a.tar", &target]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("uploading"), "{screen}");
+
+    let (screen, code) = in_terminal(tmp, &env, &["pull", &target, "--unpack", "pulled"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("downloading"), "{screen}");
+    assert!(screen.contains("unpacking"), "{screen}");
+    assert_eq!(
+        std::fs::read(tmp.join("pulled/weights.bin")).unwrap(),
+        std::fs::read(tmp.join("model/weights.bin")).unwrap()
+    );
+}

@@ -1,0 +1,150 @@
+//! What goes in: `.modelociignore`, `--exclude`, `.git/`, and `--symlinks`.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use modeloci_archive::{Archive, ModelPackager, PackOptions, Symlinks};
+
+use crate::config;
+
+fn write(dir: &Path, rel: &str, data: &str) {
+    let path = dir.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, data).unwrap();
+}
+
+/// The layer titles of the archive packed from `model` with `options`.
+fn packed(model: &Path, options: PackOptions) -> modeloci_archive::Result<Vec<String>> {
+    let out = model.with_extension("tar");
+    ModelPackager::with_options(options.with_output(&out)).pack(model, &config("m"))?;
+    let archive = Archive::open(&out).unwrap();
+    let titles = archive
+        .manifest()
+        .layers
+        .iter()
+        .map(|l| l.title().unwrap().to_owned())
+        .collect();
+    fs::remove_file(&out).unwrap();
+    Ok(titles)
+}
+
+#[test]
+fn ignore_file_and_excludes_leave_paths_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    for rel in [
+        "config.json",
+        "model.safetensors",
+        "model.onnx",
+        "keep.onnx",
+        "runs/1/events.log",
+        "notes/draft.md",
+        "sub/runs/x.txt",
+        ".git/HEAD",
+        "sub/.git/config",
+        "sub/.modelociignore",
+        "checkpoints/step-100.pt",
+        "checkpoints/final.pt",
+    ] {
+        write(&model, rel, rel);
+    }
+    // gitignore syntax: globs, a directory, an anchored path, a negation, a comment.
+    write(
+        &model,
+        ".modelociignore",
+        "# training leftovers\n*.onnx\n!keep.onnx\nruns/\n/notes/draft.md\ncheckpoints/step-*\n",
+    );
+    let titles = packed(&model, PackOptions::default()).unwrap();
+    assert_eq!(
+        titles,
+        [
+            "checkpoints/final.pt",
+            "config.json",
+            "keep.onnx",
+            "model.safetensors",
+            "sub/.modelociignore",
+        ],
+        "runs/ matches at any depth; .git/ and the root ignore file never go in"
+    );
+
+    // --exclude adds lines of the same syntax.
+    let titles = packed(
+        &model,
+        PackOptions::default().with_exclude(["*.pt", "sub/"]),
+    )
+    .unwrap();
+    assert_eq!(titles, ["config.json", "keep.onnx", "model.safetensors"]);
+
+    // Excluding everything leaves an empty model: an error, and no archive.
+    let err = packed(&model, PackOptions::default().with_exclude(["*"])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("model directory {} holds no files to pack", model.display())
+    );
+    assert_eq!(
+        err.hint(),
+        Some("check --model-dir and your exclude patterns")
+    );
+    assert!(!model.with_extension("tar").exists());
+}
+
+#[test]
+fn a_bad_pattern_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    write(&model, "a.bin", "a");
+    let err = packed(&model, PackOptions::default().with_exclude(["a{b"])).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("--exclude \"a{b\": error parsing glob"),
+        "{text}"
+    );
+    assert!(text.contains("unclosed alternate group"), "{text}");
+
+    write(&model, ".modelociignore", "ok.txt\nb{.bin\n");
+    let err = packed(&model, PackOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&model.join(".modelociignore").display().to_string()),
+        "{text}"
+    );
+    assert!(text.contains("line 2"), "{text}");
+    assert!(!model.with_extension("tar").exists());
+}
+
+#[test]
+fn symlinks_follow_skip_or_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    write(&model, "config.json", "{}");
+    write(dir.path(), "elsewhere/weights.bin", "weights");
+    write(dir.path(), "elsewhere/shard/part-1.bin", "part");
+    symlink("../elsewhere/weights.bin", model.join("weights.bin")).unwrap();
+    symlink("../elsewhere/shard", model.join("shard")).unwrap();
+
+    let follow = packed(&model, PackOptions::default()).unwrap();
+    assert_eq!(follow, ["config.json", "shard/part-1.bin", "weights.bin"]);
+
+    let skip = packed(&model, PackOptions::default().with_symlinks(Symlinks::Skip)).unwrap();
+    assert_eq!(skip, ["config.json"]);
+
+    let err = packed(
+        &model,
+        PackOptions::default().with_symlinks(Symlinks::Error),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text == format!(
+            "cannot pack {}: it is a symbolic link (pack with --symlinks follow or skip)",
+            model.join("shard").display()
+        ) || text
+            == format!(
+                "cannot pack {}: it is a symbolic link (pack with --symlinks follow or skip)",
+                model.join("weights.bin").display()
+            ),
+        "{text}"
+    );
+    assert!(!model.with_extension("tar").exists());
+}
