@@ -475,4 +475,57 @@ mod tests {
         assert_eq!(one, roundtrip(Codec::Zstd { level: 3 }, &data, 4));
         roundtrip(Codec::Zstd { level: 3 }, &[], 2);
     }
+
+    /// A disk that fills up after `room` bytes.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_is_an_error_on_every_codec_and_thread_count() {
+        let data = sample(9 * GZIP_BLOCK + 123);
+        for codec in [
+            Codec::Identity,
+            Codec::Gzip {
+                level: 1,
+                literals: false,
+            },
+            Codec::Gzip {
+                level: 1,
+                literals: true,
+            },
+            Codec::Gzip {
+                level: 6,
+                literals: false,
+            },
+            Codec::Zstd { level: 1 },
+        ] {
+            for threads in [1, 2, 4] {
+                for room in [0, 1, 4096, 3 * GZIP_BLOCK] {
+                    let err = compress(codec, &mut &data[..], &mut Full { room }, threads)
+                        .expect_err("the full disk is reported");
+                    assert_eq!(
+                        err.kind(),
+                        io::ErrorKind::StorageFull,
+                        "{codec:?}, {threads} threads, room for {room}: {err}"
+                    );
+                }
+            }
+        }
+    }
 }

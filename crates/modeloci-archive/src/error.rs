@@ -186,6 +186,9 @@ impl Error {
                 "the archive is corrupt or was tampered with; fetch it again"
             }
             Self::EmptyModel { .. } => "check --model-dir and your exclude patterns",
+            Self::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
+                "the disk is full: free some space or write elsewhere (nothing was left behind)"
+            }
             _ => return None,
         })
     }

@@ -161,6 +161,9 @@ impl Error {
             Self::Unreachable { .. } => {
                 Some("check the host and port; local registries often need --plain-http".into())
             }
+            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Some(
+                "the disk is full: free some space and run the same pull again; it resumes".into(),
+            ),
             Self::Archive(e) => e.hint().map(str::to_owned),
             _ => None,
         }

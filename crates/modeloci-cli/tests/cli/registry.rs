@@ -106,6 +106,29 @@ fn login_push_pull_logout() {
             None
         )
     );
+    assert_snapshot!(
+        "login-json",
+        run(
+            &[
+                "--json",
+                "login",
+                &reg,
+                "--username",
+                "alice",
+                "--password-stdin"
+            ],
+            Some("wonderland\n")
+        )
+        .replace(&tmp.display().to_string(), "[TMP]")
+    );
+    assert_snapshot!("logout-json", run(&["--json", "logout", &reg], None));
+    assert_snapshot!(
+        "login-again",
+        run(
+            &["login", &reg, "--username", "alice", "--password-stdin"],
+            Some("wonderland\n")
+        )
+    );
     assert_snapshot!("logout", run(&["logout", &reg], None));
     assert_snapshot!("logout-again", run(&["logout", &reg], None));
     assert_snapshot!(
