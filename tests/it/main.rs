@@ -8,10 +8,12 @@ mod hostile;
 mod large;
 mod metadata;
 mod modelpack;
+mod properties;
 mod reference;
 mod registry;
 mod roundtrip;
 mod schema;
+mod selection;
 mod third_party;
 mod tidy;
 

@@ -6,7 +6,8 @@
 //! - [`layout`]: artifacts laid out as other tools (or attackers) lay them out;
 //! - [`rawtar`]: a tar writer that writes whatever it is told, for hostile archives;
 //! - [`registry`]: a real OCI registry (Debian's `docker-registry`) on 127.0.0.1;
-//! - [`proxy`]: an HTTP proxy in front of it that demands bearer tokens or injects faults.
+//! - [`proxy`]: an HTTP proxy in front of it that demands bearer tokens or injects faults;
+//! - [`only_entry`]: the check that work left nothing beside its target.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 pub mod fixtures;
@@ -16,3 +17,18 @@ pub mod proxy;
 pub mod rawtar;
 pub mod reference;
 pub mod registry;
+
+/// Asserts that `dir` holds `name` and nothing else: whatever ran there, failed or not, left
+/// nothing behind (no temporary, no staging directory, no partial output).
+///
+/// # Panics
+///
+/// When `dir` holds anything else, or cannot be listed.
+pub fn only_entry(dir: &std::path::Path, name: &str) {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, [name], "something was left beside {name}");
+}

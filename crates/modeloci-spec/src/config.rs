@@ -105,6 +105,27 @@ mod tests {
         assert_eq!(OciConfig::from_slice(REFERENCE.as_bytes()).unwrap(), config);
     }
 
+    /// Found by fuzzing: a long decimal was parsed one unit in the last place off what
+    /// Python reads, so the config was written differently from the reference, and changed
+    /// again when read back and rewritten.
+    #[test]
+    fn long_numbers_are_read_as_python_reads_them() {
+        let long = "1111111011111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111110.5";
+        let json = format!(
+            "{{\"model_name\": \"m\", \"version\": \"1\", \"framework\": \"f\", \
+             \"architecture\": \"a\", \"metadata\": {{\"x\": {long}}}}}"
+        );
+        let config = OciConfig::from_slice(json.as_bytes()).unwrap();
+        let written = config.to_json();
+        // Python: json.dumps(json.loads(long)) == "1.1111110111111111e+105"
+        assert!(
+            String::from_utf8_lossy(&written).contains("\"x\": 1.1111110111111111e+105"),
+            "{}",
+            String::from_utf8_lossy(&written)
+        );
+        assert_eq!(OciConfig::from_slice(&written).unwrap().to_json(), written);
+    }
+
     #[test]
     fn empty_metadata_is_an_empty_object() {
         let config = OciConfig::new("m", "1", "f", "a");
