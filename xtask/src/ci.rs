@@ -29,10 +29,16 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     timed("tools", || ensure_debian_tools(TEST_TOOLS))?;
     let cargo = || Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     if !args.tests_only {
-        timed(
-            "fmt",
-            || sh(cargo().args(["fmt", "--all", "--", "--check"])),
-        )?;
+        timed("fmt", || {
+            sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
+            // The fuzz targets are their own workspace, which `cargo fmt --all` skips.
+            let targets: Vec<_> = std::fs::read_dir(crate::util::root().join("fuzz/fuzz_targets"))?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
+            sh(Command::new("rustfmt")
+                .args(["--check", "--edition", "2024"])
+                .args(targets))
+        })?;
         timed("clippy", || {
             sh(cargo().args([
                 "clippy",
@@ -52,6 +58,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     timed("test", || {
         sh(cargo().args(["test", "--workspace"]).env("CI", "true"))
     })?;
+    if !args.tests_only {
+        // A short run of each fuzz target (and a replay of every input that once crashed
+        // one); the long runs are `cargo xtask fuzz --seconds 600`.
+        timed("fuzz smoke", || {
+            crate::fuzz::run(&crate::fuzz::Args::smoke())
+        })?;
+        timed("release", release_is_reproducible)?;
+    }
     if have("cargo-deny") {
         timed("deny", || {
             sh(cargo().args(["deny", "check", "bans", "licenses", "sources"]))
@@ -62,5 +76,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         );
     }
     eprintln!("--- ci passed in {:.0} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `cargo xtask release` twice: the second run must write the same bytes.
+fn release_is_reproducible() -> Result<()> {
+    let sums = crate::util::root().join("target/dist/SHA256SUMS");
+    crate::release::run(&crate::release::Args::default())?;
+    let first = std::fs::read_to_string(&sums)?;
+    crate::release::run(&crate::release::Args { no_package: true })?;
+    let second = std::fs::read_to_string(&sums)?;
+    anyhow::ensure!(
+        first == second,
+        "two release runs gave different archives:\n{first}{second}"
+    );
+    eprintln!("--- release: two runs gave the same bytes");
     Ok(())
 }

@@ -5,6 +5,8 @@
 mod bench;
 mod ci;
 mod fixtures;
+mod fuzz;
+mod release;
 mod util;
 
 use anyhow::Result;
@@ -26,6 +28,13 @@ enum Command {
     Fixtures,
     /// Benchmarks against the baselines a user would otherwise script (see README).
     Bench(bench::Args),
+    /// Runs the fuzz targets (cargo fuzz) from a seed corpus built from the fixtures.
+    Fuzz(fuzz::Args),
+    /// Checks versions and CHANGELOG.md, then writes `target/dist/modeloci-<version>-<target>.tar.gz`
+    /// and SHA256SUMS, reproducibly.
+    Release(release::Args),
+    /// Writes the man pages (target/man by default).
+    Man(release::ManArgs),
 }
 
 fn main() -> Result<()> {
@@ -33,5 +42,8 @@ fn main() -> Result<()> {
         Command::Ci(args) => ci::run(&args),
         Command::Fixtures => fixtures::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Release(args) => release::run(&args),
+        Command::Man(args) => release::man(&args),
     }
 }
