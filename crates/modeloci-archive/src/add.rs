@@ -205,7 +205,7 @@ impl ModelPackager {
                 new_layer = Some((layer, diff));
             }
             let what = format!("layer {}", descriptor.title().unwrap_or("?"));
-            assembler.copy_blob(&archive, descriptor, &what)?;
+            assembler.copy_blob(&archive, descriptor, &what, None)?;
             layers.push(descriptor.clone());
         }
         if new_layer.is_none() {

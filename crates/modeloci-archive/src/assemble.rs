@@ -10,6 +10,7 @@ use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciIndex, annota
 use crate::archive::{Archive, blob_error};
 use crate::archive_write::ArchiveWriter;
 use crate::atomic::TempFile;
+use crate::progress::{Counting, Progress, ProgressHandle, Reporter};
 use crate::{Error, Result};
 
 /// An archive being written beside its final path: `oci-layout` and the blob directories
@@ -48,8 +49,9 @@ impl Assembler {
         archive: &Archive,
         descriptor: &Descriptor,
         what: &str,
+        progress: Option<&dyn Progress>,
     ) -> Result<()> {
-        let mut source = archive.verified_blob(descriptor, what)?;
+        let mut source = Counting::new(archive.verified_blob(descriptor, what)?, progress);
         let out = Error::io(&self.path);
         let slot = self.writer.begin_blob().map_err(out)?;
         let mut blob = self.writer.blob_writer();
@@ -128,14 +130,37 @@ pub struct RepackReport {
 /// [`Error::MissingBlob`] or [`Error::BlobMismatch`] when a blob is absent or corrupt (each
 /// is verified as it is copied), and I/O errors naming the output.
 pub fn repack(archive: &Archive, output: &Path, mtime: u64) -> Result<RepackReport> {
+    repack_with_progress(archive, output, mtime, None)
+}
+
+/// Like [`repack`], reporting the bytes copied to `progress` (as `writing`).
+///
+/// # Errors
+///
+/// As [`repack`].
+pub fn repack_with_progress(
+    archive: &Archive,
+    output: &Path,
+    mtime: u64,
+    progress: Option<&ProgressHandle>,
+) -> Result<RepackReport> {
     let manifest = archive.manifest();
     let mut assembler = Assembler::create(output, mtime)?;
+    let reporter = Reporter::start(
+        progress,
+        "writing",
+        manifest.layers.iter().map(|l| l.size).sum(),
+    );
     for (i, layer) in manifest.layers.iter().enumerate() {
         let what = layer
             .title()
             .map_or_else(|| format!("layer {i}"), |t| format!("layer {t}"));
-        assembler.copy_blob(archive, layer, &what)?;
+        if let Some(title) = layer.title() {
+            reporter.file(title);
+        }
+        assembler.copy_blob(archive, layer, &what, reporter.0)?;
     }
+    drop(reporter);
     let config = archive.config_bytes()?;
     let ref_name = manifest
         .annotations

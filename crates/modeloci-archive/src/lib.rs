@@ -78,7 +78,7 @@ mod walk;
 
 pub use add::AddReport;
 pub use archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
-pub use assemble::{RepackReport, repack};
+pub use assemble::{RepackReport, repack, repack_with_progress};
 pub use entry_policy::{MAX_METADATA_SIZE, PathSet, Refusal, check_relative_path};
 pub use error::{Error, Result};
 pub use glob::glob_match;

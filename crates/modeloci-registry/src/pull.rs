@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use modeloci_archive::{
-    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, glob_match, repack,
+    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, glob_match,
+    repack_with_progress,
 };
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{
@@ -239,7 +240,7 @@ pub fn pull(
     let config = layout.config().ok();
     let files = match target {
         PullTarget::Archive(path) => {
-            repack(&layout, path, options.mtime)?;
+            repack_with_progress(&layout, path, options.mtime, options.progress.as_ref())?;
             Vec::new()
         }
         PullTarget::Unpack(dir) => {

@@ -121,4 +121,12 @@ fn push_and_pull_draw_bars() {
         std::fs::read(tmp.join("pulled/weights.bin")).unwrap(),
         std::fs::read(tmp.join("model/weights.bin")).unwrap()
     );
+    let (screen, code) = in_terminal(tmp, &env, &["pull", &target, "--output", "pulled.tar"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("downloading"), "{screen}");
+    assert!(screen.contains("writing"), "{screen}");
+    assert_eq!(
+        std::fs::read(tmp.join("pulled.tar")).unwrap(),
+        std::fs::read(tmp.join("a.tar")).unwrap()
+    );
 }
