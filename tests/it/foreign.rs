@@ -3,7 +3,7 @@
 //! ORAS (files named by their title, directories as tar+gzip). Inspect, verify and unpack
 //! read them all, under the same safety rules.
 
-use modeloci_archive::{Archive, ModelUnpackager, UnpackOptions, verify};
+use modeloci_archive::{Archive, ModelUnpackager, UnpackOptions};
 use modeloci_digest::Hasher;
 use modeloci_spec::{MediaType, ModelFs, ModelPackConfig, annotations};
 use modeloci_tests::layout::{Artifact, Layer};
@@ -17,7 +17,7 @@ fn unpack(artifact: &Artifact) -> Vec<(String, Vec<u8>, u32)> {
     let path = dir.path().join("a.tar");
     std::fs::write(&path, artifact.to_tar()).unwrap();
     let archive = Archive::open(&path).unwrap();
-    assert!(verify(&archive, 2).unwrap().is_ok());
+    crate::assert_verifies(&archive);
     let out = dir.path().join("out");
     ModelUnpackager::new().extract_from(&archive, &out).unwrap();
     tree(&out)

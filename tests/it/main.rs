@@ -19,7 +19,9 @@ mod tidy;
 
 use std::path::{Path, PathBuf};
 
-use modeloci_archive::{Compression, ModelPackager, PackOptions};
+use modeloci_archive::{
+    Archive, BlobStatus, Compression, ModelPackager, PackOptions, VerifyReport, verify,
+};
 use modeloci_spec::OciConfig;
 
 /// The repository's `fixtures/`.
@@ -88,4 +90,32 @@ pub(crate) fn names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Verifies `archive` and asserts what every check found: each blob (config first, then the
+/// layers by title) `Ok`, and each root copy matching its blob. Returns the report.
+#[track_caller]
+pub(crate) fn assert_verifies(archive: &Archive) -> VerifyReport {
+    let report = verify(archive, 2).unwrap();
+    let found: Vec<(&str, &BlobStatus)> = std::iter::once(&report.config)
+        .chain(&report.layers)
+        .map(|c| (c.what.as_str(), &c.status))
+        .collect();
+    let all_ok: Vec<(&str, &BlobStatus)> =
+        found.iter().map(|(w, _)| (*w, &BlobStatus::Ok)).collect();
+    assert_eq!(found, all_ok, "blobs of {}", archive.path().display());
+    let copies: Vec<(&str, bool)> = report
+        .copies
+        .iter()
+        .map(|c| (c.name.as_str(), c.matches))
+        .collect();
+    let all_match: Vec<(&str, bool)> = copies.iter().map(|(n, _)| (*n, true)).collect();
+    assert_eq!(
+        copies,
+        all_match,
+        "root copies of {}",
+        archive.path().display()
+    );
+    assert_eq!(report.failures(), 0);
+    report
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use modeloci_archive::{Archive, Compression, verify};
+use modeloci_archive::{Archive, Compression};
 use modeloci_registry::{
     BlobOutcome, Client, ClientOptions, Credentials, PullOptions, PullTarget, PushOptions,
     Reference, pull, push, staging_dir,
@@ -34,8 +34,13 @@ fn model_with_weights(dir: &Path, seed: u64, size: usize) {
     }
 }
 
-fn pull_options() -> PullOptions {
-    PullOptions::default()
+/// Pushes a golden archive (`fixtures/golden/<golden>`) to `repo` with default options;
+/// returns the reference pushed to.
+fn push_golden(addr: &str, golden: &str, repo: &str) -> Reference {
+    let r = reference(addr, repo);
+    let archive = Archive::open(&fixtures().join("golden").join(golden)).unwrap();
+    push(&client(addr), &archive, &r, &PushOptions::default()).unwrap();
+    r
 }
 
 #[test]
@@ -73,7 +78,7 @@ fn push_then_pull_gives_identical_bytes_and_files_and_a_second_push_uploads_noth
         &client,
         &r.with_tag("1.0.0"),
         &PullTarget::Archive(pulled.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
     assert_eq!(report.manifest_digest, first.manifest_digest);
@@ -86,7 +91,7 @@ fn push_then_pull_gives_identical_bytes_and_files_and_a_second_push_uploads_noth
         &client,
         &r.with_tag("1.0.0"),
         &PullTarget::Unpack(out.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
     assert_eq!(report.config.unwrap().model_name, "tiny");
@@ -104,20 +109,17 @@ fn modelpack_archives_push_and_pull_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let golden = fixtures().join("golden/tiny-1.0.0-modelpack.tar");
     let client = client(&registry.addr);
-    let r = reference(&registry.addr, "models/tiny-modelpack");
-    push(
-        &client,
-        &Archive::open(&golden).unwrap(),
-        &r,
-        &PushOptions::default(),
-    )
-    .unwrap();
+    let r = push_golden(
+        &registry.addr,
+        "tiny-1.0.0-modelpack.tar",
+        "models/tiny-modelpack",
+    );
     let out = dir.path().join("pulled.tar");
     pull(
         &client,
         &r.with_tag("1.0.0"),
         &PullTarget::Archive(out.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
     assert!(std::fs::read(&out).unwrap() == std::fs::read(&golden).unwrap());
@@ -126,7 +128,7 @@ fn modelpack_archives_push_and_pull_byte_for_byte() {
         &client,
         &r.with_tag("1.0.0"),
         &PullTarget::Unpack(files.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
     assert_eq!(tree(&files), tree(&crate::tiny_model()));
@@ -136,16 +138,8 @@ fn modelpack_archives_push_and_pull_byte_for_byte() {
 fn pull_unpack_fetches_only_the_included_layers() {
     let registry = Registry::start(None);
     let dir = tempfile::tempdir().unwrap();
-    let archive_path = fixtures().join("golden/tiny-1.0.0.tar");
     let client = client(&registry.addr);
-    let r = reference(&registry.addr, "tiny:1.0.0");
-    push(
-        &client,
-        &Archive::open(&archive_path).unwrap(),
-        &r,
-        &PushOptions::default(),
-    )
-    .unwrap();
+    let r = push_golden(&registry.addr, "tiny-1.0.0.tar", "tiny:1.0.0");
     let out = dir.path().join("out");
     let options = PullOptions::default().with_include(["*.json"]);
     let report = pull(&client, &r, &PullTarget::Unpack(out.clone()), &options).unwrap();
@@ -183,14 +177,7 @@ fn skopeo_reads_what_we_pushed() {
     let registry = Registry::start(None);
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(&fixtures().join("golden/tiny-1.0.0-zstd.tar")).unwrap();
-    let r = reference(&registry.addr, "models/tiny:zstd");
-    push(
-        &client(&registry.addr),
-        &archive,
-        &r,
-        &PushOptions::default(),
-    )
-    .unwrap();
+    let r = push_golden(&registry.addr, "tiny-1.0.0-zstd.tar", "models/tiny:zstd");
     let layout = dir.path().join("layout");
     let status = Command::new("skopeo")
         .args([
@@ -205,7 +192,7 @@ fn skopeo_reads_what_we_pushed() {
     assert!(status.success());
     let copied = Archive::open_with(&layout, Some("copied")).unwrap();
     assert_eq!(copied.manifest_digest(), archive.manifest_digest());
-    assert!(verify(&copied, 2).unwrap().is_ok());
+    crate::assert_verifies(&copied);
 }
 
 #[test]
@@ -300,7 +287,7 @@ fn missing_tags_and_repositories_fail_cleanly() {
         &client,
         &r,
         &PullTarget::Archive(target.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap_err();
     assert_eq!(
@@ -310,18 +297,12 @@ fn missing_tags_and_repositories_fail_cleanly() {
             registry.addr
         )
     );
-    push(
-        &client,
-        &Archive::open(&fixtures().join("golden/tiny-1.0.0.tar")).unwrap(),
-        &reference(&registry.addr, "models/tiny"),
-        &PushOptions::default(),
-    )
-    .unwrap();
+    push_golden(&registry.addr, "tiny-1.0.0.tar", "models/tiny");
     let err = pull(
         &client,
         &reference(&registry.addr, "models/tiny:2.0.0"),
         &PullTarget::Archive(target.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap_err();
     assert_eq!(
@@ -336,7 +317,7 @@ fn missing_tags_and_repositories_fail_cleanly() {
         &quick,
         &reference(&nobody, "x:1"),
         &PullTarget::Archive(target),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap_err();
     assert!(
@@ -395,7 +376,7 @@ fn basic_auth_refuses_anonymous_pushes_and_accepts_credentials() {
         &right,
         &r.with_tag("1.0.0"),
         &PullTarget::Archive(dir.path().join("a.tar")),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
 }
@@ -428,7 +409,7 @@ fn the_bearer_token_flow() {
         &authed,
         &r.with_tag("1.0.0"),
         &PullTarget::Archive(out.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
     assert!(std::fs::read(&out).unwrap() == std::fs::read(archive.path()).unwrap());
@@ -452,7 +433,7 @@ fn the_bearer_token_flow() {
         &client(&open.addr),
         &r.with_tag("1.0.0").with_registry(&open.addr),
         &PullTarget::Archive(dir.path().join("b.tar")),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
 }
@@ -537,7 +518,7 @@ fn chunked_uploads_fall_back_to_one_put_and_retries_ride_out_503s() {
             &client(&registry.addr),
             &reference(&registry.addr, repo).with_tag("1.0.0"),
             &PullTarget::Archive(out.clone()),
-            &pull_options(),
+            &PullOptions::default(),
         )
         .unwrap();
         assert!(
@@ -596,7 +577,7 @@ fn an_interrupted_pull_resumes_with_range_and_verifies() {
         &client(&registry.addr),
         &r.with_registry(&registry.addr),
         &PullTarget::Archive(target.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap();
     assert!(
@@ -662,7 +643,7 @@ fn a_registry_that_lies_is_caught() {
         &client(&padding.addr),
         &r,
         &PullTarget::Archive(target.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap_err();
     assert!(err.is_verification_failure(), "{err}");
@@ -683,7 +664,7 @@ fn a_registry_that_lies_is_caught() {
         &client(&huge.addr),
         &r.with_registry(&huge.addr),
         &PullTarget::Archive(target.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap_err();
     assert_eq!(
@@ -710,7 +691,7 @@ fn a_registry_that_lies_is_caught() {
         &client(&swapped.addr),
         &by_digest,
         &PullTarget::Archive(target.clone()),
-        &pull_options(),
+        &PullOptions::default(),
     )
     .unwrap_err();
     assert!(err.is_verification_failure());

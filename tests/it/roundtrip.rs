@@ -281,7 +281,18 @@ fn add_to_a_reference_archive_makes_a_layout_that_verifies() {
     assert_eq!(layer.title(), Some("NOTICE"));
     let opened = modeloci_archive::Archive::open(&archive).unwrap();
     assert_eq!(opened.format(), modeloci_archive::ArchiveFormat::Layout);
-    assert!(modeloci_archive::verify(&opened, 2).unwrap().is_ok());
+    let report = crate::assert_verifies(&opened);
+    let titles: Vec<&str> = report.layers.iter().map(|l| l.what.as_str()).collect();
+    let mut expected_titles: Vec<String> = tree(&crate::tiny_model())
+        .into_iter()
+        .map(|(path, _, _)| path)
+        .chain(["NOTICE".to_owned()])
+        .collect();
+    expected_titles.sort();
+    assert_eq!(
+        titles, expected_titles,
+        "the new layer takes its sorted place"
+    );
     let out = dir.path().join("out");
     ModelUnpackager::new().unpack(&archive, &out).unwrap();
     let mut expected = tree(&crate::tiny_model());

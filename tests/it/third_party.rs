@@ -1,10 +1,10 @@
 //! Third-party OCI readers read what we write: skopeo, umoci, oci-image-tool (Debian's).
 //! `cargo xtask ci` installs them; without them these tests fail, saying so.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use modeloci_archive::{Archive, Compression, ModelUnpackager, verify};
+use modeloci_archive::{Archive, Compression, ModelUnpackager};
 
 use crate::{fixtures, pack, tiny_model, tree};
 
@@ -62,7 +62,7 @@ fn skopeo_inspects_and_copies_our_archives() {
         // verifies, the model unpacks.
         let copied = Archive::open_with(&copy, Some("copied")).unwrap();
         assert_eq!(copied.manifest_digest(), ours.manifest_digest());
-        assert!(verify(&copied, 2).unwrap().is_ok());
+        crate::assert_verifies(&copied);
         if i == 0 {
             let out = dir.path().join("from-skopeo");
             let unpacker = ModelUnpackager::with_options(
@@ -74,21 +74,26 @@ fn skopeo_inspects_and_copies_our_archives() {
     }
 }
 
+/// Extracts `archive` into `layout` with GNU tar, as a user would before pointing a tool at it.
+fn extract_with_tar(archive: &Path, layout: &Path) -> PathBuf {
+    std::fs::create_dir(layout).unwrap();
+    tool(
+        "tar",
+        &[
+            "-xf",
+            archive.to_str().unwrap(),
+            "-C",
+            layout.to_str().unwrap(),
+        ],
+    );
+    layout.to_owned()
+}
+
 #[test]
 fn umoci_lists_the_extracted_layout() {
     let dir = tempfile::tempdir().unwrap();
     for (i, archive) in archives(dir.path()).iter().enumerate() {
-        let layout = dir.path().join(format!("layout{i}"));
-        std::fs::create_dir(&layout).unwrap();
-        tool(
-            "tar",
-            &[
-                "-xf",
-                archive.to_str().unwrap(),
-                "-C",
-                layout.to_str().unwrap(),
-            ],
-        );
+        let layout = extract_with_tar(archive, &dir.path().join(format!("layout{i}")));
         let out = tool("umoci", &["ls", "--layout", layout.to_str().unwrap()]);
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
@@ -103,17 +108,7 @@ fn umoci_lists_the_extracted_layout() {
 fn oci_image_tool_validates_manifest_and_index() {
     let dir = tempfile::tempdir().unwrap();
     for (i, archive) in archives(dir.path()).iter().enumerate() {
-        let layout = dir.path().join(format!("layout{i}"));
-        std::fs::create_dir(&layout).unwrap();
-        tool(
-            "tar",
-            &[
-                "-xf",
-                archive.to_str().unwrap(),
-                "-C",
-                layout.to_str().unwrap(),
-            ],
-        );
+        let layout = extract_with_tar(archive, &dir.path().join(format!("layout{i}")));
         for (kind, file) in [("manifest", "manifest.json"), ("imageIndex", "index.json")] {
             let path = layout.join(file);
             let out = tool(

@@ -1,4 +1,5 @@
-//! Workspace invariants, read from `cargo metadata`: dependencies point down the layers,
+//! Workspace invariants, read from `cargo metadata`: dependencies point down the layers and
+//! nothing depends on the binary crate,
 //! modeloci-spec stays serde-only, libraries never use anyhow.
 
 use std::collections::BTreeMap;
@@ -83,6 +84,10 @@ fn dependencies_point_down_the_layers() {
             // The test support crate sits on top: only tests may use it, and the libraries
             // not even in their tests.
             let test_only = dep == "xtask" || dep == "modeloci-tests";
+            // Nothing depends on the binary crate (xtask includes its clap types instead).
+            if dep == "modeloci-cli" {
+                upward.push(format!("{package} -> {dep} ({kind})"));
+            }
             if test_only && (kind != "dev" || LIBRARIES.contains(&package.as_str())) {
                 upward.push(format!("{package} -> {dep} ({kind})"));
             }

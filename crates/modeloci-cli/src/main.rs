@@ -1,6 +1,73 @@
-//! The `modeloci` binary; everything is in the library, so that xtask can render the man page
-//! and completions from the same command definition.
+//! `modeloci`: package machine-learning models as OCI artifacts, and back.
+//!
+//! This crate is the command line: argument parsing, output for people and scripts, progress
+//! bars, and the mapping of errors to exit codes. The work is done by `modeloci-archive` and
+//! `modeloci-registry`. It is a library only so that the binary and xtask (man page,
+//! completions) share one command definition; it is not meant to be used otherwise.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+// Doc comments here are `--help` text, where `host[:port]` means an optional part, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
 
-fn main() -> std::process::ExitCode {
-    modeloci_cli::main()
+mod cli;
+mod commands;
+mod output;
+mod progress;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::Cli;
+use crate::commands::{Ctx, Outcome};
+
+/// The command definition, for generating the man page and shell completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// Runs `modeloci` with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        json: cli.json,
+        quiet: cli.quiet,
+        progress: progress::Bars::wanted(cli.json || cli.quiet),
+    };
+    match commands::run(cli.command, &ctx) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::VerificationFailed) => ExitCode::from(1),
+        Err(err) => report_error(&err, &ctx),
+    }
+}
+
+/// Prints the error once (library errors carry their causes in their message), a hint where
+/// one helps, and picks the exit code: 1 when content failed verification, else 2.
+fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
+    let broken_pipe = err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    let archive = err.downcast_ref::<modeloci_archive::Error>();
+    let registry = err.downcast_ref::<modeloci_registry::Error>();
+    let verification = archive.is_some_and(modeloci_archive::Error::is_verification_failure)
+        || registry.is_some_and(modeloci_registry::Error::is_verification_failure);
+    let code = if verification { 1 } else { 2 };
+    let hint = archive
+        .and_then(modeloci_archive::Error::hint)
+        .map(str::to_owned)
+        .or_else(|| registry.and_then(modeloci_registry::Error::hint));
+    if ctx.json {
+        let doc = serde_json::json!({ "error": err.to_string(), "hint": hint, "exitCode": code });
+        let _ = writeln!(io::stdout(), "{doc:#}");
+    }
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    if let Some(hint) = hint {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+    ExitCode::from(code)
 }

@@ -3,7 +3,7 @@
 
 use insta::assert_snapshot;
 
-use crate::{fixtures, modeloci, transcript, workspace};
+use crate::{fixtures, modeloci, pack_args, transcript, workspace};
 
 #[test]
 fn usage_and_input_errors_exit_2() {
@@ -24,59 +24,16 @@ fn usage_and_input_errors_exit_2() {
     );
     assert_snapshot!(
         "bad-metadata",
-        run(&[
-            "pack",
-            "--model-dir",
-            "model",
-            "--name",
-            "m",
-            "--version",
-            "1",
-            "--metadata",
-            "[1]"
-        ])
+        run(&pack_args("m.tar", &["--metadata", "[1]"]))
     );
     assert_snapshot!(
         "bad-metadata-json",
-        run(&[
-            "pack",
-            "--model-dir",
-            "model",
-            "--name",
-            "m",
-            "--version",
-            "1",
-            "--metadata",
-            "{x"
-        ])
+        run(&pack_args("m.tar", &["--metadata", "{x"]))
     );
-    assert_snapshot!(
-        "bad-level",
-        run(&[
-            "pack",
-            "--model-dir",
-            "model",
-            "--name",
-            "m",
-            "--version",
-            "1",
-            "--level",
-            "12"
-        ])
-    );
+    assert_snapshot!("bad-level", run(&pack_args("m.tar", &["--level", "12"])));
     assert_snapshot!(
         "bad-created",
-        run(&[
-            "pack",
-            "--model-dir",
-            "model",
-            "--name",
-            "m",
-            "--version",
-            "1",
-            "--created",
-            "yesterday"
-        ])
+        run(&pack_args("m.tar", &["--created", "yesterday"]))
     );
     assert_snapshot!("missing-argument", run(&["pack", "--model-dir", "model"]));
     assert_snapshot!(
