@@ -11,7 +11,6 @@ use modeloci_spec::{
 };
 
 use crate::archive::Archive;
-use crate::archive_write::ArchiveWriter;
 use crate::assemble::Assembler;
 use crate::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
@@ -138,6 +137,25 @@ impl ModelPackager {
                 .with_format(format),
         );
         let config_bytes = archive.config_bytes()?;
+        // A ModelPack config must list one diffId per layer; checked before anything is written.
+        let modelpack_config = if modelpack {
+            let config = ModelPackConfig::from_slice(&config_bytes).map_err(|source| {
+                Error::InvalidDocument {
+                    entry: "config".into(),
+                    source,
+                }
+            })?;
+            if config.modelfs.diff_ids.len() != manifest.layers.len() {
+                return Err(Error::InvalidOption(format!(
+                    "the ModelPack config lists {} diffIds for {} layers",
+                    config.modelfs.diff_ids.len(),
+                    manifest.layers.len()
+                )));
+            }
+            Some(config)
+        } else {
+            None
+        };
         let source = SourceFile {
             rel: rel.clone(),
             path: file.to_owned(),
@@ -190,62 +208,36 @@ impl ModelPackager {
 
         let mut assembler = Assembler::create(archive_path, self.options().mtime)?;
         let mut layers = Vec::with_capacity(kept.len() + 1);
-        let mut new_layer = None;
-        for (i, descriptor) in kept.iter().enumerate() {
-            if i == position {
-                let (layer, diff) = write_new(
-                    &packager,
-                    assembler.writer(),
-                    &source,
-                    archive_path,
-                    modelpack,
-                    &checked,
-                )?;
-                layers.push(Descriptor::from(layer.clone()));
-                new_layer = Some((layer, diff));
-            }
-            let what = format!("layer {}", descriptor.title().unwrap_or("?"));
-            assembler.copy_blob(&archive, descriptor, &what, None)?;
-            layers.push(descriptor.clone());
+        layers.extend(kept[..position].iter().cloned());
+        for descriptor in &kept[..position] {
+            copy_layer(&mut assembler, &archive, descriptor)?;
         }
-        if new_layer.is_none() {
-            let (layer, diff) = write_new(
-                &packager,
+        let (new_layer, new_diff) = if modelpack {
+            let (layer, diff) = packager.write_modelpack_layer(
                 assembler.writer(),
                 &source,
                 archive_path,
-                modelpack,
                 &checked,
             )?;
-            layers.push(Descriptor::from(layer.clone()));
-            new_layer = Some((layer, diff));
+            (layer, Some(diff))
+        } else {
+            let layer = packager.write_layer(assembler.writer(), &source, archive_path)?;
+            (layer, None)
+        };
+        layers.push(Descriptor::from(new_layer.clone()));
+        for descriptor in &kept[position..] {
+            copy_layer(&mut assembler, &archive, descriptor)?;
+            layers.push(descriptor.clone());
         }
-        let (new_layer, new_diff) = new_layer.expect("the new layer was written");
         let mut new_manifest = manifest.clone();
         new_manifest.layers = layers;
         let mut config_bytes = config_bytes;
-        if modelpack {
-            let mut config = ModelPackConfig::from_slice(&config_bytes).map_err(|source| {
-                Error::InvalidDocument {
-                    entry: "config".into(),
-                    source,
-                }
-            })?;
-            let mut diffs = config.modelfs.diff_ids.clone();
-            if diffs.len() != manifest.layers.len() {
-                return Err(Error::InvalidOption(format!(
-                    "the ModelPack config lists {} diffIds for {} layers",
-                    diffs.len(),
-                    manifest.layers.len()
-                )));
-            }
+        if let Some(mut config) = modelpack_config {
+            let mut diffs = std::mem::take(&mut config.modelfs.diff_ids);
             if let Some(i) = existing {
                 diffs.remove(i);
             }
-            diffs.insert(
-                position.min(diffs.len()),
-                new_diff.expect("ModelPack layers have a diffId"),
-            );
+            diffs.insert(position, new_diff.expect("ModelPack layers have a diffId"));
             config.modelfs.diff_ids = diffs;
             if let Some(detection) = &detection {
                 let facts = &detection.facts;
@@ -284,22 +276,10 @@ impl ModelPackager {
     }
 }
 
-/// Writes the new layer in the archive's profile; ModelPack layers come with their diffId.
-fn write_new(
-    packager: &ModelPackager,
-    writer: &mut ArchiveWriter,
-    source: &SourceFile,
-    archive_path: &Path,
-    modelpack: bool,
-    checked: &[String],
-) -> Result<(ModelLayer, Option<Digest>)> {
-    if modelpack {
-        let (layer, diff) =
-            packager.write_modelpack_layer(writer, source, archive_path, checked)?;
-        Ok((layer, Some(diff)))
-    } else {
-        Ok((packager.write_layer(writer, source, archive_path)?, None))
-    }
+/// Copies an existing layer's blob into the rewritten archive, verifying it on the way.
+fn copy_layer(assembler: &mut Assembler, archive: &Archive, layer: &Descriptor) -> Result<()> {
+    let what = format!("layer {}", layer.title().unwrap_or("?"));
+    assembler.copy_blob(archive, layer, &what, None)
 }
 
 /// The content of a layer's file: the blob itself for raw layers, else the first entry of

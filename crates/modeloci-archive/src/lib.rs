@@ -69,6 +69,7 @@ mod metadata;
 mod modelpack;
 mod options;
 mod pack;
+mod parallel;
 mod progress;
 mod tar_read;
 mod tar_write;
@@ -88,6 +89,7 @@ pub use options::{
     UnpackOptions, rfc3339,
 };
 pub use pack::{ModelPackager, PackReport};
+pub use parallel::{all_or_first_error, largest_first};
 pub use progress::{Progress, ProgressHandle};
 pub use unpack::{ModelUnpackager, UnpackReport, UnpackedFile};
 pub use verify::{BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress};

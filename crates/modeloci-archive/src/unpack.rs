@@ -10,7 +10,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use modeloci_digest::DigestWriter;
 use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciConfig};
@@ -21,6 +20,7 @@ use crate::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::glob::glob_match;
 use crate::options::UnpackOptions;
+use crate::parallel::{all_or_first_error, largest_first};
 use crate::progress::{Counting, Progress, Reporter};
 use crate::tar_read::{EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader};
 use crate::verify::{VerifyReport, verify};
@@ -187,47 +187,20 @@ impl ModelUnpackager {
     ) -> Result<Vec<UnpackedFile>> {
         let set = Mutex::new(set);
         let include = &self.options.include;
+        let sizes: Vec<u64> = plan.iter().map(|p| p.descriptor.size).collect();
         let reporter = Reporter::start(
             self.options.progress.as_ref(),
             "unpacking",
-            plan.iter().map(|p| p.descriptor.size).sum(),
+            sizes.iter().sum(),
         );
         let progress = reporter.0;
-        let mut order: Vec<usize> = (0..plan.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(plan[i].descriptor.size));
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let results: Mutex<Vec<Option<Result<Vec<UnpackedFile>>>>> =
-            Mutex::new((0..plan.len()).map(|_| None).collect());
-        std::thread::scope(|scope| {
-            for _ in 0..self.options.threads.max(1).min(plan.len()) {
-                scope.spawn(|| {
-                    while !failed.load(Ordering::Relaxed) {
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&i) = order.get(k) else { return };
-                        if let Some(p) = progress {
-                            p.file(&plan[i].label);
-                        }
-                        let result =
-                            extract_layer(archive, &plan[i], staging, &set, include, progress);
-                        if result.is_err() {
-                            failed.store(true, Ordering::Relaxed);
-                        }
-                        results.lock().expect("no thread panics holding it")[i] = Some(result);
-                    }
-                });
+        let results = largest_first(&sizes, self.options.threads, |i| {
+            if let Some(p) = progress {
+                p.file(&plan[i].label);
             }
+            extract_layer(archive, &plan[i], staging, &set, include, progress)
         });
-        // Report the first failure in manifest order, so the message does not depend on timing.
-        let files: Vec<UnpackedFile> = results
-            .into_inner()
-            .expect("no thread panicked")
-            .into_iter()
-            .flatten()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+        let files: Vec<UnpackedFile> = all_or_first_error(results)?.into_iter().flatten().collect();
         if files.is_empty() && !include.is_empty() {
             return Err(Error::InvalidOption(format!(
                 "no file of the model matches --include {}",

@@ -2,13 +2,12 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
+use crate::parallel::{all_or_first_error, largest_first};
 use crate::progress::{Progress, ProgressHandle, Reporter};
 use crate::{Error, Result};
 
@@ -173,51 +172,29 @@ pub fn verify_with_progress(
             layer,
         ));
     }
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].1.size));
-
-    let reporter = Reporter::start(
-        progress,
-        "verifying",
-        jobs.iter().map(|(_, d)| d.size).sum(),
-    );
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<BlobStatus>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(jobs.len()) {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = order.get(k) else { return };
-                    let descriptor = jobs[i].1;
-                    let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
-                    let status = archive.open_blob(&descriptor.digest).and_then(|blob| {
-                        // Reference archives keep the config at the root only.
-                        let blob = match blob {
-                            None if i == 0 => archive.open_root_file("config.json")?,
-                            other => other,
-                        };
-                        check(blob, &expected, reporter.0).map_err(Error::io(archive.path()))
-                    });
-                    results.lock().expect("no thread panics holding it")[i] = Some(status);
-                }
-            });
-        }
-    });
-    let mut checks = Vec::with_capacity(jobs.len());
-    for ((what, descriptor), status) in jobs
+    let sizes: Vec<u64> = jobs.iter().map(|(_, d)| d.size).collect();
+    let reporter = Reporter::start(progress, "verifying", sizes.iter().sum());
+    let statuses = all_or_first_error(largest_first(&sizes, threads, |i| {
+        let descriptor = jobs[i].1;
+        let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
+        let blob = match archive.open_blob(&descriptor.digest)? {
+            // Reference archives keep the config at the root only.
+            None if i == 0 => archive.open_root_file("config.json")?,
+            other => other,
+        };
+        check(blob, &expected, reporter.0).map_err(Error::io(archive.path()))
+    }))?;
+    let mut checks: Vec<BlobCheck> = jobs
         .iter()
-        .zip(results.into_inner().expect("no thread panicked"))
-    {
-        checks.push(BlobCheck {
+        .zip(statuses)
+        .map(|((what, descriptor), status)| BlobCheck {
             what: what.clone(),
             media_type: descriptor.media_type.clone(),
             digest: descriptor.digest.clone(),
             size: descriptor.size,
-            status: status.expect("every job ran")?,
-        });
-    }
+            status,
+        })
+        .collect();
     let config = checks.remove(0);
 
     let mut copies = Vec::new();

@@ -10,12 +10,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use modeloci_archive::{
-    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, glob_match,
-    repack_with_progress,
+    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, all_or_first_error,
+    glob_match, largest_first, repack_with_progress,
 };
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{
@@ -283,35 +281,12 @@ fn fetch_all(
     concurrency: usize,
     progress: Option<&dyn Progress>,
 ) -> Result<Fetched> {
-    let mut order: Vec<usize> = (0..blobs.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(blobs[i].size));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<Fetched>>>> =
-        Mutex::new((0..blobs.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..concurrency.max(1).min(blobs.len()) {
-            scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = order.get(k) else { return };
-                    let result = fetch_blob(client, repo, &blobs[i], staging, progress);
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    results.lock().expect("no panics holding it")[i] = Some(result);
-                }
-            });
-        }
+    let sizes: Vec<u64> = blobs.iter().map(|d| d.size).collect();
+    let results = largest_first(&sizes, concurrency, |i| {
+        fetch_blob(client, repo, &blobs[i], staging, progress)
     });
     let mut total = Fetched::default();
-    for result in results
-        .into_inner()
-        .expect("no panics")
-        .into_iter()
-        .flatten()
-    {
-        let one = result?;
+    for one in all_or_first_error(results)? {
         total.downloaded += one.downloaded;
         total.resumed += one.resumed;
     }

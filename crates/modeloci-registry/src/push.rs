@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use modeloci_archive::{Archive, Progress, ProgressHandle};
+use modeloci_archive::{Archive, Progress, ProgressHandle, all_or_first_error, largest_first};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::cache::BlobLocations;
@@ -188,48 +188,25 @@ pub fn push(
         p.start("uploading", descriptors.iter().map(|d| d.size).sum());
     }
 
-    let mut order: Vec<usize> = (0..descriptors.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(descriptors[i].size));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<BlobOutcome>>>> =
-        Mutex::new((0..descriptors.len()).map(|_| None).collect());
-    let locations_ref = &locations;
-    std::thread::scope(|scope| {
-        for _ in 0..options.concurrency.max(1).min(descriptors.len()) {
-            scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = order.get(k) else { return };
-                    let descriptor = &descriptors[i];
-                    let mut sources: Vec<String> = options.mount_from.clone();
-                    sources.extend(locations_ref.lookup(client.registry(), &descriptor.digest));
-                    sources.retain(|s| s != repo);
-                    let result = uploader.ensure(descriptor, &sources);
-                    if let Ok(BlobOutcome::Existed | BlobOutcome::Mounted) = result {
-                        uploader.skipped(descriptor);
-                    }
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    results.lock().expect("no panics holding it")[i] = Some(result);
-                }
-            });
+    let sizes: Vec<u64> = descriptors.iter().map(|d| d.size).collect();
+    let results = largest_first(&sizes, options.concurrency, |i| {
+        let descriptor = &descriptors[i];
+        let mut sources: Vec<String> = options.mount_from.clone();
+        sources.extend(locations.lookup(client.registry(), &descriptor.digest));
+        sources.retain(|s| s != repo);
+        let outcome = uploader.ensure(descriptor, &sources)?;
+        if matches!(outcome, BlobOutcome::Existed | BlobOutcome::Mounted) {
+            uploader.skipped(descriptor);
         }
+        Ok::<_, Error>(outcome)
     });
     if let Some(p) = uploader.progress {
         p.finish();
     }
-    let mut blobs = Vec::with_capacity(descriptors.len());
-    for (descriptor, result) in descriptors
+    let blobs: Vec<(Descriptor, BlobOutcome)> = descriptors
         .into_iter()
-        .zip(results.into_inner().expect("no panics"))
-    {
-        // A blob without a result was skipped after another failed; that failure is reported.
-        if let Some(result) = result {
-            blobs.push((descriptor, result?));
-        }
-    }
+        .zip(all_or_first_error(results)?)
+        .collect();
 
     let media_type = manifest
         .media_type
