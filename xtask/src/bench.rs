@@ -198,15 +198,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ("zstd", "zstd"),
         ("/usr/bin/time", "time"),
     ])?;
-    sh(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "modeloci-cli",
-        ]),
-    )?;
+    sh(crate::util::cargo().args(["build", "--release", "--quiet", "-p", "modeloci-cli"]))?;
     let bin = root().join("target/release/modeloci");
     let size = parse_size(&args.size)?;
     let work = root().join("target/bench");

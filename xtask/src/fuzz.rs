@@ -6,12 +6,11 @@
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use modeloci_tests::rawtar::{Raw, gzip, tar};
 
-use crate::util::{have, root, sh, timed};
+use crate::util::{cargo, have, root, sh, timed};
 
 const TARGETS: [&str; 3] = ["documents", "archive", "layer"];
 
@@ -40,9 +39,7 @@ pub(crate) fn ensure_cargo_fuzz() -> Result<()> {
     if have("cargo-fuzz") {
         return Ok(());
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    sh(Command::new(cargo).args(["install", "--locked", "cargo-fuzz"]))
-        .context("installing cargo-fuzz")
+    sh(cargo().args(["install", "--locked", "cargo-fuzz"])).context("installing cargo-fuzz")
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
@@ -56,7 +53,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         None => TARGETS.to_vec(),
     };
     let fuzz = root().join("fuzz");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut failed = Vec::new();
     for target in targets {
         // Inputs that once crashed a target run first: each is a regression test.
@@ -70,7 +66,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             let replay = timed(
                 &format!("fuzz {target}: replay {} regressions", regressions.len()),
                 || {
-                    sh(Command::new(&cargo)
+                    sh(cargo()
                         .args(["fuzz", "run", "-s", "none", target])
                         .args(&regressions))
                 },
@@ -83,7 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         let corpus = fuzz.join("corpus").join(target);
         seed(target, &corpus)?;
         let run = timed(&format!("fuzz {target} for {} s", args.seconds), || {
-            sh(Command::new(&cargo)
+            sh(cargo()
                 .args(["fuzz", "run", "-s", "none", target])
                 .arg(&corpus)
                 .arg("--")

@@ -12,11 +12,23 @@ use anyhow::{Context, Result, bail};
 use clap_complete::Shell;
 use flate2::{Compression, GzBuilder};
 
-use crate::util::{root, sh, timed};
+use crate::util::{cargo, root, sh, timed};
+
+/// The CLI's clap types, included from its source rather than depended on (nothing depends on
+/// the binary crate): the man pages and completions come from the one definition. Their
+/// version is the workspace's, which every crate shares (`check_versions`).
+#[path = "../../crates/modeloci-cli/src/cli.rs"]
+// Its doc comments are `--help` text, where `host[:port]` is no link.
+#[allow(dead_code, unreachable_pub, rustdoc::broken_intra_doc_links)]
+mod cli;
+
+fn clap_command() -> clap::Command {
+    <cli::Cli as clap::CommandFactory>::command()
+}
 
 #[derive(clap::Args, Default)]
 pub(crate) struct Args {
-    /// Skip `cargo package` (it builds every library crate from its package).
+    /// Skip `cargo package` (it builds every published crate from its package).
     #[arg(long)]
     pub(crate) no_package: bool,
 }
@@ -45,12 +57,11 @@ pub(crate) fn man(args: &ManArgs) -> Result<()> {
 pub(crate) fn run(args: &Args) -> Result<()> {
     let version = check_versions()?;
     check_changelog(&version)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if !args.no_package {
         // Every published crate packs and builds from its package alone, lowest layer
         // first (cargo orders them by their dependencies, through a local registry).
         clear_stale_packages(&version)?;
-        let mut cmd = Command::new(&cargo);
+        let mut cmd = cargo();
         cmd.args(["package", "--workspace", "--locked", "--allow-dirty"]);
         for name in UNPUBLISHED {
             cmd.args(["--exclude", name]);
@@ -67,7 +78,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     ]
     .join("\x1f");
     timed("release build", || {
-        sh(Command::new(&cargo)
+        sh(cargo()
             .args(["build", "--release", "--locked", "-p", "modeloci-cli"])
             .args(["--target-dir", BUILD_DIR])
             .env("CARGO_ENCODED_RUSTFLAGS", flags))
@@ -150,7 +161,7 @@ fn clear_stale_packages(version: &str) -> Result<()> {
 /// The version every published crate carries; fails when they disagree, or when the
 /// workspace's own dependency requirements name another.
 fn check_versions() -> Result<String> {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = cargo()
         .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
         .current_dir(root())
         .output()
@@ -276,7 +287,7 @@ fn release_files(binary: &Path) -> Result<Vec<ReleaseFile>> {
         (Shell::PowerShell, "_modeloci.ps1"),
     ] {
         let mut bytes = Vec::new();
-        clap_complete::generate(shell, &mut modeloci_cli::command(), "modeloci", &mut bytes);
+        clap_complete::generate(shell, &mut clap_command(), "modeloci", &mut bytes);
         files.push(ReleaseFile {
             path: format!("completions/{file}"),
             bytes,
@@ -296,7 +307,7 @@ fn release_files(binary: &Path) -> Result<Vec<ReleaseFile>> {
 
 /// `modeloci.1` and one page per command (`modeloci-pack.1`, ...), as `man` finds them.
 fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
-    let mut command = modeloci_cli::command();
+    let mut command = clap_command();
     // Propagates the global options (--json, --quiet) and the version to every command.
     command.build();
     let version = command.get_version().unwrap_or_default().to_owned();

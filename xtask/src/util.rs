@@ -14,6 +14,11 @@ pub(crate) fn root() -> PathBuf {
         .to_owned()
 }
 
+/// The cargo that runs xtask (`$CARGO`), or the one on the PATH.
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
 /// Runs a command in the workspace root, failing when it fails.
 pub(crate) fn sh(cmd: &mut Command) -> Result<()> {
     cmd.current_dir(root());

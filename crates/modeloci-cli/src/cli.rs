@@ -1,5 +1,8 @@
 //! The command line: clap types only. Each command turns its arguments into library options
 //! before any work starts.
+//!
+//! xtask includes this file by path to render the man pages and completions, so it uses
+//! nothing of this crate but clap, clap_complete and std.
 
 use std::path::PathBuf;
 

@@ -1,9 +1,9 @@
 //! `modeloci`: package machine-learning models as OCI artifacts, and back.
 //!
-//! This crate is the command line: argument parsing, output for people and scripts, progress
-//! bars, and the mapping of errors to exit codes. The work is done by `modeloci-archive` and
-//! `modeloci-registry`. It is a library only so that the binary and xtask (man page,
-//! completions) share one command definition; it is not meant to be used otherwise.
+//! This crate is the binary: argument parsing, output for people and scripts, progress bars,
+//! and the mapping of errors to exit codes. The work is done by `modeloci-archive` and
+//! `modeloci-registry`. `cli.rs` holds the clap types alone, so that xtask can include it to
+//! render the man pages and completions from the same definition.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 // Doc comments here are `--help` text, where `host[:port]` means an optional part, not a link.
 #![allow(rustdoc::broken_intra_doc_links)]
@@ -16,18 +16,12 @@ mod progress;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
 use crate::cli::Cli;
 use crate::commands::{Ctx, Outcome};
 
-/// The command definition, for generating the man page and shell completions.
-pub fn command() -> clap::Command {
-    Cli::command()
-}
-
-/// Runs `modeloci` with the process's arguments.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx {
         json: cli.json,

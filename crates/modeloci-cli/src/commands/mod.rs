@@ -56,7 +56,12 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> Result<Outcome> {
 /// Writes the completion script for a shell on stdout.
 fn completions(args: &CompletionsArgs) -> Result<Outcome> {
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut crate::command(), "modeloci", &mut script);
+    clap_complete::generate(
+        args.shell,
+        &mut <crate::cli::Cli as clap::CommandFactory>::command(),
+        "modeloci",
+        &mut script,
+    );
     std::io::Write::write_all(&mut std::io::stdout(), &script)?;
     Ok(Outcome::Success)
 }
