@@ -14,6 +14,7 @@ use crate::archive::Archive;
 use crate::assemble::Assembler;
 use crate::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::lock::TargetLock;
 use crate::metadata::{self, Candidate, Opened};
 use crate::options::Format;
 use crate::options::{AddOptions, Compression};
@@ -64,6 +65,9 @@ impl ModelPackager {
     /// unpacker would refuse, [`Error::BlobMismatch`] when an existing blob is corrupt, and
     /// the errors of [`Archive::open`].
     pub fn add(&self, archive_path: &Path, file: &Path, options: &AddOptions) -> Result<AddReport> {
+        // Held from the first read of the archive to the rename of the new one: two adds at
+        // once would each rewrite what they read, and one file would be lost.
+        let _lock = TargetLock::acquire(archive_path).map_err(Error::io(archive_path))?;
         let meta = std::fs::metadata(file).map_err(Error::io(file))?;
         if !meta.is_file() {
             return Err(Error::UnpackableFile {

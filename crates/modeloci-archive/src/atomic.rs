@@ -3,6 +3,8 @@
 //! Work is written under a temporary name beside the target, on the same file system, and
 //! renamed into place when complete. If the process dies, the temporary is what is left; its
 //! name says which process made it, so a later run removes it once that process is gone.
+//! Each temporary holds the target's [`TargetLock`] until it is renamed into place or
+//! removed, so two processes never write one target at once.
 
 use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
@@ -10,6 +12,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::lock::TargetLock;
 
 /// The marker in every temporary name this crate creates.
 pub(crate) const TEMP_MARKER: &str = ".modeloci-tmp-";
@@ -73,11 +77,13 @@ pub(crate) struct TempFile {
     path: PathBuf,
     target: PathBuf,
     persisted: bool,
+    _lock: TargetLock,
 }
 
 impl TempFile {
     /// Creates the temporary for `target` (mode 0666 less the umask, as for any new file).
     pub(crate) fn beside(target: &Path) -> io::Result<(Self, File)> {
+        let lock = TargetLock::acquire(target)?;
         remove_stale(target);
         let (parent, name) = parent_and_name(target)?;
         let path = parent.join(temp_name(&name));
@@ -92,6 +98,7 @@ impl TempFile {
                 path,
                 target: target.to_owned(),
                 persisted: false,
+                _lock: lock,
             },
             file,
         ))
@@ -118,28 +125,32 @@ impl Drop for TempFile {
 pub(crate) struct TempDir {
     path: PathBuf,
     persisted: bool,
+    _lock: TargetLock,
 }
 
 impl TempDir {
     /// Creates a private (0700) directory beside `target`.
     pub(crate) fn beside(target: &Path) -> io::Result<Self> {
+        let lock = TargetLock::acquire(target)?;
         remove_stale(target);
         let (parent, name) = parent_and_name(target)?;
-        Self::create(parent.join(temp_name(&name)))
+        Self::create(parent.join(temp_name(&name)), lock)
     }
 
     /// Creates a private (0700) directory inside `dir`, for staging files that will be moved
     /// into `dir` one by one.
     pub(crate) fn inside(dir: &Path) -> io::Result<Self> {
+        let lock = TargetLock::acquire(dir)?;
         remove_stale(&dir.join("staging"));
-        Self::create(dir.join(temp_name("staging")))
+        Self::create(dir.join(temp_name("staging")), lock)
     }
 
-    fn create(path: PathBuf) -> io::Result<Self> {
+    fn create(path: PathBuf, lock: TargetLock) -> io::Result<Self> {
         fs::DirBuilder::new().mode(0o700).create(&path)?;
         Ok(Self {
             path,
             persisted: false,
+            _lock: lock,
         })
     }
 

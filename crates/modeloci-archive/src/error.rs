@@ -189,6 +189,9 @@ impl Error {
             Self::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
                 "the disk is full: free some space or write elsewhere (nothing was left behind)"
             }
+            Self::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
+                "another modeloci run is writing it: wait for that one to finish"
+            }
             _ => return None,
         })
     }

@@ -65,6 +65,7 @@ mod error;
 mod glob;
 mod huffman;
 mod layer_tar;
+mod lock;
 mod metadata;
 mod modelpack;
 mod options;
@@ -83,6 +84,7 @@ pub use assemble::{RepackReport, repack, repack_with_progress};
 pub use entry_policy::{MAX_METADATA_SIZE, PathSet, Refusal, check_relative_path};
 pub use error::{Error, Result};
 pub use glob::glob_match;
+pub use lock::TargetLock;
 pub use metadata::ModelFacts;
 pub use options::{
     AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions, Symlinks,

@@ -4,6 +4,7 @@ mod commands;
 mod crash;
 mod errors;
 mod faults;
+mod races;
 mod registry;
 mod terminal;
 
