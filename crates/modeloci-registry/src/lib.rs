@@ -36,6 +36,7 @@ mod error;
 mod pull;
 mod push;
 mod reference;
+mod staging;
 
 pub use auth::{Credentials, DockerConfig};
 pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, is_local};

@@ -22,6 +22,7 @@ use modeloci_spec::{
 
 use crate::client::{Body, Client, Retry, drain, header};
 use crate::reference::Reference;
+use crate::staging::Staging;
 use crate::{Error, Result};
 
 /// Where a pull goes.
@@ -150,6 +151,13 @@ pub fn pull(
     options: &PullOptions,
 ) -> Result<PullReport> {
     let repo = reference.repository.as_str();
+    // Before the first byte: the target is ours alone, and can take what we will write.
+    let staging = Staging::open(target.path(), staging_dir(target.path()))?;
+    if let PullTarget::Unpack(dir) = target
+        && !options.force
+    {
+        check_empty(dir)?;
+    }
     let manifest_ref = reference.manifest_ref("latest");
     let (bytes, media_type, stated) = client.get_manifest(repo, &manifest_ref)?;
     let measured = Hasher::digest_bytes(&bytes);
@@ -192,11 +200,7 @@ pub fn pull(
         }
     }
 
-    let staging = staging_dir(target.path());
-    let blobs_dir = staging.join("blobs/sha256");
-    fs::create_dir_all(&blobs_dir).map_err(Error::io(&blobs_dir))?;
-    fs::write(staging.join("oci-layout"), ImageLayout::default().to_json())
-        .map_err(Error::io(&staging))?;
+    staging.write("oci-layout", &ImageLayout::default().to_json())?;
     let progress = options.progress.as_ref().map(|h| &*h.0);
     if let Some(p) = progress {
         p.start("downloading", wanted.iter().map(|d| d.size).sum());
@@ -205,7 +209,7 @@ pub fn pull(
         client,
         repo,
         &wanted,
-        &staging,
+        staging.root(),
         options.concurrency,
         progress,
     );
@@ -220,7 +224,7 @@ pub fn pull(
         .get(annotations::VERSION)
         .cloned()
         .unwrap_or_else(|| reference.tag.clone().unwrap_or_else(|| "latest".to_owned()));
-    fs::write(staging.join(measured.digest.blob_path()), &bytes).map_err(Error::io(&staging))?;
+    staging.write(&measured.digest.blob_path(), &bytes)?;
     let mut descriptor = Descriptor::new(
         MediaType::ImageManifest,
         measured.digest.clone(),
@@ -228,13 +232,12 @@ pub fn pull(
     )
     .with_annotation(annotations::REF_NAME, &ref_name);
     descriptor.artifact_type = manifest.artifact_type.clone();
-    fs::write(
-        staging.join("index.json"),
-        OciIndex::new(vec![descriptor]).to_json(),
-    )
-    .map_err(Error::io(&staging))?;
+    staging.write(
+        "index.json",
+        &OciIndex::new(vec![descriptor]).to_json(),
+    )?;
 
-    let layout = Archive::open(&staging)?;
+    let layout = Archive::open(staging.root())?;
     let config = layout.config().ok();
     let files = match target {
         PullTarget::Archive(path) => {
@@ -252,7 +255,7 @@ pub fn pull(
         }
     };
     drop(layout);
-    let _ = fs::remove_dir_all(&staging);
+    let _ = fs::remove_dir_all(staging.root());
     Ok(PullReport {
         reference: Reference {
             digest: Some(measured.digest.clone()),
@@ -265,6 +268,32 @@ pub fn pull(
         config,
         files,
     })
+}
+
+/// Refuses a non-empty directory (or something else) where the files are to go.
+fn check_empty(dir: &Path) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Io {
+            path: dir.to_owned(),
+            source: e,
+        }),
+        Ok(meta) if !meta.is_dir() => Err(modeloci_archive::Error::TargetConflict {
+            path: dir.to_owned(),
+            reason: "it is not a directory".into(),
+        }
+        .into()),
+        Ok(_) => {
+            let mut entries = fs::read_dir(dir).map_err(Error::io(dir))?;
+            if entries.next().is_some() {
+                return Err(modeloci_archive::Error::TargetNotEmpty {
+                    path: dir.to_owned(),
+                }
+                .into());
+            }
+            Ok(())
+        }
+    }
 }
 
 #[derive(Default)]
