@@ -9,6 +9,7 @@ mod large;
 mod metadata;
 mod modelpack;
 mod properties;
+mod pull_target;
 mod reference;
 mod registry;
 mod roundtrip;
