@@ -8,8 +8,7 @@ use std::path::Path;
 
 use modeloci_archive::{Archive, Compression, TargetLock};
 use modeloci_registry::{
-    Client, ClientOptions, PullOptions, PullTarget, PushOptions, Reference, pull, push,
-    staging_dir,
+    Client, ClientOptions, PullOptions, PullTarget, PushOptions, Reference, pull, push, staging_dir,
 };
 use modeloci_tests::proxy::{Behaviour, Proxy};
 use modeloci_tests::registry::Registry;
@@ -165,7 +164,9 @@ fn pull_unpack_into_a_non_empty_directory_is_refused_before_any_request() {
     assert_eq!(fs::read(out.join("mine.txt")).unwrap(), b"keep");
 
     // With force, the same pull writes the model beside the user's file.
-    let r: Reference = format!("{}/models/tiny:1.0.0", registry.addr).parse().unwrap();
+    let r: Reference = format!("{}/models/tiny:1.0.0", registry.addr)
+        .parse()
+        .unwrap();
     pull(
         &Client::new(&registry.addr, ClientOptions::default()),
         &r,

@@ -149,7 +149,10 @@ pub fn repack_with_progress(
     let reporter = Reporter::start(
         progress,
         "writing",
-        manifest.layers.iter().map(|l| l.size).sum(),
+        manifest
+            .layers
+            .iter()
+            .fold(0, |total, l| total.saturating_add(l.size)),
     );
     for (i, layer) in manifest.layers.iter().enumerate() {
         let what = layer

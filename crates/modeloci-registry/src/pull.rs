@@ -203,7 +203,12 @@ pub fn pull(
     staging.write("oci-layout", &ImageLayout::default().to_json())?;
     let progress = options.progress.as_ref().map(|h| &*h.0);
     if let Some(p) = progress {
-        p.start("downloading", wanted.iter().map(|d| d.size).sum());
+        p.start(
+            "downloading",
+            wanted
+                .iter()
+                .fold(0, |total, d| total.saturating_add(d.size)),
+        );
     }
     let fetched = fetch_all(
         client,
@@ -232,10 +237,7 @@ pub fn pull(
     )
     .with_annotation(annotations::REF_NAME, &ref_name);
     descriptor.artifact_type = manifest.artifact_type.clone();
-    staging.write(
-        "index.json",
-        &OciIndex::new(vec![descriptor]).to_json(),
-    )?;
+    staging.write("index.json", &OciIndex::new(vec![descriptor]).to_json())?;
 
     let layout = Archive::open(staging.root())?;
     let config = layout.config().ok();

@@ -47,7 +47,9 @@ impl Staging {
     /// staging path when what is there is not a directory this user made.
     pub(crate) fn open(target: &Path, root: PathBuf) -> Result<Self> {
         let lock = TargetLock::acquire(target).map_err(Error::io(target))?;
-        let me = fs::metadata("/proc/self").map_err(Error::io("/proc/self"))?.uid();
+        let me = fs::metadata("/proc/self")
+            .map_err(Error::io("/proc/self"))?
+            .uid();
         let mut dir = root.clone();
         for part in ["", "blobs", "sha256"] {
             if !part.is_empty() {
@@ -77,9 +79,7 @@ impl Staging {
     /// file, renamed over whatever had the name.
     pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.root.join(name);
-        let temp = self
-            .root
-            .join(format!("{name}.{}.tmp", std::process::id()));
+        let temp = self.root.join(format!("{name}.{}.tmp", std::process::id()));
         let written = (|| {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -186,7 +186,11 @@ mod tests {
         staging.write("index.json", b"{}").unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         assert_eq!(fs::read(root.join("index.json")).unwrap(), b"{}");
-        assert!(!fs::symlink_metadata(root.join("index.json")).unwrap().is_symlink());
+        assert!(
+            !fs::symlink_metadata(root.join("index.json"))
+                .unwrap()
+                .is_symlink()
+        );
 
         let partial = root.join("blobs/sha256/ab.partial");
         std::os::unix::fs::symlink(&victim, &partial).unwrap();
@@ -206,16 +210,16 @@ mod tests {
         let root = dir.path().join(".a.modeloci-pull");
         std::os::unix::fs::symlink(&elsewhere, &root).unwrap();
         let err = Staging::open(&dir.path().join("a"), root.clone()).unwrap_err();
-        assert!(
-            err.to_string().contains("it is a symbolic link"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("it is a symbolic link"), "{err}");
 
         fs::remove_file(&root).unwrap();
         fs::create_dir(&root).unwrap();
         std::os::unix::fs::symlink(&elsewhere, root.join("blobs")).unwrap();
         let err = Staging::open(&dir.path().join("a"), root).unwrap_err();
-        assert!(err.to_string().contains("blobs: not a staging directory"), "{err}");
+        assert!(
+            err.to_string().contains("blobs: not a staging directory"),
+            "{err}"
+        );
         assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 }

@@ -20,7 +20,9 @@ pub struct Descriptor {
     /// The digest of the targeted content. Retrieved content SHOULD be verified against it.
     pub digest: Digest,
     /// The size of the raw content in bytes: the exact length of the blob. Retrieved content
-    /// SHOULD be verified against it.
+    /// SHOULD be verified against it. The specification makes it an int64: a larger value
+    /// is refused when reading, so no size taken from input exceeds `i64::MAX`.
+    #[serde(deserialize_with = "int64_size")]
     pub size: u64,
     /// URIs from which the content may be downloaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -37,6 +39,17 @@ pub struct Descriptor {
     /// The platform of an image manifest in an index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+}
+
+/// A descriptor's size, at most `i64::MAX` as the specification's int64 allows.
+fn int64_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let size = u64::deserialize(deserializer)?;
+    if i64::try_from(size).is_err() {
+        return Err(serde::de::Error::custom(format!(
+            "size {size} is beyond int64, the largest the OCI specification allows"
+        )));
+    }
+    Ok(size)
 }
 
 impl Descriptor {

@@ -130,6 +130,17 @@ fn bad_manifests_are_refused_with_the_reason() {
         "invalid manifest JSON: invalid value: integer `-1`, expected u64 at line 1 column 137",
     );
     check_manifest_error(
+        &format!(
+            r#"{{"schemaVersion":2,{}}}"#,
+            config.replace("\"size\":2", "\"size\":18446744073709551615")
+        ),
+        "invalid manifest JSON: size 18446744073709551615 is beyond int64, the largest the OCI \
+         specification allows at line 1 column 156",
+    );
+    // The largest int64 is a size like any other; the blob will not be found, not wrap.
+    let largest = config.replace("\"size\":2", "\"size\":9223372036854775807");
+    OciManifest::from_slice(format!(r#"{{"schemaVersion":2,{largest}}}"#).as_bytes()).unwrap();
+    check_manifest_error(
         "{}",
         "invalid manifest JSON: missing field `schemaVersion` at line 1 column 2",
     );
