@@ -190,6 +190,20 @@ fn another_port_on_the_same_host_is_another_origin() {
     assert_eq!(seen.iter().filter(|s| s.method == "PUT").count(), 8);
     assert!(seen.iter().all(|s| s.authorization.is_none()), "{seen:?}");
 
+    // A scheme-relative `//host/path` names another host too.
+    fake.script(|s| s.raw_location = Some(format!("//{}/upload/{{id}}", fake.storage)));
+    fake.forget_blobs();
+    push(
+        &client,
+        &golden(),
+        &reference(&fake.addr, "relative:1"),
+        &PushOptions::default(),
+    )
+    .unwrap();
+    let seen = fake.requests_to(&fake.storage);
+    assert_eq!(seen.iter().filter(|s| s.method == "PUT").count(), 8);
+    assert!(seen.iter().all(|s| s.authorization.is_none()), "{seen:?}");
+
     // The same origin spelled otherwise (upper-case scheme, relative paths) keeps them.
     for location in [
         format!("HTTP://{}/upload/{{id}}", fake.addr),
