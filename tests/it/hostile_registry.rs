@@ -435,6 +435,37 @@ fn a_download_that_ignores_range_and_keeps_breaking_off_ends() {
     );
 }
 
+/// A resumed download whose `Content-Length` is absurd is a size mismatch, not an overflow.
+#[test]
+fn an_absurd_content_length_on_a_resumed_download_is_a_size_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, archive) = fake_with_archive(dir.path(), |s| s.cut_after = Some(MIB));
+    let size = archive
+        .manifest()
+        .layers
+        .iter()
+        .map(|d| d.size)
+        .max()
+        .unwrap();
+    let out = dir.path().join("out.tar");
+    // The first pull gives up quickly, keeping 1 MiB of the weights.
+    fake.script(|s| s.ignore_range = true);
+    pull_within(Duration::from_secs(30), &fake.addr, 5, &out).unwrap_err();
+    fake.script(|s| {
+        s.ignore_range = false;
+        s.cut_after = None;
+        s.blob_length = Some(u64::MAX);
+    });
+    let err = pull_within(Duration::from_secs(30), &fake.addr, 5, &out).unwrap_err();
+    assert!(err.is_verification_failure(), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("size mismatch: expected {size}")),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_download_that_stalls_gives_up_after_the_stall_timeout() {
     let dir = tempfile::tempdir().unwrap();

@@ -55,6 +55,8 @@ pub struct Script {
     /// Stop sending blob downloads after this many bytes of their body, keeping the
     /// connection open.
     pub stall_after: Option<usize>,
+    /// Announce this `Content-Length` for blob downloads, whatever is sent.
+    pub blob_length: Option<u64>,
     /// Read every request and never answer it.
     pub silent: bool,
 }
@@ -579,7 +581,7 @@ fn handle(
         };
         let mut head = format!(
             "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            body.len()
+            script.blob_length.unwrap_or(body.len() as u64)
         );
         for (k, v) in &extra {
             head.push_str(&format!("{k}: {v}\r\n"));

@@ -517,7 +517,7 @@ fn download(
             &descriptor.digest,
             modeloci_digest::Error::SizeMismatch {
                 expected: descriptor.size,
-                actual: start + len,
+                actual: start.saturating_add(len),
                 at_least: false,
             },
         )));
