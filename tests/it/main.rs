@@ -5,6 +5,7 @@ mod corruption;
 mod foreign;
 mod golden;
 mod hostile;
+mod hostile_registry;
 mod large;
 mod metadata;
 mod modelpack;

@@ -7,9 +7,11 @@
 //! - [`rawtar`]: a tar writer that writes whatever it is told, for hostile archives;
 //! - [`registry`]: a real OCI registry (Debian's `docker-registry`) on 127.0.0.1;
 //! - [`proxy`]: an HTTP proxy in front of it that demands bearer tokens or injects faults;
+//! - [`fake_registry`]: a scripted in-memory registry that lies about uploads and downloads;
 //! - [`only_entry`]: the check that work left nothing beside its target.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
+pub mod fake_registry;
 pub mod fixtures;
 pub mod gguf;
 pub mod layout;

@@ -213,6 +213,10 @@ pub(crate) struct RegistryArgs {
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) concurrency: usize,
+    /// Give a request up when the registry sends nothing for this long (connecting,
+    /// awaiting its answer, or within a body).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +276,9 @@ pub(crate) struct LoginArgs {
     /// Use plain HTTP even though the registry is not on this machine.
     #[arg(long)]
     pub(crate) plain_http: bool,
+    /// Give up when the registry sends nothing for this long.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) timeout: u64,
 }
 
 #[derive(Debug, Args)]

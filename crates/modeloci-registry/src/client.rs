@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use modeloci_digest::Hasher;
 use modeloci_spec::{Digest, MediaType};
-use ureq::http::{self, Response};
+use ureq::config::RedirectAuthHeaders;
+use ureq::http::{self, Response, Uri};
 use ureq::{Agent, SendBody};
 
 use crate::auth::{Challenge, Credentials, parse_challenge};
@@ -15,6 +16,9 @@ use crate::{Error, Result};
 
 /// The largest manifest this client reads (OCI registries cap them at 4 MiB too).
 pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
+
+/// The longest `Location` followed.
+const MAX_LOCATION: usize = 8 << 10;
 
 /// How to reach a registry.
 #[derive(Clone, Debug)]
@@ -28,6 +32,9 @@ pub struct ClientOptions {
     pub retries: u32,
     /// The first wait before a retry; it doubles each time.
     pub backoff: Duration,
+    /// How long the registry may send nothing (while connecting, before its answer, and
+    /// within the body) before the request is given up.
+    pub timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -37,6 +44,7 @@ impl Default for ClientOptions {
             credentials: None,
             retries: 4,
             backoff: Duration::from_millis(250),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -57,6 +65,19 @@ impl ClientOptions {
     /// Sets the number of retries.
     pub fn with_retries(mut self, retries: u32) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// Sets the first wait before a retry.
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets how long the registry may send nothing before a request is given up
+    /// (at least one millisecond).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
         self
     }
 }
@@ -96,7 +117,36 @@ pub struct Client {
     auth: Mutex<AuthState>,
     retries: u32,
     backoff: Duration,
+    timeout: Duration,
     plain_http: bool,
+}
+
+/// Where credentials may go: scheme, lower-case host, and port (explicit or the scheme's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Origin {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// The origin of an absolute `http` or `https` URL without user information.
+    fn of(uri: &Uri) -> Option<Self> {
+        let https = match uri.scheme_str()?.to_ascii_lowercase().as_str() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let authority = uri.authority()?;
+        if authority.as_str().contains('@') {
+            return None;
+        }
+        Some(Self {
+            https,
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
+        })
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -118,7 +168,7 @@ pub fn is_local(host: &str) -> bool {
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
-    name == "localhost"
+    name.eq_ignore_ascii_case("localhost")
         || name == "::1"
         || name
             .parse::<std::net::Ipv4Addr>()
@@ -134,9 +184,15 @@ impl Client {
             .build();
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_per_read(Some(Duration::from_secs(300)))
-            .timeout_per_write(Some(Duration::from_secs(300)))
+            // A stall anywhere (connecting, sending, awaiting the answer, each read or write
+            // of a body) ends the request after the same time without a byte.
+            .timeout_connect(Some(options.timeout))
+            .timeout_send_request(Some(options.timeout))
+            .timeout_recv_response(Some(options.timeout))
+            .timeout_per_read(Some(options.timeout))
+            .timeout_per_write(Some(options.timeout))
+            // Redirects ureq follows never carry our Authorization, whatever host they name.
+            .redirect_auth_headers(RedirectAuthHeaders::Never)
             .user_agent(concat!("modeloci/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
             .build()
@@ -151,8 +207,94 @@ impl Client {
             auth: Mutex::new(AuthState::default()),
             retries: options.retries,
             backoff: options.backoff,
+            timeout: options.timeout,
             plain_http: options.plain_http,
         }
+    }
+
+    /// How many times a failed request is tried again.
+    pub(crate) fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The wait before retry number `attempt` (from 1): the backoff, doubled each time.
+    pub(crate) fn backoff_delay(&self, attempt: u32) -> Duration {
+        self.backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(10))
+    }
+
+    /// The registry's own origin.
+    fn origin(&self) -> Option<Origin> {
+        self.base.parse::<Uri>().ok().as_ref().and_then(Origin::of)
+    }
+
+    /// Whether `url` is on the registry's own origin, where credentials may go.
+    fn is_own(&self, url: &str) -> bool {
+        let theirs = url.parse::<Uri>().ok().as_ref().and_then(Origin::of);
+        theirs.is_some() && theirs == self.origin()
+    }
+
+    fn protocol(&self, reason: String) -> Error {
+        Error::Protocol {
+            registry: self.registry.clone(),
+            reason,
+        }
+    }
+
+    /// The absolute URL a `Location` header names: relative ones (`/v2/...`, `upload/x`,
+    /// `//host/path`) are resolved against the registry; the fragment is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] for a `Location` that is too long, holds control characters or a
+    /// user name, is not `http` or `https`, or leads from HTTPS to plain HTTP.
+    pub(crate) fn location(&self, location: &str) -> Result<String> {
+        if location.len() > MAX_LOCATION {
+            return Err(self.protocol(format!(
+                "it sent a Location of {} bytes, over the {MAX_LOCATION}-byte limit",
+                location.len()
+            )));
+        }
+        if location.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(self.protocol(format!(
+                "it sent a Location holding spaces or control characters: {location:?}"
+            )));
+        }
+        let location = location.split('#').next().unwrap_or_default();
+        let (scheme, _) = self.base.split_once("://").unwrap_or(("https", ""));
+        let has_scheme = location.split_once("://").is_some_and(|(s, _)| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        });
+        let url = if has_scheme {
+            location.to_owned()
+        } else if location.starts_with("//") {
+            format!("{scheme}:{location}")
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            format!("{}/{location}", self.base)
+        };
+        let uri = url
+            .parse::<Uri>()
+            .map_err(|e| self.protocol(format!("it sent an invalid Location {location:?}: {e}")))?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(self.protocol(format!(
+                "it sent a Location with a user name in it: {location:?}"
+            )));
+        }
+        let Some(theirs) = Origin::of(&uri) else {
+            return Err(self.protocol(format!(
+                "it sent a Location that is not an http(s) URL: {location:?}"
+            )));
+        };
+        if self.origin().is_some_and(|ours| ours.https) && !theirs.https {
+            return Err(self.protocol(format!(
+                "it sent a Location leading from HTTPS to plain HTTP: {location:?}"
+            )));
+        }
+        Ok(url)
     }
 
     /// `host[:port]`.
@@ -160,14 +302,13 @@ impl Client {
         &self.registry
     }
 
-    /// The full URL of an API path (`/v2/...`) or a `Location` the registry gave.
-    pub(crate) fn url(&self, path_or_location: &str) -> String {
-        if path_or_location.starts_with("http://") || path_or_location.starts_with("https://") {
-            path_or_location.to_owned()
-        } else if path_or_location.starts_with('/') {
-            format!("{}{path_or_location}", self.base)
+    /// The full URL of an API path (`/v2/...`) on the registry. `Location`s the registry
+    /// gives go through [`Client::location`].
+    pub(crate) fn url(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            format!("{}{path}", self.base)
         } else {
-            format!("{}/{path_or_location}", self.base)
+            format!("{}/{path}", self.base)
         }
     }
 
@@ -208,6 +349,8 @@ impl Client {
     }
 
     /// Sends a request, answering an auth challenge once and retrying transient failures.
+    /// Credentials go only to the registry's own origin: a URL elsewhere (an upload
+    /// `Location` on blob storage) gets none, and its challenges are not answered.
     pub(crate) fn request(
         &self,
         method: &'static str,
@@ -217,12 +360,23 @@ impl Client {
         scopes: &[String],
         retry: Retry,
     ) -> Result<Response<ureq::Body>> {
+        let own = self.is_own(url);
+        let theirs = url.parse::<Uri>().ok().as_ref().and_then(Origin::of);
+        if !own && self.origin().is_some_and(|o| o.https) && !theirs.is_some_and(|o| o.https) {
+            return Err(self.protocol(format!(
+                "refusing {method} {url}: it leads from HTTPS to plain HTTP"
+            )));
+        }
         let mut attempt = 0;
         let mut challenged = false;
         loop {
-            let authorization = self.authorization(scopes);
+            let authorization = if own {
+                self.authorization(scopes)
+            } else {
+                None
+            };
             match self.send_once(method, url, headers, body, authorization.as_deref()) {
-                Ok(resp) if resp.status() == 401 && !challenged => {
+                Ok(resp) if resp.status() == 401 && !challenged && own => {
                     challenged = true;
                     let header = resp
                         .headers()
@@ -256,15 +410,29 @@ impl Client {
                 {
                     drain(resp);
                     attempt += 1;
-                    std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
+                    std::thread::sleep(self.backoff_delay(attempt));
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if retry == Retry::Yes && attempt < self.retries && transient_error(&e) => {
                     attempt += 1;
-                    std::thread::sleep(self.backoff * 2u32.pow(attempt - 1));
+                    std::thread::sleep(self.backoff_delay(attempt));
+                }
+                Err(e) if is_timeout(&e) => {
+                    let path = url.strip_prefix(&self.base).unwrap_or(url);
+                    return Err(self.stalled(format!("answering {method} {path}"), attempt + 1));
                 }
                 Err(e) => return Err(self.transport_error(&e)),
             }
+        }
+    }
+
+    /// The registry sent nothing for the stall timeout while `doing`, `attempts` times.
+    pub(crate) fn stalled(&self, doing: String, attempts: u32) -> Error {
+        Error::Stalled {
+            registry: self.registry.clone(),
+            timeout: self.timeout,
+            doing,
+            attempts,
         }
     }
 
@@ -321,16 +489,25 @@ impl Client {
         scopes: &[String],
         challenge_scope: Option<&str>,
     ) -> Result<()> {
-        let local_realm = realm
-            .strip_prefix("http://")
-            .map(|rest| rest.split('/').next().unwrap_or(rest));
-        if let Some(host) = local_realm
+        // Parsed, not matched by prefix: `HTTP://`, `http://localhost:80@elsewhere/` and the
+        // like name the host they really reach.
+        let origin = realm
+            .parse::<Uri>()
+            .ok()
+            .as_ref()
+            .and_then(Origin::of)
+            .ok_or_else(|| {
+                self.protocol(format!(
+                    "its token realm {realm:?} is not an http(s) URL without a user name"
+                ))
+            })?;
+        if !origin.https
             && self.credentials.is_some()
             && !self.plain_http
-            && !is_local(host)
+            && !is_local(&origin.host)
         {
             return Err(Error::Insecure {
-                registry: host.to_owned(),
+                registry: origin.host,
             });
         }
         let mut url = realm.to_owned();
@@ -536,6 +713,26 @@ fn transient_status(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
+/// Whether the transport gave up because nothing arrived (or could be sent) in time.
+pub(crate) fn is_timeout(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(io) => is_io_timeout(io),
+        _ => false,
+    }
+}
+
+/// The same, for an error from a body reader.
+pub(crate) fn is_io_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) || e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(is_timeout)
+}
+
 fn transient_error(e: &ureq::Error) -> bool {
     matches!(
         e,
@@ -634,10 +831,128 @@ mod tests {
             Client::new("localhost:5000", ClientOptions::default()).url("/v2/x"),
             "http://localhost:5000/v2/x"
         );
+    }
+
+    #[test]
+    fn locations_resolve_against_the_registry_and_never_downgrade() {
+        let remote = Client::new("registry.example.com:5000", ClientOptions::default());
+        let ok = |c: &Client, l: &str| c.location(l).unwrap();
         assert_eq!(
-            remote.url("https://cdn.example.com/blob?sig=1"),
+            ok(&remote, "https://cdn.example.com/blob?sig=1#frag"),
             "https://cdn.example.com/blob?sig=1"
         );
+        assert_eq!(
+            ok(&remote, "/v2/a/blobs/uploads/x"),
+            "https://registry.example.com:5000/v2/a/blobs/uploads/x"
+        );
+        assert_eq!(
+            ok(&remote, "upload/x"),
+            "https://registry.example.com:5000/upload/x"
+        );
+        assert_eq!(
+            ok(&remote, "//storage.example.com/p"),
+            "https://storage.example.com/p"
+        );
+        for bad in [
+            "http://registry.example.com:5000/v2/x",
+            "HTTP://registry.example.com:5000/v2/x",
+            "http://cdn.example.com/blob",
+            "https://user@registry.example.com:5000/v2/x",
+            "https://registry.example.com:5000@evil.example.com/v2/x",
+            "ftp://registry.example.com/x",
+            "/v2/a b",
+            "/v2/a\x01b",
+            "/v2/\u{e9}",
+        ] {
+            let err = remote.location(bad).unwrap_err();
+            assert!(matches!(err, Error::Protocol { .. }), "{bad}: {err}");
+        }
+        let long = format!("/v2/{}", "x".repeat(MAX_LOCATION));
+        assert!(remote.location(&long).is_err());
+    }
+
+    #[test]
+    fn only_the_registrys_own_origin_gets_credentials() {
+        let local = Client::new("LocalHost:5000", ClientOptions::default());
+        for own in [
+            "http://localhost:5000/v2/",
+            "HTTP://LOCALHOST:5000/upload/x",
+        ] {
+            assert!(local.is_own(own), "{own}");
+        }
+        for other in [
+            "http://localhost:5001/v2/",
+            "https://localhost:5000/v2/",
+            "http://127.0.0.1:5000/v2/",
+            "http://user@localhost:5000/v2/",
+            "http://localhost:5000@evil.example.com/v2/",
+            "//localhost:5000/v2/",
+        ] {
+            assert!(!local.is_own(other), "{other}");
+        }
+        let remote = Client::new("registry.example.com", ClientOptions::default());
+        assert!(remote.is_own("https://registry.example.com:443/v2/"));
+        assert!(!remote.is_own("http://registry.example.com:443/v2/"));
+        let err = remote
+            .request(
+                "GET",
+                "http://registry.example.com/v2/",
+                &[],
+                &Body::Empty,
+                &[],
+                Retry::No,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("from HTTPS to plain HTTP"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn credentials_go_to_a_plain_http_token_realm_only_on_this_machine() {
+        let client = Client::new(
+            "registry.example.com",
+            ClientOptions::default().with_credentials(Some(Credentials::new("u", "p"))),
+        );
+        // Each is refused before anything is sent: no connection is attempted.
+        for realm in [
+            "http://auth.example.com/token",
+            "HTTP://auth.example.com/token",
+            "http://localhost:80@auth.example.com/token",
+            "http://127.0.0.1@auth.example.com/token",
+        ] {
+            let err = client.fetch_token(realm, None, &[], None).unwrap_err();
+            assert!(
+                matches!(err, Error::Insecure { .. } | Error::Protocol { .. }),
+                "{realm}: {err}"
+            );
+        }
+        let err = client
+            .fetch_token(
+                "http://localhost:80@auth.example.com/token",
+                None,
+                &[],
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "registry.example.com: its token realm \"http://localhost:80@auth.example.com/token\" is not an http(s) URL without a user name"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_without_overflow() {
+        let c = Client::new(
+            "localhost",
+            ClientOptions::default()
+                .with_backoff(Duration::from_millis(100))
+                .with_retries(100),
+        );
+        assert_eq!(c.backoff_delay(1), Duration::from_millis(100));
+        assert_eq!(c.backoff_delay(3), Duration::from_millis(400));
+        assert_eq!(c.backoff_delay(99), Duration::from_millis(100 << 10));
     }
 
     #[test]

@@ -57,6 +57,18 @@ pub enum Error {
         /// The error the registry described, if any.
         detail: Option<String>,
     },
+    /// The registry sent nothing for the stall timeout, on every attempt.
+    #[error("{registry} sent no data for {} while {doing}; gave up after {attempts} attempt{}", seconds(*.timeout), if *.attempts == 1 { "" } else { "s" })]
+    Stalled {
+        /// `host[:port]`
+        registry: String,
+        /// How long it was given.
+        timeout: std::time::Duration,
+        /// What it was doing: `downloading blob sha256:...`, `answering GET /v2/...`.
+        doing: String,
+        /// How many times it was tried.
+        attempts: u32,
+    },
     /// The registry broke the protocol: a missing header, a malformed answer.
     #[error("{registry}: {reason}")]
     Protocol {
@@ -121,6 +133,17 @@ pub enum Error {
     InvalidOption(String),
 }
 
+/// `2 s`, or `1.5 s`, or `250 ms`.
+fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 fn detail_suffix(detail: &Option<String>) -> String {
     detail
         .as_ref()
@@ -158,6 +181,9 @@ impl Error {
             Self::Insecure { .. } => {
                 Some("pass --plain-http if the registry really serves plain HTTP".into())
             }
+            Self::Stalled { .. } => Some(
+                "the registry or the network stalled; try again later, or allow more time with --timeout SECONDS".into(),
+            ),
             Self::Unreachable { .. } => {
                 Some("check the host and port; local registries often need --plain-http".into())
             }

@@ -365,41 +365,68 @@ fn fetch_blob(
         fs::remove_file(&done).map_err(Error::io(&done))?;
     }
     let mut fetched = Fetched::default();
-    let mut attempts = 0;
-    let actual = loop {
-        let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
-        let mut hasher = if have > 0 && have <= descriptor.size {
-            hash_prefix(&partial).map_err(Error::io(&partial))?
-        } else {
-            if have > 0 {
-                fs::remove_file(&partial).map_err(Error::io(&partial))?;
-            }
-            Hasher::default()
-        };
-        if attempts == 0 {
-            fetched.resumed = hasher.size();
-            if let Some(p) = progress {
-                p.advance(hasher.size());
-            }
+    let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+    // The hasher follows the partial file from here on: `download` appends to both.
+    let mut hasher = if have > 0 && have <= descriptor.size {
+        hash_prefix(&partial).map_err(Error::io(&partial))?
+    } else {
+        if have > 0 {
+            fs::remove_file(&partial).map_err(Error::io(&partial))?;
         }
+        Hasher::default()
+    };
+    fetched.resumed = hasher.size();
+    if let Some(p) = progress {
+        p.advance(hasher.size());
+    }
+    // Tries are bounded twice: those that bring the file no further than any before
+    // (a restart from zero that stops short of the furthest point is no progress) count
+    // against the retries, and all tries together against a cap.
+    let cap = max_attempts(descriptor.size, client.retries());
+    let mut furthest = hasher.size();
+    let mut attempts = 0u32;
+    let mut idle = 0u32;
+    let mut restarted = false;
+    let actual = loop {
+        attempts += 1;
         match download(client, repo, descriptor, &partial, &mut hasher, progress) {
             Ok(n) => {
                 fetched.downloaded += n;
                 break hasher.finish();
             }
-            Err(DownloadError::Broken(n)) if n > 0 || attempts < 4 => {
-                // The connection broke: go on from what arrived. Only attempts that bring
-                // nothing count against the retries, so a link that keeps breaking still
-                // gets the blob, in pieces.
-                fetched.downloaded += n;
-                attempts = if n > 0 { 0 } else { attempts + 1 };
-                std::thread::sleep(std::time::Duration::from_millis(250 << attempts));
-            }
-            Err(DownloadError::Broken(_)) => {
-                return Err(Error::Unreachable {
-                    registry: client.registry().to_owned(),
-                    reason: format!("the download of blob {digest} kept breaking off"),
-                });
+            Err(DownloadError::Broken {
+                received,
+                stalled,
+                restart,
+            }) => {
+                fetched.downloaded += received;
+                restarted |= restart;
+                let reached = hasher.size();
+                if reached > furthest {
+                    furthest = reached;
+                    idle = 0;
+                } else {
+                    idle += 1;
+                }
+                if idle > client.retries() || attempts >= cap {
+                    return Err(if stalled {
+                        client.stalled(format!("downloading blob {digest}"), attempts)
+                    } else {
+                        Error::Unreachable {
+                            registry: client.registry().to_owned(),
+                            reason: format!(
+                                "the download of blob {digest} kept breaking off{}, at best after {furthest} of {} bytes; gave up after {attempts} attempts",
+                                if restarted {
+                                    " (it answered requests for the rest with the whole blob)"
+                                } else {
+                                    ""
+                                },
+                                descriptor.size
+                            ),
+                        }
+                    });
+                }
+                std::thread::sleep(client.backoff_delay(idle.max(1)));
             }
             Err(DownloadError::Fatal(e)) => return Err(e),
         }
@@ -433,9 +460,23 @@ fn blob_mismatch(client: &Client, digest: &Digest, source: modeloci_digest::Erro
     }
 }
 
+/// The most tries for one blob: at least 8, more for large blobs (one per 64 MiB), and never
+/// fewer than the retries allow.
+fn max_attempts(size: u64, retries: u32) -> u32 {
+    let per_size = u32::try_from(size >> 26).unwrap_or(u32::MAX);
+    per_size.max(8).max(retries.saturating_add(1))
+}
+
 enum DownloadError {
-    /// The transfer broke after this many new bytes; resumable.
-    Broken(u64),
+    /// The transfer broke; resumable.
+    Broken {
+        /// New bytes received before it broke.
+        received: u64,
+        /// Whether it broke because nothing arrived for the stall timeout.
+        stalled: bool,
+        /// Whether the registry answered a request for the rest with the whole blob.
+        restart: bool,
+    },
     Fatal(Error),
 }
 
@@ -494,7 +535,8 @@ fn download(
         }
         _ => return Err(DownloadError::Fatal(client.unexpected("GET", &url, resp))),
     };
-    if start == 0 && have > 0 {
+    let restarted = start == 0 && have > 0;
+    if restarted {
         *hasher = Hasher::default();
     }
     let remaining = descriptor.size - start;
@@ -506,7 +548,7 @@ fn download(
             &descriptor.digest,
             modeloci_digest::Error::SizeMismatch {
                 expected: descriptor.size,
-                actual: start + len,
+                actual: start.saturating_add(len),
                 at_least: false,
             },
         )));
@@ -535,9 +577,13 @@ fn download(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => {
+            Err(e) => {
                 let _ = file.flush();
-                return Err(DownloadError::Broken(received));
+                return Err(DownloadError::Broken {
+                    received,
+                    stalled: crate::client::is_io_timeout(&e),
+                    restart: restarted,
+                });
             }
         };
         if received + n as u64 > remaining {
@@ -566,7 +612,11 @@ fn download(
         }
     }
     if received < remaining {
-        return Err(DownloadError::Broken(received));
+        return Err(DownloadError::Broken {
+            received,
+            stalled: false,
+            restart: restarted,
+        });
     }
     Ok(received)
 }

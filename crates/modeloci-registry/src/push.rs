@@ -419,7 +419,7 @@ impl Uploader<'_> {
                     reason: "an upload session came without a Location header".into(),
                 })?;
                 drain(resp);
-                Ok(Start::Session(location))
+                Ok(Start::Session(self.client.location(&location)?))
             }
             _ => Err(self.client.unexpected("POST", &url, resp)),
         }
@@ -434,9 +434,7 @@ impl Uploader<'_> {
 
     /// One PUT with the whole blob, streamed from the archive.
     fn upload_whole(&self, descriptor: &Descriptor, location: &str) -> Result<()> {
-        let url = self
-            .client
-            .url(&Self::with_digest(location, &descriptor.digest));
+        let url = Self::with_digest(location, &descriptor.digest);
         let open = || self.open_at(descriptor, 0);
         let body = Body::Stream {
             open: &open,
@@ -477,39 +475,52 @@ impl Uploader<'_> {
     }
 
     /// PATCH chunks, resuming from the registry's own account of what it has after a broken
-    /// connection, then the closing PUT.
+    /// connection, then the closing PUT. `location` is an absolute URL from
+    /// [`Client::location`].
     fn upload_chunks(&self, descriptor: &Descriptor, mut location: String) -> Result<Chunked> {
+        let size = descriptor.size;
         let chunk = self.options.chunk_size.max(1);
         let mut offset = 0u64;
+        let mut advance = Advance::default();
         let mut failures = 0;
-        let headers = |start: u64, len: u64| {
-            [
-                ("content-type", "application/octet-stream".to_owned()),
-                ("content-range", format!("{start}-{}", start + len - 1)),
-            ]
-        };
-        while offset < descriptor.size {
-            let len = chunk.min(descriptor.size - offset);
-            let url = self.client.url(&location);
+        while offset < size {
+            // `offset < size`, so `len >= 1` and `start + len <= size`: nothing overflows.
+            let len = chunk.min(size - offset);
             let start = offset;
+            let last = start + len - 1;
+            let url = location.clone();
             let open =
                 || Ok(Box::new(self.open_at(descriptor, start)?.take(len)) as Box<dyn Read + '_>);
             let body = Body::Stream { open: &open, len };
+            let headers = [
+                ("content-type", "application/octet-stream".to_owned()),
+                ("content-range", format!("{start}-{last}")),
+            ];
             let sent = self.client.request(
                 "PATCH",
                 &url,
-                &headers(start, len),
+                &headers,
                 &body,
                 &self.scopes(None),
                 Retry::No,
             );
             match sent {
                 Ok(resp) if resp.status().as_u16() == 202 => {
-                    location = header(&resp, "location").unwrap_or(location);
-                    offset = header(&resp, "range")
-                        .and_then(|r| range_end(&r))
-                        .map_or(start + len, |end| end + 1);
+                    let range = header(&resp, "range");
+                    let next_location = header(&resp, "location");
                     drain(resp);
+                    if let Some(next) = next_location {
+                        location = self.client.location(&next)?;
+                    }
+                    let what = format!(
+                        "a PATCH of bytes {start}-{last} was answered with Range {:?}",
+                        range.as_deref().unwrap_or("")
+                    );
+                    offset = match range {
+                        Some(range) => self.confirmed(descriptor, &range, &what)?,
+                        None => start + len,
+                    };
+                    advance.round(self, descriptor, offset, len, &what)?;
                     failures = 0;
                 }
                 Ok(resp)
@@ -536,7 +547,7 @@ impl Uploader<'_> {
                 }
                 other => {
                     failures += 1;
-                    if failures > 4 {
+                    if failures > self.client.retries() {
                         return match other {
                             Ok(resp) => Err(self.client.unexpected("PATCH", &url, resp)),
                             Err(e) => Err(e),
@@ -545,32 +556,96 @@ impl Uploader<'_> {
                     if let Ok(resp) = other {
                         drain(resp);
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(250 << failures));
-                    (location, offset) = self.upload_status(&location)?;
+                    std::thread::sleep(self.client.backoff_delay(failures));
+                    (location, offset) = self.upload_status(descriptor, &location)?;
                 }
             }
         }
-        let url = self
-            .client
-            .url(&Self::with_digest(&location, &descriptor.digest));
+        let url = Self::with_digest(&location, &descriptor.digest);
         let resp = self.call("PUT", &url)?;
         self.check_created(resp, "PUT", &url, descriptor)?;
         Ok(Chunked::Done)
     }
 
+    /// The offset after the last byte a `Range: 0-N` says the registry has: `N + 1`, which
+    /// must be a number within the blob.
+    fn confirmed(&self, descriptor: &Descriptor, range: &str, what: &str) -> Result<u64> {
+        let lie = |why: &str| Error::Protocol {
+            registry: self.client.registry().to_owned(),
+            reason: format!("uploading blob {}: {what}, {why}", descriptor.digest),
+        };
+        let end = range_end(range).ok_or_else(|| lie("which is not a byte range"))?;
+        end.checked_add(1)
+            .filter(|next| *next <= descriptor.size)
+            .ok_or_else(|| lie(&format!("past the blob's {} bytes", descriptor.size)))
+    }
+
     /// Where an upload session stands: its location and the next byte it expects.
-    fn upload_status(&self, location: &str) -> Result<(String, u64)> {
-        let url = self.client.url(location);
-        let resp = self.call("GET", &url)?;
+    fn upload_status(&self, descriptor: &Descriptor, location: &str) -> Result<(String, u64)> {
+        let resp = self.call("GET", location)?;
         if resp.status().as_u16() != 204 {
-            return Err(self.client.unexpected("GET", &url, resp));
+            return Err(self.client.unexpected("GET", location, resp));
         }
-        let next = header(&resp, "range")
-            .and_then(|r| range_end(&r))
-            .map_or(0, |end| end + 1);
-        let location = header(&resp, "location").unwrap_or_else(|| location.to_owned());
+        let range = header(&resp, "range");
+        let next_location = header(&resp, "location");
         drain(resp);
+        let next = match range {
+            Some(range) => {
+                let what = format!("the upload's status was answered with Range {range:?}");
+                self.confirmed(descriptor, &range, &what)?
+            }
+            None => 0,
+        };
+        let location = match next_location {
+            Some(l) => self.client.location(&l)?,
+            None => location.to_owned(),
+        };
         Ok((location, next))
+    }
+}
+
+/// Rounds of a chunked upload that brought the registry no further: after
+/// [`Advance::STALLED`] in a row, the registry is taken to be lying.
+#[derive(Default)]
+struct Advance {
+    /// The furthest offset the registry confirmed.
+    furthest: u64,
+    /// Rounds in a row that did not move it on.
+    idle: u32,
+}
+
+impl Advance {
+    const STALLED: u32 = 3;
+    /// A round must move the registry on by this much (or all that was sent) to count.
+    const MIN_ADVANCE: u64 = 1 << 20;
+
+    fn round(
+        &mut self,
+        uploader: &Uploader<'_>,
+        descriptor: &Descriptor,
+        confirmed: u64,
+        sent: u64,
+        what: &str,
+    ) -> Result<()> {
+        let advance = confirmed.saturating_sub(self.furthest);
+        let moved =
+            advance > 0 && (advance >= sent.min(Self::MIN_ADVANCE) || confirmed == descriptor.size);
+        self.furthest = self.furthest.max(confirmed);
+        if moved {
+            self.idle = 0;
+            return Ok(());
+        }
+        self.idle += 1;
+        if self.idle >= Self::STALLED {
+            return Err(Error::Protocol {
+                registry: uploader.client.registry().to_owned(),
+                reason: format!(
+                    "uploading blob {}: the upload made no progress in {} rounds; last, {what}",
+                    descriptor.digest, self.idle
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

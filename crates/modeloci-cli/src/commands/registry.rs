@@ -1,5 +1,6 @@
 use std::io::Read;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use modeloci_archive::Archive;
@@ -36,7 +37,8 @@ fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
     let credentials = docker_config()?.credentials(&reference.registry)?;
     let options = ClientOptions::default()
         .with_credentials(credentials)
-        .with_plain_http(args.plain_http);
+        .with_plain_http(args.plain_http)
+        .with_timeout(Duration::from_secs(args.timeout));
     Ok(Client::new(reference.api_host(), options))
 }
 
@@ -196,7 +198,8 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
     };
     let options = ClientOptions::default()
         .with_credentials(Some(credentials.clone()))
-        .with_plain_http(args.plain_http);
+        .with_plain_http(args.plain_http)
+        .with_timeout(Duration::from_secs(args.timeout));
     Client::new(api_host, options).ping()?;
     let mut config = docker_config()?;
     config.store(host, &credentials)?;
