@@ -571,7 +571,13 @@ impl Client {
         status: u16,
         detail: Option<String>,
     ) -> Error {
-        let path = url.strip_prefix(&self.base).unwrap_or(url).to_owned();
+        // Without the query: upload locations carry session state and, for blob storage,
+        // signatures, which have no place in a message or a CI log.
+        let path = url.strip_prefix(&self.base).unwrap_or(url);
+        let path = match path.split_once('?') {
+            Some((path, _)) => format!("{path}?…"),
+            None => path.to_owned(),
+        };
         Error::Status {
             registry: self.registry.clone(),
             method,
@@ -816,6 +822,26 @@ mod tests {
         ] {
             assert!(!is_local(host), "{host}");
         }
+    }
+
+    #[test]
+    fn status_errors_leave_query_strings_out() {
+        let client = Client::new("127.0.0.1:5000", ClientOptions::default());
+        let err = client.status_error(
+            "PUT",
+            "http://127.0.0.1:5000/v2/m/blobs/uploads/u1?_state=SECRET&digest=sha256:00",
+            500,
+            None,
+        );
+        assert_eq!(
+            err.to_string(),
+            "127.0.0.1:5000: PUT /v2/m/blobs/uploads/u1?… answered 500"
+        );
+        let err = client.status_error("GET", "https://cdn.example/b?X-Amz-Signature=S", 403, None);
+        assert_eq!(
+            err.to_string(),
+            "127.0.0.1:5000: GET https://cdn.example/b?… answered 403"
+        );
     }
 
     #[test]

@@ -190,6 +190,9 @@ impl Error {
             Self::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Some(
                 "the disk is full: free some space and run the same pull again; it resumes".into(),
             ),
+            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::ResourceBusy => {
+                Some("another modeloci run is writing it: wait for that one to finish".into())
+            }
             Self::Archive(e) => e.hint().map(str::to_owned),
             _ => None,
         }

@@ -7,7 +7,7 @@
 //! every blob is in, the layout is repacked into the archive (byte-identical to the one
 //! pushed) or unpacked with the same checks as `unpack`, and the staging directory removed.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,7 @@ use modeloci_spec::{
 
 use crate::client::{Body, Client, Retry, drain, header};
 use crate::reference::Reference;
-use crate::staging::Staging;
+use crate::staging::{self, Staging};
 use crate::{Error, Result};
 
 /// Where a pull goes.
@@ -200,6 +200,7 @@ pub fn pull(
         }
     }
 
+    staging.create()?;
     staging.write("oci-layout", &ImageLayout::default().to_json())?;
     let progress = options.progress.as_ref().map(|h| &*h.0);
     if let Some(p) = progress {
@@ -324,18 +325,35 @@ fn fetch_all(
     Ok(total)
 }
 
-/// Hashes the first bytes of a file.
-fn hash_prefix(path: &Path) -> io::Result<modeloci_digest::Hasher> {
+/// Hashes a file the staging directory holds, opened without following a link; `None` when
+/// there is none, or when what has the name is not a regular file (a planted link), which
+/// is then removed.
+fn hash_existing(path: &Path) -> io::Result<Option<Hasher>> {
+    let mut file = match staging::open_existing(path) {
+        Ok(Some(file)) => file,
+        Ok(None) => return Ok(None),
+        Err(e) if is_not_ours(&e) => {
+            staging::remove(path)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     let mut hasher = Hasher::default();
-    let mut file = File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hasher);
-        }
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(Some(hasher)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         hasher.update(&buf[..n]);
     }
+}
+
+/// A link, or something else than a regular file, where a staged file should be.
+fn is_not_ours(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP) || e.kind() == io::ErrorKind::InvalidInput
 }
 
 /// Brings one blob into the staging directory, resuming a partial download.
@@ -350,10 +368,9 @@ fn fetch_blob(
     let done = staging.join(digest.blob_path());
     let partial = staging.join(format!("{}.partial", digest.blob_path()));
     let mismatch = |source| blob_mismatch(client, digest, source);
-    if done.is_file() {
-        // Verified when it was renamed; checked again, as it is cheap next to a download.
-        let have = hash_prefix(&done).map_err(Error::io(&done))?.finish();
-        if have == Measured::new(digest.clone(), descriptor.size) {
+    // Verified when it was renamed; checked again, as it is cheap next to a download.
+    if let Some(have) = hash_existing(&done).map_err(Error::io(&done))? {
+        if have.finish() == Measured::new(digest.clone(), descriptor.size) {
             if let Some(p) = progress {
                 p.advance(descriptor.size);
             }
@@ -362,18 +379,17 @@ fn fetch_blob(
                 resumed: descriptor.size,
             });
         }
-        fs::remove_file(&done).map_err(Error::io(&done))?;
+        staging::remove(&done).map_err(Error::io(&done))?;
     }
     let mut fetched = Fetched::default();
-    let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
     // The hasher follows the partial file from here on: `download` appends to both.
-    let mut hasher = if have > 0 && have <= descriptor.size {
-        hash_prefix(&partial).map_err(Error::io(&partial))?
-    } else {
-        if have > 0 {
-            fs::remove_file(&partial).map_err(Error::io(&partial))?;
+    let mut hasher = match hash_existing(&partial).map_err(Error::io(&partial))? {
+        Some(hasher) if hasher.size() <= descriptor.size => hasher,
+        Some(_) => {
+            staging::remove(&partial).map_err(Error::io(&partial))?;
+            Hasher::default()
         }
-        Hasher::default()
+        None => Hasher::default(),
     };
     fetched.resumed = hasher.size();
     if let Some(p) = progress {
@@ -553,13 +569,7 @@ fn download(
             },
         )));
     }
-    let mut file = match OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(start == 0)
-        .append(start > 0)
-        .open(partial)
-    {
+    let mut file = match staging::open_partial(partial, start) {
         Ok(f) => f,
         Err(e) => {
             return Err(DownloadError::Fatal(Error::Io {

@@ -23,7 +23,6 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use modeloci_archive::TargetLock;
-use modeloci_spec::Digest;
 
 use crate::{Error, Result};
 
@@ -38,8 +37,8 @@ pub(crate) struct Staging {
 const NO_FOLLOW: i32 = libc::O_NOFOLLOW | libc::O_CLOEXEC;
 
 impl Staging {
-    /// Locks `target` and opens its staging directory at `root`, creating it (and its blob
-    /// directory) when absent.
+    /// Locks `target` and checks what is at `root`, its staging directory, if anything:
+    /// nothing is created yet, so a pull that fails before its first blob leaves nothing.
     ///
     /// # Errors
     ///
@@ -47,32 +46,35 @@ impl Staging {
     /// staging path when what is there is not a directory this user made.
     pub(crate) fn open(target: &Path, root: PathBuf) -> Result<Self> {
         let lock = TargetLock::acquire(target).map_err(Error::io(target))?;
+        let staging = Self { root, _lock: lock };
+        staging.dirs(false)?;
+        Ok(staging)
+    }
+
+    /// Creates the directories that are missing (mode 0700), checking those that exist.
+    pub(crate) fn create(&self) -> Result<()> {
+        self.dirs(true)
+    }
+
+    fn dirs(&self, create: bool) -> Result<()> {
         let me = fs::metadata("/proc/self")
             .map_err(Error::io("/proc/self"))?
             .uid();
-        let mut dir = root.clone();
+        let mut dir = self.root.clone();
         for part in ["", "blobs", "sha256"] {
             if !part.is_empty() {
                 dir.push(part);
             }
-            real_dir(&dir, me).map_err(Error::io(&dir))?;
+            if !real_dir(&dir, me, create).map_err(Error::io(&dir))? {
+                return Ok(());
+            }
         }
-        Ok(Self { root, _lock: lock })
+        Ok(())
     }
 
     /// The staging directory.
     pub(crate) fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Where a verified blob is kept.
-    pub(crate) fn blob(&self, digest: &Digest) -> PathBuf {
-        self.root.join(digest.blob_path())
-    }
-
-    /// Where a blob is downloaded to before it is verified.
-    pub(crate) fn partial(&self, digest: &Digest) -> PathBuf {
-        self.root.join(format!("{}.partial", digest.blob_path()))
     }
 
     /// Writes a document (`index.json`, `oci-layout`, a manifest blob) under `name`: to a new
@@ -97,12 +99,13 @@ impl Staging {
     }
 }
 
-/// `dir` is created (0700) when absent; else it must be a directory, not a link, owned by
-/// `uid`.
-fn real_dir(dir: &Path, uid: u32) -> io::Result<()> {
+/// Whether `dir` is there: created (0700) when absent and `create`; else it must be a
+/// directory, not a link, owned by `uid`.
+fn real_dir(dir: &Path, uid: u32, create: bool) -> io::Result<bool> {
     match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !create => Ok(false),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::DirBuilder::new().mode(0o700).create(dir)
+            fs::DirBuilder::new().mode(0o700).create(dir).map(|()| true)
         }
         Err(e) => Err(e),
         Ok(meta) if meta.file_type().is_symlink() => Err(not_ours("it is a symbolic link")),
@@ -111,7 +114,7 @@ fn real_dir(dir: &Path, uid: u32) -> io::Result<()> {
             "it belongs to user {}, not to this user ({uid})",
             meta.uid()
         ))),
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
     }
 }
 
@@ -183,6 +186,7 @@ mod tests {
         fs::create_dir_all(root.join("blobs/sha256")).unwrap();
         std::os::unix::fs::symlink(&victim, root.join("index.json")).unwrap();
         let staging = Staging::open(&dir.path().join("out.tar"), root.clone()).unwrap();
+        staging.create().unwrap();
         staging.write("index.json", b"{}").unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         assert_eq!(fs::read(root.join("index.json")).unwrap(), b"{}");
