@@ -20,6 +20,7 @@ use clap::Parser;
 
 use crate::cli::Cli;
 use crate::commands::{Ctx, Outcome};
+use crate::output::printable;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -59,9 +60,10 @@ fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
         let _ = writeln!(io::stdout(), "{doc:#}");
     }
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
+    // Errors embed what archives and registries said: escaped for the terminal.
+    let _ = writeln!(stderr, "error: {}", printable(err));
     if let Some(hint) = hint {
-        let _ = writeln!(stderr, "hint: {hint}");
+        let _ = writeln!(stderr, "hint: {}", printable(hint));
     }
     ExitCode::from(code)
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome, mtime};
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
-use crate::output::{human_size, outln, print_json};
+use crate::output::{human_size, outln, print_json, printable};
 
 fn docker_config() -> Result<DockerConfig> {
     let path = DockerConfig::default_path()
@@ -92,7 +92,7 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
                 .collect(),
         })?;
     } else if ctx.human() {
-        outln!("Pushed {}", report.reference)?;
+        outln!("Pushed {}", printable(&report.reference))?;
         let uploaded =
             report.count(BlobOutcome::Uploaded) + report.count(BlobOutcome::UploadedInChunks);
         outln!(
@@ -101,7 +101,7 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
             human_size(report.bytes_uploaded()),
             report.count(BlobOutcome::Existed),
             report.count(BlobOutcome::Mounted),
-            report.tags.join(", ")
+            printable(report.tags.join(", "))
         )?;
     }
     Ok(Outcome::Success)
@@ -159,7 +159,11 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         } else {
             "archive".to_owned()
         };
-        outln!("Pulled {} -> {what} {}", report.reference, path.display())?;
+        outln!(
+            "Pulled {} -> {what} {}",
+            printable(&report.reference),
+            printable(path.display())
+        )?;
         let resumed = if report.bytes_resumed > 0 {
             format!(", {} resumed", human_size(report.bytes_resumed))
         } else {
@@ -206,8 +210,9 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
         )?;
     } else if ctx.human() {
         outln!(
-            "Login Succeeded: credentials for {host} stored in {}",
-            config.path().display()
+            "Login Succeeded: credentials for {} stored in {}",
+            printable(host),
+            printable(config.path().display())
         )?;
     }
     Ok(Outcome::Success)
@@ -226,11 +231,12 @@ pub(super) fn logout(args: &LogoutArgs, ctx: &Ctx) -> Result<Outcome> {
     } else if ctx.human() {
         if removed {
             outln!(
-                "Removed the credentials for {host} from {}",
-                config.path().display()
+                "Removed the credentials for {} from {}",
+                printable(host),
+                printable(config.path().display())
             )?;
         } else {
-            outln!("Not logged in to {host}")?;
+            outln!("Not logged in to {}", printable(host))?;
         }
     }
     Ok(Outcome::Success)

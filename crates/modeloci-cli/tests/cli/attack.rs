@@ -1,0 +1,188 @@
+//! Hostile input meets the command line: what an archive, a registry or a weight header says
+//! reaches a terminal escaped, and packing never destroys or misreads the model.
+
+use std::path::Path;
+
+use modeloci_spec::{MediaType, OciConfig, annotations};
+use modeloci_tests::layout::{Artifact, Layer};
+use modeloci_tests::rawtar::{Raw, gzip, tar};
+
+use crate::{modeloci, pack_args, workspace};
+
+/// A title that rewrites the line it is printed on and hides what follows.
+const HOSTILE: &str = "\x1b[2K\rOK    layer  x\x1b[8m";
+/// The same, as printed.
+const HOSTILE_ESCAPED: &str = "\\u{1b}[2K\\u{d}OK    layer  x\\u{1b}[8m";
+
+/// Fails when `bytes` hold a control character other than newline (C0, DEL, C1) or a bidi
+/// control.
+#[track_caller]
+fn assert_printable(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8(bytes.to_vec()).expect("output is UTF-8");
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(bad.is_empty(), "{what} printed {bad:?}:\n{text}");
+}
+
+/// An archive whose config, annotations and layer titles hold terminal controls; the layer
+/// titled [`HOSTILE`] lies about its digest, so that verify prints FAIL for it.
+fn hostile_archive(path: &Path) {
+    let serde_json::Value::Object(metadata) =
+        serde_json::json!({ "license": "\u{202e}tim", "note": "\x1b]0;owned\x07" })
+    else {
+        unreachable!()
+    };
+    let config = OciConfig::new("evil\x1b[31m", "1\r2", "py\u{9b}torch", "arch\u{2066}x")
+        .with_metadata(metadata);
+    let layer = |title: &str, data: &[u8]| {
+        Layer::new(
+            MediaType::ImageLayerGzip,
+            gzip(&tar(&[Raw::file(title, data)])),
+        )
+        .titled(title)
+    };
+    let mut liar = layer(HOSTILE, b"weights");
+    liar.claim = Some((layer("other", b"other").digest(), liar.blob.len() as u64));
+    let good =
+        layer("ok\u{202e}txt.exe", b"fine").annotate("org.modeloci.model.dtype", "bf16\x1b[8m");
+    let artifact = Artifact::new(
+        MediaType::ModelociConfig,
+        &config.to_json(),
+        vec![liar, good],
+    )
+    .artifact_type(MediaType::ModelociArtifact);
+    std::fs::write(path, artifact.to_tar()).unwrap();
+}
+
+#[test]
+fn archive_text_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    hostile_archive(&tmp.join("evil.tar"));
+
+    let out = modeloci(tmp)
+        .args(["verify", "--archive", "evil.tar"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_printable("verify", &out.stdout);
+    assert_printable("verify's stderr", &out.stderr);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let fail = stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL  layer"))
+        .expect("a FAIL line");
+    assert!(
+        fail.ends_with(&format!("  {HOSTILE_ESCAPED}: missing from the archive")),
+        "{fail}"
+    );
+    assert!(stdout.contains("  ok\\u{202e}txt.exe\n"), "{stdout}");
+
+    let out = modeloci(tmp)
+        .args(["inspect", "--archive", "evil.tar"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_printable("inspect", &out.stdout);
+    assert_printable("inspect's stderr", &out.stderr);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "Model:         evil\\u{1b}[31m",
+        "Version:       1\\u{d}2",
+        "Framework:     py\\u{9b}torch",
+        "Architecture:  arch\\u{2066}x",
+        "Metadata:      {\"license\":\"\\u{202e}tim\",\"note\":\"\\u001b]0;owned\\u0007\"}",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no {line:?} in:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains(HOSTILE_ESCAPED), "{stdout}");
+
+    // The JSON document is serde's escaping, unchanged: C0 controls as `\u001b`, `\r`; the
+    // text as it was once parsed.
+    let out = modeloci(tmp)
+        .args(["--json", "verify", "--archive", "evil.tar"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.stdout.iter().any(|&b| b < 0x20 && b != b'\n'),
+        "{out:?}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(r#""what": "\u001b[2K\rOK    layer  x\u001b[8m","#),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["layers"][0]["what"], HOSTILE);
+    assert_eq!(doc["layers"][1]["what"], "ok\u{202e}txt.exe");
+
+    // Unpack refuses the title; its error names it escaped.
+    let out = modeloci(tmp)
+        .args(["unpack", "--archive", "evil.tar", "--output", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_printable("unpack", &out.stdout);
+    assert_printable("unpack's stderr", &out.stderr);
+    assert!(!tmp.join("out").exists());
+}
+
+#[test]
+fn a_file_name_with_escapes_is_named_escaped() {
+    let dir = workspace();
+    let tmp = dir.path();
+    std::fs::write(tmp.join("model/evil\x1b[2Kname\u{202e}"), b"x").unwrap();
+    let out = modeloci(tmp)
+        .args(pack_args("m.tar", &[]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_printable("pack's stderr", &out.stderr);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: cannot pack ")
+            && stderr.contains(
+                "model/evil\\u{1b}[2Kname\\u{202e}: path holds a NUL or control character"
+            ),
+        "{stderr}"
+    );
+    assert!(!tmp.join("m.tar").exists());
+}
+
+#[test]
+fn unpack_and_inspect_name_bidi_titles_escaped() {
+    // A title the path policy accepts (no C0/C1 control) but that reorders the line.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let config = OciConfig::new("m\u{202e}", "1", "pytorch", "transformer");
+    let title = "weights\u{202e}nib.exe";
+    let layer = Layer::new(
+        MediaType::ImageLayerGzip,
+        gzip(&tar(&[Raw::file(title, b"w")])),
+    )
+    .titled(title)
+    .annotate(annotations::TITLE, title);
+    let artifact = Artifact::new(MediaType::ModelociConfig, &config.to_json(), vec![layer])
+        .artifact_type(MediaType::ModelociArtifact);
+    std::fs::write(tmp.join("bidi.tar"), artifact.to_tar()).unwrap();
+    let out = modeloci(tmp)
+        .args(["unpack", "--archive", "bidi.tar", "--output", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_printable("unpack", &out.stdout);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("  m\\u{202e} 1 (pytorch, transformer): 1 files"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(tmp.join("out").join(title)).unwrap(), b"w");
+}
