@@ -16,7 +16,7 @@ use crate::metadata::{self, ModelFacts};
 use crate::modelpack;
 use crate::options::{Format, PackOptions};
 use crate::progress::{Counting, Reporter};
-use crate::walk::{Selection, SourceFile, model_files};
+use crate::walk::{FileId, Selection, SourceFile, model_files};
 use crate::{Error, Result};
 
 /// Packages model directories into OCI archives: the reference implementation's
@@ -112,7 +112,10 @@ impl ModelPackager {
             exclude: &self.options.exclude,
             symlinks: self.options.symlinks,
         };
-        let files = model_files(model_dir, Some(&output), selection)?;
+        check_output_outside(model_dir, &output)?;
+        let (files, ids): (Vec<SourceFile>, Vec<FileId>) =
+            model_files(model_dir, selection)?.into_iter().unzip();
+        check_output_not_a_model_file(&output, &files, &ids)?;
         let detection = metadata::detect_files(&files);
         let reporter = Reporter::start(
             self.options.progress.as_ref(),
@@ -332,6 +335,62 @@ pub(crate) fn annotate_facts(manifest: &mut OciManifest, facts: &ModelFacts) {
             None => manifest.annotations.remove(key),
         };
     }
+}
+
+/// Refuses an output whose directory entry (the one the finished archive is renamed onto) is
+/// inside the model directory: it would replace a model file, or become one. Symbolic links
+/// in the output's directory are resolved; the output itself need not exist.
+fn check_output_outside(model_dir: &Path, output: &Path) -> Result<()> {
+    let Ok(root) = model_dir.canonicalize() else {
+        // The walk names the missing model directory.
+        return Ok(());
+    };
+    let Some(name) = output.file_name() else {
+        return Err(Error::InvalidOption(format!(
+            "the archive {} names a directory, not a file",
+            output.display()
+        )));
+    };
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(parent) = parent.canonicalize() else {
+        // Creating the archive names the missing directory.
+        return Ok(());
+    };
+    let entry = parent.join(name);
+    if entry.starts_with(&root) {
+        return Err(Error::InvalidOption(format!(
+            "the archive {} would be written inside the model directory {} ({}): write it \
+             elsewhere",
+            output.display(),
+            model_dir.display(),
+            entry.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an output that is one of the model's files by another name (a hard link, or a
+/// link to it): replacing it leaves the model intact, but the archive would not be the model.
+fn check_output_not_a_model_file(
+    output: &Path,
+    files: &[SourceFile],
+    ids: &[FileId],
+) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    let id = FileId::of(&meta);
+    if let Some(i) = ids.iter().position(|f| *f == id) {
+        return Err(Error::InvalidOption(format!(
+            "the archive {} is the model's file {}: write it elsewhere",
+            output.display(),
+            files[i].path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn check_config(config: &OciConfig) -> Result<()> {

@@ -1,6 +1,5 @@
 //! Finding the files of a model directory.
 
-use std::collections::HashSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -55,27 +54,38 @@ pub(crate) struct SourceFile {
     pub(crate) executable: bool,
 }
 
-/// The model's regular files, sorted by relative path (byte order).
+/// Which file the walk saw at a path: its device and inode (those of a link's target when
+/// links are followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// The model's regular files, sorted by relative path (byte order), each with the identity
+/// the walk saw.
 ///
 /// Left out: what `.modelociignore` and `selection.exclude` name, `.git/` directories, the
-/// ignore file itself, this tool's temporary files, and `skip`, the file the archive is
-/// being written to when it lies inside the model directory. Symbolic links are followed,
-/// skipped or refused as `selection.symlinks` says.
+/// ignore file itself and this tool's temporary files. Symbolic links are followed, skipped
+/// or refused as `selection.symlinks` says.
 pub(crate) fn model_files(
     model_dir: &Path,
-    skip: Option<&Path>,
     selection: Selection<'_>,
-) -> Result<Vec<SourceFile>> {
+) -> Result<Vec<(SourceFile, FileId)>> {
     if !model_dir.is_dir() {
         return Err(Error::NotADirectory {
             path: model_dir.to_owned(),
         });
     }
-    let skip_ids: HashSet<(u64, u64)> = skip
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| (m.dev(), m.ino()))
-        .into_iter()
-        .collect();
     let ignore = ignore_matcher(model_dir, selection.exclude)?;
     let symlinks = selection.symlinks;
     let walker = walkdir::WalkDir::new(model_dir)
@@ -124,21 +134,19 @@ pub(crate) fn model_files(
             continue;
         }
         let meta = entry.metadata().map_err(|e| walk_error(&e, model_dir))?;
-        if skip_ids.contains(&(meta.dev(), meta.ino())) {
-            continue;
-        }
         let rel = relative(model_dir, path).ok_or_else(|| unpackable("its path is not UTF-8"))?;
         check_relative_path(&rel).map_err(|refusal| unpackable(&refusal.to_string()))?;
-        files.push(SourceFile {
+        let file = SourceFile {
             rel,
             path: path.to_owned(),
             size: meta.len(),
             executable: meta.permissions().mode() & 0o111 != 0,
-        });
+        };
+        files.push((file, FileId::of(&meta)));
     }
-    files.sort_by(|a, b| a.rel.as_bytes().cmp(b.rel.as_bytes()));
+    files.sort_by(|a, b| a.0.rel.as_bytes().cmp(b.0.rel.as_bytes()));
     let mut set = PathSet::new();
-    for file in &files {
+    for (file, _) in &files {
         set.insert(&file.rel)
             .map_err(|refusal| Error::UnpackableFile {
                 path: file.path.clone(),

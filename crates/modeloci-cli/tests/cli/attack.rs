@@ -186,3 +186,116 @@ fn unpack_and_inspect_name_bidi_titles_escaped() {
     );
     assert_eq!(std::fs::read(tmp.join("out").join(title)).unwrap(), b"w");
 }
+
+/// Runs `pack` in `cwd` with `args`; returns the exit code and stderr.
+fn pack_fails(cwd: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = modeloci(cwd).args(args).output().unwrap();
+    assert!(out.stdout.is_empty(), "{out:?}");
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn the_archive_is_never_written_into_the_model() {
+    let dir = workspace();
+    let tmp = dir.path();
+    let model = tmp.join("model").canonicalize().unwrap();
+    let weights = std::fs::read(model.join("model.safetensors")).unwrap();
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(&model)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+
+    // On a model file.
+    let (code, stderr) = pack_fails(tmp, &pack_args("model/model.safetensors", &[]));
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the archive model/model.safetensors would be written inside the model \
+             directory model ({}): write it elsewhere\n",
+            model.join("model.safetensors").display()
+        )
+    );
+    // A new file in a subdirectory, through a path that leaves and comes back.
+    let (code, stderr) = pack_fails(tmp, &pack_args("model/scripts/../../model/new.tar", &[]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("would be written inside the model directory"),
+        "{stderr}"
+    );
+    // The model directory is `.`.
+    let (code, stderr) = pack_fails(
+        &model,
+        &[
+            "pack",
+            "--model-dir",
+            ".",
+            "--name",
+            "m",
+            "--version",
+            "1",
+            "-o",
+            "m.tar",
+        ],
+    );
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: the archive m.tar would be written inside the model directory . ({}): \
+             write it elsewhere\n",
+            model.join("m.tar").display()
+        )
+    );
+    // A directory symlink outside that leads into the model.
+    std::os::unix::fs::symlink(&model, tmp.join("door")).unwrap();
+    let (code, stderr) = pack_fails(tmp, &pack_args("door/model.safetensors", &[]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("would be written inside the model directory"),
+        "{stderr}"
+    );
+
+    // Outside, but a hard link to a model file: the file would be left out of the archive.
+    std::fs::hard_link(model.join("model.safetensors"), tmp.join("hard.tar")).unwrap();
+    let (code, stderr) = pack_fails(tmp, &pack_args("hard.tar", &[]));
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "error: the archive hard.tar is the model's file model/model.safetensors: write it \
+         elsewhere\n"
+    );
+    // Outside, but a symbolic link to a model file.
+    std::os::unix::fs::symlink(model.join("config.json"), tmp.join("soft.tar")).unwrap();
+    let (code, stderr) = pack_fails(tmp, &pack_args("soft.tar", &[]));
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "error: the archive soft.tar is the model's file model/config.json: write it \
+         elsewhere\n"
+    );
+
+    assert_eq!(
+        std::fs::read(model.join("model.safetensors")).unwrap(),
+        weights
+    );
+    assert_eq!(listing(), before, "something was written into the model");
+    assert!(tmp.join("soft.tar").is_symlink());
+
+    // Beside the model (the default, and any other directory) is fine.
+    modeloci(tmp)
+        .args(pack_args("m.tar", &[]))
+        .assert()
+        .success();
+    modeloci(&model)
+        .args(["pack", "--model-dir", ".", "--name", "m", "--version", "1"])
+        .assert()
+        .success();
+    assert!(tmp.join("m-1.tar").is_file());
+    assert_eq!(listing(), before);
+}
