@@ -37,7 +37,7 @@ mod pull;
 mod push;
 mod reference;
 
-pub use auth::{Credentials, DockerConfig};
+pub use auth::{Credentials, DockerConfig, Erased};
 pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, is_local};
 pub use error::{Error, Result};
 pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};

@@ -204,15 +204,24 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
     Client::new(api_host, options).ping()?;
     let mut config = docker_config()?;
     config.store(host, &credentials)?;
+    let helper = config
+        .helper(host)
+        .map(|h| format!("docker-credential-{h}"));
     if ctx.json {
-        print_json(
-            &serde_json::json!({ "registry": host, "username": args.username, "config": config.path() }),
-        )?;
+        let mut doc = serde_json::json!({ "registry": host, "username": args.username, "config": config.path() });
+        if let Some(helper) = &helper {
+            doc["credentialHelper"] = helper.as_str().into();
+        }
+        print_json(&doc)?;
     } else if ctx.human() {
+        let place = match &helper {
+            Some(helper) => format!("by {helper}"),
+            None => format!("in {}", config.path().display()),
+        };
         outln!(
-            "Login Succeeded: credentials for {} stored in {}",
+            "Login Succeeded: credentials for {} stored {}",
             printable(host),
-            printable(config.path().display())
+            printable(place)
         )?;
     }
     Ok(Outcome::Success)
@@ -225,15 +234,22 @@ pub(super) fn logout(args: &LogoutArgs, ctx: &Ctx) -> Result<Outcome> {
         .trim_start_matches("http://")
         .trim_end_matches('/');
     let mut config = docker_config()?;
-    let removed = config.remove(host)?;
+    let erased = config.erase(host)?;
+    let removed = erased.helper.is_some() || erased.file;
     if ctx.json {
         print_json(&serde_json::json!({ "registry": host, "removed": removed }))?;
     } else if ctx.human() {
         if removed {
+            let file = config.path().display().to_string();
+            let places = match (&erased.helper, erased.file) {
+                (Some(helper), true) => format!("docker-credential-{helper} and {file}"),
+                (Some(helper), false) => format!("docker-credential-{helper}"),
+                (None, _) => file,
+            };
             outln!(
                 "Removed the credentials for {} from {}",
                 printable(host),
-                printable(config.path().display())
+                printable(places)
             )?;
         } else {
             outln!("Not logged in to {}", printable(host))?;
