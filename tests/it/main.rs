@@ -16,6 +16,7 @@ mod registry;
 mod roundtrip;
 mod schema;
 mod selection;
+mod swap;
 mod third_party;
 mod tidy;
 

@@ -107,14 +107,15 @@ impl Read for Exact {
     }
 }
 
-/// A reader of exactly the file's size as the walk saw it; fails if the file changed.
-pub(crate) fn open_exact(file: &SourceFile) -> io::Result<impl Read> {
-    Ok(Exact {
-        file: File::open(&file.path)?,
+/// A reader of exactly the file's size as the walk saw it, from `handle` (the file opened by
+/// [`crate::walk::open_planned`]); fails if the file changed.
+pub(crate) fn exact(handle: File, file: &SourceFile) -> impl Read {
+    Exact {
+        file: handle,
         remaining: file.size,
         path: file.path.clone(),
         expected: file.size,
-    })
+    }
 }
 
 /// Header(s), then the file, then padding and the end-of-archive marker.
@@ -126,30 +127,29 @@ pub(crate) struct LayerTar {
 }
 
 impl LayerTar {
-    pub(crate) fn open(file: &SourceFile, mtime: u64) -> io::Result<Self> {
-        Self::from_parts(&file.path, &file.rel, file.size, file.executable, mtime)
-    }
-
-    pub(crate) fn from_parts(
-        path: &Path,
-        rel: &str,
-        size: u64,
-        executable: bool,
-        mtime: u64,
-    ) -> io::Result<Self> {
-        let handle = File::open(path)?;
-        let headers = entry_headers(rel, Kind::File { executable }, size, mtime);
+    /// The layer of `file`, its content read from `handle` (the file opened by
+    /// [`crate::walk::open_planned`]).
+    pub(crate) fn new(handle: File, file: &SourceFile, mtime: u64) -> Self {
+        let size = file.size;
+        let headers = entry_headers(
+            &file.rel,
+            Kind::File {
+                executable: file.executable,
+            },
+            size,
+            mtime,
+        );
         let mut tail = vec![0u8; padding(size)];
         tail.extend_from_slice(&END_OF_ARCHIVE);
         let exact = Exact {
             file: handle,
             remaining: size,
-            path: path.to_owned(),
+            path: file.path.clone(),
             expected: size,
         };
-        Ok(Self {
+        Self {
             inner: Cursor::new(headers).chain(exact).chain(Cursor::new(tail)),
-        })
+        }
     }
 }
 

@@ -11,12 +11,12 @@ use modeloci_spec::{
 use crate::archive_write::ArchiveWriter;
 use crate::assemble::Assembler;
 use crate::compress::{Codec, compress, compresses_well, suits_literals};
-use crate::layer_tar::{LayerTar, open_exact, pipeline_error};
+use crate::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::metadata::{self, ModelFacts};
 use crate::modelpack;
 use crate::options::{Format, PackOptions};
 use crate::progress::{Counting, Reporter};
-use crate::walk::{Selection, SourceFile, model_files};
+use crate::walk::{FileId, Selection, SourceFile, model_files, open_planned};
 use crate::{Error, Result};
 
 /// Packages model directories into OCI archives: the reference implementation's
@@ -112,7 +112,10 @@ impl ModelPackager {
             exclude: &self.options.exclude,
             symlinks: self.options.symlinks,
         };
-        let files = model_files(model_dir, Some(&output), selection)?;
+        check_output_outside(model_dir, &output)?;
+        let (files, ids): (Vec<SourceFile>, Vec<FileId>) =
+            model_files(model_dir, selection)?.into_iter().unzip();
+        check_output_not_a_model_file(&output, &files, &ids)?;
         let detection = metadata::detect_files(&files);
         let reporter = Reporter::start(
             self.options.progress.as_ref(),
@@ -122,14 +125,15 @@ impl ModelPackager {
         let mut assembler = Assembler::create(&output, self.options.mtime)?;
         let mut layers = Vec::with_capacity(files.len());
         let mut diff_ids = Vec::with_capacity(files.len());
-        for file in &files {
+        for (file, id) in files.iter().zip(&ids) {
             reporter.file(&file.rel);
             match descriptor {
-                None => layers.push(self.write_layer(assembler.writer(), file, &output)?),
+                None => layers.push(self.layer(assembler.writer(), file, Some(*id), &output)?),
                 Some(_) => {
-                    let (layer, diff_id) = self.write_modelpack_layer(
+                    let (layer, diff_id) = self.modelpack_layer(
                         assembler.writer(),
                         file,
+                        Some(*id),
                         &output,
                         &detection.checked,
                     )?;
@@ -197,11 +201,14 @@ impl ModelPackager {
     /// Streams one file into the archive as a blob: the file itself (`raw`) or its layer
     /// tar through `codec`. Returns the blob's digest and size, and those of the
     /// uncompressed content (the ModelPack `diffId`), hashed on the way only when they differ
-    /// from the blob's and `want_content` asks for them.
+    /// from the blob's and `want_content` asks for them. `handle` is the file, opened by
+    /// [`open_planned`].
+    #[allow(clippy::too_many_arguments)]
     fn stream_layer(
         &self,
         writer: &mut ArchiveWriter,
         file: &SourceFile,
+        handle: std::fs::File,
         raw: bool,
         codec: Codec,
         want_content: bool,
@@ -213,12 +220,11 @@ impl ModelPackager {
         let pipeline = |e| pipeline_error(e, output);
         let progress = self.options.progress.as_ref().map(|h| &*h.0);
         let content = if raw {
-            let inner = open_exact(file).map_err(Error::io(&file.path))?;
-            let mut source = Counting::new(inner, progress);
+            let mut source = Counting::new(exact(handle, file), progress);
             compress(Codec::Identity, &mut source, &mut blob, threads).map_err(pipeline)?;
             None
         } else {
-            let inner = LayerTar::open(file, self.options.mtime).map_err(Error::io(&file.path))?;
+            let inner = LayerTar::new(handle, file, self.options.mtime);
             let tar = Counting::capped(inner, progress, file.size);
             if want_content && codec != Codec::Identity {
                 let mut hashing = DigestReader::new(tar);
@@ -244,8 +250,21 @@ impl ModelPackager {
         file: &SourceFile,
         output: &Path,
     ) -> Result<ModelLayer> {
+        self.layer(writer, file, None, output)
+    }
+
+    /// [`Self::write_layer`] of a file the walk saw as `id`.
+    fn layer(
+        &self,
+        writer: &mut ArchiveWriter,
+        file: &SourceFile,
+        id: Option<FileId>,
+        output: &Path,
+    ) -> Result<ModelLayer> {
+        // Opened before anything reads it, and checked to be what the walk saw.
+        let handle = open_planned(file, id, self.options.symlinks)?;
         let codec = self.codec_for(file)?;
-        let (blob, _) = self.stream_layer(writer, file, false, codec, false, output)?;
+        let (blob, _) = self.stream_layer(writer, file, handle, false, codec, false, output)?;
         let media_type =
             MediaType::image_layer(codec.encoding()).expect("tar encodings have a media type");
         Ok(ModelLayer::new(blob.digest, blob.size)
@@ -261,6 +280,19 @@ impl ModelPackager {
         output: &Path,
         checked: &[String],
     ) -> Result<(ModelLayer, Digest)> {
+        self.modelpack_layer(writer, file, None, output, checked)
+    }
+
+    /// [`Self::write_modelpack_layer`] of a file the walk saw as `id`.
+    fn modelpack_layer(
+        &self,
+        writer: &mut ArchiveWriter,
+        file: &SourceFile,
+        id: Option<FileId>,
+        output: &Path,
+        checked: &[String],
+    ) -> Result<(ModelLayer, Digest)> {
+        let handle = open_planned(file, id, self.options.symlinks)?;
         let (kind, untested) = modelpack::classify(&file.rel, &self.options.datasets, checked);
         let raw = kind == ModelPackKind::Weight && self.options.raw_weights;
         let codec = if raw {
@@ -268,7 +300,7 @@ impl ModelPackager {
         } else {
             self.codec_for(file)?
         };
-        let (blob, content) = self.stream_layer(writer, file, raw, codec, true, output)?;
+        let (blob, content) = self.stream_layer(writer, file, handle, raw, codec, true, output)?;
         let encoding = if raw {
             LayerEncoding::Raw
         } else {
@@ -332,6 +364,62 @@ pub(crate) fn annotate_facts(manifest: &mut OciManifest, facts: &ModelFacts) {
             None => manifest.annotations.remove(key),
         };
     }
+}
+
+/// Refuses an output whose directory entry (the one the finished archive is renamed onto) is
+/// inside the model directory: it would replace a model file, or become one. Symbolic links
+/// in the output's directory are resolved; the output itself need not exist.
+fn check_output_outside(model_dir: &Path, output: &Path) -> Result<()> {
+    let Ok(root) = model_dir.canonicalize() else {
+        // The walk names the missing model directory.
+        return Ok(());
+    };
+    let Some(name) = output.file_name() else {
+        return Err(Error::InvalidOption(format!(
+            "the archive {} names a directory, not a file",
+            output.display()
+        )));
+    };
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(parent) = parent.canonicalize() else {
+        // Creating the archive names the missing directory.
+        return Ok(());
+    };
+    let entry = parent.join(name);
+    if entry.starts_with(&root) {
+        return Err(Error::InvalidOption(format!(
+            "the archive {} would be written inside the model directory {} ({}): write it \
+             elsewhere",
+            output.display(),
+            model_dir.display(),
+            entry.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an output that is one of the model's files by another name (a hard link, or a
+/// link to it): replacing it leaves the model intact, but the archive would not be the model.
+fn check_output_not_a_model_file(
+    output: &Path,
+    files: &[SourceFile],
+    ids: &[FileId],
+) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    let id = FileId::of(&meta);
+    if let Some(i) = ids.iter().position(|f| *f == id) {
+        return Err(Error::InvalidOption(format!(
+            "the archive {} is the model's file {}: write it elsewhere",
+            output.display(),
+            files[i].path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn check_config(config: &OciConfig) -> Result<()> {

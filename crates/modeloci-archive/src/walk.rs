@@ -1,7 +1,7 @@
 //! Finding the files of a model directory.
 
-use std::collections::HashSet;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::File;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -55,27 +55,38 @@ pub(crate) struct SourceFile {
     pub(crate) executable: bool,
 }
 
-/// The model's regular files, sorted by relative path (byte order).
+/// Which file the walk saw at a path: its device and inode (those of a link's target when
+/// links are followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// The model's regular files, sorted by relative path (byte order), each with the identity
+/// the walk saw.
 ///
 /// Left out: what `.modelociignore` and `selection.exclude` name, `.git/` directories, the
-/// ignore file itself, this tool's temporary files, and `skip`, the file the archive is
-/// being written to when it lies inside the model directory. Symbolic links are followed,
-/// skipped or refused as `selection.symlinks` says.
+/// ignore file itself and this tool's temporary files. Symbolic links are followed, skipped
+/// or refused as `selection.symlinks` says.
 pub(crate) fn model_files(
     model_dir: &Path,
-    skip: Option<&Path>,
     selection: Selection<'_>,
-) -> Result<Vec<SourceFile>> {
+) -> Result<Vec<(SourceFile, FileId)>> {
     if !model_dir.is_dir() {
         return Err(Error::NotADirectory {
             path: model_dir.to_owned(),
         });
     }
-    let skip_ids: HashSet<(u64, u64)> = skip
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| (m.dev(), m.ino()))
-        .into_iter()
-        .collect();
     let ignore = ignore_matcher(model_dir, selection.exclude)?;
     let symlinks = selection.symlinks;
     let walker = walkdir::WalkDir::new(model_dir)
@@ -124,21 +135,19 @@ pub(crate) fn model_files(
             continue;
         }
         let meta = entry.metadata().map_err(|e| walk_error(&e, model_dir))?;
-        if skip_ids.contains(&(meta.dev(), meta.ino())) {
-            continue;
-        }
         let rel = relative(model_dir, path).ok_or_else(|| unpackable("its path is not UTF-8"))?;
         check_relative_path(&rel).map_err(|refusal| unpackable(&refusal.to_string()))?;
-        files.push(SourceFile {
+        let file = SourceFile {
             rel,
             path: path.to_owned(),
             size: meta.len(),
             executable: meta.permissions().mode() & 0o111 != 0,
-        });
+        };
+        files.push((file, FileId::of(&meta)));
     }
-    files.sort_by(|a, b| a.rel.as_bytes().cmp(b.rel.as_bytes()));
+    files.sort_by(|a, b| a.0.rel.as_bytes().cmp(b.0.rel.as_bytes()));
     let mut set = PathSet::new();
-    for file in &files {
+    for (file, _) in &files {
         set.insert(&file.rel)
             .map_err(|refusal| Error::UnpackableFile {
                 path: file.path.clone(),
@@ -151,6 +160,57 @@ pub(crate) fn model_files(
         });
     }
     Ok(files)
+}
+
+/// Opens a file the walk planned, to read its content into the archive, and checks that what
+/// was opened is what the walk saw: a regular file of the size planned and, given `id`, the
+/// same device and inode. Under `--symlinks skip` and `error` a link now at the path is not
+/// followed (`O_NOFOLLOW`); the identity check also catches a directory of the path replaced
+/// by a link. A FIFO now at the path is opened without waiting for a writer (`O_NONBLOCK`,
+/// which changes nothing for regular files) and refused.
+///
+/// # Errors
+///
+/// [`Error::UnpackableFile`] saying that the file changed while packing (now a link, not a
+/// regular file, another file), [`Error::FileChanged`] for another size, [`Error::Io`].
+pub(crate) fn open_planned(
+    file: &SourceFile,
+    id: Option<FileId>,
+    symlinks: Symlinks,
+) -> Result<File> {
+    let changed = |what: &str| Error::UnpackableFile {
+        path: file.path.clone(),
+        reason: format!("it changed while packing: {what}"),
+    };
+    let mut flags = libc::O_NONBLOCK;
+    if symlinks != Symlinks::Follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let handle = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(&file.path)
+    {
+        Ok(handle) => handle,
+        Err(e) if flags & libc::O_NOFOLLOW != 0 && e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(changed("it is a symbolic link now"));
+        }
+        Err(e) => return Err(Error::io(&file.path)(e)),
+    };
+    let meta = handle.metadata().map_err(Error::io(&file.path))?;
+    if !meta.is_file() {
+        return Err(changed("it is not a regular file now"));
+    }
+    if id.is_some_and(|id| id != FileId::of(&meta)) {
+        return Err(changed("another file is at its path now"));
+    }
+    if meta.len() != file.size {
+        return Err(Error::FileChanged {
+            path: file.path.clone(),
+            expected: file.size,
+        });
+    }
+    Ok(handle)
 }
 
 fn relative(root: &Path, path: &Path) -> Option<String> {
@@ -202,5 +262,122 @@ fn walk_error(err: &walkdir::Error, model_dir: &Path) -> Error {
             reason: err.to_string(),
             path,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// The walk of `dir` under `symlinks`: each file with what the walk saw.
+    fn walk(dir: &Path, symlinks: Symlinks) -> Vec<(SourceFile, FileId)> {
+        let selection = Selection {
+            exclude: &[],
+            symlinks,
+        };
+        model_files(dir, selection).unwrap()
+    }
+
+    #[track_caller]
+    fn refused(result: Result<File>, expected: &str) {
+        match result {
+            Ok(_) => panic!("opened; expected {expected:?}"),
+            Err(err) => assert_eq!(err.to_string(), expected),
+        }
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_link_after_the_walk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model");
+        std::fs::create_dir(&model).unwrap();
+        std::fs::write(model.join("w.bin"), b"12345").unwrap();
+        std::fs::write(dir.path().join("secret"), b"abcde").unwrap();
+        for symlinks in [Symlinks::Error, Symlinks::Skip, Symlinks::Follow] {
+            let planned = walk(&model, symlinks);
+            let (file, id) = &planned[0];
+            assert_eq!(file.rel, "w.bin");
+            let mut content = String::new();
+            open_planned(file, Some(*id), symlinks)
+                .unwrap()
+                .read_to_string(&mut content)
+                .unwrap();
+            assert_eq!(content, "12345");
+
+            // Same size, another file: a link to it.
+            std::fs::rename(model.join("w.bin"), dir.path().join("saved")).unwrap();
+            symlink(dir.path().join("secret"), model.join("w.bin")).unwrap();
+            let name = model.join("w.bin").display().to_string();
+            let expected = if symlinks == Symlinks::Follow {
+                format!(
+                    "cannot pack {name}: it changed while packing: another file is at its path now"
+                )
+            } else {
+                format!("cannot pack {name}: it changed while packing: it is a symbolic link now")
+            };
+            refused(open_planned(file, Some(*id), symlinks), &expected);
+            if symlinks != Symlinks::Follow {
+                // Without the walk's identity, O_NOFOLLOW alone refuses it.
+                refused(open_planned(file, None, symlinks), &expected);
+            }
+            std::fs::remove_file(model.join("w.bin")).unwrap();
+
+            // Same size, another regular file renamed into place.
+            std::fs::copy(dir.path().join("secret"), model.join("w.bin")).unwrap();
+            refused(
+                open_planned(file, Some(*id), symlinks),
+                &format!(
+                    "cannot pack {name}: it changed while packing: another file is at its path now"
+                ),
+            );
+            std::fs::remove_file(model.join("w.bin")).unwrap();
+
+            // A FIFO: refused at once, not waiting for a writer.
+            let status = std::process::Command::new("mkfifo")
+                .arg(model.join("w.bin"))
+                .status()
+                .unwrap();
+            assert!(status.success());
+            refused(
+                open_planned(file, Some(*id), symlinks),
+                &format!(
+                    "cannot pack {name}: it changed while packing: it is not a regular file now"
+                ),
+            );
+            std::fs::remove_file(model.join("w.bin")).unwrap();
+            std::fs::rename(dir.path().join("saved"), model.join("w.bin")).unwrap();
+
+            // The same file, grown.
+            std::fs::write(model.join("w.bin"), b"123456").unwrap();
+            refused(
+                open_planned(file, Some(*id), symlinks),
+                &format!("{name} changed while it was being packed (expected 5 bytes)"),
+            );
+            std::fs::write(model.join("w.bin"), b"12345").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_link_after_the_walk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model");
+        std::fs::create_dir_all(model.join("sub")).unwrap();
+        std::fs::write(model.join("sub/w.bin"), b"12345").unwrap();
+        std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+        std::fs::write(dir.path().join("elsewhere/w.bin"), b"abcde").unwrap();
+        let planned = walk(&model, Symlinks::Error);
+        let (file, id) = &planned[0];
+        std::fs::rename(model.join("sub"), dir.path().join("saved")).unwrap();
+        symlink(dir.path().join("elsewhere"), model.join("sub")).unwrap();
+        refused(
+            open_planned(file, Some(*id), Symlinks::Error),
+            &format!(
+                "cannot pack {}: it changed while packing: another file is at its path now",
+                model.join("sub/w.bin").display()
+            ),
+        );
     }
 }

@@ -20,9 +20,13 @@ use clap::Parser;
 
 use crate::cli::Cli;
 use crate::commands::{Ctx, Outcome};
+use crate::output::printable;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     let ctx = Ctx {
         json: cli.json,
         quiet: cli.quiet,
@@ -33,6 +37,32 @@ fn main() -> ExitCode {
         Ok(Outcome::VerificationFailed) => ExitCode::from(1),
         Err(err) => report_error(&err, &ctx),
     }
+}
+
+/// A command line clap refused (or `--help`, `--version`): clap prints it and picks the exit
+/// code, as always; under `--json` a usage error is also a JSON document on stdout, as every
+/// other error is. clap parses before `--json` is known, so the raw arguments tell.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if !json || !err.use_stderr() {
+        err.exit();
+    }
+    let text = err.render().to_string();
+    // clap's message without its `error: ` and the paragraphs after it (tips, usage).
+    let first = text.split("\n\n").next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first).trim_end();
+    let hint = text
+        .lines()
+        .find(|l| l.starts_with("Usage: "))
+        .map(str::trim_end);
+    let code = 2;
+    let doc = serde_json::json!({ "error": message, "hint": hint, "exitCode": code });
+    let _ = writeln!(io::stdout(), "{doc:#}");
+    let _ = err.print();
+    ExitCode::from(code)
 }
 
 /// Prints the error once (library errors carry their causes in their message), a hint where
@@ -59,9 +89,10 @@ fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
         let _ = writeln!(io::stdout(), "{doc:#}");
     }
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
+    // Errors embed what archives and registries said: escaped for the terminal.
+    let _ = writeln!(stderr, "error: {}", printable(err));
     if let Some(hint) = hint {
-        let _ = writeln!(stderr, "hint: {hint}");
+        let _ = writeln!(stderr, "hint: {}", printable(hint));
     }
     ExitCode::from(code)
 }

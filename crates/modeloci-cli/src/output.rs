@@ -1,6 +1,68 @@
 //! Formatting for people and for scripts.
 
+use std::borrow::Cow;
+use std::fmt::{self, Display, Write as _};
+
 use serde::Serialize;
+
+/// Whether `c` must not reach a terminal as it is: C0 controls (newline and tab included),
+/// DEL, C1 controls, and the Unicode bidirectional controls (embeddings, overrides, isolates,
+/// marks), which reorder what follows them on the line.
+fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Text from an archive, a registry or a weight header, made safe to print for people:
+/// every control character (see [`is_hostile`]) is written as Rust writes it escaped,
+/// `\u{1b}` for ESC, `\u{d}` for CR, `\u{202e}` for RIGHT-TO-LEFT OVERRIDE. Other text,
+/// backslashes included, is unchanged. JSON output needs none of this: serde escapes it.
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hostile) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut out, c).expect("writing to a String cannot fail");
+    }
+    Cow::Owned(out)
+}
+
+fn push_escaped(out: &mut impl fmt::Write, c: char) -> fmt::Result {
+    if is_hostile(c) {
+        write!(out, "\\u{{{:x}}}", u32::from(c))
+    } else {
+        out.write_char(c)
+    }
+}
+
+/// Displays a value (a string, a path's `display()`, an error) with [`escape`] applied to
+/// everything it writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Printable<T>(pub(crate) T);
+
+/// Wraps untrusted text for printing: `outln!("{}", printable(&title))`.
+pub(crate) fn printable<T: Display>(value: T) -> Printable<T> {
+    Printable(value)
+}
+
+impl<T: Display> Display for Printable<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+        impl fmt::Write for Escaping<'_, '_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                match escape(s) {
+                    Cow::Borrowed(s) => self.0.write_str(s),
+                    Cow::Owned(s) => self.0.write_str(&s),
+                }
+            }
+        }
+        write!(Escaping(f), "{}", self.0)
+    }
+}
 
 /// Sizes as people read them: `512 B`, `1.5 KiB`, `3.2 GiB`.
 pub(crate) fn human_size(bytes: u64) -> String {
@@ -36,7 +98,27 @@ pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::human_size;
+    use super::{escape, human_size, printable};
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("model.safetensors"), "model.safetensors");
+        assert!(matches!(escape("plain é ü"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(
+            escape("\x1b[2K\rOK    layer\x1b[8m"),
+            "\\u{1b}[2K\\u{d}OK    layer\\u{1b}[8m"
+        );
+        assert_eq!(escape("a\nb\tc\0d\x7f"), "a\\u{a}b\\u{9}c\\u{0}d\\u{7f}");
+        assert_eq!(escape("\u{85}\u{9b}"), "\\u{85}\\u{9b}");
+        assert_eq!(
+            escape("evil\u{202e}txt.exe\u{2066}\u{200f}"),
+            "evil\\u{202e}txt.exe\\u{2066}\\u{200f}"
+        );
+        assert_eq!(
+            printable(std::path::Path::new("dir/\x1bx").display()).to_string(),
+            "dir/\\u{1b}x"
+        );
+    }
 
     #[test]
     fn sizes() {

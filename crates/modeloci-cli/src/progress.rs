@@ -49,7 +49,7 @@ impl Progress for Bar {
         .progress_chars("=> ");
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
             .with_style(style)
-            .with_prefix(what.to_owned());
+            .with_prefix(crate::output::escape(what).into_owned());
         // Drawn at once, then at least five times a second while bytes move or not.
         bar.tick();
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -68,7 +68,8 @@ impl Progress for Bar {
     }
 
     fn file(&self, name: &str) {
-        let name = shorten(name, 12);
+        // File names come from archives and registries: escaped before they are cut.
+        let name = shorten(&crate::output::escape(name), 12);
         self.with(move |bar| bar.set_message(name));
     }
 

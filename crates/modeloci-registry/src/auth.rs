@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -132,13 +132,7 @@ impl DockerConfig {
     ///
     /// [`Error::Credentials`] for an entry that cannot be decoded or a helper that fails.
     pub fn credentials(&self, registry: &str) -> Result<Option<Credentials>> {
-        let helper = self
-            .doc
-            .get("credHelpers")
-            .and_then(|h| h.get(registry))
-            .or_else(|| self.doc.get("credsStore"))
-            .and_then(Value::as_str);
-        if let Some(helper) = helper
+        if let Some(helper) = self.helper(registry)
             && let Some(creds) = self.ask_helper(helper, registry)?
         {
             return Ok(Some(creds));
@@ -179,15 +173,27 @@ impl DockerConfig {
         Ok(None)
     }
 
-    /// Asks `docker-credential-<helper> get` for the registry's credentials.
-    fn ask_helper(&self, helper: &str, registry: &str) -> Result<Option<Credentials>> {
+    /// The credential helper that keeps the registry's credentials, as docker chooses it: the
+    /// registry's own in `credHelpers`, else `credsStore`; `None` when credentials live in
+    /// `auths`. The program is `docker-credential-<helper>`.
+    pub fn helper(&self, registry: &str) -> Option<&str> {
+        fn named(v: Option<&Value>) -> Option<&str> {
+            v.and_then(Value::as_str).filter(|h| !h.is_empty())
+        }
+        named(self.doc.get("credHelpers").and_then(|h| h.get(registry)))
+            .or_else(|| named(self.doc.get("credsStore")))
+    }
+
+    /// Runs `docker-credential-<helper> <action>` with `input` on stdin; `None` when the
+    /// program is not found.
+    fn run_helper(helper: &str, action: &str, input: &[u8]) -> Result<Option<Output>> {
         let program = format!("docker-credential-{helper}");
-        let failed = |reason: String| Error::Credentials {
+        let failed = |e: std::io::Error| Error::Credentials {
             path: PathBuf::from(&program),
-            reason,
+            reason: e.to_string(),
         };
         let mut child = match Command::new(&program)
-            .arg("get")
+            .arg(action)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -195,14 +201,47 @@ impl DockerConfig {
         {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(failed(e.to_string())),
+            Err(e) => return Err(failed(e)),
         };
         if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(registry.as_bytes());
+            let _ = stdin.write_all(input);
         }
-        let output = child
-            .wait_with_output()
-            .map_err(|e| failed(e.to_string()))?;
+        child.wait_with_output().map(Some).map_err(failed)
+    }
+
+    /// The error for a helper that failed or could not be run.
+    fn helper_failed(helper: &str, action: &str, output: Option<&Output>) -> Error {
+        let reason = match output {
+            None => format!(
+                "not found on PATH (config.json names it as the credential helper): cannot \
+                 {action} credentials"
+            ),
+            Some(output) => {
+                let said = String::from_utf8_lossy(if output.stderr.trim_ascii().is_empty() {
+                    &output.stdout
+                } else {
+                    &output.stderr
+                })
+                .trim()
+                .to_owned();
+                format!("{action} failed ({}): {said}", output.status)
+            }
+        };
+        Error::Credentials {
+            path: PathBuf::from(format!("docker-credential-{helper}")),
+            reason,
+        }
+    }
+
+    /// Asks `docker-credential-<helper> get` for the registry's credentials.
+    fn ask_helper(&self, helper: &str, registry: &str) -> Result<Option<Credentials>> {
+        let Some(output) = Self::run_helper(helper, "get", registry.as_bytes())? else {
+            return Ok(None);
+        };
+        let failed = |reason: String| Error::Credentials {
+            path: PathBuf::from(format!("docker-credential-{helper}")),
+            reason,
+        };
         if !output.status.success() {
             // Helpers answer "credentials not found" with a failure status.
             return Ok(None);
@@ -220,13 +259,32 @@ impl DockerConfig {
         Ok((!secret.is_empty()).then(|| Credentials::new(user, secret)))
     }
 
-    /// Stores credentials for `registry` under `auths`, and writes the file (mode 0600,
-    /// atomically).
+    /// Stores credentials for `registry`, and writes the file (mode 0600, atomically). With a
+    /// credential [`helper`](Self::helper), as docker does: the helper's `store` keeps them
+    /// and `auths` gets an empty entry for the registry; otherwise `auths` holds them.
     ///
     /// # Errors
     ///
-    /// I/O errors naming the file.
+    /// [`Error::Credentials`] when the helper fails or cannot be run (nothing is written
+    /// then); I/O errors naming the file.
     pub fn store(&mut self, registry: &str, credentials: &Credentials) -> Result<()> {
+        let entry = match self.helper(registry) {
+            Some(helper) => {
+                let input = serde_json::json!({
+                    "ServerURL": registry,
+                    "Username": credentials.username,
+                    "Secret": credentials.password,
+                });
+                let output = Self::run_helper(helper, "store", input.to_string().as_bytes())?;
+                if !output.as_ref().is_some_and(|o| o.status.success()) {
+                    return Err(Self::helper_failed(helper, "store", output.as_ref()));
+                }
+                Value::Object(Map::new())
+            }
+            None => {
+                serde_json::json!({ "auth": BASE64.encode(format!("{}:{}", credentials.username, credentials.password)) })
+            }
+        };
         let auths = self
             .doc
             .entry("auths")
@@ -234,7 +292,6 @@ impl DockerConfig {
         if !auths.is_object() {
             *auths = Value::Object(Map::new());
         }
-        let entry = serde_json::json!({ "auth": BASE64.encode(format!("{}:{}", credentials.username, credentials.password)) });
         auths
             .as_object_mut()
             .expect("made an object above")
@@ -246,20 +303,41 @@ impl DockerConfig {
     ///
     /// # Errors
     ///
-    /// I/O errors naming the file.
+    /// As [`Self::erase`].
     pub fn remove(&mut self, registry: &str) -> Result<bool> {
-        let Some(auths) = self.doc.get_mut("auths").and_then(Value::as_object_mut) else {
-            return Ok(false);
-        };
-        let mut removed = false;
-        // Every spelling of the registry goes, not just the first found.
-        for key in auth_keys(registry) {
-            removed |= auths.remove(&key).is_some();
+        self.erase(registry).map(|e| e.helper.is_some() || e.file)
+    }
+
+    /// Removes the credentials stored for `registry`: from its credential
+    /// [`helper`](Self::helper) (`erase`), and every entry for it in `auths`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Credentials`] when the helper fails (other than for credentials it does not
+    /// hold) or cannot be run; I/O errors naming the file.
+    pub fn erase(&mut self, registry: &str) -> Result<Erased> {
+        let mut erased = Erased::default();
+        if let Some(helper) = self.helper(registry) {
+            let output = Self::run_helper(helper, "erase", registry.as_bytes())?;
+            match &output {
+                Some(o) if o.status.success() => erased.helper = Some(helper.to_owned()),
+                // Helpers answer "credentials not found in native keychain" and fail.
+                Some(o)
+                    if String::from_utf8_lossy(&o.stdout).contains("not found")
+                        || String::from_utf8_lossy(&o.stderr).contains("not found") => {}
+                _ => return Err(Self::helper_failed(helper, "erase", output.as_ref())),
+            }
         }
-        if removed {
+        if let Some(auths) = self.doc.get_mut("auths").and_then(Value::as_object_mut) {
+            // Every spelling of the registry goes, not just the first found.
+            for key in auth_keys(registry) {
+                erased.file |= auths.remove(&key).is_some();
+            }
+        }
+        if erased.file {
             self.save()?;
         }
-        Ok(removed)
+        Ok(erased)
     }
 
     fn save(&self) -> Result<()> {
@@ -289,6 +367,16 @@ impl DockerConfig {
             }
         })
     }
+}
+
+/// What [`DockerConfig::erase`] removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Erased {
+    /// The credential helper that erased the registry's credentials.
+    pub helper: Option<String>,
+    /// Whether `config.json` had entries for the registry.
+    pub file: bool,
 }
 
 /// A parsed `WWW-Authenticate` challenge.

@@ -38,7 +38,7 @@ mod push;
 mod reference;
 mod staging;
 
-pub use auth::{Credentials, DockerConfig};
+pub use auth::{Credentials, DockerConfig, Erased};
 pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, is_local};
 pub use error::{Error, Result};
 pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::pack::LayerJson;
 use super::{Ctx, Outcome, compression, source_date_epoch};
 use crate::cli::AddArgs;
-use crate::output::{human_size, outln, print_json};
+use crate::output::{human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,9 +55,9 @@ pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
         outln!(
             "{verb} layer {} ({}, {}) in {}",
             report.layer.digest,
-            report.layer.title().unwrap_or("?"),
+            printable(report.layer.title().unwrap_or("?")),
             human_size(report.layer.size),
-            report.path.display()
+            printable(report.path.display())
         )?;
         outln!("  manifest {}", report.manifest_digest)?;
     }

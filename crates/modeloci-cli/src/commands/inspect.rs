@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::verify::{CheckJson, format_name, problem};
 use super::{Ctx, Outcome};
 use crate::cli::InspectArgs;
-use crate::output::{human_size, outln, print_json};
+use crate::output::{human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,19 +64,19 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
     } else if ctx.human() {
         outln!(
             "Archive:       {} ({} format)",
-            archive.path().display(),
+            printable(archive.path().display()),
             format_name(archive.format())
         )?;
         match &config {
             Some(c) => {
-                outln!("Model:         {}", c.model_name)?;
-                outln!("Version:       {}", c.version)?;
-                outln!("Framework:     {}", c.framework)?;
-                outln!("Architecture:  {}", c.architecture)?;
+                outln!("Model:         {}", printable(&c.model_name))?;
+                outln!("Version:       {}", printable(&c.version))?;
+                outln!("Framework:     {}", printable(&c.framework))?;
+                outln!("Architecture:  {}", printable(&c.architecture))?;
                 if !c.metadata.is_empty() {
                     outln!(
                         "Metadata:      {}",
-                        serde_json::Value::Object(c.metadata.clone())
+                        printable(serde_json::Value::Object(c.metadata.clone()))
                     )?;
                 }
             }
@@ -84,16 +84,19 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
                 Some(mp) => print_modelpack(mp)?,
                 None => outln!(
                     "Config:        {} ({})",
-                    manifest.config.media_type,
+                    printable(&manifest.config.media_type),
                     manifest.config.digest
                 )?,
             },
         }
         outln!("Manifest:      {}", archive.manifest_digest())?;
-        outln!("Artifact type: {}", manifest.effective_artifact_type())?;
+        outln!(
+            "Artifact type: {}",
+            printable(manifest.effective_artifact_type())
+        )?;
         for (key, value) in &manifest.annotations {
             if key.starts_with("org.modeloci.model.") {
-                outln!("  {key}: {value}")?;
+                outln!("  {}: {}", printable(key), printable(value))?;
             }
         }
         outln!("Layers ({}):", report.layers.len())?;
@@ -107,7 +110,7 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
                 if ok { "OK  " } else { "FAIL" },
                 layer.digest,
                 human_size(layer.size),
-                layer.what
+                printable(&layer.what)
             )?;
         }
         if report.is_ok() {
@@ -153,11 +156,14 @@ fn print_modelpack(mp: &ModelPackConfig) -> std::io::Result<()> {
     ];
     for (label, value) in fields {
         if let Some(v) = value {
-            outln!("{label:<15}{v}")?;
+            outln!("{label:<15}{}", printable(v))?;
         }
     }
     if !mp.descriptor.licenses.is_empty() {
-        outln!("Licenses:      {}", mp.descriptor.licenses.join(", "))?;
+        outln!(
+            "Licenses:      {}",
+            printable(mp.descriptor.licenses.join(", "))
+        )?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome, compression, source_date_epoch};
 use crate::cli::{FormatArg, PackArgs, SymlinksArg};
-use crate::output::{human_size, outln, print_json};
+use crate::output::{human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -123,7 +123,7 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
     let report = ModelPackager::with_options(options).pack(&args.model_dir, &config)?;
     if !ctx.quiet {
         for warning in &report.warnings {
-            eprintln!("warning: {warning}");
+            eprintln!("warning: {}", printable(warning));
         }
     }
     if ctx.json {
@@ -149,17 +149,17 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
                 .collect(),
         })?;
     } else if ctx.human() {
-        outln!("Packaged model to {}", report.path.display())?;
+        outln!("Packaged model to {}", printable(report.path.display()))?;
         outln!(
             "  {} {}: {} files, {} -> {} archive",
-            config.model_name,
-            config.version,
+            printable(&config.model_name),
+            printable(&config.version),
             report.layers.len(),
             human_size(report.input_bytes),
             human_size(report.archive_bytes)
         )?;
         if let Some(line) = facts_line(&report.facts) {
-            outln!("  model: {line}")?;
+            outln!("  model: {}", printable(line))?;
         }
         outln!("  manifest {}", report.manifest_digest)?;
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome, mtime};
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
-use crate::output::{human_size, outln, print_json};
+use crate::output::{human_size, outln, print_json, printable};
 
 fn docker_config() -> Result<DockerConfig> {
     let path = DockerConfig::default_path()
@@ -94,7 +94,7 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
                 .collect(),
         })?;
     } else if ctx.human() {
-        outln!("Pushed {}", report.reference)?;
+        outln!("Pushed {}", printable(&report.reference))?;
         let uploaded =
             report.count(BlobOutcome::Uploaded) + report.count(BlobOutcome::UploadedInChunks);
         outln!(
@@ -103,7 +103,7 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
             human_size(report.bytes_uploaded()),
             report.count(BlobOutcome::Existed),
             report.count(BlobOutcome::Mounted),
-            report.tags.join(", ")
+            printable(report.tags.join(", "))
         )?;
     }
     Ok(Outcome::Success)
@@ -161,7 +161,11 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         } else {
             "archive".to_owned()
         };
-        outln!("Pulled {} -> {what} {}", report.reference, path.display())?;
+        outln!(
+            "Pulled {} -> {what} {}",
+            printable(&report.reference),
+            printable(path.display())
+        )?;
         let resumed = if report.bytes_resumed > 0 {
             format!(", {} resumed", human_size(report.bytes_resumed))
         } else {
@@ -203,14 +207,24 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
     Client::new(api_host, options).ping()?;
     let mut config = docker_config()?;
     config.store(host, &credentials)?;
+    let helper = config
+        .helper(host)
+        .map(|h| format!("docker-credential-{h}"));
     if ctx.json {
-        print_json(
-            &serde_json::json!({ "registry": host, "username": args.username, "config": config.path() }),
-        )?;
+        let mut doc = serde_json::json!({ "registry": host, "username": args.username, "config": config.path() });
+        if let Some(helper) = &helper {
+            doc["credentialHelper"] = helper.as_str().into();
+        }
+        print_json(&doc)?;
     } else if ctx.human() {
+        let place = match &helper {
+            Some(helper) => format!("by {helper}"),
+            None => format!("in {}", config.path().display()),
+        };
         outln!(
-            "Login Succeeded: credentials for {host} stored in {}",
-            config.path().display()
+            "Login Succeeded: credentials for {} stored {}",
+            printable(host),
+            printable(place)
         )?;
     }
     Ok(Outcome::Success)
@@ -223,17 +237,25 @@ pub(super) fn logout(args: &LogoutArgs, ctx: &Ctx) -> Result<Outcome> {
         .trim_start_matches("http://")
         .trim_end_matches('/');
     let mut config = docker_config()?;
-    let removed = config.remove(host)?;
+    let erased = config.erase(host)?;
+    let removed = erased.helper.is_some() || erased.file;
     if ctx.json {
         print_json(&serde_json::json!({ "registry": host, "removed": removed }))?;
     } else if ctx.human() {
         if removed {
+            let file = config.path().display().to_string();
+            let places = match (&erased.helper, erased.file) {
+                (Some(helper), true) => format!("docker-credential-{helper} and {file}"),
+                (Some(helper), false) => format!("docker-credential-{helper}"),
+                (None, _) => file,
+            };
             outln!(
-                "Removed the credentials for {host} from {}",
-                config.path().display()
+                "Removed the credentials for {} from {}",
+                printable(host),
+                printable(places)
             )?;
         } else {
-            outln!("Not logged in to {host}")?;
+            outln!("Not logged in to {}", printable(host))?;
         }
     }
     Ok(Outcome::Success)

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome};
 use crate::cli::UnpackArgs;
-use crate::output::{human_size, outln, print_json};
+use crate::output::{human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,14 +54,17 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
         })?;
     } else if ctx.human() {
         let what = if report.layout { "OCI layout" } else { "model" };
-        outln!("Unpacked {what} to {}", report.output.display())?;
+        outln!("Unpacked {what} to {}", printable(report.output.display()))?;
         let model = report
             .config
             .as_ref()
             .map(|c| {
                 format!(
                     "{} {} ({}, {}): ",
-                    c.model_name, c.version, c.framework, c.architecture
+                    printable(&c.model_name),
+                    printable(&c.version),
+                    printable(&c.framework),
+                    printable(&c.architecture)
                 )
             })
             .unwrap_or_default();

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome};
 use crate::cli::VerifyArgs;
-use crate::output::{human_size, outln, print_json};
+use crate::output::{human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -158,7 +158,7 @@ fn print_human(report: &VerifyReport) -> std::io::Result<()> {
     )?;
     let line = |kind: &str, check: &BlobCheck| {
         let title = if kind == "layer" {
-            format!("  {}", check.what)
+            format!("  {}", printable(&check.what))
         } else {
             String::new()
         };
@@ -185,7 +185,7 @@ fn print_human(report: &VerifyReport) -> std::io::Result<()> {
         outln!(
             "{}  copy      {}{problem}",
             verdict(copy.matches),
-            copy.name
+            printable(&copy.name)
         )?;
     }
     let total = 2 + report.layers.len() + report.copies.len();

@@ -1,5 +1,6 @@
 //! The `modeloci` command as a user runs it: exit codes, stdout and stderr.
 
+mod attack;
 mod commands;
 mod crash;
 mod errors;
