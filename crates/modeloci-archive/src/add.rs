@@ -187,7 +187,7 @@ impl ModelPackager {
                 rel: source.rel.clone(),
                 open: Box::new(|| {
                     Ok((
-                        Box::new(std::fs::File::open(&source.path)?) as Box<dyn Read>,
+                        Box::new(crate::walk::open_regular(&source.path)?) as Box<dyn Read>,
                         source.size,
                     ))
                 }),

@@ -128,7 +128,7 @@ pub(crate) fn read_block(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usi
 fn samples(path: &std::path::Path, size: u64) -> io::Result<Vec<Vec<u8>>> {
     use std::os::unix::fs::FileExt;
     const SAMPLE: u64 = 256 << 10;
-    let file = std::fs::File::open(path)?;
+    let file = crate::walk::open_regular(path)?;
     let ranges = if size <= 3 * SAMPLE {
         vec![(0, size)]
     } else {

@@ -6,7 +6,6 @@
 //! gives a warning and no facts, never a panic or a large allocation.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 
 use crate::walk::SourceFile;
@@ -82,7 +81,12 @@ pub(crate) fn detect_files(files: &[SourceFile]) -> Detection {
         .iter()
         .map(|f| Candidate {
             rel: f.rel.clone(),
-            open: Box::new(move || Ok((Box::new(File::open(&f.path)?) as Box<dyn Read>, f.size))),
+            open: Box::new(move || {
+                Ok((
+                    Box::new(crate::walk::open_regular(&f.path)?) as Box<dyn Read>,
+                    f.size,
+                ))
+            }),
         })
         .collect();
     detect(&candidates)

@@ -213,6 +213,23 @@ pub(crate) fn open_planned(
     Ok(handle)
 }
 
+/// Opens a model file for a look before packing (weight headers, codec samples): never
+/// blocks on a FIFO swapped in, and yields only a regular file. What is packed is opened
+/// again by [`open_planned`], which checks it is the file the walk saw.
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let parts: Option<Vec<&str>> = rel
