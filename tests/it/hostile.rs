@@ -7,7 +7,7 @@ use modeloci_archive::{ModelUnpackager, UnpackOptions};
 use modeloci_digest::Hasher;
 use modeloci_spec::{Descriptor, MediaType, OciIndex};
 use modeloci_tests::layout::{Artifact, Layer};
-use modeloci_tests::rawtar::{Raw, gzip, tar};
+use modeloci_tests::rawtar::{Raw, entries, gzip, tar};
 
 use crate::names;
 
@@ -408,11 +408,32 @@ fn broken_archives_fail_to_open_with_the_reason() {
             .to_string()
     };
     let p = path.display();
+    // Cut where the index's header begins: the last whole entry is the manifest blob.
+    let (index, index_data, _) = entries(&valid).pop().unwrap();
+    assert_eq!(index, "index.json");
+    let manifest_blob = entries(&valid).into_iter().nth_back(1).unwrap().0;
+    let cut = usize::try_from(index_data - 512).unwrap();
+    std::fs::write(&path, &valid[..cut]).unwrap();
+    let err = modeloci_archive::Archive::open(&path).unwrap_err();
+    assert!(err.is_verification_failure(), "{err}");
     assert_eq!(
-        open(&valid[..valid.len() - 2048]),
+        err.to_string(),
         format!(
-            "{p}: malformed tar at byte {}: archive ends without an end-of-archive marker (truncated?)",
-            valid.len() - 2048
+            "{p}: the archive is truncated at byte {cut}: the archive ends without an end-of-archive marker, after entry {manifest_blob:?}"
+        )
+    );
+    assert_eq!(
+        err.hint(),
+        Some("the archive is truncated (an interrupted download or copy?); fetch it again")
+    );
+    // Cut inside the index's data.
+    assert_eq!(
+        open(&valid[..cut + 600]),
+        format!(
+            "{p}: the archive is truncated at byte {}: entry \"index.json\" of {} bytes runs past the end of the file ({} bytes)",
+            cut + 600,
+            entries(&valid).pop().unwrap().2,
+            cut + 600
         )
     );
     let mut dup = valid.clone();
@@ -426,9 +447,7 @@ fn broken_archives_fail_to_open_with_the_reason() {
     )));
     assert_eq!(
         open(b""),
-        format!(
-            "{p}: malformed tar at byte 0: archive ends without an end-of-archive marker (truncated?)"
-        )
+        format!("{p}: the archive is truncated at byte 0: the file is empty")
     );
     assert_eq!(
         open(&[0; 10240]),

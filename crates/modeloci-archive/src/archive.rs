@@ -138,6 +138,16 @@ pub(crate) fn tar_error(err: TarError, archive: &Path) -> Error {
             reason,
         },
         TarError::Refused { entry, refusal } => Error::UnsafeEntry { entry, refusal },
+        TarError::Truncated {
+            offset,
+            entry,
+            reason,
+        } => Error::Truncated {
+            archive: archive.to_owned(),
+            entry,
+            offset,
+            reason,
+        },
     }
 }
 
@@ -153,17 +163,46 @@ pub(crate) fn normalize_name(name: &str) -> &str {
 fn scan_tar(path: &Path, file: &File) -> Result<Vec<Entry>> {
     let len = file.metadata().map_err(Error::io(path))?.len();
     let mut reader = TarReader::new(SeekFile(file));
-    let mut entries = Vec::new();
-    while let Some(mut entry) = reader.next_entry().map_err(|e| tar_error(e, path))? {
-        let end = entry.data_offset + entry.size;
-        if end > len {
-            return Err(Error::MalformedTar {
+    let mut entries: Vec<Entry> = Vec::new();
+    loop {
+        let mut entry = match reader.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            // A cut at a header: name the last whole entry, to say where the data stops.
+            Err(TarError::Truncated {
+                offset,
+                entry: None,
+                reason,
+            }) => {
+                let last = entries.last().map(|e| e.name.clone());
+                let reason = match (&last, len) {
+                    (_, 0) => "the file is empty".to_owned(),
+                    (Some(name), _) => format!("{reason}, after entry {name:?}"),
+                    (None, _) => reason,
+                };
+                return Err(Error::Truncated {
+                    archive: path.to_owned(),
+                    entry: last,
+                    offset,
+                    reason,
+                });
+            }
+            Err(e) => return Err(tar_error(e, path)),
+        };
+        // Sizes come from the input: checked, so that a huge one cannot wrap around.
+        let fits = entry
+            .data_offset
+            .checked_add(entry.size)
+            .is_some_and(|end| end <= len);
+        if !fits {
+            return Err(Error::Truncated {
                 archive: path.to_owned(),
-                offset: entry.data_offset,
+                offset: len,
                 reason: format!(
-                    "entry {:?} runs past the end of the file (truncated?)",
-                    entry.name
+                    "entry {:?} of {} bytes runs past the end of the file ({len} bytes)",
+                    entry.name, entry.size
                 ),
+                entry: Some(entry.name),
             });
         }
         let normalized = normalize_name(&entry.name);
@@ -179,18 +218,56 @@ fn scan_tar(path: &Path, file: &File) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
+/// What a path is, when it is neither a regular file nor a directory: reading a FIFO nobody
+/// writes, or a device, would never end.
+fn special_file_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_file() || file_type.is_dir() {
+        return None;
+    } else {
+        "not a regular file"
+    })
+}
+
 impl Store {
     fn open(path: &Path) -> Result<Self> {
+        // stat (following symlinks) before opening: opening a FIFO blocks until someone
+        // writes to it, and a device reads for ever.
+        let special = |path: &Path, what: &str| Error::NotAnArchive {
+            path: path.to_owned(),
+            reason: format!("it is {what}, not a regular file or a directory"),
+        };
         let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+        if let Some(what) = special_file_kind(meta.file_type()) {
+            return Err(special(path, what));
+        }
         if meta.is_dir() {
             return Ok(Self::Dir {
                 root: path.to_owned(),
             });
         }
         let file = File::open(path).map_err(Error::io(path))?;
+        // The path may have been replaced between the stat and the open.
+        let meta = file.metadata().map_err(Error::io(path))?;
+        if let Some(what) = special_file_kind(meta.file_type())
+            .or(meta.is_dir().then_some("a directory opened as a file"))
+        {
+            return Err(special(path, what));
+        }
         let entries = scan_tar(path, &file).map_err(|e| match e {
             // Nothing tar-like at all: say what the file is not, rather than how it broke.
             Error::MalformedTar {
+                offset: 0, reason, ..
+            }
+            | Error::Truncated {
                 offset: 0, reason, ..
             } if meta.len() > 0 => Error::NotAnArchive {
                 path: path.to_owned(),

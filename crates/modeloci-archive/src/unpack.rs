@@ -332,7 +332,7 @@ fn layer_tar_error(err: TarError, title: &str) -> Error {
         TarError::Malformed { reason, .. } if reason == crate::tar_read::TRAILING_DATA => {
             bad("decompressed data larger than the tar header declares".into())
         }
-        TarError::Malformed { reason, .. } => bad(reason),
+        TarError::Malformed { reason, .. } | TarError::Truncated { reason, .. } => bad(reason),
         TarError::Refused { entry, refusal } => Error::UnsafeEntry { entry, refusal },
         TarError::Io(e) => bad(format!("cannot read the layer tar: {e}")),
     }
