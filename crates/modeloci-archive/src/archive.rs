@@ -12,7 +12,7 @@ use modeloci_spec::{
     Descriptor, Digest, MediaType, ModelLayer, OciConfig, OciIndex, OciManifest, annotations,
 };
 
-use crate::entry_policy::Refusal;
+use crate::entry_policy::{PathSet, Refusal, check_relative_path};
 use crate::tar_read::{Entry, EntryKind, MAX_TRAILING_ZEROS, Source, TarError, TarReader};
 use crate::{Error, Result};
 
@@ -617,6 +617,58 @@ impl Archive {
             }),
             Store::Dir { .. } => None,
         }
+    }
+
+    /// Checks what unpack checks before it reads a blob, so that verify, inspect and unpack
+    /// refuse the same archives: every entry of the outer tar as `unpack --layout` would
+    /// extract it (no absolute or `..` path, link, device, FIFO, sparse file, duplicate or
+    /// case-colliding path, whether or not the layout names it), the layers as unpack plans
+    /// them (their paths and types, blobs shared between layers or with the config), no
+    /// descriptor naming the manifest's own blob, and a model
+    /// config that parses. A missing or corrupt blob is not reported here: verify reports it
+    /// per blob.
+    ///
+    /// # Errors
+    ///
+    /// The first problem: [`Error::UnsafeEntry`] naming the entry or path,
+    /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
+    /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config, I/O errors.
+    pub fn check_layout(&self) -> Result<()> {
+        self.check_outer_entries()?;
+        crate::unpack::check_manifest(self)?;
+        match self.config() {
+            Ok(_)
+            | Err(
+                Error::UnsupportedConfig { .. }
+                | Error::MissingBlob { .. }
+                | Error::BlobMismatch { .. },
+            ) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every entry of the outer tar, under the policy of `unpack --layout`.
+    fn check_outer_entries(&self) -> Result<()> {
+        let Store::Tar { entries, .. } = &self.store else {
+            return Ok(());
+        };
+        let mut set = PathSet::new();
+        for entry in entries {
+            let refused = |refusal| Error::UnsafeEntry {
+                entry: entry.name.clone(),
+                refusal,
+            };
+            if let Some(refusal) = entry.kind.refusal() {
+                return Err(refused(refusal));
+            }
+            check_relative_path(&entry.name).map_err(refused)?;
+            if entry.kind == EntryKind::Dir {
+                set.insert_dir(&entry.name).map_err(refused)?;
+            } else {
+                set.insert(&entry.name).map_err(refused)?;
+            }
+        }
+        Ok(())
     }
 
     /// The root directory, for a layout directory.

@@ -134,6 +134,15 @@ pub enum Error {
         #[source]
         source: modeloci_digest::Error,
     },
+    /// The manifest, its config descriptor or the index name blobs inconsistently: the
+    /// manifest's own blob, or one blob in two roles.
+    #[error("manifest {digest}: {reason}")]
+    BadManifest {
+        /// The manifest's digest.
+        digest: Digest,
+        /// What is wrong, naming the descriptor.
+        reason: String,
+    },
     /// A layer's content is not what its descriptor says it is.
     #[error("layer {title:?}: {reason}")]
     BadLayer {
@@ -184,7 +193,9 @@ pub enum Error {
 impl Error {
     /// Whether this error means that content failed verification (exit code 1), rather than
     /// bad input or an I/O problem (exit code 2). A truncated archive counts: it is the most
-    /// common corruption.
+    /// common corruption. An entry or manifest the safety policy refuses does not: unpack
+    /// refuses it as bad input (exit 2), while verify and inspect report it as a failed check
+    /// ([`crate::VerifyReport::refused`], exit 1).
     pub fn is_verification_failure(&self) -> bool {
         matches!(
             self,

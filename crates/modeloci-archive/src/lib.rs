@@ -28,7 +28,8 @@
 //! checked against their digest and size before the files they hold reach the target; every
 //! path is checked ([`check_relative_path`]), and links, devices, FIFOs, sparse files,
 //! duplicate and case-colliding paths are refused with an error naming the entry. Tar
-//! metadata entries are capped at 64 KiB.
+//! metadata entries are capped at 64 KiB. Verify refuses what unpack refuses
+//! ([`Archive::check_layout`]).
 //!
 //! # Examples
 //!

@@ -31,6 +31,7 @@ impl<'a> CheckJson<'a> {
             BlobStatus::DigestMismatch { actual } => {
                 ("digest-mismatch", None, Some(actual.as_str()))
             }
+            BlobStatus::Refused { .. } => ("refused", None, None),
             _ => ("failed", None, None),
         };
         Self {
@@ -52,6 +53,9 @@ struct VerifyJson<'a> {
     format: &'static str,
     ok: bool,
     failures: usize,
+    /// Why unpack refuses the archive, whatever its blobs hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a str>,
     manifest: ManifestJson<'a>,
     config: CheckJson<'a>,
     layers: Vec<CheckJson<'a>>,
@@ -89,6 +93,7 @@ pub(super) fn problem(status: &BlobStatus) -> Option<String> {
         BlobStatus::DigestMismatch { actual } => {
             format!("digest mismatch, the blob hashes to {actual}")
         }
+        BlobStatus::Refused { refusal } => format!("its entry is refused: {refusal}"),
         _ => "failed".to_owned(),
     })
 }
@@ -127,6 +132,7 @@ fn json(report: &VerifyReport) -> VerifyJson<'_> {
         format: format_name(report.format),
         ok: report.is_ok(),
         failures: report.failures(),
+        refused: report.refused.as_deref(),
         manifest: ManifestJson {
             digest: report.manifest_digest.as_str(),
             size: report.manifest_size,
@@ -156,6 +162,9 @@ fn print_human(report: &VerifyReport) -> std::io::Result<()> {
         report.manifest_digest,
         human_size(report.manifest_size)
     )?;
+    if let Some(refused) = &report.refused {
+        outln!("{}  archive   {refused}", verdict(false))?;
+    }
     let line = |kind: &str, check: &BlobCheck| {
         let title = if kind == "layer" {
             format!("  {}", check.what)
@@ -188,7 +197,8 @@ fn print_human(report: &VerifyReport) -> std::io::Result<()> {
             copy.name
         )?;
     }
-    let total = 2 + report.layers.len() + report.copies.len();
+    let total =
+        2 + usize::from(report.refused.is_some()) + report.layers.len() + report.copies.len();
     if report.is_ok() {
         outln!(
             "All {total} checks passed ({} layers).",

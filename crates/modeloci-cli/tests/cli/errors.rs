@@ -148,6 +148,52 @@ fn run(tmp: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+fn outer_entries_unpack_refuses_fail_verify_and_inspect_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    for (entry, why) in [
+        (
+            Raw::file("../escaped.txt", b"outside"),
+            "refusing entry \"../escaped.txt\": path has a '..' component",
+        ),
+        (
+            Raw::special("blobs/evil", b'2', "/tmp"),
+            "refusing entry \"blobs/evil\": symbolic link (to \"/tmp\")",
+        ),
+        (
+            Raw::special("blobs/hard", b'1', "index.json"),
+            "refusing entry \"blobs/hard\": hard link (to \"index.json\")",
+        ),
+    ] {
+        archive_with(tmp, "a.tar", vec![entry]);
+        let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "a.tar"]);
+        assert_eq!((code, stderr.as_str()), (1, ""), "verify: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nFAIL  archive   {why}\n")),
+            "verify names the entry: {stdout}"
+        );
+        assert!(stdout.ends_with("1 of 4 checks failed.\n"), "{stdout}");
+
+        let (code, stdout, _) = run(tmp, &["inspect", "--archive", "a.tar"]);
+        assert_eq!(code, 1, "inspect: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nVerification: FAILED ({why})\n")),
+            "{stdout}"
+        );
+
+        // unpack refuses it as it refuses every entry its policy forbids: exit 2.
+        let (code, stdout, stderr) = run(tmp, &["unpack", "--archive", "a.tar", "--output", "out"]);
+        assert_eq!(
+            (code, stdout.as_str(), stderr),
+            (2, "", format!("error: {why}\n")),
+            "unpack"
+        );
+        assert!(!tmp.join("out").exists());
+        assert!(!tmp.parent().unwrap().join("escaped.txt").exists());
+    }
+}
+
+#[test]
 fn a_truncated_archive_exits_1_from_verify_inspect_and_unpack() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path();
