@@ -623,8 +623,8 @@ impl Archive {
     /// refuse the same archives: every entry of the outer tar as `unpack --layout` would
     /// extract it (no absolute or `..` path, link, device, FIFO, sparse file, duplicate or
     /// case-colliding path, whether or not the layout names it), the layers as unpack plans
-    /// them (their paths and types, blobs shared between layers or with the config), no
-    /// descriptor naming the manifest's own blob, and a model
+    /// them (their paths and types, blobs shared between layers or with the config, see
+    /// [`crate::layers_for`]), no descriptor naming the manifest's own blob, and a model
     /// config that parses. A missing or corrupt blob is not reported here: verify reports it
     /// per blob.
     ///

@@ -140,8 +140,7 @@ impl ModelUnpackager {
             target.publish(staging, &files)?;
             files
         } else {
-            let (mut plan, set) = plan_manifest(archive.manifest())?;
-            plan.retain(|p| selected(p, &self.options.include));
+            let (plan, set) = plan_for(archive.manifest(), &self.options.include)?;
             target.check_conflicts(plan.iter().filter_map(|p| p.path.as_deref()))?;
             let staging = target.staging()?;
             let files = self
@@ -352,6 +351,34 @@ fn selected(planned: &Planned<'_>, include: &[String]) -> bool {
         Some(path) => include.is_empty() || include.iter().any(|p| glob_match(p, path)),
         None => true,
     }
+}
+
+/// The layers of `manifest` that unpacking with the `--include` patterns `include` reads, in
+/// manifest order: a one-file or raw layer when a pattern matches the path unpack writes it
+/// at (ModelPack's `org.cncf.model.filepath`, else the title), a tree layer (KitOps, ModelPack
+/// and ORAS directory tars) always, since its paths are known only once it is read. With no
+/// pattern, every layer. Unpack selects its layers with the same code, so a pull that fetches
+/// only these blobs (and the config) has all that unpack needs.
+///
+/// # Errors
+///
+/// What unpack refuses in a manifest before reading any blob: [`Error::UnsupportedLayer`],
+/// [`Error::BadLayer`] (no path, a blob shared by layers or with the config),
+/// [`Error::UnsafeEntry`] (a path the policy refuses, naming it).
+pub fn layers_for(manifest: &OciManifest, include: &[String]) -> Result<Vec<Descriptor>> {
+    let (plan, _) = plan_for(manifest, include)?;
+    Ok(plan.into_iter().map(|p| p.descriptor.clone()).collect())
+}
+
+/// The checked plan of every layer, kept to those `include` selects, and the path set of all
+/// of them: what unpack extracts, and what [`layers_for`] lists.
+fn plan_for<'a>(
+    manifest: &'a OciManifest,
+    include: &[String],
+) -> Result<(Vec<Planned<'a>>, PathSet)> {
+    let (mut plan, set) = plan_manifest(manifest)?;
+    plan.retain(|p| selected(p, include));
+    Ok((plan, set))
 }
 
 /// What unpack checks in an opened archive before writing anything, beyond its outer
