@@ -76,7 +76,9 @@ pub struct UnpackReport {
 impl UnpackReport {
     /// The bytes written.
     pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0u64, |sum, f| sum.saturating_add(f.size))
     }
 }
 

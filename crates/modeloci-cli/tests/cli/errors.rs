@@ -173,6 +173,13 @@ fn outer_entries_unpack_refuses_fail_verify_and_inspect_too() {
             "verify names the entry: {stdout}"
         );
         assert!(stdout.ends_with("1 of 4 checks failed.\n"), "{stdout}");
+        let (code, stdout, _) = run(tmp, &["--json", "verify", "--archive", "a.tar"]);
+        assert_eq!(code, 1);
+        let escaped = why.replace('\\', "\\\\").replace('"', "\\\"");
+        assert!(
+            stdout.contains(&format!("\n  \"refused\": \"{escaped}\",\n")),
+            "{stdout}"
+        );
 
         let (code, stdout, _) = run(tmp, &["inspect", "--archive", "a.tar"]);
         assert_eq!(code, 1, "inspect: {why}\n{stdout}");
@@ -190,6 +197,54 @@ fn outer_entries_unpack_refuses_fail_verify_and_inspect_too() {
         );
         assert!(!tmp.join("out").exists());
         assert!(!tmp.parent().unwrap().join("escaped.txt").exists());
+    }
+}
+
+#[test]
+fn manifests_unpack_refuses_fail_verify_and_inspect_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let a = one_file_layer("a.bin", b"weights");
+    let digest = a.digest();
+    let mut b = one_file_layer("b.bin", b"other");
+    b.blob = a.blob.clone();
+    let mut config_is_a_layer = modeloci_artifact(vec![a.clone()]);
+    config_is_a_layer.config = a.blob.clone();
+    for (artifact, why) in [
+        (
+            modeloci_artifact(vec![a.clone(), a.clone()]),
+            "refusing entry \"a.bin\": duplicate path".to_owned(),
+        ),
+        (
+            modeloci_artifact(vec![a.clone(), b]),
+            format!(
+                "layer \"b.bin\": its blob {digest} is also layer \"a.bin\"'s; only raw layers may share a blob"
+            ),
+        ),
+        (
+            config_is_a_layer,
+            format!("layer \"a.bin\": its blob {digest} is the config blob"),
+        ),
+    ] {
+        std::fs::write(tmp.join("m.tar"), artifact.to_tar()).unwrap();
+        let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "m.tar"]);
+        assert_eq!((code, stderr.as_str()), (1, ""), "verify: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nFAIL  archive   {why}\n")),
+            "verify names the layer: {stdout}"
+        );
+        let (code, stdout, _) = run(tmp, &["inspect", "--archive", "m.tar"]);
+        assert_eq!(code, 1, "inspect: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nVerification: FAILED ({why})\n")),
+            "{stdout}"
+        );
+        assert_eq!(
+            run(tmp, &["unpack", "--archive", "m.tar", "--output", "out"]),
+            (2, String::new(), format!("error: {why}\n")),
+            "unpack"
+        );
+        assert!(!tmp.join("out").exists());
     }
 }
 
