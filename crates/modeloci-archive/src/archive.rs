@@ -257,9 +257,7 @@ impl Store {
         let file = File::open(path).map_err(Error::io(path))?;
         // The path may have been replaced between the stat and the open.
         let meta = file.metadata().map_err(Error::io(path))?;
-        if let Some(what) = special_file_kind(meta.file_type())
-            .or(meta.is_dir().then_some("a directory opened as a file"))
-        {
+        if let Some(what) = special_file_kind(meta.file_type()) {
             return Err(special(path, what));
         }
         let entries = scan_tar(path, &file).map_err(|e| match e {
