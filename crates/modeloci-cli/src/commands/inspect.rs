@@ -1,5 +1,5 @@
 use anyhow::Result;
-use modeloci_archive::{Archive, Error, verify_with_progress};
+use modeloci_archive::{Error, verify_with_progress};
 use modeloci_spec::{MediaType, ModelPackConfig, OciConfig};
 use serde::Serialize;
 
@@ -27,7 +27,20 @@ struct InspectJson<'a> {
 }
 
 pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
-    let archive = Archive::open_with(&args.archive.archive, args.archive.reference.as_deref())?;
+    let archive = match super::verify::open(&args.archive)? {
+        Ok(archive) => archive,
+        Err(refused) => {
+            if ctx.json {
+                super::verify::print_refused_json(&args.archive.archive, &refused)?;
+            } else if ctx.human() {
+                outln!("Archive:       {}", args.archive.archive.display())?;
+                outln!("Verification: FAILED ({refused})")?;
+            } else {
+                eprintln!("error: {refused}");
+            }
+            return Ok(Outcome::VerificationFailed);
+        }
+    };
     let config = match archive.config() {
         Ok(config) => Some(config),
         Err(e @ Error::Io { .. }) => return Err(e.into()),

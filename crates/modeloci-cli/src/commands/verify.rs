@@ -1,11 +1,11 @@
 use anyhow::Result;
 use modeloci_archive::{
-    Archive, ArchiveFormat, BlobCheck, BlobStatus, VerifyReport, verify_with_progress,
+    Archive, ArchiveFormat, BlobCheck, BlobStatus, Error, VerifyReport, verify_with_progress,
 };
 use serde::Serialize;
 
 use super::{Ctx, Outcome};
-use crate::cli::VerifyArgs;
+use crate::cli::{ArchiveArg, VerifyArgs};
 use crate::output::{human_size, outln, print_json};
 
 #[derive(Serialize)]
@@ -102,8 +102,43 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "OK  " } else { "FAIL" }
 }
 
+/// Opens the archive for verify and inspect. An entry the safety policy refuses while the
+/// outer tar is read (a duplicate path, an oversized PAX header, ...) is a failed check, as
+/// what [`Archive::check_layout`] finds is: `Ok(Err(why))`, and the command exits 1. Unpack
+/// refuses the same archive with exit 2, as it refuses every entry it will not extract.
+pub(super) fn open(args: &ArchiveArg) -> Result<Result<Archive, String>> {
+    match Archive::open_with(&args.archive, args.reference.as_deref()) {
+        Ok(archive) => Ok(Ok(archive)),
+        Err(e @ Error::UnsafeEntry { .. }) => Ok(Err(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The JSON document for an archive refused as it was opened.
+pub(super) fn print_refused_json(path: &std::path::Path, refused: &str) -> Result<()> {
+    print_json(&serde_json::json!({
+        "archive": path,
+        "ok": false,
+        "failures": 1,
+        "refused": refused,
+    }))
+}
+
 pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
-    let archive = Archive::open_with(&args.archive.archive, args.archive.reference.as_deref())?;
+    let archive = match open(&args.archive)? {
+        Ok(archive) => archive,
+        Err(refused) => {
+            if ctx.json {
+                print_refused_json(&args.archive.archive, &refused)?;
+            } else if ctx.human() {
+                outln!("{}  archive   {refused}", verdict(false))?;
+                outln!("1 check failed.")?;
+            } else {
+                eprintln!("error: {refused}");
+            }
+            return Ok(Outcome::VerificationFailed);
+        }
+    };
     let report = verify_with_progress(
         &archive,
         std::thread::available_parallelism().map_or(1, usize::from),

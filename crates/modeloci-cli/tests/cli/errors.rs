@@ -201,6 +201,48 @@ fn outer_entries_unpack_refuses_fail_verify_and_inspect_too() {
 }
 
 #[test]
+fn entries_refused_while_reading_the_tar_fail_verify_and_inspect_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    for (entry, why) in [
+        (
+            Raw::file("oci-layout", b"{}"),
+            "refusing entry \"oci-layout\": duplicate path",
+        ),
+        (
+            Raw::dir("x/").with_size(1024),
+            "refusing entry \"x/\": entry that holds no data declares 1024 bytes of it",
+        ),
+    ] {
+        archive_with(tmp, "a.tar", vec![entry]);
+        assert_eq!(
+            run(tmp, &["verify", "--archive", "a.tar"]),
+            (
+                1,
+                format!("FAIL  archive   {why}\n1 check failed.\n"),
+                String::new()
+            ),
+        );
+        assert_eq!(
+            run(tmp, &["inspect", "--archive", "a.tar"]),
+            (
+                1,
+                format!("Archive:       a.tar\nVerification: FAILED ({why})\n"),
+                String::new()
+            ),
+        );
+        let (code, stdout, _) = run(tmp, &["--json", "verify", "--archive", "a.tar"]);
+        assert_eq!(code, 1);
+        assert!(stdout.contains("\"ok\": false"), "{stdout}");
+        assert_eq!(
+            run(tmp, &["unpack", "--archive", "a.tar", "--output", "out"]),
+            (2, String::new(), format!("error: {why}\n")),
+        );
+        assert!(!tmp.join("out").exists());
+    }
+}
+
+#[test]
 fn manifests_unpack_refuses_fail_verify_and_inspect_too() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path();
