@@ -242,3 +242,49 @@ fn oras_files_and_directories() {
         "layer \"#0\" has media type application/octet-stream, which this tool cannot unpack"
     );
 }
+
+#[test]
+fn identical_raw_files_share_one_blob_as_modctl_writes_them() {
+    let weights = b"the same bytes twice".to_vec();
+    let raw = |path: &str| {
+        Layer::new("application/vnd.cncf.model.weight.v1.raw", weights.clone())
+            .annotate(annotations::MODELPACK_FILEPATH, path)
+            .titled(path.rsplit('/').next().unwrap())
+    };
+    let layers = vec![raw("a/model.bin"), raw("b/model.bin")];
+    let config = ModelPackConfig {
+        modelfs: ModelFs {
+            diff_ids: vec![Hasher::digest_bytes(&weights).digest; 2],
+            ..ModelFs::default()
+        },
+        ..ModelPackConfig::default()
+    };
+    let artifact = Artifact::new(MediaType::ModelPackConfig, &config.to_json(), layers)
+        .artifact_type(MediaType::ModelPackArtifact);
+    let bytes = artifact.to_tar();
+    // The blob is stored once.
+    let digest = Hasher::digest_bytes(&weights).digest;
+    let stored = modeloci_tests::rawtar::entries(&bytes)
+        .into_iter()
+        .filter(|(name, _, _)| *name == digest.blob_path())
+        .count();
+    assert_eq!(stored, 1);
+    // verify (inside `unpack`) and unpack accept it, and both files are written.
+    assert_eq!(
+        unpack(&artifact),
+        [
+            file("a/model.bin", &weights, 0o644),
+            file("b/model.bin", &weights, 0o644),
+        ]
+    );
+    // The same path twice stays refused.
+    let twice = Artifact::new(
+        MediaType::ModelPackConfig,
+        &config.to_json(),
+        vec![raw("a/model.bin"), raw("a/model.bin")],
+    );
+    assert_eq!(
+        refused(&twice),
+        "refusing entry \"a/model.bin\": duplicate path"
+    );
+}

@@ -7,7 +7,7 @@ use modeloci_archive::{ModelUnpackager, UnpackOptions};
 use modeloci_digest::Hasher;
 use modeloci_spec::{Descriptor, MediaType, OciIndex};
 use modeloci_tests::layout::{Artifact, Layer};
-use modeloci_tests::rawtar::{Raw, gzip, tar};
+use modeloci_tests::rawtar::{Raw, entries, gzip, tar};
 
 use crate::names;
 
@@ -408,11 +408,32 @@ fn broken_archives_fail_to_open_with_the_reason() {
             .to_string()
     };
     let p = path.display();
+    // Cut where the index's header begins: the last whole entry is the manifest blob.
+    let (index, index_data, _) = entries(&valid).pop().unwrap();
+    assert_eq!(index, "index.json");
+    let manifest_blob = entries(&valid).into_iter().nth_back(1).unwrap().0;
+    let cut = usize::try_from(index_data - 512).unwrap();
+    std::fs::write(&path, &valid[..cut]).unwrap();
+    let err = modeloci_archive::Archive::open(&path).unwrap_err();
+    assert!(err.is_verification_failure(), "{err}");
     assert_eq!(
-        open(&valid[..valid.len() - 2048]),
+        err.to_string(),
         format!(
-            "{p}: malformed tar at byte {}: archive ends without an end-of-archive marker (truncated?)",
-            valid.len() - 2048
+            "{p}: the archive is truncated at byte {cut}: the archive ends without an end-of-archive marker, after entry {manifest_blob:?}"
+        )
+    );
+    assert_eq!(
+        err.hint(),
+        Some("the archive is truncated (an interrupted download or copy?); fetch it again")
+    );
+    // Cut inside the index's data.
+    assert_eq!(
+        open(&valid[..cut + 600]),
+        format!(
+            "{p}: the archive is truncated at byte {}: entry \"index.json\" of {} bytes runs past the end of the file ({} bytes)",
+            cut + 600,
+            entries(&valid).pop().unwrap().2,
+            cut + 600
         )
     );
     let mut dup = valid.clone();
@@ -426,9 +447,7 @@ fn broken_archives_fail_to_open_with_the_reason() {
     )));
     assert_eq!(
         open(b""),
-        format!(
-            "{p}: malformed tar at byte 0: archive ends without an end-of-archive marker (truncated?)"
-        )
+        format!("{p}: the archive is truncated at byte 0: the file is empty")
     );
     assert_eq!(
         open(&[0; 10240]),
@@ -459,4 +478,186 @@ fn broken_archives_fail_to_open_with_the_reason() {
             m.digest
         )
     );
+}
+
+/// What verify says of `bytes`: whether every check passed, and why unpack refuses them.
+fn verified(bytes: &[u8]) -> (bool, Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar");
+    std::fs::write(&path, bytes).unwrap();
+    let archive = modeloci_archive::Archive::open(&path).unwrap();
+    let report = modeloci_archive::verify(&archive, 2).unwrap();
+    assert_eq!(
+        archive.check_layout().err().map(|e| e.to_string()),
+        report.refused
+    );
+    (report.is_ok(), report.refused)
+}
+
+#[test]
+fn outer_entries_unpack_refuses_fail_verify_too() {
+    let layers = || vec![good("config.json", b"{}")];
+    let blob = good("config.json", b"{}").digest().blob_path();
+    let upper = blob
+        .to_uppercase()
+        .replacen("BLOBS/SHA256", "blobs/sha256", 1);
+    let evil = format!("/tmp/modeloci-evil-{}", std::process::id());
+    let cases: Vec<(&str, Raw, String)> = vec![
+        (
+            "dot-dot file",
+            Raw::file("../escaped.txt", b"x"),
+            refused("../escaped.txt", "path has a '..' component"),
+        ),
+        (
+            "absolute file",
+            Raw::file(&evil, b"x"),
+            refused(&evil, "absolute path"),
+        ),
+        (
+            "symlink",
+            Raw::special("blobs/evil", b'2', "/tmp"),
+            refused("blobs/evil", "symbolic link (to \"/tmp\")"),
+        ),
+        (
+            "hard link",
+            Raw::special("blobs/hard", b'1', "index.json"),
+            refused("blobs/hard", "hard link (to \"index.json\")"),
+        ),
+        (
+            "fifo",
+            Raw::special("pipe", b'6', ""),
+            refused("pipe", "FIFO"),
+        ),
+        (
+            "char device",
+            Raw::special("zero", b'3', ""),
+            refused("zero", "character device"),
+        ),
+        (
+            "a blob path in other case",
+            Raw::file(&upper, b"{}"),
+            refused(&upper, &format!("differs only in case from {blob:?}")),
+        ),
+        (
+            "a directory where a blob is",
+            Raw::dir(&format!("{blob}/")),
+            refused(
+                &blob,
+                &format!("file and directory at once (with {blob:?})"),
+            ),
+        ),
+        (
+            "an empty component",
+            Raw::file("blobs//x", b"x"),
+            refused("blobs//x", "path has an empty or '.' component"),
+        ),
+    ];
+    for (case, extra, expected) in cases {
+        let bytes = archive(&layers(), &[extra]);
+        assert_eq!(verified(&bytes), (false, Some(expected.clone())), "{case}");
+        check(case, &bytes, false, &expected);
+        check(case, &bytes, true, &expected);
+    }
+}
+
+#[test]
+fn a_blob_entry_that_is_a_link_fails_verify_without_an_error() {
+    let layer = good("config.json", b"{}");
+    let target = layer.digest().blob_path();
+    let bytes = archive(
+        &[Layer {
+            stored: false,
+            ..layer
+        }],
+        &[Raw::special(&target, b'2', "/etc/passwd")],
+    );
+    let why = refused(&target, "symbolic link (to \"/etc/passwd\")");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar");
+    std::fs::write(&path, &bytes).unwrap();
+    let archive = modeloci_archive::Archive::open(&path).unwrap();
+    let report = modeloci_archive::verify(&archive, 2).unwrap();
+    assert_eq!(report.refused.as_deref(), Some(why.as_str()));
+    assert_eq!(
+        report.layers[0].status,
+        modeloci_archive::BlobStatus::Refused {
+            refusal: modeloci_archive::Refusal::Symlink {
+                target: "/etc/passwd".into()
+            }
+        }
+    );
+    check("link blob", &bytes, false, &why);
+}
+
+#[test]
+fn manifests_unpack_refuses_fail_verify_too() {
+    let a = good("a.bin", b"1");
+    let a_digest = a.digest();
+    let config = modeloci_tests::fixtures::tiny_config().to_json();
+    let with_config = |config: &[u8], layers: Vec<Layer>| {
+        Artifact::new(MediaType::ModelociConfig, config, layers)
+            .artifact_type(MediaType::ModelociArtifact)
+    };
+    let mut shared_title = good("b.bin", b"2");
+    shared_title.blob = a.blob.clone();
+    let config_layer = Layer::new(MediaType::ImageLayerGzip, config.clone()).titled("config.bin");
+    let config_digest = config_layer.digest();
+    let mut index_to_layer = with_config(&config, vec![a.clone()]);
+    index_to_layer.index_extra = vec![Descriptor::new(
+        MediaType::ImageLayerGzip,
+        a_digest.clone(),
+        a.blob.len() as u64,
+    )];
+    let index_manifest = Hasher::digest_bytes(&index_to_layer.manifest()).digest;
+    let cases: Vec<(&str, Artifact, String)> = vec![
+        (
+            "the same layer twice",
+            with_config(&config, vec![a.clone(), a.clone()]),
+            refused("a.bin", "duplicate path"),
+        ),
+        (
+            "same title, other blobs",
+            with_config(&config, vec![a.clone(), good("a.bin", b"2")]),
+            refused("a.bin", "duplicate path"),
+        ),
+        (
+            "titles differing in case",
+            with_config(&config, vec![a.clone(), good("A.bin", b"2")]),
+            refused("A.bin", "differs only in case from \"a.bin\""),
+        ),
+        (
+            "one layer tar under two titles",
+            with_config(&config, vec![a.clone(), shared_title]),
+            format!(
+                "layer \"b.bin\": its blob {a_digest} is also layer \"a.bin\"'s; only raw layers may share a blob"
+            ),
+        ),
+        (
+            "the config descriptor names a layer blob",
+            with_config(&a.blob, vec![a.clone()]),
+            format!("layer \"a.bin\": its blob {a_digest} is the config blob"),
+        ),
+        (
+            "the config blob is also a layer",
+            with_config(&config, vec![a.clone(), config_layer]),
+            format!("layer \"config.bin\": its blob {config_digest} is the config blob"),
+        ),
+        (
+            "an index entry names a layer blob",
+            index_to_layer,
+            format!(
+                "manifest {index_manifest}: index.json entry {a_digest} names the blob of layer \"a.bin\""
+            ),
+        ),
+    ];
+    for (case, artifact, expected) in cases {
+        let bytes = artifact.to_tar();
+        let (ok, why) = verified(&bytes);
+        assert_eq!(
+            (ok, why.as_deref()),
+            (false, Some(expected.as_str())),
+            "{case}"
+        );
+        check(case, &bytes, false, &expected);
+    }
 }

@@ -177,3 +177,91 @@ fn pull_unpack_into_a_non_empty_directory_is_refused_before_any_request() {
     assert!(out.join("config.json").is_file());
     assert_eq!(fs::read(out.join("mine.txt")).unwrap(), b"keep");
 }
+
+#[test]
+fn pull_unpack_include_selects_foreign_layers_as_unpack_does() {
+    use modeloci_spec::{MediaType, ModelPackConfig, annotations};
+    use modeloci_tests::layout::{Artifact, Layer};
+    use modeloci_tests::rawtar::{Raw, gzip, tar};
+
+    let registry = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(&registry.addr, ClientOptions::default());
+    // ModelPack as modctl writes it (filepath only, no title), and a KitOps ModelKit whose
+    // layers are trees.
+    let raw = |path: &str, data: &[u8]| {
+        Layer::new("application/vnd.cncf.model.weight.v1.raw", data.to_vec())
+            .annotate(annotations::MODELPACK_FILEPATH, path)
+    };
+    let modelpack = Artifact::new(
+        MediaType::ModelPackConfig,
+        &ModelPackConfig::default().to_json(),
+        vec![
+            raw("model.safetensors", b"weights"),
+            raw("config.json", b"{}"),
+            raw("nested/tokenizer.json", b"{\"t\": 1}"),
+        ],
+    );
+    let kit = Artifact::new(
+        "application/vnd.kitops.modelkit.config.v1+json",
+        b"{}",
+        vec![
+            Layer::new(
+                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
+                gzip(&tar(&[Raw::file("models/a.gguf", b"GGUF")])),
+            ),
+            Layer::new(
+                "application/vnd.kitops.modelkit.code.v1.tar",
+                tar(&[Raw::file("src/x.py", b"1")]),
+            ),
+        ],
+    );
+    for (name, artifact, include, expected) in [
+        (
+            "mp",
+            &modelpack,
+            "*.json",
+            vec![
+                ("config.json", &b"{}"[..]),
+                ("nested/tokenizer.json", b"{\"t\": 1}"),
+            ],
+        ),
+        ("kit", &kit, "src/*", vec![("src/x.py", &b"1"[..])]),
+    ] {
+        let path = dir.path().join(format!("{name}.tar"));
+        fs::write(&path, artifact.to_tar()).unwrap();
+        let r: Reference = format!("{}/models/{name}:1", registry.addr)
+            .parse()
+            .unwrap();
+        push(
+            &client,
+            &Archive::open(&path).unwrap(),
+            &r,
+            &PushOptions::default(),
+        )
+        .unwrap();
+
+        let out = dir.path().join(format!("{name}-out"));
+        let report = pull(
+            &client,
+            &r,
+            &PullTarget::Unpack(out.clone()),
+            &PullOptions::default().with_include([include]),
+        )
+        .unwrap();
+        let files: Vec<(String, Vec<u8>)> = report
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), fs::read(out.join(&f.path)).unwrap()))
+            .collect();
+        let expected: Vec<(String, Vec<u8>)> = expected
+            .iter()
+            .map(|(p, d)| ((*p).to_owned(), d.to_vec()))
+            .collect();
+        assert_eq!(files, expected, "{name}");
+        // The ModelPack pull fetched only the two JSON layers and the config.
+        if name == "mp" {
+            assert_eq!(report.blobs.len(), 3, "{:?}", report.blobs);
+        }
+    }
+}

@@ -1,10 +1,16 @@
-//! What goes in: `.modelociignore`, `--exclude`, `.git/`, and `--symlinks`.
+//! What goes in: `.modelociignore`, `--exclude`, `.git/`, and `--symlinks`; what comes out:
+//! the layers `--include` selects.
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use modeloci_archive::{Archive, ModelPackager, PackOptions, Symlinks};
+use modeloci_archive::{
+    Archive, ModelPackager, ModelUnpackager, PackOptions, Symlinks, UnpackOptions, layers_for,
+};
+use modeloci_spec::{MediaType, ModelPackConfig, OciManifest, annotations};
+use modeloci_tests::layout::{Artifact, Layer};
+use modeloci_tests::rawtar::{Raw, gzip, tar};
 
 use crate::config;
 
@@ -147,4 +153,98 @@ fn symlinks_follow_skip_or_error() {
         "{text}"
     );
     assert!(!model.with_extension("tar").exists());
+}
+
+/// The paths a selection gives: each layer's file path, title, or `tree` for a tree layer.
+fn chosen(manifest: &OciManifest, include: &[&str]) -> Vec<String> {
+    let include: Vec<String> = include.iter().map(|&p| p.to_owned()).collect();
+    layers_for(manifest, &include)
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d.annotations
+                .get(annotations::MODELPACK_FILEPATH)
+                .map_or_else(|| d.title().unwrap_or("tree").to_owned(), Clone::clone)
+        })
+        .collect()
+}
+
+#[test]
+fn include_selects_the_layers_unpack_needs() {
+    // ModelPack as modctl writes it: layers named by org.cncf.model.filepath only.
+    let raw = |path: &str, data: &[u8]| {
+        Layer::new("application/vnd.cncf.model.weight.v1.raw", data.to_vec())
+            .annotate(annotations::MODELPACK_FILEPATH, path)
+    };
+    let modelpack = Artifact::new(
+        MediaType::ModelPackConfig,
+        &ModelPackConfig::default().to_json(),
+        vec![
+            raw("model.safetensors", b"weights"),
+            raw("config.json", b"{}"),
+            raw("nested/tokenizer.json", b"{}"),
+        ],
+    );
+    let manifest = OciManifest::from_slice(&modelpack.manifest()).unwrap();
+    assert_eq!(
+        chosen(&manifest, &["*.json"]),
+        ["config.json", "nested/tokenizer.json"]
+    );
+    assert_eq!(chosen(&manifest, &["model.*"]), ["model.safetensors"]);
+    assert_eq!(chosen(&manifest, &["*.gguf"]), Vec::<String>::new());
+    assert_eq!(chosen(&manifest, &[]).len(), 3);
+
+    // A filepath wins over a title, as in unpack.
+    let titled = Artifact::new(
+        MediaType::ModelPackConfig,
+        b"{}",
+        vec![raw("dir/real.bin", b"x").titled("real.bin")],
+    );
+    let manifest = OciManifest::from_slice(&titled.manifest()).unwrap();
+    assert_eq!(chosen(&manifest, &["dir/*"]), ["dir/real.bin"]);
+    assert_eq!(chosen(&manifest, &["real.bin"]), Vec::<String>::new());
+
+    // KitOps: tree layers hold unknown paths, so they are always read.
+    let kit = Artifact::new(
+        "application/vnd.kitops.modelkit.config.v1+json",
+        b"{}",
+        vec![
+            Layer::new(
+                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
+                gzip(&tar(&[Raw::file("models/a.gguf", b"GGUF")])),
+            ),
+            Layer::new(
+                "application/vnd.kitops.modelkit.code.v1.tar",
+                tar(&[Raw::file("src/x.py", b"1")]),
+            ),
+        ],
+    );
+    let manifest = OciManifest::from_slice(&kit.manifest()).unwrap();
+    assert_eq!(chosen(&manifest, &["src/*"]), ["tree", "tree"]);
+
+    // Unpack reads exactly those layers: a pattern matching no layer's path is an error
+    // naming the patterns, one matching a ModelPack filepath writes that file only.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mp.tar");
+    fs::write(&path, modelpack.to_tar()).unwrap();
+    let unpack = |include: &[&str]| {
+        ModelUnpackager::with_options(UnpackOptions::default().with_include(include.to_vec()))
+            .extract(&path, &dir.path().join("out"))
+    };
+    let report = unpack(&["*.json"]).unwrap();
+    let paths: Vec<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["config.json", "nested/tokenizer.json"]);
+    fs::remove_dir_all(dir.path().join("out")).unwrap();
+    assert_eq!(
+        unpack(&["*.gguf"]).unwrap_err().to_string(),
+        "no file of the model matches --include *.gguf"
+    );
+
+    // What unpack refuses, the selection refuses too.
+    let refused = Artifact::new(MediaType::ModelPackConfig, b"{}", vec![raw("../x", b"x")]);
+    let manifest = OciManifest::from_slice(&refused.manifest()).unwrap();
+    assert_eq!(
+        layers_for(&manifest, &[]).unwrap_err().to_string(),
+        "refusing entry \"../x\": path has a '..' component"
+    );
 }

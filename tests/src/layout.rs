@@ -47,6 +47,25 @@ impl Layer {
     }
 }
 
+/// A modeloci-style layer: a gzip tar holding `data` at `title`, titled so.
+pub fn one_file_layer(title: &str, data: &[u8]) -> Layer {
+    Layer::new(
+        MediaType::ImageLayerGzip,
+        crate::rawtar::gzip(&tar(&[Raw::file(title, data)])),
+    )
+    .titled(title)
+}
+
+/// An artifact with a modeloci config (the tiny model's) and these layers.
+pub fn modeloci_artifact(layers: Vec<Layer>) -> Artifact {
+    Artifact::new(
+        MediaType::ModelociConfig,
+        &crate::fixtures::tiny_config().to_json(),
+        layers,
+    )
+    .artifact_type(MediaType::ModelociArtifact)
+}
+
 /// An artifact: config, layers, optional artifact type, plus extra outer entries.
 #[derive(Clone, Debug)]
 pub struct Artifact {
@@ -55,6 +74,8 @@ pub struct Artifact {
     pub artifact_type: Option<MediaType>,
     pub layers: Vec<Layer>,
     pub extra: Vec<Raw>,
+    /// More index entries after the manifest's.
+    pub index_extra: Vec<Descriptor>,
 }
 
 impl Artifact {
@@ -65,6 +86,7 @@ impl Artifact {
             artifact_type: None,
             layers,
             extra: Vec::new(),
+            index_extra: Vec::new(),
         }
     }
 
@@ -102,25 +124,37 @@ impl Artifact {
         let manifest = self.manifest();
         let manifest_blob = Hasher::digest_bytes(&manifest);
         let config_blob = Hasher::digest_bytes(&self.config);
-        let index = OciIndex::new(vec![
+        let mut index_entries = vec![
             Descriptor::new(
                 MediaType::ImageManifest,
                 manifest_blob.digest.clone(),
                 manifest_blob.size,
             )
             .with_annotation(annotations::REF_NAME, "1.0.0"),
-        ])
-        .to_json();
+        ];
+        index_entries.extend(self.index_extra.iter().cloned());
+        let index = OciIndex::new(index_entries).to_json();
         let mut entries = vec![
             Raw::file("oci-layout", &ImageLayout::default().to_json()),
             Raw::dir("blobs/"),
             Raw::dir("blobs/sha256/"),
         ];
-        for layer in self.layers.iter().filter(|l| l.stored) {
-            entries.push(Raw::file(&layer.digest().blob_path(), &layer.blob));
+        // Each blob once, however many descriptors name it, as OCI tools store them.
+        let mut stored = std::collections::BTreeSet::new();
+        let blobs = self
+            .layers
+            .iter()
+            .filter(|l| l.stored)
+            .map(|l| (l.digest(), l.blob.as_slice()))
+            .chain([
+                (config_blob.digest.clone(), self.config.as_slice()),
+                (manifest_blob.digest.clone(), manifest.as_slice()),
+            ]);
+        for (digest, blob) in blobs {
+            if stored.insert(digest.clone()) {
+                entries.push(Raw::file(&digest.blob_path(), blob));
+            }
         }
-        entries.push(Raw::file(&config_blob.digest.blob_path(), &self.config));
-        entries.push(Raw::file(&manifest_blob.digest.blob_path(), &manifest));
         entries.push(Raw::file("index.json", &index));
         entries.extend_from_slice(&self.extra);
         tar(&entries)

@@ -113,3 +113,20 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.write_all(data).expect("writes to memory");
     encoder.finish().expect("writes to memory")
 }
+
+/// (name, data offset, size) of every entry of a well-formed tar, in order.
+pub fn entries(bytes: &[u8]) -> Vec<(String, u64, u64)> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .expect("a tar")
+        .map(|e| {
+            let e = e.expect("a well-formed entry");
+            (
+                e.path().expect("a path").to_string_lossy().into_owned(),
+                e.raw_file_position(),
+                e.size(),
+            )
+        })
+        .collect()
+}

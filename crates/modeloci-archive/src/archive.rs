@@ -12,7 +12,7 @@ use modeloci_spec::{
     Descriptor, Digest, MediaType, ModelLayer, OciConfig, OciIndex, OciManifest, annotations,
 };
 
-use crate::entry_policy::Refusal;
+use crate::entry_policy::{PathSet, Refusal, check_relative_path};
 use crate::tar_read::{Entry, EntryKind, MAX_TRAILING_ZEROS, Source, TarError, TarReader};
 use crate::{Error, Result};
 
@@ -138,6 +138,16 @@ pub(crate) fn tar_error(err: TarError, archive: &Path) -> Error {
             reason,
         },
         TarError::Refused { entry, refusal } => Error::UnsafeEntry { entry, refusal },
+        TarError::Truncated {
+            offset,
+            entry,
+            reason,
+        } => Error::Truncated {
+            archive: archive.to_owned(),
+            entry,
+            offset,
+            reason,
+        },
     }
 }
 
@@ -153,17 +163,46 @@ pub(crate) fn normalize_name(name: &str) -> &str {
 fn scan_tar(path: &Path, file: &File) -> Result<Vec<Entry>> {
     let len = file.metadata().map_err(Error::io(path))?.len();
     let mut reader = TarReader::new(SeekFile(file));
-    let mut entries = Vec::new();
-    while let Some(mut entry) = reader.next_entry().map_err(|e| tar_error(e, path))? {
-        let end = entry.data_offset + entry.size;
-        if end > len {
-            return Err(Error::MalformedTar {
+    let mut entries: Vec<Entry> = Vec::new();
+    loop {
+        let mut entry = match reader.next_entry() {
+            Ok(Some(entry)) => entry,
+            Ok(None) => break,
+            // A cut at a header: name the last whole entry, to say where the data stops.
+            Err(TarError::Truncated {
+                offset,
+                entry: None,
+                reason,
+            }) => {
+                let last = entries.last().map(|e| e.name.clone());
+                let reason = match (&last, len) {
+                    (_, 0) => "the file is empty".to_owned(),
+                    (Some(name), _) => format!("{reason}, after entry {name:?}"),
+                    (None, _) => reason,
+                };
+                return Err(Error::Truncated {
+                    archive: path.to_owned(),
+                    entry: last,
+                    offset,
+                    reason,
+                });
+            }
+            Err(e) => return Err(tar_error(e, path)),
+        };
+        // Sizes come from the input: checked, so that a huge one cannot wrap around.
+        let fits = entry
+            .data_offset
+            .checked_add(entry.size)
+            .is_some_and(|end| end <= len);
+        if !fits {
+            return Err(Error::Truncated {
                 archive: path.to_owned(),
-                offset: entry.data_offset,
+                offset: len,
                 reason: format!(
-                    "entry {:?} runs past the end of the file (truncated?)",
-                    entry.name
+                    "entry {:?} of {} bytes runs past the end of the file ({len} bytes)",
+                    entry.name, entry.size
                 ),
+                entry: Some(entry.name),
             });
         }
         let normalized = normalize_name(&entry.name);
@@ -179,18 +218,54 @@ fn scan_tar(path: &Path, file: &File) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
+/// What a path is, when it is neither a regular file nor a directory: reading a FIFO nobody
+/// writes, or a device, would never end.
+fn special_file_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_file() || file_type.is_dir() {
+        return None;
+    } else {
+        "not a regular file"
+    })
+}
+
 impl Store {
     fn open(path: &Path) -> Result<Self> {
+        // stat (following symlinks) before opening: opening a FIFO blocks until someone
+        // writes to it, and a device reads for ever.
+        let special = |path: &Path, what: &str| Error::NotAnArchive {
+            path: path.to_owned(),
+            reason: format!("it is {what}, not a regular file or a directory"),
+        };
         let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+        if let Some(what) = special_file_kind(meta.file_type()) {
+            return Err(special(path, what));
+        }
         if meta.is_dir() {
             return Ok(Self::Dir {
                 root: path.to_owned(),
             });
         }
         let file = File::open(path).map_err(Error::io(path))?;
+        // The path may have been replaced between the stat and the open.
+        let meta = file.metadata().map_err(Error::io(path))?;
+        if let Some(what) = special_file_kind(meta.file_type()) {
+            return Err(special(path, what));
+        }
         let entries = scan_tar(path, &file).map_err(|e| match e {
             // Nothing tar-like at all: say what the file is not, rather than how it broke.
             Error::MalformedTar {
+                offset: 0, reason, ..
+            }
+            | Error::Truncated {
                 offset: 0, reason, ..
             } if meta.len() > 0 => Error::NotAnArchive {
                 path: path.to_owned(),
@@ -540,6 +615,58 @@ impl Archive {
             }),
             Store::Dir { .. } => None,
         }
+    }
+
+    /// Checks what unpack checks before it reads a blob, so that verify, inspect and unpack
+    /// refuse the same archives: every entry of the outer tar as `unpack --layout` would
+    /// extract it (no absolute or `..` path, link, device, FIFO, sparse file, duplicate or
+    /// case-colliding path, whether or not the layout names it), the layers as unpack plans
+    /// them (their paths and types, blobs shared between layers or with the config, see
+    /// [`crate::layers_for`]), no descriptor naming the manifest's own blob, and a model
+    /// config that parses. A missing or corrupt blob is not reported here: verify reports it
+    /// per blob.
+    ///
+    /// # Errors
+    ///
+    /// The first problem: [`Error::UnsafeEntry`] naming the entry or path,
+    /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
+    /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config, I/O errors.
+    pub fn check_layout(&self) -> Result<()> {
+        self.check_outer_entries()?;
+        crate::unpack::check_manifest(self)?;
+        match self.config() {
+            Ok(_)
+            | Err(
+                Error::UnsupportedConfig { .. }
+                | Error::MissingBlob { .. }
+                | Error::BlobMismatch { .. },
+            ) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every entry of the outer tar, under the policy of `unpack --layout`.
+    fn check_outer_entries(&self) -> Result<()> {
+        let Store::Tar { entries, .. } = &self.store else {
+            return Ok(());
+        };
+        let mut set = PathSet::new();
+        for entry in entries {
+            let refused = |refusal| Error::UnsafeEntry {
+                entry: entry.name.clone(),
+                refusal,
+            };
+            if let Some(refusal) = entry.kind.refusal() {
+                return Err(refused(refusal));
+            }
+            check_relative_path(&entry.name).map_err(refused)?;
+            if entry.kind == EntryKind::Dir {
+                set.insert_dir(&entry.name).map_err(refused)?;
+            } else {
+                set.insert(&entry.name).map_err(refused)?;
+            }
+        }
+        Ok(())
     }
 
     /// The root directory, for a layout directory.

@@ -66,6 +66,20 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The archive ends early: an entry's data or header is cut off, or the end-of-archive
+    /// marker is missing. The most common corruption: an interrupted download or copy.
+    #[error("{}: the archive is truncated at byte {offset}: {reason}", archive.display())]
+    Truncated {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry cut off, or the last whole entry before the end; `None` when the
+        /// archive ends before its first entry.
+        entry: Option<String>,
+        /// Where the data ends, or where the cut-off part begins.
+        offset: u64,
+        /// What is cut off, naming the entry.
+        reason: String,
+    },
     /// An entry of the archive, or a path in its manifest, is refused by the safety policy.
     #[error("refusing entry {entry:?}: {refusal}")]
     UnsafeEntry {
@@ -120,6 +134,15 @@ pub enum Error {
         #[source]
         source: modeloci_digest::Error,
     },
+    /// The manifest, its config descriptor or the index name blobs inconsistently: the
+    /// manifest's own blob, or one blob in two roles.
+    #[error("manifest {digest}: {reason}")]
+    BadManifest {
+        /// The manifest's digest.
+        digest: Digest,
+        /// What is wrong, naming the descriptor.
+        reason: String,
+    },
     /// A layer's content is not what its descriptor says it is.
     #[error("layer {title:?}: {reason}")]
     BadLayer {
@@ -169,9 +192,15 @@ pub enum Error {
 
 impl Error {
     /// Whether this error means that content failed verification (exit code 1), rather than
-    /// bad input or an I/O problem (exit code 2).
+    /// bad input or an I/O problem (exit code 2). A truncated archive counts: it is the most
+    /// common corruption. An entry or manifest the safety policy refuses does not: unpack
+    /// refuses it as bad input (exit 2), while verify and inspect report it as a failed check
+    /// ([`crate::VerifyReport::refused`], exit 1).
     pub fn is_verification_failure(&self) -> bool {
-        matches!(self, Self::BlobMismatch { .. } | Self::MissingBlob { .. })
+        matches!(
+            self,
+            Self::BlobMismatch { .. } | Self::MissingBlob { .. } | Self::Truncated { .. }
+        )
     }
 
     /// A short suggestion for the user, where one helps.
@@ -184,6 +213,9 @@ impl Error {
             Self::AmbiguousIndex { .. } => "pass --ref to choose a manifest",
             Self::BlobMismatch { .. } | Self::MissingBlob { .. } => {
                 "the archive is corrupt or was tampered with; fetch it again"
+            }
+            Self::Truncated { .. } => {
+                "the archive is truncated (an interrupted download or copy?); fetch it again"
             }
             Self::EmptyModel { .. } => "check --model-dir and your exclude patterns",
             Self::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {

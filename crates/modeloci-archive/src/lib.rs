@@ -28,7 +28,9 @@
 //! checked against their digest and size before the files they hold reach the target; every
 //! path is checked ([`check_relative_path`]), and links, devices, FIFOs, sparse files,
 //! duplicate and case-colliding paths are refused with an error naming the entry. Tar
-//! metadata entries are capped at 64 KiB.
+//! metadata entries are capped at 64 KiB. Verify refuses what unpack refuses
+//! ([`Archive::check_layout`]), and [`layers_for`] is unpack's own choice of layers for
+//! `--include` patterns.
 //!
 //! # Examples
 //!
@@ -93,6 +95,6 @@ pub use options::{
 pub use pack::{ModelPackager, PackReport};
 pub use parallel::{all_or_first_error, largest_first};
 pub use progress::{Progress, ProgressHandle};
-pub use unpack::{ModelUnpackager, UnpackReport, UnpackedFile};
+pub use unpack::{ModelUnpackager, UnpackReport, UnpackedFile, layers_for};
 pub use verify::{BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress};
 pub use walk::IGNORE_FILE;

@@ -75,6 +75,14 @@ pub(crate) enum TarError {
     Io(io::Error),
     /// The structure is broken at this offset.
     Malformed { offset: u64, reason: String },
+    /// The stream ends early at this offset: an entry's data or header is cut off, or the
+    /// end-of-archive marker is missing.
+    Truncated {
+        offset: u64,
+        /// The entry cut off, when it is known here.
+        entry: Option<String>,
+        reason: String,
+    },
     /// An entry breaks a rule of the safety policy.
     Refused { entry: String, refusal: Refusal },
 }
@@ -148,17 +156,33 @@ impl<S: Source> TarReader<S> {
         }
     }
 
+    fn truncated(offset: u64, reason: impl Into<String>) -> TarError {
+        TarError::Truncated {
+            offset,
+            entry: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// Moves the position on by `n` bytes consumed from the source.
+    fn advance(&mut self, n: u64) -> Result<(), TarError> {
+        self.pos = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| self.malformed(self.pos, "stream position beyond 2^64 bytes"))?;
+        Ok(())
+    }
+
     fn read_exact_at_pos(&mut self, buf: &mut [u8]) -> Result<(), TarError> {
         let offset = self.pos;
         self.src.read_exact(buf).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                self.malformed(offset, "unexpected end of data (truncated archive?)")
+                Self::truncated(offset, "unexpected end of data")
             } else {
                 TarError::Io(e)
             }
         })?;
-        self.pos += buf.len() as u64;
-        Ok(())
+        self.advance(buf.len() as u64)
     }
 
     fn skip(&mut self, n: u64) -> Result<(), TarError> {
@@ -168,13 +192,12 @@ impl<S: Source> TarReader<S> {
         let offset = self.pos;
         self.src.skip(n).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                self.malformed(offset, "unexpected end of data (truncated archive?)")
+                Self::truncated(offset, "unexpected end of data")
             } else {
                 TarError::Io(e)
             }
         })?;
-        self.pos += n;
-        Ok(())
+        self.advance(n)
     }
 
     /// The next entry, or `None` at the end-of-archive marker. The previous entry's unread
@@ -183,7 +206,12 @@ impl<S: Source> TarReader<S> {
         if self.ended {
             return Ok(None);
         }
-        self.skip(self.data_left + self.pad_left)?;
+        // Both were bounded when the entry was read (`finish_entry`), so this cannot wrap.
+        let rest = self
+            .data_left
+            .checked_add(self.pad_left)
+            .ok_or_else(|| self.malformed(self.pos, "entry size beyond 2^64 bytes"))?;
+        self.skip(rest)?;
         self.data_left = 0;
         self.pad_left = 0;
         let mut ext = Extensions::default();
@@ -191,15 +219,15 @@ impl<S: Source> TarReader<S> {
             let header_offset = self.pos;
             let mut block = [0u8; 512];
             let read = read_full(&mut self.src, &mut block)?;
-            self.pos += read as u64;
+            self.advance(read as u64)?;
             if read == 0 {
-                return Err(self.malformed(
+                return Err(Self::truncated(
                     header_offset,
-                    "archive ends without an end-of-archive marker (truncated?)",
+                    "the archive ends without an end-of-archive marker",
                 ));
             }
             if read < block.len() {
-                return Err(self.malformed(header_offset, "truncated header block"));
+                return Err(Self::truncated(header_offset, "truncated header block"));
             }
             if block.iter().all(|&b| b == 0) {
                 self.ended = true;
@@ -318,8 +346,23 @@ impl<S: Source> TarReader<S> {
         } else {
             name
         };
+        // A size from the input: the entry's data and padding must fit in a stream, or
+        // skipping them would wrap around and read the data as headers.
+        let pad = padding(size) as u64;
+        if self
+            .pos
+            .checked_add(size)
+            .and_then(|end| end.checked_add(pad))
+            .is_none()
+        {
+            return Err(TarError::Truncated {
+                offset: self.pos,
+                reason: format!("entry {name:?} declares {size} bytes, more than any stream holds"),
+                entry: Some(name),
+            });
+        }
         self.data_left = size;
-        self.pad_left = padding(size) as u64;
+        self.pad_left = pad;
         Ok(Entry {
             name,
             kind,
@@ -345,7 +388,7 @@ impl<S: Source> TarReader<S> {
             ));
         }
         self.data_left -= n as u64;
-        self.pos += n as u64;
+        self.pos = self.pos.saturating_add(n as u64);
         Ok(n)
     }
 
@@ -365,7 +408,7 @@ impl<S: Source> TarReader<S> {
             if n == 0 {
                 return Ok(self.src);
             }
-            seen += n as u64;
+            seen = seen.saturating_add(n as u64);
             if seen > max || buf[..n].iter().any(|&b| b != 0) {
                 return Err(self.malformed(start, TRAILING_DATA));
             }
@@ -550,7 +593,7 @@ mod tests {
         let cut = &bytes[..bytes.len() - 1024];
         assert!(matches!(
             names(cut),
-            Err(TarError::Malformed { offset: 1024, .. })
+            Err(TarError::Truncated { offset: 1024, .. })
         ));
         let mut garbage = bytes.clone();
         garbage.extend_from_slice(b"surprise");
@@ -558,6 +601,32 @@ mod tests {
         let mut zeros = bytes;
         zeros.extend_from_slice(&[0; 9216]);
         assert_eq!(names(&zeros).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_size_near_2_pow_64_does_not_wrap() {
+        // A header declaring 2^64 - 1 bytes: data plus padding would wrap to 0, and the
+        // data that follows would be read as headers.
+        let mut header = tar::Header::new_gnu();
+        header.set_path("huge").unwrap();
+        header.set_size(u64::MAX);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend(archive(&[("smuggled", b"x")]));
+        match names(&bytes) {
+            Err(TarError::Truncated {
+                offset: 512,
+                reason,
+                ..
+            }) => assert_eq!(
+                reason,
+                format!(
+                    "entry \"huge\" declares {} bytes, more than any stream holds",
+                    u64::MAX
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! computed, and files move to the target only once every blob verified. On any failure the
 //! staging directory is removed and the target is as it was.
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use modeloci_digest::DigestWriter;
-use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciConfig};
+use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciConfig, OciManifest};
 
 use crate::archive::{Archive, blob_error, normalize_name};
 use crate::atomic::TempDir;
@@ -75,7 +76,9 @@ pub struct UnpackReport {
 impl UnpackReport {
     /// The bytes written.
     pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0u64, |sum, f| sum.saturating_add(f.size))
     }
 }
 
@@ -107,8 +110,10 @@ impl ModelUnpackager {
     ///
     /// # Errors
     ///
-    /// [`Error::UnsafeEntry`] for a path or entry the policy refuses (naming it),
-    /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BlobMismatch`],
+    /// [`Error::UnsafeEntry`] for a path or entry the policy refuses (naming it), in a layer
+    /// or anywhere in the outer tar ([`Archive::check_layout`], which verify runs too),
+    /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
+    /// [`Error::BlobMismatch`], [`Error::Truncated`],
     /// [`Error::MissingBlob`], [`Error::TargetNotEmpty`], [`Error::TargetConflict`], and
     /// the errors of [`Archive::open`]. The target is left as it was.
     pub fn extract(&self, archive_path: &Path, output_dir: &Path) -> Result<UnpackReport> {
@@ -122,6 +127,8 @@ impl ModelUnpackager {
     ///
     /// As [`Self::extract`].
     pub fn extract_from(&self, archive: &Archive, output_dir: &Path) -> Result<UnpackReport> {
+        // What verify checks too, so that the two agree on what is refused.
+        archive.check_layout()?;
         let config = match archive.config() {
             Ok(config) => Some(config),
             Err(Error::UnsupportedConfig { .. }) => None,
@@ -135,8 +142,7 @@ impl ModelUnpackager {
             target.publish(staging, &files)?;
             files
         } else {
-            let mut set = PathSet::new();
-            let plan = plan_layers(archive, &self.options.include, &mut set)?;
+            let (plan, set) = plan_for(archive.manifest(), &self.options.include)?;
             target.check_conflicts(plan.iter().filter_map(|p| p.path.as_deref()))?;
             let staging = target.staging()?;
             let files = self
@@ -188,11 +194,9 @@ impl ModelUnpackager {
         let set = Mutex::new(set);
         let include = &self.options.include;
         let sizes: Vec<u64> = plan.iter().map(|p| p.descriptor.size).collect();
-        let reporter = Reporter::start(
-            self.options.progress.as_ref(),
-            "unpacking",
-            sizes.iter().sum(),
-        );
+        // Descriptor sizes come from the input: their sum may not fit.
+        let total = sizes.iter().fold(0u64, |sum, &s| sum.saturating_add(s));
+        let reporter = Reporter::start(self.options.progress.as_ref(), "unpacking", total);
         let progress = reporter.0;
         let results = largest_first(&sizes, self.options.threads, |i| {
             if let Some(p) = progress {
@@ -254,21 +258,26 @@ fn metadata_executable(descriptor: &Descriptor) -> bool {
         .is_some_and(|mode| mode & 0o111 != 0)
 }
 
-/// Checks every layer's path and type before anything is written, and keeps those that
-/// `include` selects. Paths inside tree layers are checked as they are extracted.
-fn plan_layers<'a>(
-    archive: &'a Archive,
-    include: &[String],
-    set: &mut PathSet,
-) -> Result<Vec<Planned<'a>>> {
+/// Every layer of `manifest` checked as unpack checks it before writing anything, and the
+/// path set of the files they name. Paths inside tree layers are checked as they are
+/// extracted.
+///
+/// Refused: a layer type this tool cannot unpack, a one-file or raw layer without a path, a
+/// path the policy refuses ([`check_relative_path`], duplicates, case and file/directory
+/// collisions), a blob shared by two layers unless both are raw (two identical files, as
+/// modctl stores them), and a layer blob that is also the config blob (except for the empty
+/// config ORAS writes, `{}`).
+fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> {
     // modeloci's own archives and the reference's hold one file per layer tar, named by the
     // title; anything else is held to the rule. Other tools' tars may hold whole trees.
     let strict = matches!(
-        archive.manifest().config.media_type,
+        manifest.config.media_type,
         MediaType::ModelociConfig | MediaType::ImageConfig
     );
-    let mut plan = Vec::new();
-    for (i, descriptor) in archive.manifest().layers.iter().enumerate() {
+    let mut set = PathSet::new();
+    let mut plan: Vec<Planned<'_>> = Vec::with_capacity(manifest.layers.len());
+    let mut by_digest: HashMap<&Digest, usize> = HashMap::new();
+    for (i, descriptor) in manifest.layers.iter().enumerate() {
         let path = layer_path(descriptor);
         let label = path.map_or_else(|| format!("#{i}"), str::to_owned);
         let unsupported = || Error::UnsupportedLayer {
@@ -283,44 +292,124 @@ fn plan_layers<'a>(
             None if !strict && path.is_some() => Form::Raw,
             None => return Err(unsupported()),
         };
-        if let Form::Tree(_) = form {
-            plan.push(Planned {
-                descriptor,
-                form,
-                path: None,
-                label,
-                executable: false,
+        let path = if let Form::Tree(_) = form {
+            None
+        } else {
+            let path = path.ok_or_else(|| Error::BadLayer {
+                title: label.clone(),
+                reason: format!(
+                    "layer {} has no {} annotation",
+                    descriptor.digest,
+                    modeloci_spec::annotations::TITLE
+                ),
+            })?;
+            let refused = |refusal| Error::UnsafeEntry {
+                entry: path.to_owned(),
+                refusal,
+            };
+            check_relative_path(path).map_err(refused)?;
+            set.insert(path).map_err(refused)?;
+            Some(path.to_owned())
+        };
+        if descriptor.digest == manifest.config.digest
+            && manifest.config.media_type != MediaType::Empty
+        {
+            return Err(Error::BadLayer {
+                title: label,
+                reason: format!("its blob {} is the config blob", descriptor.digest),
             });
-            continue;
         }
-        let path = path.ok_or_else(|| Error::BadLayer {
-            title: label.clone(),
-            reason: format!(
-                "layer {} has no {} annotation",
-                descriptor.digest,
-                modeloci_spec::annotations::TITLE
-            ),
-        })?;
-        check_relative_path(path).map_err(|refusal| Error::UnsafeEntry {
-            entry: path.to_owned(),
-            refusal,
-        })?;
-        set.insert(path).map_err(|refusal| Error::UnsafeEntry {
-            entry: path.to_owned(),
-            refusal,
-        })?;
-        if include.is_empty() || include.iter().any(|p| glob_match(p, path)) {
-            let executable = form == Form::Raw && metadata_executable(descriptor);
-            plan.push(Planned {
-                descriptor,
-                form,
-                path: Some(path.to_owned()),
-                label,
-                executable,
-            });
+        if let Some(&first) = by_digest.get(&descriptor.digest) {
+            // A raw layer is its file: two identical files may share a blob. A layer tar
+            // holds its own paths, so a second copy could only collide with the first.
+            if form != Form::Raw || plan[first].form != Form::Raw {
+                return Err(Error::BadLayer {
+                    title: label,
+                    reason: format!(
+                        "its blob {} is also layer {:?}'s; only raw layers may share a blob",
+                        descriptor.digest, plan[first].label
+                    ),
+                });
+            }
+        } else {
+            by_digest.insert(&descriptor.digest, i);
+        }
+        let executable = form == Form::Raw && metadata_executable(descriptor);
+        plan.push(Planned {
+            descriptor,
+            form,
+            path,
+            label,
+            executable,
+        });
+    }
+    Ok((plan, set))
+}
+
+/// Whether unpack with these `--include` patterns needs the layer: one-file and raw layers
+/// by the path unpack writes, tree layers always (their paths are known only once read).
+fn selected(planned: &Planned<'_>, include: &[String]) -> bool {
+    match &planned.path {
+        Some(path) => include.is_empty() || include.iter().any(|p| glob_match(p, path)),
+        None => true,
+    }
+}
+
+/// The layers of `manifest` that unpacking with the `--include` patterns `include` reads, in
+/// manifest order: a one-file or raw layer when a pattern matches the path unpack writes it
+/// at (ModelPack's `org.cncf.model.filepath`, else the title), a tree layer (KitOps, ModelPack
+/// and ORAS directory tars) always, since its paths are known only once it is read. With no
+/// pattern, every layer. Unpack selects its layers with the same code, so a pull that fetches
+/// only these blobs (and the config) has all that unpack needs.
+///
+/// # Errors
+///
+/// What unpack refuses in a manifest before reading any blob: [`Error::UnsupportedLayer`],
+/// [`Error::BadLayer`] (no path, a blob shared by layers or with the config),
+/// [`Error::UnsafeEntry`] (a path the policy refuses, naming it).
+pub fn layers_for(manifest: &OciManifest, include: &[String]) -> Result<Vec<Descriptor>> {
+    let (plan, _) = plan_for(manifest, include)?;
+    Ok(plan.into_iter().map(|p| p.descriptor.clone()).collect())
+}
+
+/// The checked plan of every layer, kept to those `include` selects, and the path set of all
+/// of them: what unpack extracts, and what [`layers_for`] lists.
+fn plan_for<'a>(
+    manifest: &'a OciManifest,
+    include: &[String],
+) -> Result<(Vec<Planned<'a>>, PathSet)> {
+    let (mut plan, set) = plan_manifest(manifest)?;
+    plan.retain(|p| selected(p, include));
+    Ok((plan, set))
+}
+
+/// What unpack checks in an opened archive before writing anything, beyond its outer
+/// entries: the layers ([`plan_manifest`]), and that no index entry names a layer or config
+/// blob as if it were a manifest.
+pub(crate) fn check_manifest(archive: &Archive) -> Result<()> {
+    let manifest = archive.manifest();
+    let (plan, _) = plan_manifest(manifest)?;
+    let bad = |reason: String| Error::BadManifest {
+        digest: archive.manifest_digest().clone(),
+        reason,
+    };
+    // (A descriptor cannot name the manifest's own blob: its digest would be a fixed point
+    // of SHA-256.)
+    for entry in archive.index().map_or(&[][..], |i| i.manifests.as_slice()) {
+        if let Some(layer) = plan.iter().find(|p| p.descriptor.digest == entry.digest) {
+            return Err(bad(format!(
+                "index.json entry {} names the blob of layer {:?}",
+                entry.digest, layer.label
+            )));
+        }
+        if entry.digest == manifest.config.digest {
+            return Err(bad(format!(
+                "index.json entry {} names the config blob",
+                entry.digest
+            )));
         }
     }
-    Ok(plan)
+    Ok(())
 }
 
 fn layer_tar_error(err: TarError, title: &str) -> Error {
@@ -332,7 +421,7 @@ fn layer_tar_error(err: TarError, title: &str) -> Error {
         TarError::Malformed { reason, .. } if reason == crate::tar_read::TRAILING_DATA => {
             bad("decompressed data larger than the tar header declares".into())
         }
-        TarError::Malformed { reason, .. } => bad(reason),
+        TarError::Malformed { reason, .. } | TarError::Truncated { reason, .. } => bad(reason),
         TarError::Refused { entry, refusal } => Error::UnsafeEntry { entry, refusal },
         TarError::Io(e) => bad(format!("cannot read the layer tar: {e}")),
     }

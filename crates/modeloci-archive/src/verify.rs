@@ -7,6 +7,7 @@ use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
+use crate::entry_policy::Refusal;
 use crate::parallel::{all_or_first_error, largest_first};
 use crate::progress::{Progress, ProgressHandle, Reporter};
 use crate::{Error, Result};
@@ -28,6 +29,11 @@ pub enum BlobStatus {
     DigestMismatch {
         /// The digest of the stored bytes.
         actual: Digest,
+    },
+    /// The archive's entry for the blob is not a regular file (a link, a device, ...).
+    Refused {
+        /// What the entry is.
+        refusal: Refusal,
     },
 }
 
@@ -86,19 +92,24 @@ pub struct VerifyReport {
     pub layers: Vec<BlobCheck>,
     /// The root copies of the manifest and config, where present.
     pub copies: Vec<CopyCheck>,
+    /// Why unpack refuses the archive whatever its blobs hold, naming the entry, layer or
+    /// descriptor ([`Archive::check_layout`]); `None` when it does not.
+    pub refused: Option<String>,
 }
 
 impl VerifyReport {
     /// Whether everything verified.
     pub fn is_ok(&self) -> bool {
-        self.config.status.is_ok()
+        self.refused.is_none()
+            && self.config.status.is_ok()
             && self.layers.iter().all(|l| l.status.is_ok())
             && self.copies.iter().all(|c| c.matches)
     }
 
     /// How many checks failed.
     pub fn failures(&self) -> usize {
-        usize::from(!self.config.status.is_ok())
+        usize::from(self.refused.is_some())
+            + usize::from(!self.config.status.is_ok())
             + self.layers.iter().filter(|l| !l.status.is_ok()).count()
             + self.copies.iter().filter(|c| !c.matches).count()
     }
@@ -160,6 +171,11 @@ pub fn verify_with_progress(
     threads: usize,
     progress: Option<&ProgressHandle>,
 ) -> Result<VerifyReport> {
+    let refused = match archive.check_layout() {
+        Ok(()) => None,
+        Err(e @ Error::Io { .. }) => return Err(e),
+        Err(e) => Some(e.to_string()),
+    };
     let manifest = archive.manifest();
     let reference = archive.format() == ArchiveFormat::Reference;
     let mut jobs: Vec<(String, &Descriptor)> = Vec::with_capacity(manifest.layers.len() + 1);
@@ -173,14 +189,23 @@ pub fn verify_with_progress(
         ));
     }
     let sizes: Vec<u64> = jobs.iter().map(|(_, d)| d.size).collect();
-    let reporter = Reporter::start(progress, "verifying", sizes.iter().sum());
+    // Descriptor sizes come from the input: their sum may not fit.
+    let total = sizes.iter().fold(0u64, |sum, &s| sum.saturating_add(s));
+    let reporter = Reporter::start(progress, "verifying", total);
     let statuses = all_or_first_error(largest_first(&sizes, threads, |i| {
         let descriptor = jobs[i].1;
         let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
-        let blob = match archive.open_blob(&descriptor.digest)? {
+        let blob = match archive.open_blob(&descriptor.digest) {
             // Reference archives keep the config at the root only.
-            None if i == 0 => archive.open_root_file("config.json")?,
+            Ok(None) if i == 0 => archive.open_root_file("config.json"),
             other => other,
+        };
+        let blob = match blob {
+            // A link or device where the blob should be: already in `refused`.
+            Err(Error::UnsafeEntry { refusal, .. }) => {
+                return Ok(BlobStatus::Refused { refusal });
+            }
+            other => other?,
         };
         check(blob, &expected, reporter.0).map_err(Error::io(archive.path()))
     }))?;
@@ -224,6 +249,7 @@ pub fn verify_with_progress(
         config,
         layers: checks,
         copies,
+        refused,
     })
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use modeloci_archive::{
     Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, all_or_first_error,
-    glob_match, largest_first, repack_with_progress,
+    largest_first, layers_for, repack_with_progress,
 };
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{
@@ -50,7 +50,7 @@ pub struct PullOptions {
     /// Blobs downloaded at once.
     pub concurrency: usize,
     /// With [`PullTarget::Unpack`]: fetch and restore only files whose paths match one of
-    /// these patterns ([`glob_match`]).
+    /// these patterns ([`modeloci_archive::glob_match`]).
     pub include: Vec<String>,
     /// With [`PullTarget::Unpack`]: write into a non-empty directory.
     pub force: bool,
@@ -187,16 +187,15 @@ pub fn pull(
         })
     })?;
 
+    // Unpack's own choice of layers, so that what is fetched is what it will read.
+    let layers = match target {
+        PullTarget::Unpack(_) => layers_for(&manifest, &options.include)?,
+        PullTarget::Archive(_) => manifest.layers.clone(),
+    };
     let mut wanted = vec![manifest.config.clone()];
-    for layer in &manifest.layers {
-        let selected = match target {
-            PullTarget::Unpack(_) if !options.include.is_empty() => layer
-                .title()
-                .is_some_and(|t| options.include.iter().any(|p| glob_match(p, t))),
-            _ => true,
-        };
-        if selected && !wanted.iter().any(|d: &Descriptor| d.digest == layer.digest) {
-            wanted.push(layer.clone());
+    for layer in layers {
+        if !wanted.iter().any(|d: &Descriptor| d.digest == layer.digest) {
+            wanted.push(layer);
         }
     }
 

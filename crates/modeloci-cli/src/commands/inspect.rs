@@ -1,5 +1,5 @@
 use anyhow::Result;
-use modeloci_archive::{Archive, Error, verify_with_progress};
+use modeloci_archive::{Error, verify_with_progress};
 use modeloci_spec::{MediaType, ModelPackConfig, OciConfig};
 use serde::Serialize;
 
@@ -20,19 +20,32 @@ struct InspectJson<'a> {
     config: Option<&'a OciConfig>,
     modelpack: Option<&'a ModelPackConfig>,
     ok: bool,
+    /// Why unpack refuses the archive, whatever its blobs hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a str>,
     layers: Vec<CheckJson<'a>>,
 }
 
 pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
-    let archive = Archive::open_with(&args.archive.archive, args.archive.reference.as_deref())?;
+    let archive = match super::verify::open(&args.archive)? {
+        Ok(archive) => archive,
+        Err(refused) => {
+            if ctx.json {
+                super::verify::print_refused_json(&args.archive.archive, &refused)?;
+            } else if ctx.human() {
+                outln!("Archive:       {}", args.archive.archive.display())?;
+                outln!("Verification: FAILED ({})", printable(refused))?;
+            } else {
+                eprintln!("error: {}", printable(&refused));
+            }
+            return Ok(Outcome::VerificationFailed);
+        }
+    };
     let config = match archive.config() {
         Ok(config) => Some(config),
-        Err(
-            Error::UnsupportedConfig { .. }
-            | Error::BlobMismatch { .. }
-            | Error::MissingBlob { .. },
-        ) => None,
-        Err(e) => return Err(e.into()),
+        Err(e @ Error::Io { .. }) => return Err(e.into()),
+        // Anything else wrong with the config is among what verify reports.
+        Err(_) => None,
     };
     let report = verify_with_progress(
         &archive,
@@ -59,6 +72,7 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             config: config.as_ref(),
             modelpack: modelpack.as_ref(),
             ok: report.is_ok(),
+            refused: report.refused.as_deref(),
             layers: report.layers.iter().map(CheckJson::new).collect(),
         })?;
     } else if ctx.human() {
@@ -118,6 +132,8 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
                 "Verification: OK (config and {} layers)",
                 report.layers.len()
             )?;
+        } else if let Some(refused) = &report.refused {
+            outln!("Verification: FAILED ({})", printable(refused))?;
         } else {
             let failed_layers = report.layers.iter().filter(|l| !l.status.is_ok()).count();
             let config_note = if report.config.status.is_ok() {

@@ -1,11 +1,11 @@
 use anyhow::Result;
 use modeloci_archive::{
-    Archive, ArchiveFormat, BlobCheck, BlobStatus, VerifyReport, verify_with_progress,
+    Archive, ArchiveFormat, BlobCheck, BlobStatus, Error, VerifyReport, verify_with_progress,
 };
 use serde::Serialize;
 
 use super::{Ctx, Outcome};
-use crate::cli::VerifyArgs;
+use crate::cli::{ArchiveArg, VerifyArgs};
 use crate::output::{human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
@@ -31,6 +31,7 @@ impl<'a> CheckJson<'a> {
             BlobStatus::DigestMismatch { actual } => {
                 ("digest-mismatch", None, Some(actual.as_str()))
             }
+            BlobStatus::Refused { .. } => ("refused", None, None),
             _ => ("failed", None, None),
         };
         Self {
@@ -52,6 +53,9 @@ struct VerifyJson<'a> {
     format: &'static str,
     ok: bool,
     failures: usize,
+    /// Why unpack refuses the archive, whatever its blobs hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a str>,
     manifest: ManifestJson<'a>,
     config: CheckJson<'a>,
     layers: Vec<CheckJson<'a>>,
@@ -89,6 +93,7 @@ pub(super) fn problem(status: &BlobStatus) -> Option<String> {
         BlobStatus::DigestMismatch { actual } => {
             format!("digest mismatch, the blob hashes to {actual}")
         }
+        BlobStatus::Refused { refusal } => format!("its entry is refused: {refusal}"),
         _ => "failed".to_owned(),
     })
 }
@@ -97,8 +102,43 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "OK  " } else { "FAIL" }
 }
 
+/// Opens the archive for verify and inspect. An entry the safety policy refuses while the
+/// outer tar is read (a duplicate path, an oversized PAX header, ...) is a failed check, as
+/// what [`Archive::check_layout`] finds is: `Ok(Err(why))`, and the command exits 1. Unpack
+/// refuses the same archive with exit 2, as it refuses every entry it will not extract.
+pub(super) fn open(args: &ArchiveArg) -> Result<Result<Archive, String>> {
+    match Archive::open_with(&args.archive, args.reference.as_deref()) {
+        Ok(archive) => Ok(Ok(archive)),
+        Err(e @ Error::UnsafeEntry { .. }) => Ok(Err(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The JSON document for an archive refused as it was opened.
+pub(super) fn print_refused_json(path: &std::path::Path, refused: &str) -> Result<()> {
+    print_json(&serde_json::json!({
+        "archive": path,
+        "ok": false,
+        "failures": 1,
+        "refused": refused,
+    }))
+}
+
 pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
-    let archive = Archive::open_with(&args.archive.archive, args.archive.reference.as_deref())?;
+    let archive = match open(&args.archive)? {
+        Ok(archive) => archive,
+        Err(refused) => {
+            if ctx.json {
+                print_refused_json(&args.archive.archive, &refused)?;
+            } else if ctx.human() {
+                outln!("{}  archive   {}", verdict(false), printable(refused))?;
+                outln!("1 check failed.")?;
+            } else {
+                eprintln!("error: {}", printable(&refused));
+            }
+            return Ok(Outcome::VerificationFailed);
+        }
+    };
     let report = verify_with_progress(
         &archive,
         std::thread::available_parallelism().map_or(1, usize::from),
@@ -127,6 +167,7 @@ fn json(report: &VerifyReport) -> VerifyJson<'_> {
         format: format_name(report.format),
         ok: report.is_ok(),
         failures: report.failures(),
+        refused: report.refused.as_deref(),
         manifest: ManifestJson {
             digest: report.manifest_digest.as_str(),
             size: report.manifest_size,
@@ -156,6 +197,9 @@ fn print_human(report: &VerifyReport) -> std::io::Result<()> {
         report.manifest_digest,
         human_size(report.manifest_size)
     )?;
+    if let Some(refused) = &report.refused {
+        outln!("{}  archive   {}", verdict(false), printable(refused))?;
+    }
     let line = |kind: &str, check: &BlobCheck| {
         let title = if kind == "layer" {
             format!("  {}", printable(&check.what))
@@ -188,7 +232,8 @@ fn print_human(report: &VerifyReport) -> std::io::Result<()> {
             printable(&copy.name)
         )?;
     }
-    let total = 2 + report.layers.len() + report.copies.len();
+    let total =
+        2 + usize::from(report.refused.is_some()) + report.layers.len() + report.copies.len();
     if report.is_ok() {
         outln!(
             "All {total} checks passed ({} layers).",

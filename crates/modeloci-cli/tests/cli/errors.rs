@@ -2,6 +2,8 @@
 //! verification: exit 1.
 
 use insta::assert_snapshot;
+use modeloci_tests::layout::{modeloci_artifact, one_file_layer};
+use modeloci_tests::rawtar::{Raw, entries};
 
 use crate::{fixtures, modeloci, pack_args, transcript, workspace};
 
@@ -207,4 +209,311 @@ fn json_usage_errors_are_documents_too() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+/// A modeloci archive of one file, `model.bin`, plus `extra` outer entries, at `tmp/name`.
+fn archive_with(tmp: &std::path::Path, name: &str, extra: Vec<Raw>) {
+    let mut artifact = modeloci_artifact(vec![one_file_layer("model.bin", b"weights")]);
+    artifact.extra = extra;
+    std::fs::write(tmp.join(name), artifact.to_tar()).unwrap();
+}
+
+/// `modeloci args...` in `tmp`: (exit code, stdout, stderr).
+fn run(tmp: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = modeloci(tmp)
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).replace(&tmp.display().to_string(), "[TMP]");
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+#[test]
+fn outer_entries_unpack_refuses_fail_verify_and_inspect_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    for (entry, why) in [
+        (
+            Raw::file("../escaped.txt", b"outside"),
+            "refusing entry \"../escaped.txt\": path has a '..' component",
+        ),
+        (
+            Raw::special("blobs/evil", b'2', "/tmp"),
+            "refusing entry \"blobs/evil\": symbolic link (to \"/tmp\")",
+        ),
+        (
+            Raw::special("blobs/hard", b'1', "index.json"),
+            "refusing entry \"blobs/hard\": hard link (to \"index.json\")",
+        ),
+    ] {
+        archive_with(tmp, "a.tar", vec![entry]);
+        let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "a.tar"]);
+        assert_eq!((code, stderr.as_str()), (1, ""), "verify: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nFAIL  archive   {why}\n")),
+            "verify names the entry: {stdout}"
+        );
+        assert!(stdout.ends_with("1 of 4 checks failed.\n"), "{stdout}");
+        let (code, stdout, _) = run(tmp, &["--json", "verify", "--archive", "a.tar"]);
+        assert_eq!(code, 1);
+        let escaped = why.replace('\\', "\\\\").replace('"', "\\\"");
+        assert!(
+            stdout.contains(&format!("\n  \"refused\": \"{escaped}\",\n")),
+            "{stdout}"
+        );
+
+        let (code, stdout, _) = run(tmp, &["inspect", "--archive", "a.tar"]);
+        assert_eq!(code, 1, "inspect: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nVerification: FAILED ({why})\n")),
+            "{stdout}"
+        );
+
+        // unpack refuses it as it refuses every entry its policy forbids: exit 2.
+        let (code, stdout, stderr) = run(tmp, &["unpack", "--archive", "a.tar", "--output", "out"]);
+        assert_eq!(
+            (code, stdout.as_str(), stderr),
+            (2, "", format!("error: {why}\n")),
+            "unpack"
+        );
+        assert!(!tmp.join("out").exists());
+        assert!(!tmp.parent().unwrap().join("escaped.txt").exists());
+    }
+}
+
+#[test]
+fn entries_refused_while_reading_the_tar_fail_verify_and_inspect_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    for (entry, why) in [
+        (
+            Raw::file("oci-layout", b"{}"),
+            "refusing entry \"oci-layout\": duplicate path",
+        ),
+        (
+            Raw::dir("x/").with_size(1024),
+            "refusing entry \"x/\": entry that holds no data declares 1024 bytes of it",
+        ),
+    ] {
+        archive_with(tmp, "a.tar", vec![entry]);
+        assert_eq!(
+            run(tmp, &["verify", "--archive", "a.tar"]),
+            (
+                1,
+                format!("FAIL  archive   {why}\n1 check failed.\n"),
+                String::new()
+            ),
+        );
+        assert_eq!(
+            run(tmp, &["inspect", "--archive", "a.tar"]),
+            (
+                1,
+                format!("Archive:       a.tar\nVerification: FAILED ({why})\n"),
+                String::new()
+            ),
+        );
+        let (code, stdout, _) = run(tmp, &["--json", "verify", "--archive", "a.tar"]);
+        assert_eq!(code, 1);
+        assert!(stdout.contains("\"ok\": false"), "{stdout}");
+        assert_eq!(
+            run(tmp, &["unpack", "--archive", "a.tar", "--output", "out"]),
+            (2, String::new(), format!("error: {why}\n")),
+        );
+        assert!(!tmp.join("out").exists());
+    }
+}
+
+#[test]
+fn manifests_unpack_refuses_fail_verify_and_inspect_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let a = one_file_layer("a.bin", b"weights");
+    let digest = a.digest();
+    let mut b = one_file_layer("b.bin", b"other");
+    b.blob = a.blob.clone();
+    let mut config_is_a_layer = modeloci_artifact(vec![a.clone()]);
+    config_is_a_layer.config = a.blob.clone();
+    for (artifact, why) in [
+        (
+            modeloci_artifact(vec![a.clone(), a.clone()]),
+            "refusing entry \"a.bin\": duplicate path".to_owned(),
+        ),
+        (
+            modeloci_artifact(vec![a.clone(), b]),
+            format!(
+                "layer \"b.bin\": its blob {digest} is also layer \"a.bin\"'s; only raw layers may share a blob"
+            ),
+        ),
+        (
+            config_is_a_layer,
+            format!("layer \"a.bin\": its blob {digest} is the config blob"),
+        ),
+    ] {
+        std::fs::write(tmp.join("m.tar"), artifact.to_tar()).unwrap();
+        let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "m.tar"]);
+        assert_eq!((code, stderr.as_str()), (1, ""), "verify: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nFAIL  archive   {why}\n")),
+            "verify names the layer: {stdout}"
+        );
+        let (code, stdout, _) = run(tmp, &["inspect", "--archive", "m.tar"]);
+        assert_eq!(code, 1, "inspect: {why}\n{stdout}");
+        assert!(
+            stdout.contains(&format!("\nVerification: FAILED ({why})\n")),
+            "{stdout}"
+        );
+        assert_eq!(
+            run(tmp, &["unpack", "--archive", "m.tar", "--output", "out"]),
+            (2, String::new(), format!("error: {why}\n")),
+            "unpack"
+        );
+        assert!(!tmp.join("out").exists());
+    }
+}
+
+#[test]
+fn a_truncated_archive_exits_1_from_verify_inspect_and_unpack() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let golden = std::fs::read(fixtures().join("golden/tiny-1.0.0-none.tar")).unwrap();
+    let (name, offset, size) = entries(&golden)
+        .into_iter()
+        .find(|(name, _, size)| name.starts_with("blobs/") && *size > 1024)
+        .unwrap();
+    // Cut in the middle of that blob, as an interrupted download is.
+    let cut = usize::try_from(offset + size / 2).unwrap();
+    std::fs::write(tmp.join("cut.tar"), &golden[..cut]).unwrap();
+    let expected = format!(
+        "error: cut.tar: the archive is truncated at byte {cut}: entry {name:?} of {size} bytes runs past the end of the file ({cut} bytes)\n\
+         hint: the archive is truncated (an interrupted download or copy?); fetch it again\n"
+    );
+    for args in [
+        &["verify", "--archive", "cut.tar"][..],
+        &["inspect", "--archive", "cut.tar"],
+        &["unpack", "--archive", "cut.tar", "--output", "out"],
+    ] {
+        assert_eq!(
+            run(tmp, args),
+            (1, String::new(), expected.clone()),
+            "{args:?}"
+        );
+    }
+    assert!(!tmp.join("out").exists());
+
+    // Cut between two entries: the end-of-archive marker is missing.
+    let (last, next, _) = entries(&golden)
+        .into_iter()
+        .find(|(_, offset, _)| *offset > 4096)
+        .unwrap();
+    let cut = usize::try_from(next - 512).unwrap();
+    let previous = entries(&golden)
+        .into_iter()
+        .take_while(|(name, _, _)| *name != last)
+        .last()
+        .unwrap()
+        .0;
+    std::fs::write(tmp.join("cut.tar"), &golden[..cut]).unwrap();
+    assert_eq!(
+        run(tmp, &["verify", "--archive", "cut.tar"]),
+        (
+            1,
+            String::new(),
+            format!(
+                "error: cut.tar: the archive is truncated at byte {cut}: the archive ends without an end-of-archive marker, after entry {previous:?}\n\
+                 hint: the archive is truncated (an interrupted download or copy?); fetch it again\n"
+            )
+        )
+    );
+
+    // A size of 2^64 - 1 would wrap around the end of the file.
+    archive_with(
+        tmp,
+        "huge.tar",
+        vec![Raw::file("blobs/huge", b"").with_size(u64::MAX)],
+    );
+    let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "huge.tar"]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "entry \"blobs/huge\" declares {} bytes, more than any stream holds\n",
+            u64::MAX
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_blob_shorter_than_its_descriptor_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let mut layer = one_file_layer("model.bin", b"weights");
+    let digest = layer.digest();
+    let size = layer.blob.len() as u64;
+    layer.claim = Some((digest.clone(), size + 10));
+    std::fs::write(
+        tmp.join("short.tar"),
+        modeloci_artifact(vec![layer]).to_tar(),
+    )
+    .unwrap();
+    let (code, stdout, _) = run(tmp, &["verify", "--archive", "short.tar"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "model.bin: size mismatch, the blob is {size} bytes\n"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        run(
+            tmp,
+            &["unpack", "--archive", "short.tar", "--output", "out"]
+        ),
+        (
+            1,
+            String::new(),
+            format!(
+                "error: layer model.bin blob {digest}: size mismatch: expected {} bytes, got {size}\n\
+                 hint: the archive is corrupt or was tampered with; fetch it again\n",
+                size + 10
+            )
+        )
+    );
+}
+
+#[test]
+fn an_archive_that_is_a_fifo_or_a_device_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let status = std::process::Command::new("mkfifo")
+        .arg(tmp.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::symlink("pipe", tmp.join("link")).unwrap();
+    for (path, what) in [
+        ("pipe", "a FIFO (named pipe)"),
+        ("link", "a FIFO (named pipe)"),
+        ("/dev/zero", "a character device"),
+    ] {
+        let shown = path;
+        for command in ["verify", "inspect"] {
+            assert_eq!(
+                run(tmp, &[command, "--archive", path]),
+                (
+                    2,
+                    String::new(),
+                    format!(
+                        "error: {shown}: not a model archive: it is {what}, not a regular file or a directory\n"
+                    )
+                ),
+                "{command} {path}"
+            );
+        }
+        let (code, _, stderr) = run(tmp, &["unpack", "--archive", path, "--output", "out"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(!tmp.join("out").exists());
+    }
 }
