@@ -125,90 +125,6 @@ fn json_errors_are_documents_too() {
     );
 }
 
-#[test]
-fn json_usage_errors_are_documents_too() {
-    let dir = workspace();
-    let tmp = dir.path();
-    let out = modeloci(tmp)
-        .args(["--json", "pack", "--model-dir", "model"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        r#"{
-  "error": "the following required arguments were not provided:\n  --name <NAME>\n  --version <VERSION>",
-  "hint": "Usage: modeloci pack --model-dir <DIR> --name <NAME> --version <VERSION>",
-  "exitCode": 2
-}
-"#
-    );
-    // clap's own message on stderr, as without --json.
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.starts_with("error: the following required arguments were not provided:\n")
-            && stderr.ends_with("For more information, try '--help'.\n"),
-        "{stderr}"
-    );
-
-    // The flag after the command, and an unknown argument.
-    let out = modeloci(tmp)
-        .args(["verify", "--bogus", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        doc,
-        serde_json::json!({
-            "error": "unexpected argument '--bogus' found",
-            "hint": "Usage: modeloci verify [OPTIONS] --archive <PATH>",
-            "exitCode": 2
-        })
-    );
-
-    // No command at all.
-    let out = modeloci(tmp).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        doc,
-        serde_json::json!({
-            "error": "'modeloci' requires a subcommand but one was not provided\n  [subcommands: pack, inspect, verify, unpack, add, push, pull, login, logout, completions, help]",
-            "hint": "Usage: modeloci [OPTIONS] <COMMAND>",
-            "exitCode": 2
-        })
-    );
-
-    // Help and version still print as usual, and succeed.
-    let out = modeloci(tmp)
-        .args(["--json", "--version"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        format!("modeloci {}\n", env!("CARGO_PKG_VERSION"))
-    );
-    let out = modeloci(tmp)
-        .args(["--json", "pack", "--help"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .starts_with("Package a model directory into an OCI archive\n"),
-    );
-    assert!(out.stderr.is_empty());
-
-    // Without --json, nothing on stdout.
-    let out = modeloci(tmp)
-        .args(["pack", "--model-dir", "model"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
 /// A modeloci archive of one file, `model.bin`, plus `extra` outer entries, at `tmp/name`.
 fn archive_with(tmp: &std::path::Path, name: &str, extra: Vec<Raw>) {
     let mut artifact = modeloci_artifact(vec![one_file_layer("model.bin", b"weights")]);
@@ -516,4 +432,90 @@ fn an_archive_that_is_a_fifo_or_a_device_is_refused_without_reading_it() {
         assert_eq!(code, 2, "{stderr}");
         assert!(!tmp.join("out").exists());
     }
+}
+
+#[test]
+fn json_usage_errors_are_documents_too() {
+    let dir = workspace();
+    let tmp = dir.path();
+    let out = modeloci(tmp)
+        .args(["--json", "pack", "--model-dir", "model"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        r#"{
+  "error": "the following required arguments were not provided:\n  --name <NAME>\n  --version <VERSION>",
+  "hint": "Usage: modeloci pack --model-dir <DIR> --name <NAME> --version <VERSION>",
+  "exitCode": 2
+}
+"#
+    );
+    // clap's own message on stderr, as without --json.
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: the following required arguments were not provided:\n")
+            && stderr.ends_with("For more information, try '--help'.\n"),
+        "{stderr}"
+    );
+
+    // The flag after the command, and an unknown argument.
+    let out = modeloci(tmp)
+        .args(["verify", "--bogus", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "error": "unexpected argument '--bogus' found",
+            "hint": "Usage: modeloci verify [OPTIONS] --archive <PATH>",
+            "exitCode": 2
+        })
+    );
+
+    // No command at all.
+    let out = modeloci(tmp).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "error": "'modeloci' requires a subcommand but one was not provided\n  [subcommands: pack, inspect, verify, unpack, add, push, pull, login, logout, completions, help]",
+            "hint": "Usage: modeloci [OPTIONS] <COMMAND>",
+            "exitCode": 2
+        })
+    );
+
+    // Help and version still print as usual, and succeed.
+    let out = modeloci(tmp)
+        .args(["--json", "--version"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("modeloci {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = modeloci(tmp)
+        .args(["--json", "pack", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("Package a model directory into an OCI archive\n"),
+    );
+    assert!(out.stderr.is_empty());
+
+    // Without --json, nothing on stdout.
+    let out = modeloci(tmp)
+        .args(["pack", "--model-dir", "model"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
 }
