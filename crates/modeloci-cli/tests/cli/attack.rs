@@ -299,3 +299,33 @@ fn the_archive_is_never_written_into_the_model() {
     assert!(tmp.join("m-1.tar").is_file());
     assert_eq!(listing(), before);
 }
+
+#[test]
+fn a_registry_that_never_answers_ends_the_pull_with_the_stall_timeout() {
+    use modeloci_tests::fake_registry::{FakeRegistry, Script};
+    let fake = FakeRegistry::start(Script {
+        silent: true,
+        ..Script::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let started = std::time::Instant::now();
+    let out = modeloci(tmp)
+        .envs(crate::client_env(tmp))
+        .args(["pull", "--timeout", "1", &format!("{}/m:1", fake.addr)])
+        .args(["--output", "out.tar"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let first = stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("error: {} sent no data for 1 s", fake.addr)),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+    assert!(stderr.contains("--timeout"), "{stderr}");
+    assert!(!tmp.join("out.tar").exists());
+}
