@@ -56,45 +56,45 @@
 //! ```
 #![deny(missing_docs)]
 
-mod add;
-mod archive;
-mod archive_write;
-mod assemble;
-mod atomic;
-mod compress;
+// Floors, lowest first; each module uses only those on floors below it (ARCHITECTURE.md):
+// shared types and rules; how outputs land; the tar format; codecs; options; facts and
+// profiles; reading; writing.
 mod entry_policy;
 mod error;
 mod glob;
-mod huffman;
-mod layer_tar;
-mod lock;
-mod metadata;
-mod modelpack;
-mod options;
-mod pack;
 mod parallel;
 mod progress;
-mod tar_read;
-mod tar_write;
-mod unpack;
-mod verify;
-mod walk;
+mod source;
 
-pub use add::AddReport;
-pub use archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
-pub use assemble::{RepackReport, repack, repack_with_progress};
+mod atomic;
+mod tarfile;
+
+mod codec;
+mod options;
+
+mod facts;
+mod profile;
+
+mod read;
+mod write;
+
+pub use atomic::lock::TargetLock;
 pub use entry_policy::{MAX_METADATA_SIZE, PathSet, Refusal, check_relative_path};
 pub use error::{Error, Result};
+pub use facts::metadata::ModelFacts;
 pub use glob::glob_match;
-pub use lock::TargetLock;
-pub use metadata::ModelFacts;
 pub use options::{
     AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions, Symlinks,
     UnpackOptions, rfc3339,
 };
-pub use pack::{ModelPackager, PackReport};
 pub use parallel::{all_or_first_error, largest_first};
 pub use progress::{Progress, ProgressHandle};
-pub use unpack::{ModelUnpackager, UnpackReport, UnpackedFile, layers_for};
-pub use verify::{BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress};
-pub use walk::IGNORE_FILE;
+pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
+pub use read::unpack::{ModelUnpackager, UnpackReport, UnpackedFile, layers_for};
+pub use read::verify::{
+    BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress,
+};
+pub use write::add::AddReport;
+pub use write::assemble::{RepackReport, repack, repack_with_progress};
+pub use write::pack::{ModelPackager, PackReport};
+pub use write::walk::IGNORE_FILE;

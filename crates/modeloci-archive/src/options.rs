@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::compress::Codec;
+use crate::codec::compress::Codec;
 use crate::progress::ProgressHandle;
 use crate::{Error, Result};
 

@@ -13,7 +13,7 @@ use modeloci_spec::{
 };
 
 use crate::entry_policy::{PathSet, Refusal, check_relative_path};
-use crate::tar_read::{Entry, EntryKind, MAX_TRAILING_ZEROS, Source, TarError, TarReader};
+use crate::tarfile::reader::{Entry, EntryKind, MAX_TRAILING_ZEROS, Source, TarError, TarReader};
 use crate::{Error, Result};
 
 /// The largest JSON document (index, manifest, config) read into memory.
@@ -633,7 +633,7 @@ impl Archive {
     /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config, I/O errors.
     pub fn check_layout(&self) -> Result<()> {
         self.check_outer_entries()?;
-        crate::unpack::check_manifest(self)?;
+        crate::read::unpack::check_manifest(self)?;
         match self.config() {
             Ok(_)
             | Err(

@@ -13,7 +13,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::lock::TargetLock;
+use crate::atomic::lock::TargetLock;
 
 /// The marker in every temporary name this crate creates.
 pub(crate) const TEMP_MARKER: &str = ".modeloci-tmp-";

@@ -5,8 +5,8 @@ use modeloci_spec::{
 };
 use serde_json::Value;
 
+use crate::facts::metadata::ModelFacts;
 use crate::glob::glob_match;
-use crate::metadata::ModelFacts;
 use crate::options::rfc3339;
 use crate::{Error, Result};
 

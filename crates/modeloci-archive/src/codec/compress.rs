@@ -39,7 +39,7 @@ const DEFLATE_END: [u8; 2] = [0x03, 0x00];
 pub(crate) enum Codec {
     Identity,
     /// gzip; with `literals`, blocks are Huffman-coded bytes without LZ matching
-    /// ([`crate::huffman`]), else deflated by miniz_oxide at `level`.
+    /// ([`crate::codec::huffman`]), else deflated by miniz_oxide at `level`.
     Gzip {
         level: u32,
         literals: bool,
@@ -128,7 +128,7 @@ pub(crate) fn read_block(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usi
 fn samples(path: &std::path::Path, size: u64) -> io::Result<Vec<Vec<u8>>> {
     use std::os::unix::fs::FileExt;
     const SAMPLE: u64 = 256 << 10;
-    let file = crate::walk::open_regular(path)?;
+    let file = crate::source::open_regular(path)?;
     let ranges = if size <= 3 * SAMPLE {
         vec![(0, size)]
     } else {
@@ -161,7 +161,7 @@ pub(crate) fn suits_literals(path: &std::path::Path, size: u64) -> io::Result<bo
     for sample in samples(path, size)? {
         deflate_block(&mut compressor, &sample, &mut out)?;
         matched += out.len() as u64;
-        literals += crate::huffman::estimate(&sample);
+        literals += crate::codec::huffman::estimate(&sample);
     }
     Ok(literals * 100 <= matched * 102)
 }
@@ -220,7 +220,7 @@ fn encode_block(
 ) -> io::Result<()> {
     if literals {
         out.clear();
-        crate::huffman::deflate_literals(input, out);
+        crate::codec::huffman::deflate_literals(input, out);
         Ok(())
     } else {
         deflate_block(compressor, input, out)

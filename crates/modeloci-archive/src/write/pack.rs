@@ -8,15 +8,16 @@ use modeloci_spec::{
     ModelPackKind, OciConfig, OciManifest, annotations,
 };
 
-use crate::archive_write::ArchiveWriter;
-use crate::assemble::Assembler;
-use crate::compress::{Codec, compress, compresses_well, suits_literals};
-use crate::layer_tar::{LayerTar, exact, pipeline_error};
-use crate::metadata::{self, ModelFacts};
-use crate::modelpack;
+use crate::codec::compress::{Codec, compress, compresses_well, suits_literals};
+use crate::facts::metadata::{self, ModelFacts};
 use crate::options::{Format, PackOptions};
+use crate::profile::modelpack;
 use crate::progress::{Counting, Reporter};
-use crate::walk::{FileId, Selection, SourceFile, model_files, open_planned};
+use crate::source::{FileId, SourceFile};
+use crate::write::archive_write::ArchiveWriter;
+use crate::write::assemble::Assembler;
+use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
+use crate::write::walk::{Selection, model_files, open_planned};
 use crate::{Error, Result};
 
 /// Packages model directories into OCI archives: the reference implementation's

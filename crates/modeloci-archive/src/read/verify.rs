@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
-use crate::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
 use crate::entry_policy::Refusal;
 use crate::parallel::{all_or_first_error, largest_first};
 use crate::progress::{Progress, ProgressHandle, Reporter};
+use crate::read::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
 use crate::{Error, Result};
 
 /// What was found for one blob.

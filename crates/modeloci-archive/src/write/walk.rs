@@ -1,14 +1,15 @@
 //! Finding the files of a model directory.
 
 use std::fs::File;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::atomic::TEMP_MARKER;
+use crate::atomic::temp::TEMP_MARKER;
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::options::Symlinks;
+use crate::source::{FileId, SourceFile};
 use crate::{Error, Result};
 
 /// The file at the model root that lists paths to leave out, in gitignore syntax.
@@ -40,36 +41,6 @@ fn ignore_matcher(model_dir: &Path, exclude: &[String]) -> Result<Gitignore> {
     builder
         .build()
         .map_err(|err| Error::InvalidOption(err.to_string()))
-}
-
-/// A regular file to pack.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SourceFile {
-    /// The path relative to the model root, `/`-separated.
-    pub(crate) rel: String,
-    /// Where to read it.
-    pub(crate) path: PathBuf,
-    /// Its size when the walk saw it.
-    pub(crate) size: u64,
-    /// Whether any execute bit is set.
-    pub(crate) executable: bool,
-}
-
-/// Which file the walk saw at a path: its device and inode (those of a link's target when
-/// links are followed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-impl FileId {
-    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }
-    }
 }
 
 /// The model's regular files, sorted by relative path (byte order), each with the identity
@@ -211,23 +182,6 @@ pub(crate) fn open_planned(
         });
     }
     Ok(handle)
-}
-
-/// Opens a model file for a look before packing (weight headers, codec samples): never
-/// blocks on a FIFO swapped in, and yields only a regular file. What is packed is opened
-/// again by [`open_planned`], which checks it is the file the walk saw.
-pub(crate) fn open_regular(path: &Path) -> std::io::Result<File> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "it is not a regular file",
-        ));
-    }
-    Ok(file)
 }
 
 fn relative(root: &Path, path: &Path) -> Option<String> {

@@ -15,16 +15,18 @@ use std::sync::Mutex;
 use modeloci_digest::DigestWriter;
 use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciConfig, OciManifest};
 
-use crate::archive::{Archive, blob_error, normalize_name};
-use crate::atomic::TempDir;
-use crate::compress::decoder;
+use crate::atomic::temp::TempDir;
+use crate::codec::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::glob::glob_match;
 use crate::options::UnpackOptions;
 use crate::parallel::{all_or_first_error, largest_first};
 use crate::progress::{Counting, Progress, Reporter};
-use crate::tar_read::{EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader};
-use crate::verify::{VerifyReport, verify};
+use crate::read::archive::{Archive, blob_error, normalize_name};
+use crate::read::verify::{VerifyReport, verify};
+use crate::tarfile::reader::{
+    EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader,
+};
 use crate::{Error, Result};
 
 /// Unpacks and verifies archives: the reference implementation's `ModelUnpackager`.
@@ -418,7 +420,7 @@ fn layer_tar_error(err: TarError, title: &str) -> Error {
         reason,
     };
     match err {
-        TarError::Malformed { reason, .. } if reason == crate::tar_read::TRAILING_DATA => {
+        TarError::Malformed { reason, .. } if reason == crate::tarfile::reader::TRAILING_DATA => {
             bad("decompressed data larger than the tar header declares".into())
         }
         TarError::Malformed { reason, .. } | TarError::Truncated { reason, .. } => bad(reason),

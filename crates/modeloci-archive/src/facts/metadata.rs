@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read};
 
-use crate::walk::SourceFile;
+use crate::source::SourceFile;
 
 /// The largest safetensors header read (the format's own limit is 100 MB; real ones are a
 /// few MB).
@@ -83,7 +83,7 @@ pub(crate) fn detect_files(files: &[SourceFile]) -> Detection {
             rel: f.rel.clone(),
             open: Box::new(move || {
                 Ok((
-                    Box::new(crate::walk::open_regular(&f.path)?) as Box<dyn Read>,
+                    Box::new(crate::source::open_regular(&f.path)?) as Box<dyn Read>,
                     f.size,
                 ))
             }),

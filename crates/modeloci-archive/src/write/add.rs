@@ -10,17 +10,17 @@ use modeloci_spec::{
     param_size,
 };
 
-use crate::archive::Archive;
-use crate::assemble::Assembler;
-use crate::compress::decoder;
+use crate::atomic::lock::TargetLock;
+use crate::codec::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
-use crate::lock::TargetLock;
-use crate::metadata::{self, Candidate, Opened};
+use crate::facts::metadata::{self, Candidate, Opened};
 use crate::options::Format;
 use crate::options::{AddOptions, Compression};
-use crate::pack::annotate_facts;
-use crate::tar_read::{Stream, TarReader};
-use crate::walk::SourceFile;
+use crate::read::archive::Archive;
+use crate::source::SourceFile;
+use crate::tarfile::reader::{Stream, TarReader};
+use crate::write::assemble::Assembler;
+use crate::write::pack::annotate_facts;
 use crate::{Error, ModelPackager, Result};
 
 /// What [`ModelPackager::add`] did.
@@ -187,7 +187,7 @@ impl ModelPackager {
                 rel: source.rel.clone(),
                 open: Box::new(|| {
                     Ok((
-                        Box::new(crate::walk::open_regular(&source.path)?) as Box<dyn Read>,
+                        Box::new(crate::source::open_regular(&source.path)?) as Box<dyn Read>,
                         source.size,
                     ))
                 }),

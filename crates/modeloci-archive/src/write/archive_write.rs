@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use modeloci_digest::{DigestWriter, Hasher, Measured};
 use modeloci_spec::Digest;
 
-use crate::tar_write::{END_OF_ARCHIVE, Kind, blob_header, entry_headers, padding};
+use crate::tarfile::header::{END_OF_ARCHIVE, Kind, blob_header, entry_headers, padding};
 
 /// The size of the buffers handed to the writer thread.
 const CHUNK: usize = 1 << 20;

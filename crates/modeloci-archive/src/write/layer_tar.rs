@@ -5,8 +5,8 @@ use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use crate::Error;
-use crate::tar_write::{END_OF_ARCHIVE, Kind, entry_headers, padding};
-use crate::walk::SourceFile;
+use crate::source::SourceFile;
+use crate::tarfile::header::{END_OF_ARCHIVE, Kind, entry_headers, padding};
 
 /// A problem with a source file met while its layer streams through a compressor: carried
 /// inside an `io::Error` so that it can be told apart from a problem writing the archive.
@@ -108,7 +108,7 @@ impl Read for Exact {
 }
 
 /// A reader of exactly the file's size as the walk saw it, from `handle` (the file opened by
-/// [`crate::walk::open_planned`]); fails if the file changed.
+/// [`crate::write::walk::open_planned`]); fails if the file changed.
 pub(crate) fn exact(handle: File, file: &SourceFile) -> impl Read {
     Exact {
         file: handle,
@@ -128,7 +128,7 @@ pub(crate) struct LayerTar {
 
 impl LayerTar {
     /// The layer of `file`, its content read from `handle` (the file opened by
-    /// [`crate::walk::open_planned`]).
+    /// [`crate::write::walk::open_planned`]).
     pub(crate) fn new(handle: File, file: &SourceFile, mtime: u64) -> Self {
         let size = file.size;
         let headers = entry_headers(

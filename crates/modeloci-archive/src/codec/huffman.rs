@@ -5,7 +5,7 @@
 //! levels 1-9 spend their time on) then finds next to nothing, and on bf16 the plain byte
 //! code saves slightly more than miniz_oxide's level 1. This encoder skips matching: it counts
 //! the bytes, builds a length-limited canonical Huffman code, and writes one block, several
-//! times faster than level 1. [`crate::compress`] picks it per file from a sample, only where
+//! times faster than level 1. [`crate::codec::compress`] picks it per file from a sample, only where
 //! matching would save less than 2 %.
 //!
 //! The output is standard RFC 1951 deflate that any inflater reads.

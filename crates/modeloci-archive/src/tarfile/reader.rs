@@ -10,7 +10,7 @@
 use std::io::{self, Read};
 
 use crate::entry_policy::{MAX_METADATA_SIZE, Refusal};
-use crate::tar_write::padding;
+use crate::tarfile::header::padding;
 
 /// The reason given when non-zero data follows the end-of-archive marker.
 pub(crate) const TRAILING_DATA: &str = "data after the end-of-archive marker";
@@ -543,7 +543,7 @@ fn apply_pax(body: &[u8], ext: &mut Extensions) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tar_write::{END_OF_ARCHIVE, Kind, entry_headers};
+    use crate::tarfile::header::{END_OF_ARCHIVE, Kind, entry_headers};
 
     fn archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use modeloci_digest::Measured;
 use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciIndex, annotations};
 
-use crate::archive::{Archive, blob_error};
-use crate::archive_write::ArchiveWriter;
-use crate::atomic::TempFile;
+use crate::atomic::temp::TempFile;
 use crate::progress::{Counting, Progress, ProgressHandle, Reporter};
+use crate::read::archive::{Archive, blob_error};
+use crate::write::archive_write::ArchiveWriter;
 use crate::{Error, Result};
 
 /// An archive being written beside its final path: `oci-layout` and the blob directories

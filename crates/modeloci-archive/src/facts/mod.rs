@@ -1,0 +1,4 @@
+//! What the weights say: safetensors headers, GGUF metadata and Hugging Face `config.json`,
+//! read through bounded readers, never loading a tensor.
+
+pub(crate) mod metadata;
