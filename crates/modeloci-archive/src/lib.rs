@@ -62,7 +62,6 @@
 mod entry_policy;
 mod error;
 mod glob;
-mod parallel;
 mod progress;
 mod source;
 
@@ -87,7 +86,6 @@ pub use options::{
     AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions, Symlinks,
     UnpackOptions, rfc3339,
 };
-pub use parallel::{all_or_first_error, largest_first};
 pub use progress::{Progress, ProgressHandle};
 pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
 pub use read::unpack::{ModelUnpackager, UnpackReport, UnpackedFile, layers_for};

@@ -30,12 +30,103 @@ pub fn hash_file(path: &Path) -> Result<Measured, Error> {
 pub fn hash_reader(mut reader: impl Read) -> io::Result<Measured> {
     let mut hasher = Hasher::default();
     let mut buf = vec![0u8; BUFFER_SIZE];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok(hasher.finish()),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    read_chunks(&mut reader, &mut buf, |chunk| {
+        hasher.update(chunk);
+        Ok::<(), io::Error>(())
+    })
+    .map_err(ChunkError::into_io)?;
+    Ok(hasher.finish())
+}
+
+/// What stopped [`read_chunks`]: the reader, or the sink it fed.
+#[derive(Debug)]
+pub enum ChunkError<E> {
+    /// Reading failed (other than being interrupted, which is retried).
+    Read(io::Error),
+    /// The sink refused a chunk.
+    Sink(E),
+}
+
+impl ChunkError<io::Error> {
+    /// The I/O error, whichever side it came from.
+    pub fn into_io(self) -> io::Error {
+        match self {
+            Self::Read(e) | Self::Sink(e) => e,
         }
+    }
+}
+
+/// The one read loop: reads `reader` to its end through `buf`, handing each chunk to `sink`
+/// as it arrives and retrying reads that were interrupted. Returns the bytes read.
+///
+/// # Errors
+///
+/// [`ChunkError::Read`] with the reader's error, [`ChunkError::Sink`] with the sink's; the
+/// bytes before either were handed to the sink.
+pub fn read_chunks<R: Read + ?Sized, E>(
+    reader: &mut R,
+    buf: &mut [u8],
+    mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<u64, ChunkError<E>> {
+    let mut total = 0u64;
+    loop {
+        match reader.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                sink(&buf[..n]).map_err(ChunkError::Sink)?;
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ChunkError::Read(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives `data` a few bytes at a time, interrupted before each piece.
+    struct Stutter<'a> {
+        data: &'a [u8],
+        interrupt: bool,
+    }
+
+    impl Read for Stutter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = self.data.len().min(buf.len()).min(3);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried_and_every_byte_reaches_the_sink() {
+        let mut seen = Vec::new();
+        let mut reader = Stutter {
+            data: b"hello, world",
+            interrupt: false,
+        };
+        let n = read_chunks(&mut reader, &mut [0u8; 8], |c| {
+            seen.extend_from_slice(c);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!((n, seen.as_slice()), (12, &b"hello, world"[..]));
+    }
+
+    #[test]
+    fn the_sink_error_stops_the_loop_and_is_told_apart() {
+        let mut reader: &[u8] = b"abcdef";
+        let err = read_chunks(&mut reader, &mut [0u8; 2], |c| {
+            if c == b"cd" { Err("full") } else { Ok(()) }
+        })
+        .unwrap_err();
+        assert!(matches!(err, ChunkError::Sink("full")));
     }
 }

@@ -43,13 +43,15 @@
 mod error;
 mod file;
 mod hasher;
+mod parallel;
 mod reader;
 mod verify;
 mod writer;
 
 pub use error::Error;
-pub use file::{BUFFER_SIZE, hash_file, hash_reader};
+pub use file::{BUFFER_SIZE, ChunkError, hash_file, hash_reader, read_chunks};
 pub use hasher::{Hasher, Measured};
+pub use parallel::{all_or_first_error, largest_first};
 pub use reader::DigestReader;
 pub use verify::VerifyingReader;
 pub use writer::DigestWriter;

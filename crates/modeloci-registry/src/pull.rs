@@ -12,10 +12,10 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use modeloci_archive::{
-    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, all_or_first_error,
-    largest_first, layers_for, repack_with_progress,
+    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, layers_for,
+    repack_with_progress,
 };
-use modeloci_digest::{Hasher, Measured};
+use modeloci_digest::{Hasher, Measured, all_or_first_error, largest_first};
 use modeloci_spec::{
     Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIndex, OciManifest, annotations,
 };

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use modeloci_archive::{Archive, Progress, ProgressHandle, all_or_first_error, largest_first};
+use modeloci_archive::{Archive, Progress, ProgressHandle};
+use modeloci_digest::{all_or_first_error, largest_first};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::cache::BlobLocations;

@@ -20,7 +20,6 @@ use crate::codec::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::glob::glob_match;
 use crate::options::UnpackOptions;
-use crate::parallel::{all_or_first_error, largest_first};
 use crate::progress::{Counting, Progress, Reporter};
 use crate::read::archive::{Archive, blob_error, normalize_name};
 use crate::read::verify::{VerifyReport, verify};
@@ -28,6 +27,7 @@ use crate::tarfile::reader::{
     EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader,
 };
 use crate::{Error, Result};
+use modeloci_digest::{all_or_first_error, largest_first};
 
 /// Unpacks and verifies archives: the reference implementation's `ModelUnpackager`.
 ///

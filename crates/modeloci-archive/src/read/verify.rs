@@ -7,10 +7,10 @@ use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::entry_policy::Refusal;
-use crate::parallel::{all_or_first_error, largest_first};
 use crate::progress::{Progress, ProgressHandle, Reporter};
 use crate::read::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
 use crate::{Error, Result};
+use modeloci_digest::{all_or_first_error, largest_first};
 
 /// What was found for one blob.
 #[derive(Clone, Debug, PartialEq, Eq)]

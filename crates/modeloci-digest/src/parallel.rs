@@ -1,5 +1,7 @@
-//! Work over blobs on several threads, largest first, so that one big blob started last does
-//! not leave the other threads idle at the end.
+//! Hashing several blobs at once: work over blobs on several threads, largest first, so that
+//! one big blob started last does not leave the other threads idle at the end. Verify and
+//! unpack hash an archive's blobs this way; push and pull move and hash registry blobs this
+//! way.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
