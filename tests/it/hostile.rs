@@ -661,3 +661,42 @@ fn manifests_unpack_refuses_fail_verify_too() {
         check(case, &bytes, false, &expected);
     }
 }
+
+#[test]
+fn a_missing_config_blob_is_missing_whatever_root_config_json_holds() {
+    let config = modeloci_tests::fixtures::tiny_config().to_json();
+    let digest = Hasher::digest_bytes(&config).digest;
+    let mut artifact = Artifact::new(
+        MediaType::ModelociConfig,
+        &config,
+        vec![good("model.bin", b"weights")],
+    )
+    .artifact_type(MediaType::ModelociArtifact);
+    artifact.config_stored = false;
+    // The root copy holds exactly the config's bytes: still no config blob.
+    artifact.extra = vec![Raw::file("config.json", &config)];
+    let missing = format!("config blob {digest} is missing from the archive");
+    check("no config blob", &artifact.to_tar(), false, &missing);
+
+    let dir = tempfile::tempdir().unwrap();
+    let tar_path = dir.path().join("a.tar");
+    std::fs::write(&tar_path, artifact.to_tar()).unwrap();
+    let layout = dir.path().join("layout");
+    artifact.write_dir(&layout);
+    for path in [&tar_path, &layout] {
+        let archive = modeloci_archive::Archive::open(path).unwrap();
+        let report = modeloci_archive::verify(&archive, 2).unwrap();
+        assert_eq!(
+            report.config.status,
+            modeloci_archive::BlobStatus::Missing,
+            "{path:?}"
+        );
+        assert!(!report.is_ok(), "{path:?}");
+        assert_eq!(archive.config_bytes().unwrap_err().to_string(), missing);
+        let out = dir.path().join("out");
+        let err = ModelUnpackager::new().extract(path, &out).unwrap_err();
+        assert!(err.is_verification_failure(), "{err}");
+        assert_eq!(err.to_string(), missing, "{path:?}");
+        assert!(!out.exists());
+    }
+}

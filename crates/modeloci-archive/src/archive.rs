@@ -485,7 +485,8 @@ impl Archive {
     }
 
     /// The config blob's bytes, verified against the manifest's descriptor. Reference
-    /// archives keep the config at the root as `config.json` only; that is read then.
+    /// archives keep the config at the root as `config.json` only; that is read then, for
+    /// them alone: in an OCI layout the config is its blob.
     ///
     /// # Errors
     ///
@@ -499,7 +500,11 @@ impl Archive {
             "config",
             MAX_DOCUMENT_SIZE,
         ) {
-            Err(Error::MissingBlob { .. }) if self.store.exists("config.json") => {
+            // Only the reference's archives keep the config at the root instead of in
+            // `blobs/`; in an OCI layout a root `config.json` is a copy, never the config.
+            Err(Error::MissingBlob { .. })
+                if self.format == ArchiveFormat::Reference && self.store.exists("config.json") =>
+            {
                 read_verified_entry(
                     &self.store,
                     &self.path,

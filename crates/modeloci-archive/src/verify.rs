@@ -196,8 +196,9 @@ pub fn verify_with_progress(
         let descriptor = jobs[i].1;
         let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
         let blob = match archive.open_blob(&descriptor.digest) {
-            // Reference archives keep the config at the root only.
-            Ok(None) if i == 0 => archive.open_root_file("config.json"),
+            // Reference archives keep the config at the root only; in an OCI layout a root
+            // `config.json` is a copy (checked below), never the config.
+            Ok(None) if i == 0 && reference => archive.open_root_file("config.json"),
             other => other,
         };
         let blob = match blob {
