@@ -700,3 +700,105 @@ fn a_missing_config_blob_is_missing_whatever_root_config_json_holds() {
         assert!(!out.exists());
     }
 }
+
+/// The text of `path`'s link target.
+fn link_to(path: &Path) -> String {
+    std::fs::read_link(path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_layout_directory_is_read_without_following_links() {
+    let layer = good("model.bin", b"weights");
+    let blob = layer.digest().blob_path();
+    let artifact = modeloci_tests::layout::modeloci_artifact(vec![layer.clone()]);
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = |name: &str| {
+        let layout = dir
+            .path()
+            .join(format!("layout-{}", name.replace('/', "-")));
+        artifact.write_dir(&layout);
+        layout
+    };
+    // Moves `entry` away and puts a link to where it went in its place.
+    let relink = |layout: &Path, entry: &str| {
+        let away = dir.path().join(format!("away-{}", entry.replace('/', "-")));
+        std::fs::rename(layout.join(entry), &away).unwrap();
+        std::os::unix::fs::symlink(&away, layout.join(entry)).unwrap();
+        link_to(&layout.join(entry))
+    };
+    let open = |layout: &Path| modeloci_archive::Archive::open(layout);
+
+    // A link on the way to every blob, or to the index: refused as the archive is opened.
+    for (case, entry) in [
+        ("blobs", "blobs"),
+        ("blobs/sha256", "blobs/sha256"),
+        ("index.json", "index.json"),
+    ] {
+        let layout = fresh(case);
+        let target = relink(&layout, entry);
+        assert_eq!(
+            open(&layout).unwrap_err().to_string(),
+            refused(entry, &format!("symbolic link (to {target:?})")),
+            "{case}"
+        );
+    }
+
+    // The blob itself: a link to the right bytes, a dangling link, a directory, a FIFO.
+    let unpack_err = |layout: &Path| {
+        let out = dir.path().join("out");
+        let err = ModelUnpackager::new()
+            .extract(layout, &out)
+            .unwrap_err()
+            .to_string();
+        assert!(!out.exists());
+        err
+    };
+    let layout = fresh("link");
+    let target = relink(&layout, &blob);
+    let dangling = fresh("dangling");
+    std::fs::remove_file(dangling.join(&blob)).unwrap();
+    std::os::unix::fs::symlink("nowhere", dangling.join(&blob)).unwrap();
+    let directory = fresh("directory");
+    std::fs::remove_file(directory.join(&blob)).unwrap();
+    std::fs::create_dir(directory.join(&blob)).unwrap();
+    let fifo = fresh("fifo");
+    std::fs::remove_file(fifo.join(&blob)).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(fifo.join(&blob))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (case, layout, why) in [
+        ("link", &layout, format!("symbolic link (to {target:?})")),
+        (
+            "dangling link",
+            &dangling,
+            "symbolic link (to \"nowhere\")".into(),
+        ),
+        (
+            "directory",
+            &directory,
+            "not a regular file (a directory)".into(),
+        ),
+        ("fifo", &fifo, "FIFO".into()),
+    ] {
+        let expected = refused(&blob, &why);
+        let archive = open(layout).unwrap();
+        // What is there is there, refused when read: not missing.
+        assert!(archive.has_blob(&layer.digest()), "{case}");
+        let report = modeloci_archive::verify(&archive, 2).unwrap();
+        assert_eq!(report.refused.as_deref(), Some(expected.as_str()), "{case}");
+        assert!(
+            matches!(
+                &report.layers[0].status,
+                modeloci_archive::BlobStatus::Refused { refusal } if refusal.to_string() == why
+            ),
+            "{case}: {:?}",
+            report.layers[0].status
+        );
+        assert_eq!(unpack_err(layout), expected, "{case}");
+    }
+}

@@ -237,6 +237,111 @@ fn special_file_kind(file_type: std::fs::FileType) -> Option<&'static str> {
     })
 }
 
+/// Why a file of this type is refused as a document or blob of a layout directory; `None`
+/// for a regular file.
+fn dir_entry_refusal(file_type: std::fs::FileType) -> Option<Refusal> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if file_type.is_file() {
+        return None;
+    } else if file_type.is_dir() {
+        Refusal::NotRegularFile {
+            kind: "a directory",
+        }
+    } else if file_type.is_fifo() {
+        Refusal::Fifo
+    } else if file_type.is_char_device() {
+        Refusal::CharDevice
+    } else if file_type.is_block_device() {
+        Refusal::BlockDevice
+    } else if file_type.is_socket() {
+        Refusal::NotRegularFile { kind: "a socket" }
+    } else {
+        Refusal::NotRegularFile {
+            kind: "of an unknown type",
+        }
+    })
+}
+
+/// Opens the regular file `name` (`/`-separated, no `.` or `..`: a constant or a digest's
+/// blob path) below the layout directory `root`, with its length, without following a
+/// symbolic link on the way: each directory (`blobs`, `blobs/sha256`) is looked at without
+/// following it, and the file is opened with `O_NOFOLLOW` and checked with `fstat`. Absent
+/// (`None`) when a component is missing or a directory on the way is a file.
+///
+/// # Errors
+///
+/// [`Error::UnsafeEntry`] naming the link, directory, FIFO or device on the way or at
+/// `name`; I/O errors.
+fn open_in_dir(root: &Path, name: &str) -> Result<Option<(File, u64)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let parts: Vec<&str> = name.split('/').collect();
+    let mut at = root.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let refused = |refusal| Error::UnsafeEntry {
+            entry: parts[..=i].join("/"),
+            refusal,
+        };
+        let link = |at: &Path| {
+            refused(Refusal::Symlink {
+                target: std::fs::read_link(at)
+                    .map_or_else(|_| "?".to_owned(), |t| t.to_string_lossy().into_owned()),
+            })
+        };
+        // Looked at before opening: a FIFO or a device is never opened.
+        let meta = match std::fs::symlink_metadata(&at) {
+            Ok(meta) => meta,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    path: at,
+                    source: e,
+                });
+            }
+        };
+        if meta.file_type().is_symlink() {
+            return Err(link(&at));
+        }
+        if i + 1 < parts.len() {
+            if !meta.is_dir() {
+                return Ok(None);
+            }
+            continue;
+        }
+        if let Some(refusal) = dir_entry_refusal(meta.file_type()) {
+            return Err(refused(refusal));
+        }
+        // What was looked at may have been replaced since: no link is followed now, a FIFO
+        // does not block the open, and the open file is what is checked.
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(&at)
+        {
+            Ok(file) => file,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(link(&at)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: at,
+                    source: e,
+                });
+            }
+        };
+        let meta = file.metadata().map_err(Error::io(&at))?;
+        if let Some(refusal) = dir_entry_refusal(meta.file_type()) {
+            return Err(refused(refusal));
+        }
+        return Ok(Some((file, meta.len())));
+    }
+    Ok(None)
+}
+
 impl Store {
     fn open(path: &Path) -> Result<Self> {
         // stat (following symlinks) before opening: opening a FIFO blocks until someone
@@ -318,29 +423,19 @@ impl Store {
                 Ok(Some((BlobReader::Range(reader), entry.size)))
             }
             Self::Dir { root } => {
-                let path = root.join(name);
-                match std::fs::symlink_metadata(&path) {
-                    Ok(meta) if meta.is_file() => {
-                        let file = File::open(&path).map_err(Error::io(&path))?;
-                        Ok(Some((BlobReader::File(file.take(meta.len())), meta.len())))
-                    }
-                    Ok(_) => Err(Error::UnsafeEntry {
-                        entry: name.to_owned(),
-                        refusal: Refusal::Symlink {
-                            target: "(not a regular file)".into(),
-                        },
-                    }),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(Error::Io { path, source: e }),
-                }
+                Ok(open_in_dir(root, name)?
+                    .map(|(file, len)| (BlobReader::File(file.take(len)), len)))
             }
         }
     }
 
+    /// Whether there is an entry at `name`: exactly when [`Self::open_entry`] does not find
+    /// it absent. In a layout directory nothing is followed: a link is there (and refused
+    /// when opened), whether or not it dangles.
     fn exists(&self, name: &str) -> bool {
         match self {
             Self::Tar { by_name, .. } => by_name.contains_key(name),
-            Self::Dir { root } => root.join(name).is_file(),
+            Self::Dir { .. } => !matches!(self.open_entry(name), Ok(None)),
         }
     }
 
@@ -650,9 +745,18 @@ impl Archive {
         }
     }
 
-    /// Every entry of the outer tar, under the policy of `unpack --layout`.
+    /// Every entry of the outer tar, under the policy of `unpack --layout`. In a layout
+    /// directory, the documents and blobs the manifest names are opened as they are read, so
+    /// that a link or a non-file on the way is found.
     fn check_outer_entries(&self) -> Result<()> {
         let Store::Tar { entries, .. } = &self.store else {
+            let manifest = &self.manifest;
+            let blobs = std::iter::once(&manifest.config)
+                .chain(&manifest.layers)
+                .map(|d| d.digest.blob_path());
+            for name in blobs.chain(["manifest.json".into(), "config.json".into()]) {
+                self.store.open_entry(&name)?;
+            }
             return Ok(());
         };
         let mut set = PathSet::new();

@@ -78,6 +78,12 @@ pub enum Refusal {
         /// The declared size.
         size: u64,
     },
+    /// In an OCI layout directory, what is at a document or blob path is not a regular file
+    /// (and not a link, FIFO or device, which have their own refusals).
+    NotRegularFile {
+        /// What it is: `a directory`, `a socket`.
+        kind: &'static str,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -113,6 +119,7 @@ impl fmt::Display for Refusal {
             Self::DataOnNonFile { size } => {
                 write!(f, "entry that holds no data declares {size} bytes of it")
             }
+            Self::NotRegularFile { kind } => write!(f, "not a regular file ({kind})"),
         }
     }
 }
