@@ -68,6 +68,9 @@ fn check(case: &str, bytes: &[u8], layout: bool, expected: &str) {
     );
 }
 
+/// Why an entry under `blobs/` that is not a blob is refused.
+const NOT_A_BLOB: &str = "under blobs/ an OCI layout holds only blobs/<algorithm>/<hex digest>";
+
 fn refused(entry: &str, why: &str) -> String {
     format!("refusing entry {entry:?}: {why}")
 }
@@ -550,6 +553,31 @@ fn outer_entries_unpack_refuses_fail_verify_too() {
             "an empty component",
             Raw::file("blobs//x", b"x"),
             refused("blobs//x", "path has an empty or '.' component"),
+        ),
+        (
+            "a file under blobs/sha256 not named by a digest",
+            Raw::file("blobs/sha256/readme.txt", b"x"),
+            refused("blobs/sha256/readme.txt", NOT_A_BLOB),
+        ),
+        (
+            "a file directly under blobs",
+            Raw::file("blobs/notes", b"x"),
+            refused("blobs/notes", NOT_A_BLOB),
+        ),
+        (
+            "a blob of an unknown algorithm",
+            Raw::file(&format!("blobs/md5/{}", "0".repeat(32)), b"x"),
+            refused(&format!("blobs/md5/{}", "0".repeat(32)), NOT_A_BLOB),
+        ),
+        (
+            "a directory below blobs/sha256",
+            Raw::dir("blobs/sha256/nested/"),
+            refused("blobs/sha256/nested", NOT_A_BLOB),
+        ),
+        (
+            "a directory of an unknown algorithm",
+            Raw::dir("blobs/md5/"),
+            refused("blobs/md5", NOT_A_BLOB),
         ),
     ];
     for (case, extra, expected) in cases {

@@ -342,6 +342,62 @@ fn open_in_dir(root: &Path, name: &str) -> Result<Option<(File, u64)>> {
     Ok(None)
 }
 
+/// The digest an outer entry's name gives it: `blobs/<alg>/<hex>` as a parsed digest.
+pub(crate) fn blob_digest_of(name: &str) -> Option<Digest> {
+    let (alg, hex) = name.strip_prefix("blobs/")?.split_once('/')?;
+    format!("{alg}:{hex}").parse::<Digest>().ok()
+}
+
+/// Checks one entry of the outer tar as `unpack --layout` extracts it, adding it to `set`:
+/// its type, its path, no duplicate, case or file/directory collision, and under `blobs/`
+/// only `blobs/<algorithm>` directories and blobs named by their digest. Returns the digest
+/// a blob's name gives it.
+///
+/// # Errors
+///
+/// [`Error::UnsafeEntry`] naming the entry.
+pub(crate) fn check_outer_entry(entry: &Entry, set: &mut PathSet) -> Result<Option<Digest>> {
+    let refused = |refusal| Error::UnsafeEntry {
+        entry: entry.name.clone(),
+        refusal,
+    };
+    if let Some(refusal) = entry.kind.refusal() {
+        return Err(refused(refusal));
+    }
+    check_relative_path(&entry.name).map_err(refused)?;
+    let dir = entry.kind == EntryKind::Dir;
+    if dir {
+        set.insert_dir(&entry.name).map_err(refused)?;
+    } else {
+        set.insert(&entry.name).map_err(refused)?;
+    }
+    let Some(rest) = entry.name.strip_prefix("blobs/") else {
+        return Ok(None);
+    };
+    if dir {
+        let algorithms = [
+            modeloci_spec::Algorithm::Sha256,
+            modeloci_spec::Algorithm::Sha512,
+        ];
+        if algorithms.iter().any(|a| a.as_str() == rest) {
+            return Ok(None);
+        }
+        return Err(refused(Refusal::NotABlob));
+    }
+    blob_digest_of(&entry.name)
+        .map(Some)
+        .ok_or_else(|| refused(Refusal::NotABlob))
+}
+
+/// The error for a blob entry whose bytes do not hash to the digest its name gives.
+pub(crate) fn misnamed_blob(name: &str, expected: Digest, actual: Digest) -> Error {
+    Error::BlobMismatch {
+        what: format!("entry {name}"),
+        digest: expected.clone(),
+        source: modeloci_digest::Error::DigestMismatch { expected, actual },
+    }
+}
+
 impl Store {
     fn open(path: &Path) -> Result<Self> {
         // stat (following symlinks) before opening: opening a FIFO blocks until someone
@@ -745,9 +801,9 @@ impl Archive {
         }
     }
 
-    /// Every entry of the outer tar, under the policy of `unpack --layout`. In a layout
-    /// directory, the documents and blobs the manifest names are opened as they are read, so
-    /// that a link or a non-file on the way is found.
+    /// Every entry of the outer tar, under the policy of `unpack --layout`
+    /// ([`check_outer_entry`]). In a layout directory, the documents and blobs the manifest
+    /// names are opened as they are read, so that a link or a non-file on the way is found.
     fn check_outer_entries(&self) -> Result<()> {
         let Store::Tar { entries, .. } = &self.store else {
             let manifest = &self.manifest;
@@ -761,19 +817,7 @@ impl Archive {
         };
         let mut set = PathSet::new();
         for entry in entries {
-            let refused = |refusal| Error::UnsafeEntry {
-                entry: entry.name.clone(),
-                refusal,
-            };
-            if let Some(refusal) = entry.kind.refusal() {
-                return Err(refused(refusal));
-            }
-            check_relative_path(&entry.name).map_err(refused)?;
-            if entry.kind == EntryKind::Dir {
-                set.insert_dir(&entry.name).map_err(refused)?;
-            } else {
-                set.insert(&entry.name).map_err(refused)?;
-            }
+            check_outer_entry(entry, &mut set)?;
         }
         Ok(())
     }

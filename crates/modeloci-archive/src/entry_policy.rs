@@ -84,6 +84,9 @@ pub enum Refusal {
         /// What it is: `a directory`, `a socket`.
         kind: &'static str,
     },
+    /// An entry under `blobs/` that is neither `blobs/<algorithm>` nor a blob named by its
+    /// digest, `blobs/<algorithm>/<hex>`: an OCI layout holds nothing else there.
+    NotABlob,
 }
 
 impl fmt::Display for Refusal {
@@ -120,6 +123,9 @@ impl fmt::Display for Refusal {
                 write!(f, "entry that holds no data declares {size} bytes of it")
             }
             Self::NotRegularFile { kind } => write!(f, "not a regular file ({kind})"),
+            Self::NotABlob => {
+                f.write_str("under blobs/ an OCI layout holds only blobs/<algorithm>/<hex digest>")
+            }
         }
     }
 }

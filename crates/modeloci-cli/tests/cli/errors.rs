@@ -164,6 +164,10 @@ fn outer_entries_unpack_refuses_fail_verify_and_inspect_too() {
             Raw::special("blobs/hard", b'1', "index.json"),
             "refusing entry \"blobs/hard\": hard link (to \"index.json\")",
         ),
+        (
+            Raw::file("blobs/sha256/readme.txt", b"not a blob"),
+            "refusing entry \"blobs/sha256/readme.txt\": under blobs/ an OCI layout holds only blobs/<algorithm>/<hex digest>",
+        ),
     ] {
         archive_with(tmp, "a.tar", vec![entry]);
         let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "a.tar"]);
