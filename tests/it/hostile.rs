@@ -830,3 +830,28 @@ fn a_layout_directory_is_read_without_following_links() {
         assert_eq!(unpack_err(layout), expected, "{case}");
     }
 }
+
+#[test]
+fn an_unreferenced_blob_is_checked_against_its_name_by_verify_and_unpack() {
+    let zero = format!("blobs/sha256/{}", "0".repeat(64));
+    let expected = format!(
+        "entry {zero} blob sha256:{z}: digest mismatch: expected sha256:{z}, got {}",
+        Hasher::digest_bytes(b"not that").digest,
+        z = "0".repeat(64)
+    );
+    let bytes = archive(
+        &[good("config.json", b"{}")],
+        &[Raw::file(&zero, b"not that")],
+    );
+    assert_eq!(verified(&bytes), (false, Some(expected.clone())));
+    check("unreferenced blob, model", &bytes, false, &expected);
+    check("unreferenced blob, layout", &bytes, true, &expected);
+
+    // One that matches its name is no problem.
+    let hello = Hasher::digest_bytes(b"hello").digest.blob_path();
+    let bytes = archive(
+        &[good("config.json", b"{}")],
+        &[Raw::file(&hello, b"hello")],
+    );
+    assert_eq!(verified(&bytes), (true, None));
+}

@@ -779,14 +779,16 @@ impl Archive {
     /// case-colliding path, whether or not the layout names it), the layers as unpack plans
     /// them (their paths and types, blobs shared between layers or with the config, see
     /// [`crate::layers_for`]), no descriptor naming the manifest's own blob, and a model
-    /// config that parses. A missing or corrupt blob is not reported here: verify reports it
-    /// per blob.
+    /// config that parses, and that each blob of the outer tar no descriptor names hashes to
+    /// the digest its name gives (as `unpack --layout` checks it). A missing or corrupt blob
+    /// the manifest names is not reported here: verify reports it per blob.
     ///
     /// # Errors
     ///
     /// The first problem: [`Error::UnsafeEntry`] naming the entry or path,
     /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
-    /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config, I/O errors.
+    /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config,
+    /// [`Error::BlobMismatch`] for a blob no descriptor names, I/O errors.
     pub fn check_layout(&self) -> Result<()> {
         self.check_outer_entries()?;
         crate::unpack::check_manifest(self)?;
@@ -801,12 +803,18 @@ impl Archive {
         }
     }
 
-    /// Every entry of the outer tar, under the policy of `unpack --layout`
-    /// ([`check_outer_entry`]). In a layout directory, the documents and blobs the manifest
+    /// Every entry of the outer tar, under the policy of `unpack --layout`, and every blob
+    /// no descriptor names against the digest its name gives (which `unpack --layout`
+    /// checks as it extracts it). In a layout directory, the documents and blobs the manifest
     /// names are opened as they are read, so that a link or a non-file on the way is found.
     fn check_outer_entries(&self) -> Result<()> {
-        let Store::Tar { entries, .. } = &self.store else {
-            let manifest = &self.manifest;
+        let manifest = &self.manifest;
+        let named = |digest: &Digest| {
+            *digest == self.manifest_digest
+                || *digest == manifest.config.digest
+                || manifest.layers.iter().any(|l| l.digest == *digest)
+        };
+        let Store::Tar { entries, file, .. } = &self.store else {
             let blobs = std::iter::once(&manifest.config)
                 .chain(&manifest.layers)
                 .map(|d| d.digest.blob_path());
@@ -816,8 +824,27 @@ impl Archive {
             return Ok(());
         };
         let mut set = PathSet::new();
+        let mut unnamed = Vec::new();
         for entry in entries {
-            check_outer_entry(entry, &mut set)?;
+            if let Some(digest) = check_outer_entry(entry, &mut set)?
+                && !named(&digest)
+            {
+                unnamed.push((entry, digest));
+            }
+        }
+        for (entry, expected) in unnamed {
+            let reader = RangeReader {
+                file,
+                offset: entry.data_offset,
+                remaining: entry.size,
+            };
+            let mut hashing =
+                modeloci_digest::DigestReader::with_algorithm(reader, expected.algorithm());
+            io::copy(&mut hashing, &mut io::sink()).map_err(Error::io(&self.path))?;
+            let actual = hashing.finish();
+            if actual.digest != expected {
+                return Err(misnamed_blob(&entry.name, expected, actual.digest));
+            }
         }
         Ok(())
     }

@@ -92,8 +92,9 @@ pub struct VerifyReport {
     pub layers: Vec<BlobCheck>,
     /// The root copies of the manifest and config, where present.
     pub copies: Vec<CopyCheck>,
-    /// Why unpack refuses the archive whatever its blobs hold, naming the entry, layer or
-    /// descriptor ([`Archive::check_layout`]); `None` when it does not.
+    /// Why unpack refuses the archive whatever the blobs its manifest names hold, naming the
+    /// entry, layer or descriptor ([`Archive::check_layout`]: this includes a blob no
+    /// descriptor names whose bytes do not match its name); `None` when it does not.
     pub refused: Option<String>,
 }
 
