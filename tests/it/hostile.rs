@@ -68,6 +68,9 @@ fn check(case: &str, bytes: &[u8], layout: bool, expected: &str) {
     );
 }
 
+/// Why an entry under `blobs/` that is not a blob is refused.
+const NOT_A_BLOB: &str = "under blobs/ an OCI layout holds only blobs/<algorithm>/<hex digest>";
+
 fn refused(entry: &str, why: &str) -> String {
     format!("refusing entry {entry:?}: {why}")
 }
@@ -551,6 +554,31 @@ fn outer_entries_unpack_refuses_fail_verify_too() {
             Raw::file("blobs//x", b"x"),
             refused("blobs//x", "path has an empty or '.' component"),
         ),
+        (
+            "a file under blobs/sha256 not named by a digest",
+            Raw::file("blobs/sha256/readme.txt", b"x"),
+            refused("blobs/sha256/readme.txt", NOT_A_BLOB),
+        ),
+        (
+            "a file directly under blobs",
+            Raw::file("blobs/notes", b"x"),
+            refused("blobs/notes", NOT_A_BLOB),
+        ),
+        (
+            "a blob of an unknown algorithm",
+            Raw::file(&format!("blobs/md5/{}", "0".repeat(32)), b"x"),
+            refused(&format!("blobs/md5/{}", "0".repeat(32)), NOT_A_BLOB),
+        ),
+        (
+            "a directory below blobs/sha256",
+            Raw::dir("blobs/sha256/nested/"),
+            refused("blobs/sha256/nested", NOT_A_BLOB),
+        ),
+        (
+            "a directory of an unknown algorithm",
+            Raw::dir("blobs/md5/"),
+            refused("blobs/md5", NOT_A_BLOB),
+        ),
     ];
     for (case, extra, expected) in cases {
         let bytes = archive(&layers(), &[extra]);
@@ -660,4 +688,170 @@ fn manifests_unpack_refuses_fail_verify_too() {
         );
         check(case, &bytes, false, &expected);
     }
+}
+
+#[test]
+fn a_missing_config_blob_is_missing_whatever_root_config_json_holds() {
+    let config = modeloci_tests::fixtures::tiny_config().to_json();
+    let digest = Hasher::digest_bytes(&config).digest;
+    let mut artifact = Artifact::new(
+        MediaType::ModelociConfig,
+        &config,
+        vec![good("model.bin", b"weights")],
+    )
+    .artifact_type(MediaType::ModelociArtifact);
+    artifact.config_stored = false;
+    // The root copy holds exactly the config's bytes: still no config blob.
+    artifact.extra = vec![Raw::file("config.json", &config)];
+    let missing = format!("config blob {digest} is missing from the archive");
+    check("no config blob", &artifact.to_tar(), false, &missing);
+
+    let dir = tempfile::tempdir().unwrap();
+    let tar_path = dir.path().join("a.tar");
+    std::fs::write(&tar_path, artifact.to_tar()).unwrap();
+    let layout = dir.path().join("layout");
+    artifact.write_dir(&layout);
+    for path in [&tar_path, &layout] {
+        let archive = modeloci_archive::Archive::open(path).unwrap();
+        let report = modeloci_archive::verify(&archive, 2).unwrap();
+        assert_eq!(
+            report.config.status,
+            modeloci_archive::BlobStatus::Missing,
+            "{path:?}"
+        );
+        assert!(!report.is_ok(), "{path:?}");
+        assert_eq!(archive.config_bytes().unwrap_err().to_string(), missing);
+        let out = dir.path().join("out");
+        let err = ModelUnpackager::new().extract(path, &out).unwrap_err();
+        assert!(err.is_verification_failure(), "{err}");
+        assert_eq!(err.to_string(), missing, "{path:?}");
+        assert!(!out.exists());
+    }
+}
+
+/// The text of `path`'s link target.
+fn link_to(path: &Path) -> String {
+    std::fs::read_link(path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_layout_directory_is_read_without_following_links() {
+    let layer = good("model.bin", b"weights");
+    let blob = layer.digest().blob_path();
+    let artifact = modeloci_tests::layout::modeloci_artifact(vec![layer.clone()]);
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = |name: &str| {
+        let layout = dir
+            .path()
+            .join(format!("layout-{}", name.replace('/', "-")));
+        artifact.write_dir(&layout);
+        layout
+    };
+    // Moves `entry` away and puts a link to where it went in its place.
+    let relink = |layout: &Path, entry: &str| {
+        let away = dir.path().join(format!("away-{}", entry.replace('/', "-")));
+        std::fs::rename(layout.join(entry), &away).unwrap();
+        std::os::unix::fs::symlink(&away, layout.join(entry)).unwrap();
+        link_to(&layout.join(entry))
+    };
+    let open = |layout: &Path| modeloci_archive::Archive::open(layout);
+
+    // A link on the way to every blob, or to the index: refused as the archive is opened.
+    for (case, entry) in [
+        ("blobs", "blobs"),
+        ("blobs/sha256", "blobs/sha256"),
+        ("index.json", "index.json"),
+    ] {
+        let layout = fresh(case);
+        let target = relink(&layout, entry);
+        assert_eq!(
+            open(&layout).unwrap_err().to_string(),
+            refused(entry, &format!("symbolic link (to {target:?})")),
+            "{case}"
+        );
+    }
+
+    // The blob itself: a link to the right bytes, a dangling link, a directory, a FIFO.
+    let unpack_err = |layout: &Path| {
+        let out = dir.path().join("out");
+        let err = ModelUnpackager::new()
+            .extract(layout, &out)
+            .unwrap_err()
+            .to_string();
+        assert!(!out.exists());
+        err
+    };
+    let layout = fresh("link");
+    let target = relink(&layout, &blob);
+    let dangling = fresh("dangling");
+    std::fs::remove_file(dangling.join(&blob)).unwrap();
+    std::os::unix::fs::symlink("nowhere", dangling.join(&blob)).unwrap();
+    let directory = fresh("directory");
+    std::fs::remove_file(directory.join(&blob)).unwrap();
+    std::fs::create_dir(directory.join(&blob)).unwrap();
+    let fifo = fresh("fifo");
+    std::fs::remove_file(fifo.join(&blob)).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(fifo.join(&blob))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (case, layout, why) in [
+        ("link", &layout, format!("symbolic link (to {target:?})")),
+        (
+            "dangling link",
+            &dangling,
+            "symbolic link (to \"nowhere\")".into(),
+        ),
+        (
+            "directory",
+            &directory,
+            "not a regular file (a directory)".into(),
+        ),
+        ("fifo", &fifo, "FIFO".into()),
+    ] {
+        let expected = refused(&blob, &why);
+        let archive = open(layout).unwrap();
+        // What is there is there, refused when read: not missing.
+        assert!(archive.has_blob(&layer.digest()), "{case}");
+        let report = modeloci_archive::verify(&archive, 2).unwrap();
+        assert_eq!(report.refused.as_deref(), Some(expected.as_str()), "{case}");
+        assert!(
+            matches!(
+                &report.layers[0].status,
+                modeloci_archive::BlobStatus::Refused { refusal } if refusal.to_string() == why
+            ),
+            "{case}: {:?}",
+            report.layers[0].status
+        );
+        assert_eq!(unpack_err(layout), expected, "{case}");
+    }
+}
+
+#[test]
+fn an_unreferenced_blob_is_checked_against_its_name_by_verify_and_unpack() {
+    let zero = format!("blobs/sha256/{}", "0".repeat(64));
+    let expected = format!(
+        "entry {zero} blob sha256:{z}: digest mismatch: expected sha256:{z}, got {}",
+        Hasher::digest_bytes(b"not that").digest,
+        z = "0".repeat(64)
+    );
+    let bytes = archive(
+        &[good("config.json", b"{}")],
+        &[Raw::file(&zero, b"not that")],
+    );
+    assert_eq!(verified(&bytes), (false, Some(expected.clone())));
+    check("unreferenced blob, model", &bytes, false, &expected);
+    check("unreferenced blob, layout", &bytes, true, &expected);
+
+    // One that matches its name is no problem.
+    let hello = Hasher::digest_bytes(b"hello").digest.blob_path();
+    let bytes = archive(
+        &[good("config.json", b"{}")],
+        &[Raw::file(&hello, b"hello")],
+    );
+    assert_eq!(verified(&bytes), (true, None));
 }

@@ -76,6 +76,8 @@ pub struct Artifact {
     pub extra: Vec<Raw>,
     /// More index entries after the manifest's.
     pub index_extra: Vec<Descriptor>,
+    /// Whether the config blob is stored under `blobs/`.
+    pub config_stored: bool,
 }
 
 impl Artifact {
@@ -87,6 +89,7 @@ impl Artifact {
             layers,
             extra: Vec::new(),
             index_extra: Vec::new(),
+            config_stored: true,
         }
     }
 
@@ -146,10 +149,11 @@ impl Artifact {
             .iter()
             .filter(|l| l.stored)
             .map(|l| (l.digest(), l.blob.as_slice()))
-            .chain([
-                (config_blob.digest.clone(), self.config.as_slice()),
-                (manifest_blob.digest.clone(), manifest.as_slice()),
-            ]);
+            .chain(
+                self.config_stored
+                    .then(|| (config_blob.digest.clone(), self.config.as_slice())),
+            )
+            .chain([(manifest_blob.digest.clone(), manifest.as_slice())]);
         for (digest, blob) in blobs {
             if stored.insert(digest.clone()) {
                 entries.push(Raw::file(&digest.blob_path(), blob));
@@ -158,5 +162,12 @@ impl Artifact {
         entries.push(Raw::file("index.json", &index));
         entries.extend_from_slice(&self.extra);
         tar(&entries)
+    }
+
+    /// The artifact as an OCI layout directory at `dir`: [`Self::to_tar`] extracted.
+    pub fn write_dir(&self, dir: &std::path::Path) {
+        tar::Archive::new(self.to_tar().as_slice())
+            .unpack(dir)
+            .expect("an artifact's tar extracts");
     }
 }

@@ -78,6 +78,15 @@ pub enum Refusal {
         /// The declared size.
         size: u64,
     },
+    /// In an OCI layout directory, what is at a document or blob path is not a regular file
+    /// (and not a link, FIFO or device, which have their own refusals).
+    NotRegularFile {
+        /// What it is: `a directory`, `a socket`.
+        kind: &'static str,
+    },
+    /// An entry under `blobs/` that is neither `blobs/<algorithm>` nor a blob named by its
+    /// digest, `blobs/<algorithm>/<hex>`: an OCI layout holds nothing else there.
+    NotABlob,
 }
 
 impl fmt::Display for Refusal {
@@ -112,6 +121,10 @@ impl fmt::Display for Refusal {
             Self::BadPaxRecord { key } => write!(f, "PAX record {key:?} is not accepted"),
             Self::DataOnNonFile { size } => {
                 write!(f, "entry that holds no data declares {size} bytes of it")
+            }
+            Self::NotRegularFile { kind } => write!(f, "not a regular file ({kind})"),
+            Self::NotABlob => {
+                f.write_str("under blobs/ an OCI layout holds only blobs/<algorithm>/<hex digest>")
             }
         }
     }

@@ -237,6 +237,167 @@ fn special_file_kind(file_type: std::fs::FileType) -> Option<&'static str> {
     })
 }
 
+/// Why a file of this type is refused as a document or blob of a layout directory; `None`
+/// for a regular file.
+fn dir_entry_refusal(file_type: std::fs::FileType) -> Option<Refusal> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if file_type.is_file() {
+        return None;
+    } else if file_type.is_dir() {
+        Refusal::NotRegularFile {
+            kind: "a directory",
+        }
+    } else if file_type.is_fifo() {
+        Refusal::Fifo
+    } else if file_type.is_char_device() {
+        Refusal::CharDevice
+    } else if file_type.is_block_device() {
+        Refusal::BlockDevice
+    } else if file_type.is_socket() {
+        Refusal::NotRegularFile { kind: "a socket" }
+    } else {
+        Refusal::NotRegularFile {
+            kind: "of an unknown type",
+        }
+    })
+}
+
+/// Opens the regular file `name` (`/`-separated, no `.` or `..`: a constant or a digest's
+/// blob path) below the layout directory `root`, with its length, without following a
+/// symbolic link on the way: each directory (`blobs`, `blobs/sha256`) is looked at without
+/// following it, and the file is opened with `O_NOFOLLOW` and checked with `fstat`. Absent
+/// (`None`) when a component is missing or a directory on the way is a file.
+///
+/// # Errors
+///
+/// [`Error::UnsafeEntry`] naming the link, directory, FIFO or device on the way or at
+/// `name`; I/O errors.
+fn open_in_dir(root: &Path, name: &str) -> Result<Option<(File, u64)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let parts: Vec<&str> = name.split('/').collect();
+    let mut at = root.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let refused = |refusal| Error::UnsafeEntry {
+            entry: parts[..=i].join("/"),
+            refusal,
+        };
+        let link = |at: &Path| {
+            refused(Refusal::Symlink {
+                target: std::fs::read_link(at)
+                    .map_or_else(|_| "?".to_owned(), |t| t.to_string_lossy().into_owned()),
+            })
+        };
+        // Looked at before opening: a FIFO or a device is never opened.
+        let meta = match std::fs::symlink_metadata(&at) {
+            Ok(meta) => meta,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    path: at,
+                    source: e,
+                });
+            }
+        };
+        if meta.file_type().is_symlink() {
+            return Err(link(&at));
+        }
+        if i + 1 < parts.len() {
+            if !meta.is_dir() {
+                return Ok(None);
+            }
+            continue;
+        }
+        if let Some(refusal) = dir_entry_refusal(meta.file_type()) {
+            return Err(refused(refusal));
+        }
+        // What was looked at may have been replaced since: no link is followed now, a FIFO
+        // does not block the open, and the open file is what is checked.
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(&at)
+        {
+            Ok(file) => file,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(link(&at)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: at,
+                    source: e,
+                });
+            }
+        };
+        let meta = file.metadata().map_err(Error::io(&at))?;
+        if let Some(refusal) = dir_entry_refusal(meta.file_type()) {
+            return Err(refused(refusal));
+        }
+        return Ok(Some((file, meta.len())));
+    }
+    Ok(None)
+}
+
+/// The digest an outer entry's name gives it: `blobs/<alg>/<hex>` as a parsed digest.
+pub(crate) fn blob_digest_of(name: &str) -> Option<Digest> {
+    let (alg, hex) = name.strip_prefix("blobs/")?.split_once('/')?;
+    format!("{alg}:{hex}").parse::<Digest>().ok()
+}
+
+/// Checks one entry of the outer tar as `unpack --layout` extracts it, adding it to `set`:
+/// its type, its path, no duplicate, case or file/directory collision, and under `blobs/`
+/// only `blobs/<algorithm>` directories and blobs named by their digest. Returns the digest
+/// a blob's name gives it.
+///
+/// # Errors
+///
+/// [`Error::UnsafeEntry`] naming the entry.
+pub(crate) fn check_outer_entry(entry: &Entry, set: &mut PathSet) -> Result<Option<Digest>> {
+    let refused = |refusal| Error::UnsafeEntry {
+        entry: entry.name.clone(),
+        refusal,
+    };
+    if let Some(refusal) = entry.kind.refusal() {
+        return Err(refused(refusal));
+    }
+    check_relative_path(&entry.name).map_err(refused)?;
+    let dir = entry.kind == EntryKind::Dir;
+    if dir {
+        set.insert_dir(&entry.name).map_err(refused)?;
+    } else {
+        set.insert(&entry.name).map_err(refused)?;
+    }
+    let Some(rest) = entry.name.strip_prefix("blobs/") else {
+        return Ok(None);
+    };
+    if dir {
+        let algorithms = [
+            modeloci_spec::Algorithm::Sha256,
+            modeloci_spec::Algorithm::Sha512,
+        ];
+        if algorithms.iter().any(|a| a.as_str() == rest) {
+            return Ok(None);
+        }
+        return Err(refused(Refusal::NotABlob));
+    }
+    blob_digest_of(&entry.name)
+        .map(Some)
+        .ok_or_else(|| refused(Refusal::NotABlob))
+}
+
+/// The error for a blob entry whose bytes do not hash to the digest its name gives.
+pub(crate) fn misnamed_blob(name: &str, expected: Digest, actual: Digest) -> Error {
+    Error::BlobMismatch {
+        what: format!("entry {name}"),
+        digest: expected.clone(),
+        source: modeloci_digest::Error::DigestMismatch { expected, actual },
+    }
+}
+
 impl Store {
     fn open(path: &Path) -> Result<Self> {
         // stat (following symlinks) before opening: opening a FIFO blocks until someone
@@ -318,29 +479,19 @@ impl Store {
                 Ok(Some((BlobReader::Range(reader), entry.size)))
             }
             Self::Dir { root } => {
-                let path = root.join(name);
-                match std::fs::symlink_metadata(&path) {
-                    Ok(meta) if meta.is_file() => {
-                        let file = File::open(&path).map_err(Error::io(&path))?;
-                        Ok(Some((BlobReader::File(file.take(meta.len())), meta.len())))
-                    }
-                    Ok(_) => Err(Error::UnsafeEntry {
-                        entry: name.to_owned(),
-                        refusal: Refusal::Symlink {
-                            target: "(not a regular file)".into(),
-                        },
-                    }),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(Error::Io { path, source: e }),
-                }
+                Ok(open_in_dir(root, name)?
+                    .map(|(file, len)| (BlobReader::File(file.take(len)), len)))
             }
         }
     }
 
+    /// Whether there is an entry at `name`: exactly when [`Self::open_entry`] does not find
+    /// it absent. In a layout directory nothing is followed: a link is there (and refused
+    /// when opened), whether or not it dangles.
     fn exists(&self, name: &str) -> bool {
         match self {
             Self::Tar { by_name, .. } => by_name.contains_key(name),
-            Self::Dir { root } => root.join(name).is_file(),
+            Self::Dir { .. } => !matches!(self.open_entry(name), Ok(None)),
         }
     }
 
@@ -485,7 +636,8 @@ impl Archive {
     }
 
     /// The config blob's bytes, verified against the manifest's descriptor. Reference
-    /// archives keep the config at the root as `config.json` only; that is read then.
+    /// archives keep the config at the root as `config.json` only; that is read then, for
+    /// them alone: in an OCI layout the config is its blob.
     ///
     /// # Errors
     ///
@@ -499,7 +651,11 @@ impl Archive {
             "config",
             MAX_DOCUMENT_SIZE,
         ) {
-            Err(Error::MissingBlob { .. }) if self.store.exists("config.json") => {
+            // Only the reference's archives keep the config at the root instead of in
+            // `blobs/`; in an OCI layout a root `config.json` is a copy, never the config.
+            Err(Error::MissingBlob { .. })
+                if self.format == ArchiveFormat::Reference && self.store.exists("config.json") =>
+            {
                 read_verified_entry(
                     &self.store,
                     &self.path,
@@ -623,14 +779,16 @@ impl Archive {
     /// case-colliding path, whether or not the layout names it), the layers as unpack plans
     /// them (their paths and types, blobs shared between layers or with the config, see
     /// [`crate::layers_for`]), no descriptor naming the manifest's own blob, and a model
-    /// config that parses. A missing or corrupt blob is not reported here: verify reports it
-    /// per blob.
+    /// config that parses, and that each blob of the outer tar no descriptor names hashes to
+    /// the digest its name gives (as `unpack --layout` checks it). A missing or corrupt blob
+    /// the manifest names is not reported here: verify reports it per blob.
     ///
     /// # Errors
     ///
     /// The first problem: [`Error::UnsafeEntry`] naming the entry or path,
     /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
-    /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config, I/O errors.
+    /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config,
+    /// [`Error::BlobMismatch`] for a blob no descriptor names, I/O errors.
     pub fn check_layout(&self) -> Result<()> {
         self.check_outer_entries()?;
         crate::read::unpack::check_manifest(self)?;
@@ -645,25 +803,47 @@ impl Archive {
         }
     }
 
-    /// Every entry of the outer tar, under the policy of `unpack --layout`.
+    /// Every entry of the outer tar, under the policy of `unpack --layout`, and every blob
+    /// no descriptor names against the digest its name gives (which `unpack --layout`
+    /// checks as it extracts it). In a layout directory, the documents and blobs the manifest
+    /// names are opened as they are read, so that a link or a non-file on the way is found.
     fn check_outer_entries(&self) -> Result<()> {
-        let Store::Tar { entries, .. } = &self.store else {
+        let manifest = &self.manifest;
+        let named = |digest: &Digest| {
+            *digest == self.manifest_digest
+                || *digest == manifest.config.digest
+                || manifest.layers.iter().any(|l| l.digest == *digest)
+        };
+        let Store::Tar { entries, file, .. } = &self.store else {
+            let blobs = std::iter::once(&manifest.config)
+                .chain(&manifest.layers)
+                .map(|d| d.digest.blob_path());
+            for name in blobs.chain(["manifest.json".into(), "config.json".into()]) {
+                self.store.open_entry(&name)?;
+            }
             return Ok(());
         };
         let mut set = PathSet::new();
+        let mut unnamed = Vec::new();
         for entry in entries {
-            let refused = |refusal| Error::UnsafeEntry {
-                entry: entry.name.clone(),
-                refusal,
-            };
-            if let Some(refusal) = entry.kind.refusal() {
-                return Err(refused(refusal));
+            if let Some(digest) = check_outer_entry(entry, &mut set)?
+                && !named(&digest)
+            {
+                unnamed.push((entry, digest));
             }
-            check_relative_path(&entry.name).map_err(refused)?;
-            if entry.kind == EntryKind::Dir {
-                set.insert_dir(&entry.name).map_err(refused)?;
-            } else {
-                set.insert(&entry.name).map_err(refused)?;
+        }
+        for (entry, expected) in unnamed {
+            let reader = RangeReader {
+                file,
+                offset: entry.data_offset,
+                remaining: entry.size,
+            };
+            let mut hashing =
+                modeloci_digest::DigestReader::with_algorithm(reader, expected.algorithm());
+            io::copy(&mut hashing, &mut io::sink()).map_err(Error::io(&self.path))?;
+            let actual = hashing.finish();
+            if actual.digest != expected {
+                return Err(misnamed_blob(&entry.name, expected, actual.digest));
             }
         }
         Ok(())

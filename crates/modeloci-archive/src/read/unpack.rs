@@ -21,7 +21,7 @@ use crate::entry_policy::{PathSet, check_relative_path};
 use crate::glob::glob_match;
 use crate::options::UnpackOptions;
 use crate::progress::{Counting, Progress, Reporter};
-use crate::read::archive::{Archive, blob_error, normalize_name};
+use crate::read::archive::{Archive, blob_error, check_outer_entry, misnamed_blob, normalize_name};
 use crate::read::verify::{VerifyReport, verify};
 use crate::tarfile::reader::{
     EntryData, EntryKind, MAX_TRAILING_ZEROS, Stream, TarError, TarReader,
@@ -640,19 +640,13 @@ fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<UnpackedFile>
             dir.display()
         )));
     }
+    // The checks of `Archive::check_layout`, which ran already, once more as each entry is
+    // written: directories are in the path set too, and under `blobs/` only blobs named by
+    // their digest.
     let mut set = PathSet::new();
     let mut files = Vec::new();
     for entry in archive.tar_entries() {
-        if let Some(refusal) = entry.kind.refusal() {
-            return Err(Error::UnsafeEntry {
-                entry: entry.name.clone(),
-                refusal,
-            });
-        }
-        check_relative_path(&entry.name).map_err(|refusal| Error::UnsafeEntry {
-            entry: entry.name.clone(),
-            refusal,
-        })?;
+        let blob_digest = check_outer_entry(entry, &mut set)?;
         let dest = staging.join(&entry.name);
         if entry.kind == EntryKind::Dir {
             fs::DirBuilder::new()
@@ -662,17 +656,7 @@ fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<UnpackedFile>
                 .map_err(Error::io(&dest))?;
             continue;
         }
-        set.insert(&entry.name)
-            .map_err(|refusal| Error::UnsafeEntry {
-                entry: entry.name.clone(),
-                refusal,
-            })?;
         let mut reader = archive.tar_entry_reader(entry).expect("a tar archive");
-        let blob_digest = entry
-            .name
-            .strip_prefix("blobs/")
-            .and_then(|rest| rest.split_once('/'))
-            .and_then(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().ok());
         let mut hashing = DigestWriter::with_algorithm(
             io::sink(),
             blob_digest
@@ -696,14 +680,7 @@ fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<UnpackedFile>
         if let Some(expected) = blob_digest {
             let (_, actual) = hashing.finish();
             if actual.digest != expected {
-                return Err(Error::BlobMismatch {
-                    what: format!("entry {}", entry.name),
-                    digest: expected.clone(),
-                    source: modeloci_digest::Error::DigestMismatch {
-                        expected,
-                        actual: actual.digest,
-                    },
-                });
+                return Err(misnamed_blob(&entry.name, expected, actual.digest));
             }
         }
         files.push(UnpackedFile {

@@ -92,8 +92,9 @@ pub struct VerifyReport {
     pub layers: Vec<BlobCheck>,
     /// The root copies of the manifest and config, where present.
     pub copies: Vec<CopyCheck>,
-    /// Why unpack refuses the archive whatever its blobs hold, naming the entry, layer or
-    /// descriptor ([`Archive::check_layout`]); `None` when it does not.
+    /// Why unpack refuses the archive whatever the blobs its manifest names hold, naming the
+    /// entry, layer or descriptor ([`Archive::check_layout`]: this includes a blob no
+    /// descriptor names whose bytes do not match its name); `None` when it does not.
     pub refused: Option<String>,
 }
 
@@ -196,8 +197,9 @@ pub fn verify_with_progress(
         let descriptor = jobs[i].1;
         let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
         let blob = match archive.open_blob(&descriptor.digest) {
-            // Reference archives keep the config at the root only.
-            Ok(None) if i == 0 => archive.open_root_file("config.json"),
+            // Reference archives keep the config at the root only; in an OCI layout a root
+            // `config.json` is a copy (checked below), never the config.
+            Ok(None) if i == 0 && reference => archive.open_root_file("config.json"),
             other => other,
         };
         let blob = match blob {

@@ -164,6 +164,10 @@ fn outer_entries_unpack_refuses_fail_verify_and_inspect_too() {
             Raw::special("blobs/hard", b'1', "index.json"),
             "refusing entry \"blobs/hard\": hard link (to \"index.json\")",
         ),
+        (
+            Raw::file("blobs/sha256/readme.txt", b"not a blob"),
+            "refusing entry \"blobs/sha256/readme.txt\": under blobs/ an OCI layout holds only blobs/<algorithm>/<hex digest>",
+        ),
     ] {
         archive_with(tmp, "a.tar", vec![entry]);
         let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "a.tar"]);
@@ -518,4 +522,40 @@ fn json_usage_errors_are_documents_too() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_config_blob_exits_1_whatever_root_config_json_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let mut artifact = modeloci_artifact(vec![one_file_layer("model.bin", b"weights")]);
+    artifact.config_stored = false;
+    artifact.extra = vec![Raw::file("config.json", &artifact.config)];
+    let digest = modeloci_tests::layout::Layer::new(
+        modeloci_spec::MediaType::ModelociConfig,
+        artifact.config.clone(),
+    )
+    .digest();
+    std::fs::write(tmp.join("a.tar"), artifact.to_tar()).unwrap();
+    let (code, stdout, stderr) = run(tmp, &["verify", "--archive", "a.tar"]);
+    assert_eq!((code, stderr.as_str()), (1, ""), "{stdout}");
+    assert!(
+        stdout.contains(&format!("\nFAIL  config    {digest}  ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": missing from the archive\n"), "{stdout}");
+    let (code, stdout, _) = run(tmp, &["inspect", "--archive", "a.tar"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(
+        run(tmp, &["unpack", "--archive", "a.tar", "--output", "out"]),
+        (
+            1,
+            String::new(),
+            format!(
+                "error: config blob {digest} is missing from the archive\n\
+                 hint: the archive is corrupt or was tampered with; fetch it again\n"
+            )
+        )
+    );
+    assert!(!tmp.join("out").exists());
 }
