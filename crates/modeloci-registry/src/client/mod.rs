@@ -5,14 +5,15 @@ use std::io::{self, Read};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use modeloci_digest::Hasher;
-use modeloci_spec::{Digest, MediaType};
 use ureq::config::RedirectAuthHeaders;
 use ureq::http::{self, Response, Uri};
 use ureq::{Agent, SendBody};
 
 use crate::auth::{Challenge, Credentials, parse_challenge};
 use crate::{Error, Result};
+
+mod auth_flow;
+mod manifests;
 
 /// The largest manifest this client reads (OCI registries cap them at 4 MiB too).
 pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
@@ -329,17 +330,6 @@ impl Client {
         }
     }
 
-    fn authorization(&self, scopes: &[String]) -> Option<String> {
-        let state = self.auth.lock().expect("no panics holding the lock");
-        if let Some(token) = state.tokens.get(&scopes.join(" ")) {
-            return Some(format!("Bearer {token}"));
-        }
-        if state.basic {
-            return self.credentials.as_ref().map(Credentials::basic_header);
-        }
-        None
-    }
-
     pub(crate) fn unauthorized(&self, status: u16) -> Error {
         Error::Unauthorized {
             registry: self.registry.clone(),
@@ -482,88 +472,6 @@ impl Client {
         self.agent.run(request)
     }
 
-    fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        challenge_scope: Option<&str>,
-    ) -> Result<()> {
-        // Parsed, not matched by prefix: `HTTP://`, `http://localhost:80@elsewhere/` and the
-        // like name the host they really reach.
-        let origin = realm
-            .parse::<Uri>()
-            .ok()
-            .as_ref()
-            .and_then(Origin::of)
-            .ok_or_else(|| {
-                self.protocol(format!(
-                    "its token realm {realm:?} is not an http(s) URL without a user name"
-                ))
-            })?;
-        if !origin.https
-            && self.credentials.is_some()
-            && !self.plain_http
-            && !is_local(&origin.host)
-        {
-            return Err(Error::Insecure {
-                registry: origin.host,
-            });
-        }
-        let mut url = realm.to_owned();
-        let mut sep = if url.contains('?') { '&' } else { '?' };
-        if let Some(service) = service {
-            url.push_str(&format!("{sep}service={}", encode_query(service)));
-            sep = '&';
-        }
-        let wanted: Vec<&str> = if scopes.is_empty() {
-            challenge_scope.into_iter().collect()
-        } else {
-            scopes.iter().map(String::as_str).collect()
-        };
-        for scope in wanted {
-            url.push_str(&format!("{sep}scope={}", encode_query(scope)));
-            sep = '&';
-        }
-        let mut builder = http::Request::builder().method("GET").uri(&url);
-        if let Some(creds) = &self.credentials {
-            builder = builder.header("authorization", creds.basic_header());
-        }
-        let request = builder.body(()).map_err(|e| Error::Protocol {
-            registry: self.registry.clone(),
-            reason: e.to_string(),
-        })?;
-        let resp = self
-            .agent
-            .run(request)
-            .map_err(|e| self.transport_error(&e))?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            drain(resp);
-            return Err(self.unauthorized(status));
-        }
-        let body = read_limited(resp, 1 << 20).map_err(|e| self.transport_error(&e))?;
-        let doc: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-                registry: self.registry.clone(),
-                reason: format!("token answer is not JSON: {e}"),
-            })?;
-        let token = doc
-            .get("token")
-            .or_else(|| doc.get("access_token"))
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| Error::Protocol {
-                registry: self.registry.clone(),
-                reason: "token answer holds no token".into(),
-            })?;
-        self.auth
-            .lock()
-            .expect("no panics holding the lock")
-            .tokens
-            .insert(scopes.join(" "), token.to_owned());
-        Ok(())
-    }
-
     pub(crate) fn status_error(
         &self,
         method: &'static str,
@@ -599,119 +507,6 @@ impl Client {
             .ok()
             .and_then(|b| error_detail(&b));
         self.status_error(method, url, status, detail)
-    }
-
-    /// Fetches a manifest by tag or digest: its bytes (at most [`MAX_MANIFEST_SIZE`]), its
-    /// media type, and the digest the registry states for it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`], [`Error::TooLarge`], and those of any request.
-    pub fn get_manifest(
-        &self,
-        repository: &str,
-        reference: &str,
-    ) -> Result<(Vec<u8>, Option<MediaType>, Option<Digest>)> {
-        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let accept = [
-            MediaType::ImageManifest.as_str(),
-            MediaType::ImageIndex.as_str(),
-            MediaType::DockerManifest.as_str(),
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-        ]
-        .join(", ");
-        let scopes = [format!("repository:{repository}:pull")];
-        let resp = self.request(
-            "GET",
-            &url,
-            &[("accept", accept)],
-            &Body::Empty,
-            &scopes,
-            Retry::Yes,
-        )?;
-        match resp.status().as_u16() {
-            200 => {}
-            404 => {
-                drain(resp);
-                return Err(Error::NotFound {
-                    registry: self.registry.clone(),
-                    what: format!("manifest {repository}:{reference}"),
-                });
-            }
-            _ => return Err(self.unexpected("GET", &url, resp)),
-        }
-        let media_type = header(&resp, "content-type")
-            .map(|t| MediaType::from(t.split(';').next().unwrap_or(&t).trim()));
-        let stated = header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
-        let what = format!("manifest {repository}:{reference}");
-        if let Some(len) = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok())
-            && len > MAX_MANIFEST_SIZE
-        {
-            return Err(Error::TooLarge {
-                registry: self.registry.clone(),
-                what,
-                size: len,
-                limit: MAX_MANIFEST_SIZE,
-            });
-        }
-        let bytes =
-            read_limited(resp, MAX_MANIFEST_SIZE + 1).map_err(|e| self.transport_error(&e))?;
-        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-            return Err(Error::TooLarge {
-                registry: self.registry.clone(),
-                what,
-                size: bytes.len() as u64,
-                limit: MAX_MANIFEST_SIZE,
-            });
-        }
-        Ok((bytes, media_type, stated))
-    }
-
-    /// Stores a manifest under `reference` (a tag or its digest); returns its digest.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Verification`] when the registry states another digest for what it stored,
-    /// and those of any request.
-    pub fn put_manifest(
-        &self,
-        repository: &str,
-        reference: &str,
-        media_type: &MediaType,
-        bytes: &[u8],
-    ) -> Result<Digest> {
-        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let scopes = [format!("repository:{repository}:pull,push")];
-        let headers = [("content-type", media_type.as_str().to_owned())];
-        let resp = self.request(
-            "PUT",
-            &url,
-            &headers,
-            &Body::Bytes(bytes),
-            &scopes,
-            Retry::Yes,
-        )?;
-        if resp.status().as_u16() != 201 {
-            return Err(self.unexpected("PUT", &url, resp));
-        }
-        let ours = Hasher::digest_bytes(bytes).digest;
-        let stated: Option<Digest> =
-            header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
-        drain(resp);
-        if let Some(stated) = stated
-            && stated != ours
-        {
-            return Err(Error::Verification {
-                registry: self.registry.clone(),
-                what: "manifest".into(),
-                digest: ours.clone(),
-                source: modeloci_digest::Error::DigestMismatch {
-                    expected: ours,
-                    actual: stated,
-                },
-            });
-        }
-        Ok(ours)
     }
 }
 
@@ -783,19 +578,6 @@ fn error_detail(body: &[u8]) -> Option<String> {
         .and_then(serde_json::Value::as_str)
         .unwrap_or("");
     Some(format!("{code}: {message}"))
-}
-
-/// Percent-encodes a query value.
-fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -979,13 +761,5 @@ mod tests {
         assert_eq!(c.backoff_delay(1), Duration::from_millis(100));
         assert_eq!(c.backoff_delay(3), Duration::from_millis(400));
         assert_eq!(c.backoff_delay(99), Duration::from_millis(100 << 10));
-    }
-
-    #[test]
-    fn query_encoding() {
-        assert_eq!(
-            encode_query("repository:a/b:pull,push"),
-            "repository:a/b:pull%2Cpush"
-        );
     }
 }
