@@ -1,9 +1,9 @@
 //! Answering a registry's challenge: basic auth, or a bearer token from its realm.
 
-use ureq::http::{self, Uri};
+use ureq::http::{self, Response, Uri};
 
 use super::{Client, Origin, drain, is_local, read_limited};
-use crate::auth::Credentials;
+use crate::auth::{Challenge, Credentials, parse_challenge};
 use crate::{Error, Result};
 
 impl Client {
@@ -18,6 +18,40 @@ impl Client {
         None
     }
 
+    /// Answers a 401's `WWW-Authenticate` challenge for `scopes`: basic auth from now on, or
+    /// a bearer token from the realm.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthorized`] for a challenge we cannot answer, and those of
+    /// [`Client::fetch_token`].
+    pub(super) fn answer_challenge(
+        &self,
+        resp: Response<ureq::Body>,
+        scopes: &[String],
+    ) -> Result<()> {
+        let header = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        drain(resp);
+        match header.as_deref().and_then(parse_challenge) {
+            Some(Challenge::Basic) if self.credentials.is_some() => {
+                self.auth.lock().expect("no panics holding the lock").basic = true;
+                Ok(())
+            }
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            }) => self.fetch_token(&realm, service.as_deref(), scopes, scope.as_deref()),
+            _ => Err(self.unauthorized(401)),
+        }
+    }
+
+    /// Gets a bearer token for `scopes` (or the challenge's own scope) from `realm`, and
+    /// keeps it for later requests in the same scopes.
     pub(super) fn fetch_token(
         &self,
         realm: &str,
@@ -25,6 +59,38 @@ impl Client {
         scopes: &[String],
         challenge_scope: Option<&str>,
     ) -> Result<()> {
+        self.check_realm(realm)?;
+        let url = token_url(realm, service, scopes, challenge_scope);
+        let mut builder = http::Request::builder().method("GET").uri(&url);
+        if let Some(creds) = &self.credentials {
+            builder = builder.header("authorization", creds.basic_header());
+        }
+        let request = builder.body(()).map_err(|e| Error::Protocol {
+            registry: self.registry.clone(),
+            reason: e.to_string(),
+        })?;
+        let resp = self
+            .agent
+            .run(request)
+            .map_err(|e| self.transport_error(&e))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            drain(resp);
+            return Err(self.unauthorized(status));
+        }
+        let body = read_limited(resp, 1 << 20).map_err(|e| self.transport_error(&e))?;
+        let token = self.token_from(&body)?;
+        self.auth
+            .lock()
+            .expect("no panics holding the lock")
+            .tokens
+            .insert(scopes.join(" "), token);
+        Ok(())
+    }
+
+    /// Refuses a realm our credentials must not go to: not an http(s) URL without a user
+    /// name, or plain HTTP to another machine (unless plain HTTP was asked for).
+    fn check_realm(&self, realm: &str) -> Result<()> {
         // Parsed, not matched by prefix: `HTTP://`, `http://localhost:80@elsewhere/` and the
         // like name the host they really reach.
         let origin = realm
@@ -46,59 +112,50 @@ impl Client {
                 registry: origin.host,
             });
         }
-        let mut url = realm.to_owned();
-        let mut sep = if url.contains('?') { '&' } else { '?' };
-        if let Some(service) = service {
-            url.push_str(&format!("{sep}service={}", encode_query(service)));
-            sep = '&';
-        }
-        let wanted: Vec<&str> = if scopes.is_empty() {
-            challenge_scope.into_iter().collect()
-        } else {
-            scopes.iter().map(String::as_str).collect()
-        };
-        for scope in wanted {
-            url.push_str(&format!("{sep}scope={}", encode_query(scope)));
-            sep = '&';
-        }
-        let mut builder = http::Request::builder().method("GET").uri(&url);
-        if let Some(creds) = &self.credentials {
-            builder = builder.header("authorization", creds.basic_header());
-        }
-        let request = builder.body(()).map_err(|e| Error::Protocol {
+        Ok(())
+    }
+
+    /// The token in a token server's answer (`token`, or OAuth's `access_token`).
+    fn token_from(&self, body: &[u8]) -> Result<String> {
+        let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Protocol {
             registry: self.registry.clone(),
-            reason: e.to_string(),
+            reason: format!("token answer is not JSON: {e}"),
         })?;
-        let resp = self
-            .agent
-            .run(request)
-            .map_err(|e| self.transport_error(&e))?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            drain(resp);
-            return Err(self.unauthorized(status));
-        }
-        let body = read_limited(resp, 1 << 20).map_err(|e| self.transport_error(&e))?;
-        let doc: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-                registry: self.registry.clone(),
-                reason: format!("token answer is not JSON: {e}"),
-            })?;
-        let token = doc
-            .get("token")
+        doc.get("token")
             .or_else(|| doc.get("access_token"))
             .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
             .ok_or_else(|| Error::Protocol {
                 registry: self.registry.clone(),
                 reason: "token answer holds no token".into(),
-            })?;
-        self.auth
-            .lock()
-            .expect("no panics holding the lock")
-            .tokens
-            .insert(scopes.join(" "), token.to_owned());
-        Ok(())
+            })
     }
+}
+
+/// The token request: the realm with the service and the scopes wanted (ours, else the
+/// challenge's) as query parameters.
+fn token_url(
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    challenge_scope: Option<&str>,
+) -> String {
+    let mut url = realm.to_owned();
+    let mut sep = if url.contains('?') { '&' } else { '?' };
+    if let Some(service) = service {
+        url.push_str(&format!("{sep}service={}", encode_query(service)));
+        sep = '&';
+    }
+    let wanted: Vec<&str> = if scopes.is_empty() {
+        challenge_scope.into_iter().collect()
+    } else {
+        scopes.iter().map(String::as_str).collect()
+    };
+    for scope in wanted {
+        url.push_str(&format!("{sep}scope={}", encode_query(scope)));
+        sep = '&';
+    }
+    url
 }
 
 /// Percent-encodes a query value.

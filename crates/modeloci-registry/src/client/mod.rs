@@ -9,7 +9,7 @@ use ureq::config::RedirectAuthHeaders;
 use ureq::http::{self, Response, Uri};
 use ureq::{Agent, SendBody};
 
-use crate::auth::{Challenge, Credentials, parse_challenge};
+use crate::auth::Credentials;
 use crate::{Error, Result};
 
 mod auth_flow;
@@ -368,25 +368,7 @@ impl Client {
             match self.send_once(method, url, headers, body, authorization.as_deref()) {
                 Ok(resp) if resp.status() == 401 && !challenged && own => {
                     challenged = true;
-                    let header = resp
-                        .headers()
-                        .get("www-authenticate")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    drain(resp);
-                    match header.as_deref().and_then(parse_challenge) {
-                        Some(Challenge::Basic) if self.credentials.is_some() => {
-                            self.auth.lock().expect("no panics holding the lock").basic = true;
-                        }
-                        Some(Challenge::Bearer {
-                            realm,
-                            service,
-                            scope,
-                        }) => {
-                            self.fetch_token(&realm, service.as_deref(), scopes, scope.as_deref())?;
-                        }
-                        _ => return Err(self.unauthorized(401)),
-                    }
+                    self.answer_challenge(resp, scopes)?;
                 }
                 Ok(resp) if matches!(resp.status().as_u16(), 401 | 403) => {
                     let status = resp.status().as_u16();
