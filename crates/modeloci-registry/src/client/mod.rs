@@ -13,7 +13,13 @@ use crate::auth::Credentials;
 use crate::{Error, Result};
 
 mod auth_flow;
+mod blobs;
 mod manifests;
+mod retry;
+
+pub(crate) use blobs::{Access, BlobBody, ChunkAnswer, Mount, UploadSession};
+pub(crate) use retry::{Advance, Tries};
+use retry::{transient_error, transient_status};
 
 /// The largest manifest this client reads (OCI registries cap them at 4 MiB too).
 pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
@@ -92,6 +98,17 @@ pub(crate) enum Body<'a> {
         open: &'a (dyn Fn() -> io::Result<Box<dyn Read + 'a>> + Sync),
         len: u64,
     },
+}
+
+impl Body<'_> {
+    /// The length sent.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        }
+    }
 }
 
 /// Whether a failed request may be sent again as it is.
@@ -211,17 +228,6 @@ impl Client {
             timeout: options.timeout,
             plain_http: options.plain_http,
         }
-    }
-
-    /// How many times a failed request is tried again.
-    pub(crate) fn retries(&self) -> u32 {
-        self.retries
-    }
-
-    /// The wait before retry number `attempt` (from 1): the backoff, doubled each time.
-    pub(crate) fn backoff_delay(&self, attempt: u32) -> Duration {
-        self.backoff
-            .saturating_mul(1 << attempt.saturating_sub(1).min(10))
     }
 
     /// The registry's own origin.
@@ -441,11 +447,7 @@ impl Client {
             Body::Bytes(b) => Box::new(*b),
             Body::Stream { open, .. } => open().map_err(ureq::Error::Io)?,
         };
-        let len = match body {
-            Body::Empty => 0,
-            Body::Bytes(b) => b.len() as u64,
-            Body::Stream { len, .. } => *len,
-        };
+        let len = body.len();
         // An explicit length: ureq then streams the reader without chunked encoding.
         builder = builder.header("content-length", len.to_string());
         let request = builder
@@ -492,10 +494,6 @@ impl Client {
     }
 }
 
-fn transient_status(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504)
-}
-
 /// Whether the transport gave up because nothing arrived (or could be sent) in time.
 pub(crate) fn is_timeout(e: &ureq::Error) -> bool {
     match e {
@@ -514,13 +512,6 @@ pub(crate) fn is_io_timeout(e: &io::Error) -> bool {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<ureq::Error>())
         .is_some_and(is_timeout)
-}
-
-fn transient_error(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
-    )
 }
 
 /// A response header as a string.
@@ -730,18 +721,5 @@ mod tests {
             err.to_string(),
             "registry.example.com: its token realm \"http://localhost:80@auth.example.com/token\" is not an http(s) URL without a user name"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_without_overflow() {
-        let c = Client::new(
-            "localhost",
-            ClientOptions::default()
-                .with_backoff(Duration::from_millis(100))
-                .with_retries(100),
-        );
-        assert_eq!(c.backoff_delay(1), Duration::from_millis(100));
-        assert_eq!(c.backoff_delay(3), Duration::from_millis(400));
-        assert_eq!(c.backoff_delay(99), Duration::from_millis(100 << 10));
     }
 }
