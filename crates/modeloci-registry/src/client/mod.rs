@@ -1,4 +1,11 @@
-//! The HTTP side of the OCI distribution API: one registry, authenticated on demand.
+//! The HTTP side of the OCI distribution API: one registry, authenticated on demand. Every
+//! request the crate makes, and every URL it formats, is here; push and pull orchestrate.
+//!
+//! - this file: options, origins and `Location`s, sending with one challenge and retries;
+//! - `auth_flow`: answering a `WWW-Authenticate` challenge (basic, or a bearer token);
+//! - `manifests`: fetching (capped) and storing manifests;
+//! - `blobs`: HEAD, ranged GET, and the upload session (POST, mount, PATCH, PUT, status);
+//! - `retry`: the one retry policy (what is transient, waits, attempt caps, progress).
 
 use std::collections::HashMap;
 use std::io::{self, Read};

@@ -129,7 +129,8 @@ impl Advance {
     ///
     /// # Errors
     ///
-    /// [`Error::Protocol`] after too many rounds in a row without progress.
+    /// [`Error::Protocol`](crate::Error::Protocol) after too many rounds in a row without
+    /// progress.
     pub(crate) fn round(
         &mut self,
         client: &Client,
