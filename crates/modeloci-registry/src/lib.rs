@@ -33,6 +33,7 @@ mod auth;
 mod cache;
 mod client;
 mod error;
+mod naming;
 mod pull;
 mod push;
 mod reference;

@@ -8,19 +8,22 @@
 //! pushed) or unpacked with the same checks as `unpack`, and the staging directory removed.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use modeloci_archive::{
-    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, layers_for,
+    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, UnpackedFile, layers_for,
     repack_with_progress,
 };
-use modeloci_digest::{Hasher, Measured, all_or_first_error, largest_first};
+use modeloci_digest::{
+    BUFFER_SIZE, ChunkError, Hasher, Measured, all_or_first_error, largest_first, read_chunks,
+};
 use modeloci_spec::{
     Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIndex, OciManifest, annotations,
 };
 
-use crate::client::{Body, Client, Retry, drain, header};
+use crate::client::{BlobBody, Client, Tries, is_io_timeout};
+use crate::naming::{manifest_ref, ref_name_for, tag_for};
 use crate::reference::Reference;
 use crate::staging::{self, Staging};
 use crate::{Error, Result};
@@ -150,7 +153,6 @@ pub fn pull(
     target: &PullTarget,
     options: &PullOptions,
 ) -> Result<PullReport> {
-    let repo = reference.repository.as_str();
     // Before the first byte: the target is ours alone, and can take what we will write.
     let staging = Staging::open(target.path(), staging_dir(target.path()))?;
     if let PullTarget::Unpack(dir) = target
@@ -158,7 +160,39 @@ pub fn pull(
     {
         check_empty(dir)?;
     }
-    let manifest_ref = reference.manifest_ref("latest");
+    let resolved = resolve(client, reference)?;
+    let wanted = choose_blobs(&resolved.manifest, target, options)?;
+    let fetched = fetch_into(client, &reference.repository, &wanted, &staging, options)?;
+    write_layout(&staging, &resolved, reference)?;
+    let (config, files) = deliver(&staging, target, options)?;
+    let _ = fs::remove_dir_all(staging.root());
+    let digest = resolved.measured.digest;
+    Ok(PullReport {
+        reference: Reference {
+            digest: Some(digest.clone()),
+            ..reference.clone()
+        },
+        manifest_digest: digest,
+        blobs: wanted,
+        bytes_downloaded: fetched.downloaded,
+        bytes_resumed: fetched.resumed,
+        config,
+        files,
+    })
+}
+
+/// A manifest from the registry, checked against its digest.
+struct Resolved {
+    bytes: Vec<u8>,
+    measured: Measured,
+    manifest: OciManifest,
+}
+
+/// Fetches the manifest `reference` names, checks it against the digest the reference (or
+/// else the registry) states, and parses it; an image index is refused.
+fn resolve(client: &Client, reference: &Reference) -> Result<Resolved> {
+    let repo = reference.repository.as_str();
+    let manifest_ref = manifest_ref(reference, &tag_for(reference, None));
     let (bytes, media_type, stated) = client.get_manifest(repo, &manifest_ref)?;
     let measured = Hasher::digest_bytes(&bytes);
     let expected = reference.digest.clone().or(stated);
@@ -186,10 +220,22 @@ pub fn pull(
             source,
         })
     })?;
+    Ok(Resolved {
+        bytes,
+        measured,
+        manifest,
+    })
+}
 
-    // Unpack's own choice of layers, so that what is fetched is what it will read.
+/// The blobs to fetch: the config, then each layer the target needs once (unpack's own
+/// choice of layers, so that what is fetched is what it will read).
+fn choose_blobs(
+    manifest: &OciManifest,
+    target: &PullTarget,
+    options: &PullOptions,
+) -> Result<Vec<Descriptor>> {
     let layers = match target {
-        PullTarget::Unpack(_) => layers_for(&manifest, &options.include)?,
+        PullTarget::Unpack(_) => layers_for(manifest, &options.include)?,
         PullTarget::Archive(_) => manifest.layers.clone(),
     };
     let mut wanted = vec![manifest.config.clone()];
@@ -198,7 +244,17 @@ pub fn pull(
             wanted.push(layer);
         }
     }
+    Ok(wanted)
+}
 
+/// Creates the staging layout and brings `wanted` into it, reporting progress.
+fn fetch_into(
+    client: &Client,
+    repo: &str,
+    wanted: &[Descriptor],
+    staging: &Staging,
+    options: &PullOptions,
+) -> Result<Fetched> {
     staging.create()?;
     staging.write("oci-layout", &ImageLayout::default().to_json())?;
     let progress = options.progress.as_ref().map(|h| &*h.0);
@@ -213,7 +269,7 @@ pub fn pull(
     let fetched = fetch_all(
         client,
         repo,
-        &wanted,
+        wanted,
         staging.root(),
         options.concurrency,
         progress,
@@ -221,24 +277,31 @@ pub fn pull(
     if let Some(p) = progress {
         p.finish();
     }
-    let fetched = fetched?;
+    fetched
+}
 
-    // The manifest and an index naming it make the staging directory a layout.
-    let ref_name = manifest
-        .annotations
-        .get(annotations::VERSION)
-        .cloned()
-        .unwrap_or_else(|| reference.tag.clone().unwrap_or_else(|| "latest".to_owned()));
-    staging.write(&measured.digest.blob_path(), &bytes)?;
+/// The manifest and an index naming it make the staging directory a layout.
+fn write_layout(staging: &Staging, resolved: &Resolved, reference: &Reference) -> Result<()> {
+    let measured = &resolved.measured;
+    let ref_name = ref_name_for(&resolved.manifest, reference);
+    staging.write(&measured.digest.blob_path(), &resolved.bytes)?;
     let mut descriptor = Descriptor::new(
         MediaType::ImageManifest,
         measured.digest.clone(),
         measured.size,
     )
     .with_annotation(annotations::REF_NAME, &ref_name);
-    descriptor.artifact_type = manifest.artifact_type.clone();
-    staging.write("index.json", &OciIndex::new(vec![descriptor]).to_json())?;
+    descriptor.artifact_type = resolved.manifest.artifact_type.clone();
+    staging.write("index.json", &OciIndex::new(vec![descriptor]).to_json())
+}
 
+/// Repacks the staged layout into the archive, or unpacks it into the directory; returns
+/// the model config (if it is one) and the files restored.
+fn deliver(
+    staging: &Staging,
+    target: &PullTarget,
+    options: &PullOptions,
+) -> Result<(Option<OciConfig>, Vec<UnpackedFile>)> {
     let layout = Archive::open(staging.root())?;
     let config = layout.config().ok();
     let files = match target {
@@ -256,20 +319,7 @@ pub fn pull(
                 .files
         }
     };
-    drop(layout);
-    let _ = fs::remove_dir_all(staging.root());
-    Ok(PullReport {
-        reference: Reference {
-            digest: Some(measured.digest.clone()),
-            ..reference.clone()
-        },
-        manifest_digest: measured.digest,
-        blobs: wanted,
-        bytes_downloaded: fetched.downloaded,
-        bytes_resumed: fetched.resumed,
-        config,
-        files,
-    })
+    Ok((config, files))
 }
 
 /// Refuses a non-empty directory (or something else) where the files are to go.
@@ -338,21 +388,27 @@ fn hash_existing(path: &Path) -> io::Result<Option<Hasher>> {
         Err(e) => return Err(e),
     };
     let mut hasher = Hasher::default();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok(Some(hasher)),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-    }
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    read_chunks(&mut file, &mut buf, |chunk| {
+        hasher.update(chunk);
+        Ok::<(), io::Error>(())
+    })
+    .map_err(ChunkError::into_io)?;
+    Ok(Some(hasher))
 }
 
 /// A link, or something else than a regular file, where a staged file should be.
 fn is_not_ours(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ELOOP) || e.kind() == io::ErrorKind::InvalidInput
+}
+
+/// One blob's place in the staging directory.
+struct Staged<'a> {
+    descriptor: &'a Descriptor,
+    /// Where it is kept once verified.
+    done: PathBuf,
+    /// Where it downloads to.
+    partial: PathBuf,
 }
 
 /// Brings one blob into the staging directory, resuming a partial download.
@@ -363,106 +419,92 @@ fn fetch_blob(
     staging: &Path,
     progress: Option<&dyn Progress>,
 ) -> Result<Fetched> {
-    let digest = &descriptor.digest;
-    let done = staging.join(digest.blob_path());
-    let partial = staging.join(format!("{}.partial", digest.blob_path()));
-    let mismatch = |source| blob_mismatch(client, digest, source);
-    // Verified when it was renamed; checked again, as it is cheap next to a download.
-    if let Some(have) = hash_existing(&done).map_err(Error::io(&done))? {
-        if have.finish() == Measured::new(digest.clone(), descriptor.size) {
-            if let Some(p) = progress {
-                p.advance(descriptor.size);
-            }
-            return Ok(Fetched {
-                downloaded: 0,
-                resumed: descriptor.size,
-            });
-        }
-        staging::remove(&done).map_err(Error::io(&done))?;
-    }
-    let mut fetched = Fetched::default();
-    // The hasher follows the partial file from here on: `download` appends to both.
-    let mut hasher = match hash_existing(&partial).map_err(Error::io(&partial))? {
-        Some(hasher) if hasher.size() <= descriptor.size => hasher,
-        Some(_) => {
-            staging::remove(&partial).map_err(Error::io(&partial))?;
-            Hasher::default()
-        }
-        None => Hasher::default(),
+    let blob_path = descriptor.digest.blob_path();
+    let staged = Staged {
+        descriptor,
+        done: staging.join(&blob_path),
+        partial: staging.join(format!("{blob_path}.partial")),
     };
-    fetched.resumed = hasher.size();
+    if staged.reuse_done()? {
+        if let Some(p) = progress {
+            p.advance(descriptor.size);
+        }
+        return Ok(Fetched {
+            downloaded: 0,
+            resumed: descriptor.size,
+        });
+    }
+    // The hasher follows the partial file from here on: `download` appends to both.
+    let mut hasher = staged.resume_partial()?;
+    let mut fetched = Fetched {
+        downloaded: 0,
+        resumed: hasher.size(),
+    };
     if let Some(p) = progress {
         p.advance(hasher.size());
     }
-    // Tries are bounded twice: those that bring the file no further than any before
-    // (a restart from zero that stops short of the furthest point is no progress) count
-    // against the retries, and all tries together against a cap.
-    let cap = max_attempts(descriptor.size, client.retries());
-    let mut furthest = hasher.size();
-    let mut attempts = 0u32;
-    let mut idle = 0u32;
-    let mut restarted = false;
-    let actual = loop {
-        attempts += 1;
-        match download(client, repo, descriptor, &partial, &mut hasher, progress) {
-            Ok(n) => {
-                fetched.downloaded += n;
-                break hasher.finish();
-            }
-            Err(DownloadError::Broken {
-                received,
-                stalled,
-                restart,
-            }) => {
-                fetched.downloaded += received;
-                restarted |= restart;
-                let reached = hasher.size();
-                if reached > furthest {
-                    furthest = reached;
-                    idle = 0;
-                } else {
-                    idle += 1;
-                }
-                if idle > client.retries() || attempts >= cap {
-                    return Err(if stalled {
-                        client.stalled(format!("downloading blob {digest}"), attempts)
-                    } else {
-                        Error::Unreachable {
-                            registry: client.registry().to_owned(),
-                            reason: format!(
-                                "the download of blob {digest} kept breaking off{}, at best after {furthest} of {} bytes; gave up after {attempts} attempts",
-                                if restarted {
-                                    " (it answered requests for the rest with the whole blob)"
-                                } else {
-                                    ""
-                                },
-                                descriptor.size
-                            ),
-                        }
-                    });
-                }
-                std::thread::sleep(client.backoff_delay(idle.max(1)));
-            }
-            Err(DownloadError::Fatal(e)) => return Err(e),
-        }
+    let download = Download {
+        client,
+        repo,
+        staged: &staged,
+        progress,
     };
-    if actual.size != descriptor.size {
-        let _ = fs::remove_file(&partial);
-        return Err(mismatch(modeloci_digest::Error::SizeMismatch {
-            expected: descriptor.size,
-            actual: actual.size,
-            at_least: false,
-        }));
-    }
-    if actual.digest != *digest {
-        let _ = fs::remove_file(&partial);
-        return Err(mismatch(modeloci_digest::Error::DigestMismatch {
-            expected: digest.clone(),
-            actual: actual.digest,
-        }));
-    }
-    fs::rename(&partial, &done).map_err(Error::io(&done))?;
+    fetched.downloaded = download.with_retries(&mut hasher)?;
+    staged.keep(client, hasher.finish())?;
     Ok(fetched)
+}
+
+impl Staged<'_> {
+    /// Whether the blob is already kept, with its size and digest: verified when it was
+    /// renamed, and checked again, as it is cheap next to a download. A kept file that does
+    /// not match is removed.
+    fn reuse_done(&self) -> Result<bool> {
+        let done = &self.done;
+        let Some(have) = hash_existing(done).map_err(Error::io(done))? else {
+            return Ok(false);
+        };
+        let expected = Measured::new(self.descriptor.digest.clone(), self.descriptor.size);
+        if have.finish() == expected {
+            return Ok(true);
+        }
+        staging::remove(done).map_err(Error::io(done))?;
+        Ok(false)
+    }
+
+    /// A hasher that has seen the partial download, if any: one longer than the blob is
+    /// removed.
+    fn resume_partial(&self) -> Result<Hasher> {
+        let partial = &self.partial;
+        match hash_existing(partial).map_err(Error::io(partial))? {
+            Some(hasher) if hasher.size() <= self.descriptor.size => Ok(hasher),
+            Some(_) => {
+                staging::remove(partial).map_err(Error::io(partial))?;
+                Ok(Hasher::default())
+            }
+            None => Ok(Hasher::default()),
+        }
+    }
+
+    /// Keeps the downloaded blob when it is what the descriptor says; else removes it.
+    fn keep(&self, client: &Client, actual: Measured) -> Result<()> {
+        let descriptor = self.descriptor;
+        let mismatch = if actual.size != descriptor.size {
+            modeloci_digest::Error::SizeMismatch {
+                expected: descriptor.size,
+                actual: actual.size,
+                at_least: false,
+            }
+        } else if actual.digest != descriptor.digest {
+            modeloci_digest::Error::DigestMismatch {
+                expected: descriptor.digest.clone(),
+                actual: actual.digest,
+            }
+        } else {
+            return fs::rename(&self.partial, &self.done).map_err(Error::io(&self.done));
+        };
+        let _ = fs::remove_file(&self.partial);
+        Err(blob_mismatch(client, &descriptor.digest, mismatch))
+    }
 }
 
 /// A blob from the registry that is not what its descriptor says.
@@ -473,13 +515,6 @@ fn blob_mismatch(client: &Client, digest: &Digest, source: modeloci_digest::Erro
         digest: digest.clone(),
         source,
     }
-}
-
-/// The most tries for one blob: at least 8, more for large blobs (one per 64 MiB), and never
-/// fewer than the retries allow.
-fn max_attempts(size: u64, retries: u32) -> u32 {
-    let per_size = u32::try_from(size >> 26).unwrap_or(u32::MAX);
-    per_size.max(8).max(retries.saturating_add(1))
 }
 
 enum DownloadError {
@@ -495,137 +530,187 @@ enum DownloadError {
     Fatal(Error),
 }
 
-/// Appends the rest of the blob to `partial`, asking for a Range when part of it is there.
-/// Returns the bytes received.
-fn download(
-    client: &Client,
-    repo: &str,
-    descriptor: &Descriptor,
-    partial: &Path,
-    hasher: &mut Hasher,
-    progress: Option<&dyn Progress>,
-) -> Result<u64, DownloadError> {
-    let have = hasher.size();
-    if have == descriptor.size {
-        return Ok(0);
-    }
-    let url = client.url(&format!("/v2/{repo}/blobs/{}", descriptor.digest));
-    let scopes = [format!("repository:{repo}:pull")];
-    let mut headers = Vec::new();
-    if have > 0 {
-        headers.push(("range", format!("bytes={have}-")));
-    }
-    let resp = client
-        .request("GET", &url, &headers, &Body::Empty, &scopes, Retry::Yes)
-        .map_err(DownloadError::Fatal)?;
-    let lie = |reason: String| {
-        DownloadError::Fatal(Error::Protocol {
-            registry: client.registry().to_owned(),
-            reason,
-        })
-    };
-    let start = match resp.status().as_u16() {
-        206 => {
-            let range = header(&resp, "content-range").unwrap_or_default();
-            let first = range
-                .trim_start_matches("bytes ")
-                .split('-')
-                .next()
-                .and_then(|s| s.trim().parse::<u64>().ok());
-            if first != Some(have) {
-                return Err(lie(format!(
-                    "asked for blob {} from byte {have}, got range {range:?}",
-                    descriptor.digest
-                )));
-            }
-            have
-        }
-        200 => 0,
-        404 => {
-            drain(resp);
-            return Err(DownloadError::Fatal(Error::NotFound {
-                registry: client.registry().to_owned(),
-                what: format!("blob {} in {repo}", descriptor.digest),
-            }));
-        }
-        _ => return Err(DownloadError::Fatal(client.unexpected("GET", &url, resp))),
-    };
-    let restarted = start == 0 && have > 0;
-    if restarted {
-        *hasher = Hasher::default();
-    }
-    let remaining = descriptor.size - start;
-    if let Some(len) = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok())
-        && len != remaining
-    {
-        return Err(DownloadError::Fatal(blob_mismatch(
-            client,
-            &descriptor.digest,
-            modeloci_digest::Error::SizeMismatch {
-                expected: descriptor.size,
-                actual: start.saturating_add(len),
-                at_least: false,
-            },
-        )));
-    }
-    let mut file = match staging::open_partial(partial, start) {
-        Ok(f) => f,
-        Err(e) => {
-            return Err(DownloadError::Fatal(Error::Io {
-                path: partial.to_owned(),
-                source: e,
-            }));
-        }
-    };
-    // Never more than the descriptor's size: a registry sending more is stopped at one byte over.
-    let mut body = resp.into_body().into_reader().take(remaining + 1);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut received = 0u64;
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let _ = file.flush();
-                return Err(DownloadError::Broken {
+/// What stopped the copy of a body into the partial file.
+enum CopyError {
+    /// The registry sent more than the blob holds: this much at least.
+    TooLong(u64),
+    /// Writing the partial file failed.
+    Write(io::Error),
+}
+
+/// The download of one blob into its partial file.
+struct Download<'a> {
+    client: &'a Client,
+    repo: &'a str,
+    staged: &'a Staged<'a>,
+    progress: Option<&'a dyn Progress>,
+}
+
+impl Download<'_> {
+    /// Downloads the rest of the blob, resuming after each break. Returns the bytes
+    /// received.
+    ///
+    /// Tries are bounded twice: those that bring the file no further than any before (a
+    /// restart from zero that stops short of the furthest point is no progress) count
+    /// against the retries, and all tries together against a cap.
+    fn with_retries(&self, hasher: &mut Hasher) -> Result<u64> {
+        let mut tries = Tries::capped(self.client, self.staged.descriptor.size);
+        let mut furthest = hasher.size();
+        let mut downloaded = 0;
+        let mut restarted = false;
+        loop {
+            match self.once(hasher) {
+                Ok(n) => return Ok(downloaded + n),
+                Err(DownloadError::Broken {
                     received,
-                    stalled: crate::client::is_io_timeout(&e),
-                    restart: restarted,
-                });
+                    stalled,
+                    restart,
+                }) => {
+                    downloaded += received;
+                    restarted |= restart;
+                    let progressed = hasher.size() > furthest;
+                    furthest = furthest.max(hasher.size());
+                    let Some(wait) = tries.failed(progressed) else {
+                        return Err(self.gave_up(stalled, restarted, furthest, tries.attempts()));
+                    };
+                    std::thread::sleep(wait);
+                }
+                Err(DownloadError::Fatal(e)) => return Err(e),
             }
-        };
-        if received + n as u64 > remaining {
-            drop(file);
-            let _ = fs::remove_file(partial);
-            return Err(DownloadError::Fatal(blob_mismatch(
-                client,
+        }
+    }
+
+    /// The error after the last try: the stall, or the breaks.
+    fn gave_up(&self, stalled: bool, restarted: bool, furthest: u64, attempts: u32) -> Error {
+        let descriptor = self.staged.descriptor;
+        let digest = &descriptor.digest;
+        if stalled {
+            return self
+                .client
+                .stalled(format!("downloading blob {digest}"), attempts);
+        }
+        Error::Unreachable {
+            registry: self.client.registry().to_owned(),
+            reason: format!(
+                "the download of blob {digest} kept breaking off{}, at best after {furthest} of {} bytes; gave up after {attempts} attempts",
+                if restarted {
+                    " (it answered requests for the rest with the whole blob)"
+                } else {
+                    ""
+                },
+                descriptor.size
+            ),
+        }
+    }
+
+    /// Appends the rest of the blob to the partial file, asking for a Range when part of it
+    /// is there. Returns the bytes received.
+    fn once(&self, hasher: &mut Hasher) -> Result<u64, DownloadError> {
+        let descriptor = self.staged.descriptor;
+        let have = hasher.size();
+        if have == descriptor.size {
+            return Ok(0);
+        }
+        let body = self
+            .client
+            .get_blob(self.repo, &descriptor.digest, have)
+            .map_err(DownloadError::Fatal)?;
+        let restarted = body.start == 0 && have > 0;
+        if restarted {
+            *hasher = Hasher::default();
+        }
+        self.check_length(&body).map_err(DownloadError::Fatal)?;
+        let partial = &self.staged.partial;
+        let file = staging::open_partial(partial, body.start).map_err(|source| {
+            DownloadError::Fatal(Error::Io {
+                path: partial.clone(),
+                source,
+            })
+        })?;
+        self.copy(body, file, hasher, restarted)
+    }
+
+    /// Refuses a body whose announced length is not the rest of the blob.
+    fn check_length(&self, body: &BlobBody) -> Result<()> {
+        let descriptor = self.staged.descriptor;
+        match body.length {
+            Some(len) if len != descriptor.size - body.start => Err(blob_mismatch(
+                self.client,
                 &descriptor.digest,
                 modeloci_digest::Error::SizeMismatch {
                     expected: descriptor.size,
-                    actual: start + received + n as u64,
-                    at_least: true,
+                    actual: body.start.saturating_add(len),
+                    at_least: false,
                 },
-            )));
-        }
-        if let Err(e) = file.write_all(&buf[..n]) {
-            return Err(DownloadError::Fatal(Error::Io {
-                path: partial.to_owned(),
-                source: e,
-            }));
-        }
-        hasher.update(&buf[..n]);
-        received += n as u64;
-        if let Some(p) = progress {
-            p.advance(n as u64);
+            )),
+            _ => Ok(()),
         }
     }
-    if received < remaining {
-        return Err(DownloadError::Broken {
-            received,
-            stalled: false,
-            restart: restarted,
+
+    /// Copies the body into the partial file and the hasher: a failed read is a break
+    /// (resumable), a failed write or a body longer than the blob is fatal.
+    fn copy(
+        &self,
+        body: BlobBody,
+        mut file: fs::File,
+        hasher: &mut Hasher,
+        restart: bool,
+    ) -> Result<u64, DownloadError> {
+        let descriptor = self.staged.descriptor;
+        let remaining = descriptor.size - body.start;
+        // Never more than the descriptor's size: a registry sending more is stopped at one
+        // byte over.
+        let mut reader = io::Read::take(body.reader, remaining + 1);
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        let mut received = 0u64;
+        let copied = read_chunks(&mut reader, &mut buf, |chunk| {
+            let n = chunk.len() as u64;
+            if received + n > remaining {
+                return Err(CopyError::TooLong(body.start + received + n));
+            }
+            file.write_all(chunk).map_err(CopyError::Write)?;
+            hasher.update(chunk);
+            received += n;
+            if let Some(p) = self.progress {
+                p.advance(n);
+            }
+            Ok(())
         });
+        let partial = &self.staged.partial;
+        match copied {
+            Ok(_) if received < remaining => Err(DownloadError::Broken {
+                received,
+                stalled: false,
+                restart,
+            }),
+            Ok(_) => Ok(received),
+            Err(ChunkError::Read(e)) => {
+                let _ = file.flush();
+                Err(DownloadError::Broken {
+                    received,
+                    stalled: is_io_timeout(&e),
+                    restart,
+                })
+            }
+            Err(ChunkError::Sink(CopyError::TooLong(actual))) => {
+                drop(file);
+                let _ = fs::remove_file(partial);
+                Err(DownloadError::Fatal(blob_mismatch(
+                    self.client,
+                    &descriptor.digest,
+                    modeloci_digest::Error::SizeMismatch {
+                        expected: descriptor.size,
+                        actual,
+                        at_least: true,
+                    },
+                )))
+            }
+            Err(ChunkError::Sink(CopyError::Write(source))) => {
+                Err(DownloadError::Fatal(Error::Io {
+                    path: partial.clone(),
+                    source,
+                }))
+            }
+        }
     }
-    Ok(received)
 }

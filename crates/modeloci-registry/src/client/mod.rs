@@ -1,18 +1,32 @@
-//! The HTTP side of the OCI distribution API: one registry, authenticated on demand.
+//! The HTTP side of the OCI distribution API: one registry, authenticated on demand. Every
+//! request the crate makes, and every URL it formats, is here; push and pull orchestrate.
+//!
+//! - this file: options, origins and `Location`s, sending with one challenge and retries;
+//! - `auth_flow`: answering a `WWW-Authenticate` challenge (basic, or a bearer token);
+//! - `manifests`: fetching (capped) and storing manifests;
+//! - `blobs`: HEAD, ranged GET, and the upload session (POST, mount, PATCH, PUT, status);
+//! - `retry`: the one retry policy (what is transient, waits, attempt caps, progress).
 
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use modeloci_digest::Hasher;
-use modeloci_spec::{Digest, MediaType};
 use ureq::config::RedirectAuthHeaders;
 use ureq::http::{self, Response, Uri};
 use ureq::{Agent, SendBody};
 
-use crate::auth::{Challenge, Credentials, parse_challenge};
+use crate::auth::Credentials;
 use crate::{Error, Result};
+
+mod auth_flow;
+mod blobs;
+mod manifests;
+mod retry;
+
+pub(crate) use blobs::{Access, BlobBody, ChunkAnswer, Mount, UploadSession};
+pub(crate) use retry::{Advance, Tries};
+use retry::{transient_error, transient_status};
 
 /// The largest manifest this client reads (OCI registries cap them at 4 MiB too).
 pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
@@ -91,6 +105,17 @@ pub(crate) enum Body<'a> {
         open: &'a (dyn Fn() -> io::Result<Box<dyn Read + 'a>> + Sync),
         len: u64,
     },
+}
+
+impl Body<'_> {
+    /// The length sent.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        }
+    }
 }
 
 /// Whether a failed request may be sent again as it is.
@@ -212,17 +237,6 @@ impl Client {
         }
     }
 
-    /// How many times a failed request is tried again.
-    pub(crate) fn retries(&self) -> u32 {
-        self.retries
-    }
-
-    /// The wait before retry number `attempt` (from 1): the backoff, doubled each time.
-    pub(crate) fn backoff_delay(&self, attempt: u32) -> Duration {
-        self.backoff
-            .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-    }
-
     /// The registry's own origin.
     fn origin(&self) -> Option<Origin> {
         self.base.parse::<Uri>().ok().as_ref().and_then(Origin::of)
@@ -329,17 +343,6 @@ impl Client {
         }
     }
 
-    fn authorization(&self, scopes: &[String]) -> Option<String> {
-        let state = self.auth.lock().expect("no panics holding the lock");
-        if let Some(token) = state.tokens.get(&scopes.join(" ")) {
-            return Some(format!("Bearer {token}"));
-        }
-        if state.basic {
-            return self.credentials.as_ref().map(Credentials::basic_header);
-        }
-        None
-    }
-
     pub(crate) fn unauthorized(&self, status: u16) -> Error {
         Error::Unauthorized {
             registry: self.registry.clone(),
@@ -378,25 +381,7 @@ impl Client {
             match self.send_once(method, url, headers, body, authorization.as_deref()) {
                 Ok(resp) if resp.status() == 401 && !challenged && own => {
                     challenged = true;
-                    let header = resp
-                        .headers()
-                        .get("www-authenticate")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    drain(resp);
-                    match header.as_deref().and_then(parse_challenge) {
-                        Some(Challenge::Basic) if self.credentials.is_some() => {
-                            self.auth.lock().expect("no panics holding the lock").basic = true;
-                        }
-                        Some(Challenge::Bearer {
-                            realm,
-                            service,
-                            scope,
-                        }) => {
-                            self.fetch_token(&realm, service.as_deref(), scopes, scope.as_deref())?;
-                        }
-                        _ => return Err(self.unauthorized(401)),
-                    }
+                    self.answer_challenge(resp, scopes)?;
                 }
                 Ok(resp) if matches!(resp.status().as_u16(), 401 | 403) => {
                     let status = resp.status().as_u16();
@@ -469,99 +454,13 @@ impl Client {
             Body::Bytes(b) => Box::new(*b),
             Body::Stream { open, .. } => open().map_err(ureq::Error::Io)?,
         };
-        let len = match body {
-            Body::Empty => 0,
-            Body::Bytes(b) => b.len() as u64,
-            Body::Stream { len, .. } => *len,
-        };
+        let len = body.len();
         // An explicit length: ureq then streams the reader without chunked encoding.
         builder = builder.header("content-length", len.to_string());
         let request = builder
             .body(SendBody::from_reader(&mut reader))
             .map_err(|e| ureq::Error::Io(io::Error::other(e.to_string())))?;
         self.agent.run(request)
-    }
-
-    fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        challenge_scope: Option<&str>,
-    ) -> Result<()> {
-        // Parsed, not matched by prefix: `HTTP://`, `http://localhost:80@elsewhere/` and the
-        // like name the host they really reach.
-        let origin = realm
-            .parse::<Uri>()
-            .ok()
-            .as_ref()
-            .and_then(Origin::of)
-            .ok_or_else(|| {
-                self.protocol(format!(
-                    "its token realm {realm:?} is not an http(s) URL without a user name"
-                ))
-            })?;
-        if !origin.https
-            && self.credentials.is_some()
-            && !self.plain_http
-            && !is_local(&origin.host)
-        {
-            return Err(Error::Insecure {
-                registry: origin.host,
-            });
-        }
-        let mut url = realm.to_owned();
-        let mut sep = if url.contains('?') { '&' } else { '?' };
-        if let Some(service) = service {
-            url.push_str(&format!("{sep}service={}", encode_query(service)));
-            sep = '&';
-        }
-        let wanted: Vec<&str> = if scopes.is_empty() {
-            challenge_scope.into_iter().collect()
-        } else {
-            scopes.iter().map(String::as_str).collect()
-        };
-        for scope in wanted {
-            url.push_str(&format!("{sep}scope={}", encode_query(scope)));
-            sep = '&';
-        }
-        let mut builder = http::Request::builder().method("GET").uri(&url);
-        if let Some(creds) = &self.credentials {
-            builder = builder.header("authorization", creds.basic_header());
-        }
-        let request = builder.body(()).map_err(|e| Error::Protocol {
-            registry: self.registry.clone(),
-            reason: e.to_string(),
-        })?;
-        let resp = self
-            .agent
-            .run(request)
-            .map_err(|e| self.transport_error(&e))?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            drain(resp);
-            return Err(self.unauthorized(status));
-        }
-        let body = read_limited(resp, 1 << 20).map_err(|e| self.transport_error(&e))?;
-        let doc: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-                registry: self.registry.clone(),
-                reason: format!("token answer is not JSON: {e}"),
-            })?;
-        let token = doc
-            .get("token")
-            .or_else(|| doc.get("access_token"))
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| Error::Protocol {
-                registry: self.registry.clone(),
-                reason: "token answer holds no token".into(),
-            })?;
-        self.auth
-            .lock()
-            .expect("no panics holding the lock")
-            .tokens
-            .insert(scopes.join(" "), token.to_owned());
-        Ok(())
     }
 
     pub(crate) fn status_error(
@@ -600,123 +499,6 @@ impl Client {
             .and_then(|b| error_detail(&b));
         self.status_error(method, url, status, detail)
     }
-
-    /// Fetches a manifest by tag or digest: its bytes (at most [`MAX_MANIFEST_SIZE`]), its
-    /// media type, and the digest the registry states for it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`], [`Error::TooLarge`], and those of any request.
-    pub fn get_manifest(
-        &self,
-        repository: &str,
-        reference: &str,
-    ) -> Result<(Vec<u8>, Option<MediaType>, Option<Digest>)> {
-        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let accept = [
-            MediaType::ImageManifest.as_str(),
-            MediaType::ImageIndex.as_str(),
-            MediaType::DockerManifest.as_str(),
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-        ]
-        .join(", ");
-        let scopes = [format!("repository:{repository}:pull")];
-        let resp = self.request(
-            "GET",
-            &url,
-            &[("accept", accept)],
-            &Body::Empty,
-            &scopes,
-            Retry::Yes,
-        )?;
-        match resp.status().as_u16() {
-            200 => {}
-            404 => {
-                drain(resp);
-                return Err(Error::NotFound {
-                    registry: self.registry.clone(),
-                    what: format!("manifest {repository}:{reference}"),
-                });
-            }
-            _ => return Err(self.unexpected("GET", &url, resp)),
-        }
-        let media_type = header(&resp, "content-type")
-            .map(|t| MediaType::from(t.split(';').next().unwrap_or(&t).trim()));
-        let stated = header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
-        let what = format!("manifest {repository}:{reference}");
-        if let Some(len) = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok())
-            && len > MAX_MANIFEST_SIZE
-        {
-            return Err(Error::TooLarge {
-                registry: self.registry.clone(),
-                what,
-                size: len,
-                limit: MAX_MANIFEST_SIZE,
-            });
-        }
-        let bytes =
-            read_limited(resp, MAX_MANIFEST_SIZE + 1).map_err(|e| self.transport_error(&e))?;
-        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-            return Err(Error::TooLarge {
-                registry: self.registry.clone(),
-                what,
-                size: bytes.len() as u64,
-                limit: MAX_MANIFEST_SIZE,
-            });
-        }
-        Ok((bytes, media_type, stated))
-    }
-
-    /// Stores a manifest under `reference` (a tag or its digest); returns its digest.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Verification`] when the registry states another digest for what it stored,
-    /// and those of any request.
-    pub fn put_manifest(
-        &self,
-        repository: &str,
-        reference: &str,
-        media_type: &MediaType,
-        bytes: &[u8],
-    ) -> Result<Digest> {
-        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let scopes = [format!("repository:{repository}:pull,push")];
-        let headers = [("content-type", media_type.as_str().to_owned())];
-        let resp = self.request(
-            "PUT",
-            &url,
-            &headers,
-            &Body::Bytes(bytes),
-            &scopes,
-            Retry::Yes,
-        )?;
-        if resp.status().as_u16() != 201 {
-            return Err(self.unexpected("PUT", &url, resp));
-        }
-        let ours = Hasher::digest_bytes(bytes).digest;
-        let stated: Option<Digest> =
-            header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
-        drain(resp);
-        if let Some(stated) = stated
-            && stated != ours
-        {
-            return Err(Error::Verification {
-                registry: self.registry.clone(),
-                what: "manifest".into(),
-                digest: ours.clone(),
-                source: modeloci_digest::Error::DigestMismatch {
-                    expected: ours,
-                    actual: stated,
-                },
-            });
-        }
-        Ok(ours)
-    }
-}
-
-fn transient_status(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
 /// Whether the transport gave up because nothing arrived (or could be sent) in time.
@@ -737,13 +519,6 @@ pub(crate) fn is_io_timeout(e: &io::Error) -> bool {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<ureq::Error>())
         .is_some_and(is_timeout)
-}
-
-fn transient_error(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
-    )
 }
 
 /// A response header as a string.
@@ -783,19 +558,6 @@ fn error_detail(body: &[u8]) -> Option<String> {
         .and_then(serde_json::Value::as_str)
         .unwrap_or("");
     Some(format!("{code}: {message}"))
-}
-
-/// Percent-encodes a query value.
-fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -965,27 +727,6 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "registry.example.com: its token realm \"http://localhost:80@auth.example.com/token\" is not an http(s) URL without a user name"
-        );
-    }
-
-    #[test]
-    fn backoff_doubles_without_overflow() {
-        let c = Client::new(
-            "localhost",
-            ClientOptions::default()
-                .with_backoff(Duration::from_millis(100))
-                .with_retries(100),
-        );
-        assert_eq!(c.backoff_delay(1), Duration::from_millis(100));
-        assert_eq!(c.backoff_delay(3), Duration::from_millis(400));
-        assert_eq!(c.backoff_delay(99), Duration::from_millis(100 << 10));
-    }
-
-    #[test]
-    fn query_encoding() {
-        assert_eq!(
-            encode_query("repository:a/b:pull,push"),
-            "repository:a/b:pull%2Cpush"
         );
     }
 }
