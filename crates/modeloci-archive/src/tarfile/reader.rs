@@ -9,6 +9,8 @@
 
 use std::io::{self, Read};
 
+use modeloci_digest::{ChunkError, read_chunks, read_full};
+
 use crate::entry_policy::{MAX_METADATA_SIZE, Refusal};
 use crate::tarfile::header::padding;
 
@@ -396,22 +398,19 @@ impl<S: Source> TarReader<S> {
     /// follows, and gives the source back.
     pub(crate) fn finish(mut self, max: u64) -> Result<S, TarError> {
         debug_assert!(self.ended);
-        let start = self.pos;
-        let mut buf = [0u8; 8192];
         let mut seen = 0u64;
-        loop {
-            let n = match self.src.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(TarError::Io(e)),
-            };
-            if n == 0 {
-                return Ok(self.src);
+        let only_zeros = read_chunks(&mut self.src, &mut [0u8; 8192], |chunk| {
+            seen = seen.saturating_add(chunk.len() as u64);
+            if seen > max || chunk.iter().any(|&b| b != 0) {
+                Err(())
+            } else {
+                Ok(())
             }
-            seen = seen.saturating_add(n as u64);
-            if seen > max || buf[..n].iter().any(|&b| b != 0) {
-                return Err(self.malformed(start, TRAILING_DATA));
-            }
+        });
+        match only_zeros {
+            Ok(_) => Ok(self.src),
+            Err(ChunkError::Read(e)) => Err(TarError::Io(e)),
+            Err(ChunkError::Sink(())) => Err(self.malformed(self.pos, TRAILING_DATA)),
         }
     }
 }
@@ -423,19 +422,6 @@ impl<S: Source> Read for EntryData<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read_data(buf)
     }
-}
-
-fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match src.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn check_checksum(header: &tar::Header) -> Result<(), String> {
