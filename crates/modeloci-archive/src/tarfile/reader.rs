@@ -2,7 +2,7 @@
 //!
 //! tar-rs's `Archive` reads GNU long names and PAX headers of any size into memory and
 //! resolves ambiguous headers its own way; this walker uses tar-rs only to decode header
-//! fields, and adds the rules of DESIGN.md section 5: metadata bodies are capped, a PAX size
+//! fields, and adds the rules of `docs/format.md` §7: metadata bodies are capped, a PAX size
 //! that contradicts the header is refused, entries that carry no data must declare none, the
 //! archive must end with an end-of-archive marker followed by nothing but zero padding.
 //! It never writes anything: what to do with each entry is the caller's policy.
