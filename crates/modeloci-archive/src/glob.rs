@@ -73,10 +73,10 @@ impl Pattern {
         };
         match matcher {
             Some(m) => m.is_match_candidate(&Candidate::from_bytes(spelled.as_bytes())),
-            // globset refuses a translated pattern only when its automaton is over the size
-            // limit (10 MiB: patterns of tens of KiB with `?`, hundreds without).
-            // Such a pattern then matches only the path that is exactly its text: never more
-            // than the user wrote.
+            // globset refuses a translated pattern only when its automaton is over its
+            // 10 MiB limit: patterns far longer than any path (4 KiB ones compile, a
+            // 128 KiB one with `?` does not). Such a pattern then matches only the path that
+            // is exactly its text: never more than the user wrote.
             None => self.source == path,
         }
     }
