@@ -248,3 +248,34 @@ fn include_selects_the_layers_unpack_needs() {
         "refusing entry \"../x\": path has a '..' component"
     );
 }
+
+#[test]
+fn include_patterns_have_only_star_and_question_mark() {
+    // `*` and `?` cross `/`, `?` is one character however many bytes it takes, and every
+    // other character is itself: brackets, braces and `**` are not glob syntax here.
+    let raw = |path: &str| {
+        Layer::new("application/vnd.cncf.model.weight.v1.raw", b"x".to_vec())
+            .annotate(annotations::MODELPACK_FILEPATH, path)
+    };
+    let modelpack = Artifact::new(
+        MediaType::ModelPackConfig,
+        &ModelPackConfig::default().to_json(),
+        vec![
+            raw("model[1].bin"),
+            raw("model1.bin"),
+            raw("b.json"),
+            raw("a/b.json"),
+            raw("données/é.txt"),
+            raw("{x,y}.txt"),
+        ],
+    );
+    let manifest = OciManifest::from_slice(&modelpack.manifest()).unwrap();
+    assert_eq!(chosen(&manifest, &["model[1].bin"]), ["model[1].bin"]);
+    assert_eq!(chosen(&manifest, &["model?.bin"]), ["model1.bin"]);
+    assert_eq!(chosen(&manifest, &["**/b.json"]), ["a/b.json"]);
+    assert_eq!(chosen(&manifest, &["?/*.json"]), ["a/b.json"]);
+    assert_eq!(chosen(&manifest, &["donn?es?*"]), ["données/é.txt"]);
+    assert_eq!(chosen(&manifest, &["*/?.txt"]), ["données/é.txt"]);
+    assert_eq!(chosen(&manifest, &["{x,y}.txt"]), ["{x,y}.txt"]);
+    assert_eq!(chosen(&manifest, &["x.txt"]), Vec::<String>::new());
+}

@@ -82,6 +82,28 @@ pub fn read_chunks<R: Read + ?Sized, E>(
     }
 }
 
+/// Fills `buf` from `reader` as far as the reader allows, retrying reads that were
+/// interrupted. Returns the bytes read: `buf.len()`, or fewer only at the end of the stream.
+///
+/// Unlike [`Read::read_exact`], a short read at the end is not an error, so the caller can
+/// tell a clean end (0) from a partial block.
+///
+/// # Errors
+///
+/// The reader's error; the bytes before it are in `buf` but not counted.
+pub fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +140,33 @@ mod tests {
         })
         .unwrap();
         assert_eq!((n, seen.as_slice()), (12, &b"hello, world"[..]));
+    }
+
+    #[test]
+    fn read_full_fills_the_buffer_through_interruptions_and_short_reads() {
+        let mut reader = Stutter {
+            data: b"hello, world",
+            interrupt: false,
+        };
+        let mut buf = [0u8; 8];
+        assert_eq!(read_full(&mut reader, &mut buf).unwrap(), 8);
+        assert_eq!(&buf, b"hello, w");
+        // The rest is shorter than the buffer: a partial block, then the end.
+        assert_eq!(read_full(&mut reader, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"orld");
+        assert_eq!(read_full(&mut reader, &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn read_full_passes_other_errors_on() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+        }
+        let err = read_full(&mut Broken, &mut [0u8; 4]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]

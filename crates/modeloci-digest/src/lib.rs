@@ -10,6 +10,8 @@
 //!   the digest matched. A consumer that stages what it reads and commits only on a clean end
 //!   of stream therefore never commits unverified bytes.
 //! - [`hash_file`] and [`hash_reader`] hash with large buffers.
+//! - [`read_chunks`] and [`read_full`] are the read loops the workspace shares: both retry
+//!   interrupted reads.
 //!
 //! SHA-256 comes from the `sha2` crate, which picks the CPU's SHA extensions at run time
 //! (about 2 GB/s a core on x86-64 with SHA-NI).
@@ -49,7 +51,7 @@ mod verify;
 mod writer;
 
 pub use error::Error;
-pub use file::{BUFFER_SIZE, ChunkError, hash_file, hash_reader, read_chunks};
+pub use file::{BUFFER_SIZE, ChunkError, hash_file, hash_reader, read_chunks, read_full};
 pub use hasher::{Hasher, Measured};
 pub use parallel::{all_or_first_error, largest_first};
 pub use reader::DigestReader;

@@ -110,17 +110,10 @@ pub(crate) fn decoder<'a>(
 }
 
 /// Fills `buf` as far as the input allows; returns the bytes read (fewer only at the end).
+/// Blocks are always full before the end, so the block boundaries, and the bytes written,
+/// do not depend on how the input happens to split its reads.
 pub(crate) fn read_block(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
+    modeloci_digest::read_full(input, buf)
 }
 
 /// The samples of a file that the choices below look at: up to three 256 KiB pieces (start,

@@ -2,12 +2,14 @@
 //!
 //! tar-rs's `Archive` reads GNU long names and PAX headers of any size into memory and
 //! resolves ambiguous headers its own way; this walker uses tar-rs only to decode header
-//! fields, and adds the rules of DESIGN.md section 5: metadata bodies are capped, a PAX size
+//! fields, and adds the rules of `docs/format.md` §7: metadata bodies are capped, a PAX size
 //! that contradicts the header is refused, entries that carry no data must declare none, the
 //! archive must end with an end-of-archive marker followed by nothing but zero padding.
 //! It never writes anything: what to do with each entry is the caller's policy.
 
 use std::io::{self, Read};
+
+use modeloci_digest::{ChunkError, read_chunks, read_full};
 
 use crate::entry_policy::{MAX_METADATA_SIZE, Refusal};
 use crate::tarfile::header::padding;
@@ -206,7 +208,30 @@ impl<S: Source> TarReader<S> {
         if self.ended {
             return Ok(None);
         }
-        // Both were bounded when the entry was read (`finish_entry`), so this cannot wrap.
+        self.skip_rest_of_entry()?;
+        let mut ext = Extensions::default();
+        loop {
+            let header_offset = self.pos;
+            let Some(block) = self.read_header_block()? else {
+                self.ended = true;
+                return Ok(None);
+            };
+            let header = tar::Header::from_byte_slice(&block);
+            check_checksum(header).map_err(|reason| self.malformed(header_offset, reason))?;
+            let size = header
+                .entry_size()
+                .map_err(|_| self.malformed(header_offset, "invalid size field"))?;
+            let typeflag = block[156];
+            match metadata_kind(typeflag) {
+                Some(kind) => self.read_metadata(header, kind, size, header_offset, &mut ext)?,
+                None => return self.finish_entry(header, typeflag, size, ext).map(Some),
+            }
+        }
+    }
+
+    /// Skips the current entry's unread data and its padding.
+    fn skip_rest_of_entry(&mut self) -> Result<(), TarError> {
+        // Both were bounded when the entry was read (`start_data`), so this cannot wrap.
         let rest = self
             .data_left
             .checked_add(self.pad_left)
@@ -214,121 +239,90 @@ impl<S: Source> TarReader<S> {
         self.skip(rest)?;
         self.data_left = 0;
         self.pad_left = 0;
-        let mut ext = Extensions::default();
-        loop {
-            let header_offset = self.pos;
-            let mut block = [0u8; 512];
-            let read = read_full(&mut self.src, &mut block)?;
-            self.advance(read as u64)?;
-            if read == 0 {
-                return Err(Self::truncated(
-                    header_offset,
-                    "the archive ends without an end-of-archive marker",
-                ));
-            }
-            if read < block.len() {
-                return Err(Self::truncated(header_offset, "truncated header block"));
-            }
-            if block.iter().all(|&b| b == 0) {
-                self.ended = true;
-                return Ok(None);
-            }
-            let header = tar::Header::from_byte_slice(&block);
-            check_checksum(header).map_err(|reason| self.malformed(header_offset, reason))?;
-            let size = header
-                .entry_size()
-                .map_err(|_| self.malformed(header_offset, "invalid size field"))?;
-            let typeflag = block[156];
-            match typeflag {
-                b'x' | b'g' | b'L' | b'K' => {
-                    let name = raw_name(header);
-                    let kind = match typeflag {
-                        b'x' => "PAX header",
-                        b'g' => "PAX global header",
-                        b'L' => "GNU long name",
-                        _ => "GNU long link name",
-                    };
-                    if size > MAX_METADATA_SIZE {
-                        return Err(TarError::Refused {
-                            entry: name,
-                            refusal: Refusal::OversizedMetadata { kind, size },
-                        });
-                    }
-                    let mut body = vec![0u8; size as usize];
-                    self.read_exact_at_pos(&mut body)?;
-                    self.skip(padding(size) as u64)?;
-                    let repeated = match typeflag {
-                        b'x' => std::mem::replace(&mut ext.seen_pax, true),
-                        b'L' => std::mem::replace(&mut ext.seen_long_name, true),
-                        b'K' => std::mem::replace(&mut ext.seen_long_link, true),
-                        _ => false,
-                    };
-                    if repeated {
-                        return Err(
-                            self.malformed(header_offset, format!("two {kind}s for one entry"))
-                        );
-                    }
-                    match typeflag {
-                        b'x' => {
-                            apply_pax(&body, &mut ext).map_err(|refusal| TarError::Refused {
-                                entry: name,
-                                refusal,
-                            })?;
-                        }
-                        b'L' => ext.path = Some(c_string(&body, &name)?),
-                        b'K' => ext.link = Some(c_string(&body, &name)?),
-                        _ => {} // A global header sets defaults we never use.
-                    }
-                }
-                _ => return self.finish_entry(header, typeflag, size, ext).map(Some),
-            }
-        }
+        Ok(())
     }
 
+    /// The next header block, or `None` for the all-zero block of the end-of-archive marker.
+    fn read_header_block(&mut self) -> Result<Option<[u8; 512]>, TarError> {
+        let header_offset = self.pos;
+        let mut block = [0u8; 512];
+        let read = read_full(&mut self.src, &mut block)?;
+        self.advance(read as u64)?;
+        if read == 0 {
+            return Err(Self::truncated(
+                header_offset,
+                "the archive ends without an end-of-archive marker",
+            ));
+        }
+        if read < block.len() {
+            return Err(Self::truncated(header_offset, "truncated header block"));
+        }
+        Ok((!block.iter().all(|&b| b == 0)).then_some(block))
+    }
+
+    /// Reads the body of a metadata header (PAX, GNU long name or long link) and records
+    /// what it says for the entry that follows.
+    fn read_metadata(
+        &mut self,
+        header: &tar::Header,
+        kind: Metadata,
+        size: u64,
+        header_offset: u64,
+        ext: &mut Extensions,
+    ) -> Result<(), TarError> {
+        let name = raw_name(header);
+        if size > MAX_METADATA_SIZE {
+            return Err(TarError::Refused {
+                entry: name,
+                refusal: Refusal::OversizedMetadata {
+                    kind: kind.label(),
+                    size,
+                },
+            });
+        }
+        let mut body = vec![0u8; size as usize];
+        self.read_exact_at_pos(&mut body)?;
+        self.skip(padding(size) as u64)?;
+        let repeated = match kind {
+            Metadata::Pax => std::mem::replace(&mut ext.seen_pax, true),
+            Metadata::LongName => std::mem::replace(&mut ext.seen_long_name, true),
+            Metadata::LongLink => std::mem::replace(&mut ext.seen_long_link, true),
+            Metadata::GlobalPax => false,
+        };
+        if repeated {
+            let reason = format!("two {}s for one entry", kind.label());
+            return Err(self.malformed(header_offset, reason));
+        }
+        match kind {
+            Metadata::Pax => apply_pax(&body, ext).map_err(|refusal| TarError::Refused {
+                entry: name,
+                refusal,
+            })?,
+            Metadata::LongName => ext.path = Some(c_string(&body, &name)?),
+            Metadata::LongLink => ext.link = Some(c_string(&body, &name)?),
+            Metadata::GlobalPax => {} // A global header sets defaults we never use.
+        }
+        Ok(())
+    }
+
+    /// The entry a non-metadata header describes, with its extensions applied; the stream is
+    /// left at the start of its data.
     fn finish_entry(
         &mut self,
         header: &tar::Header,
         typeflag: u8,
         header_size: u64,
-        ext: Extensions,
+        mut ext: Extensions,
     ) -> Result<Entry, TarError> {
-        let name = match ext.path {
+        let name = match ext.path.take() {
             Some(path) => path,
             None => header_name(header).map_err(|raw| TarError::Refused {
                 entry: raw,
                 refusal: Refusal::NotUtf8,
             })?,
         };
-        let size = match ext.size {
-            Some(pax) if header_size != 0 && header_size != pax => {
-                return Err(TarError::Refused {
-                    entry: name,
-                    refusal: Refusal::BadPaxRecord {
-                        key: format!("size={pax} (the header says {header_size})"),
-                    },
-                });
-            }
-            Some(pax) => pax,
-            None => header_size,
-        };
-        let link = || match &ext.link {
-            Some(l) => l.clone(),
-            None => String::from_utf8_lossy(&header.as_old().linkname)
-                .trim_end_matches('\0')
-                .to_owned(),
-        };
-        let kind = match typeflag {
-            _ if ext.sparse => EntryKind::Sparse,
-            b'0' | b'\0' | b'7' => EntryKind::File,
-            b'1' => EntryKind::Hardlink(link()),
-            b'2' => EntryKind::Symlink(link()),
-            b'3' => EntryKind::CharDevice,
-            b'4' => EntryKind::BlockDevice,
-            b'5' => EntryKind::Dir,
-            b'6' => EntryKind::Fifo,
-            b'S' => EntryKind::Sparse,
-            other => EntryKind::Other(other),
-        };
+        let size = entry_size(&name, header_size, ext.size)?;
+        let kind = entry_kind(header, typeflag, &ext);
         // Entries that hold no data must say so: readers disagree on whether to skip a
         // declared size after a link or a directory, which is how archives smuggle entries.
         let carries_data = matches!(
@@ -346,6 +340,18 @@ impl<S: Source> TarReader<S> {
         } else {
             name
         };
+        self.start_data(&name, size)?;
+        Ok(Entry {
+            name,
+            kind,
+            size,
+            mode: header.mode().unwrap_or(0o644),
+            data_offset: self.pos,
+        })
+    }
+
+    /// Makes `size` bytes of data (and their padding) the current entry's.
+    fn start_data(&mut self, name: &str, size: u64) -> Result<(), TarError> {
         // A size from the input: the entry's data and padding must fit in a stream, or
         // skipping them would wrap around and read the data as headers.
         let pad = padding(size) as u64;
@@ -358,18 +364,12 @@ impl<S: Source> TarReader<S> {
             return Err(TarError::Truncated {
                 offset: self.pos,
                 reason: format!("entry {name:?} declares {size} bytes, more than any stream holds"),
-                entry: Some(name),
+                entry: Some(name.to_owned()),
             });
         }
         self.data_left = size;
         self.pad_left = pad;
-        Ok(Entry {
-            name,
-            kind,
-            size,
-            mode: header.mode().unwrap_or(0o644),
-            data_offset: self.pos,
-        })
+        Ok(())
     }
 
     /// Reads data of the current entry; `Ok(0)` at its end.
@@ -396,22 +396,19 @@ impl<S: Source> TarReader<S> {
     /// follows, and gives the source back.
     pub(crate) fn finish(mut self, max: u64) -> Result<S, TarError> {
         debug_assert!(self.ended);
-        let start = self.pos;
-        let mut buf = [0u8; 8192];
         let mut seen = 0u64;
-        loop {
-            let n = match self.src.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(TarError::Io(e)),
-            };
-            if n == 0 {
-                return Ok(self.src);
+        let only_zeros = read_chunks(&mut self.src, &mut [0u8; 8192], |chunk| {
+            seen = seen.saturating_add(chunk.len() as u64);
+            if seen > max || chunk.iter().any(|&b| b != 0) {
+                Err(())
+            } else {
+                Ok(())
             }
-            seen = seen.saturating_add(n as u64);
-            if seen > max || buf[..n].iter().any(|&b| b != 0) {
-                return Err(self.malformed(start, TRAILING_DATA));
-            }
+        });
+        match only_zeros {
+            Ok(_) => Ok(self.src),
+            Err(ChunkError::Read(e)) => Err(TarError::Io(e)),
+            Err(ChunkError::Sink(())) => Err(self.malformed(self.pos, TRAILING_DATA)),
         }
     }
 }
@@ -425,17 +422,73 @@ impl<S: Source> Read for EntryData<'_, S> {
     }
 }
 
-fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match src.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// The metadata headers: they describe the entry that follows rather than being one.
+#[derive(Clone, Copy)]
+enum Metadata {
+    Pax,
+    GlobalPax,
+    LongName,
+    LongLink,
+}
+
+impl Metadata {
+    /// The name refusals and errors give it.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Pax => "PAX header",
+            Self::GlobalPax => "PAX global header",
+            Self::LongName => "GNU long name",
+            Self::LongLink => "GNU long link name",
         }
     }
-    Ok(filled)
+}
+
+/// The metadata header a type flag declares, if it declares one.
+fn metadata_kind(typeflag: u8) -> Option<Metadata> {
+    Some(match typeflag {
+        b'x' => Metadata::Pax,
+        b'g' => Metadata::GlobalPax,
+        b'L' => Metadata::LongName,
+        b'K' => Metadata::LongLink,
+        _ => return None,
+    })
+}
+
+/// The entry's size: the header's, unless a PAX record gives one. A PAX size that
+/// contradicts a non-zero header size is refused, as readers disagree on which one wins.
+fn entry_size(name: &str, header_size: u64, pax: Option<u64>) -> Result<u64, TarError> {
+    match pax {
+        Some(pax) if header_size != 0 && header_size != pax => Err(TarError::Refused {
+            entry: name.to_owned(),
+            refusal: Refusal::BadPaxRecord {
+                key: format!("size={pax} (the header says {header_size})"),
+            },
+        }),
+        Some(pax) => Ok(pax),
+        None => Ok(header_size),
+    }
+}
+
+/// The entry's type; a link's target comes from the extensions or the header.
+fn entry_kind(header: &tar::Header, typeflag: u8, ext: &Extensions) -> EntryKind {
+    let link = || match &ext.link {
+        Some(l) => l.clone(),
+        None => String::from_utf8_lossy(&header.as_old().linkname)
+            .trim_end_matches('\0')
+            .to_owned(),
+    };
+    match typeflag {
+        _ if ext.sparse => EntryKind::Sparse,
+        b'0' | b'\0' | b'7' => EntryKind::File,
+        b'1' => EntryKind::Hardlink(link()),
+        b'2' => EntryKind::Symlink(link()),
+        b'3' => EntryKind::CharDevice,
+        b'4' => EntryKind::BlockDevice,
+        b'5' => EntryKind::Dir,
+        b'6' => EntryKind::Fifo,
+        b'S' => EntryKind::Sparse,
+        other => EntryKind::Other(other),
+    }
 }
 
 fn check_checksum(header: &tar::Header) -> Result<(), String> {
