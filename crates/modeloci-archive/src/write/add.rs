@@ -20,6 +20,7 @@ use crate::read::archive::Archive;
 use crate::source::SourceFile;
 use crate::tarfile::reader::{Stream, TarReader};
 use crate::write::assemble::Assembler;
+use crate::write::index::ref_name;
 use crate::write::pack::annotate_facts;
 use crate::{Error, ModelPackager, Result};
 
@@ -259,16 +260,17 @@ impl ModelPackager {
         } else if let Some(detection) = &detection {
             annotate_facts(&mut new_manifest, &detection.facts);
         }
-        let ref_name = archive
+        // The name the archive goes by: its index's, else (reference archives have no index)
+        // its config's version.
+        let known = archive
             .reference_name()
             .map(str::to_owned)
-            .or_else(|| archive.config().ok().map(|c| c.version))
-            .unwrap_or_else(|| "latest".to_owned());
+            .or_else(|| archive.config().ok().map(|c| c.version));
         let (manifest_blob, _) = assembler.finish(
             &config_bytes,
+            &new_manifest,
             &new_manifest.to_json(),
-            new_manifest.artifact_type.clone(),
-            &ref_name,
+            ref_name(&new_manifest, known.as_deref()),
         )?;
         drop(archive);
         Ok(AddReport {

@@ -16,6 +16,7 @@ use crate::progress::{Counting, Reporter};
 use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
+use crate::write::index::ref_name;
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::walk::{Selection, model_files, open_planned};
 use crate::{Error, Result};
@@ -175,9 +176,9 @@ impl ModelPackager {
         };
         let (manifest_blob, archive_bytes) = assembler.finish(
             &config_bytes,
+            &manifest,
             &manifest.to_json(),
-            manifest.artifact_type.clone(),
-            &config.version,
+            ref_name(&manifest, None),
         )?;
         Ok(PackReport {
             path: output,
