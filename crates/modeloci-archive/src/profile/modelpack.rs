@@ -5,34 +5,12 @@ use modeloci_spec::{
 };
 use serde_json::Value;
 
+use crate::facts::files::{extension, is_weight};
 use crate::facts::metadata::ModelFacts;
 use crate::glob::glob_match;
 use crate::options::rfc3339;
 use crate::{Error, Result};
 
-/// Weight file extensions.
-const WEIGHTS: &[&str] = &[
-    "safetensors",
-    "gguf",
-    "bin",
-    "pt",
-    "pth",
-    "onnx",
-    "ckpt",
-    "h5",
-    "keras",
-    "tflite",
-    "msgpack",
-    "npy",
-    "npz",
-    "pb",
-    "mlmodel",
-    "engine",
-    "plan",
-    "ot",
-    "joblib",
-    "pkl",
-];
 /// Files that configure the weights, by name.
 const WEIGHT_CONFIGS: &[&str] = &[
     "config.json",
@@ -85,12 +63,13 @@ pub(crate) fn classify(
     }
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let lower = name.to_ascii_lowercase();
-    let ext = lower.rsplit_once('.').map_or("", |(_, e)| e);
+    let ext = extension(&lower);
+    let ext = ext.as_str();
     let stem = lower.split('.').next().unwrap_or("");
     if WEIGHT_CONFIGS.contains(&lower.as_str()) {
         return (ModelPackKind::WeightConfig, true);
     }
-    if WEIGHTS.contains(&ext) {
+    if is_weight(ext) {
         return (ModelPackKind::Weight, !checked.iter().any(|c| c == rel));
     }
     if DOC_NAMES.contains(&stem) || DOC_EXTENSIONS.contains(&ext) {
