@@ -1,7 +1,8 @@
 //! The CNCF ModelPack profile: what kind of layer each file is, and the model config.
 
 use modeloci_spec::{
-    ModelPackDescriptor, ModelPackKind, ModelPackModelConfig, OciConfig, param_size,
+    ModelLayer, ModelPackDescriptor, ModelPackKind, ModelPackModelConfig, OciConfig, annotations,
+    param_size,
 };
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use crate::facts::files::{extension, is_weight};
 use crate::facts::metadata::ModelFacts;
 use crate::glob::glob_match;
 use crate::options::rfc3339;
+use crate::source::SourceFile;
 use crate::{Error, Result};
 
 /// Files that configure the weights, by name.
@@ -140,25 +142,53 @@ pub(crate) fn descriptor(config: &OciConfig, created: Option<&str>) -> Result<Mo
     Ok(d)
 }
 
-/// The `config`: architecture and numbers, from what the weights say, else what the user gave.
+/// The `config` pack writes: what the weights say, else what the user gave.
 pub(crate) fn model_config(config: &OciConfig, facts: &ModelFacts) -> ModelPackModelConfig {
     let given = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    ModelPackModelConfig {
-        architecture: facts
-            .architecture
-            .clone()
-            .or_else(|| given(&config.architecture)),
-        format: facts.format.clone().or_else(|| given(&config.framework)),
-        param_size: facts.parameters.map(param_size),
-        precision: facts.dtype.clone(),
-        quantization: facts.quantization.clone(),
-        capabilities: None,
-    }
+    let mut model = ModelPackModelConfig {
+        architecture: given(&config.architecture),
+        format: given(&config.framework),
+        ..ModelPackModelConfig::default()
+    };
+    merge_facts(&mut model, facts);
+    model
+}
+
+/// Puts the facts into a `config`, the one precedence pack and add share: what the weights
+/// say wins; where they say nothing, the config keeps what it had (the user's architecture
+/// and framework when packing, the archive's config when adding).
+pub(crate) fn merge_facts(model: &mut ModelPackModelConfig, facts: &ModelFacts) {
+    model.architecture = facts.architecture.clone().or(model.architecture.take());
+    model.format = facts.format.clone().or(model.format.take());
+    model.param_size = facts.parameters.map(param_size).or(model.param_size.take());
+    model.precision = facts.dtype.clone().or(model.precision.take());
+    model.quantization = facts.quantization.clone().or(model.quantization.take());
+}
+
+/// A layer's ModelPack annotations: its path, its file metadata, and whether its kind was
+/// decided without reading it.
+pub(crate) fn annotate_layer(
+    layer: &mut ModelLayer,
+    file: &SourceFile,
+    untested: bool,
+    mtime: u64,
+) {
+    layer
+        .annotations
+        .insert(annotations::MODELPACK_FILEPATH.into(), file.rel.clone());
+    layer.annotations.insert(
+        annotations::MODELPACK_FILE_METADATA.into(),
+        file_metadata(&file.rel, file.size, file.executable, mtime),
+    );
+    layer.annotations.insert(
+        annotations::MODELPACK_MEDIATYPE_UNTESTED.into(),
+        untested.to_string(),
+    );
 }
 
 /// `org.cncf.model.file.metadata+json`: name, mode, owner and time normalised as in the tar
 /// headers, so the annotation is as reproducible as the rest.
-pub(crate) fn file_metadata(rel: &str, size: u64, executable: bool, mtime: u64) -> String {
+fn file_metadata(rel: &str, size: u64, executable: bool, mtime: u64) -> String {
     serde_json::json!({
         "name": rel.rsplit('/').next().unwrap_or(rel),
         "mode": if executable { 0o755 } else { 0o644 },
