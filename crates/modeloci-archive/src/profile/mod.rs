@@ -7,14 +7,14 @@ pub(crate) mod modelpack;
 
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{
-    Descriptor, Digest, LayerEncoding, MediaType, ModelFs, ModelLayer, ModelPackConfig,
-    ModelPackKind, OciConfig, OciManifest, annotations,
+    Descriptor, Digest, LayerEncoding, MediaType, ModelLayer, ModelPackConfig, ModelPackKind,
+    OciConfig, OciManifest, annotations,
 };
 
+use crate::Result;
 use crate::facts::metadata::{self, ModelFacts};
 use crate::options::{Format, PackOptions};
 use crate::source::SourceFile;
-use crate::{Error, Result};
 
 /// The kind of artifact written: its layers' media types and annotations, its config blob,
 /// its manifest annotations, and what `add` refreshes.
@@ -66,7 +66,8 @@ impl Profile {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`]: for ModelPack, metadata that is not a descriptor field.
+    /// [`crate::Error::InvalidOption`]: for ModelPack, metadata that is not a descriptor
+    /// field.
     pub(crate) fn check(self, config: &OciConfig, created: Option<&str>) -> Result<()> {
         match self {
             Self::Modeloci => Ok(()),
@@ -148,15 +149,7 @@ impl Profile {
                 Ok((bytes, manifest))
             }
             Self::ModelPack => {
-                let bytes = ModelPackConfig {
-                    descriptor: modelpack::descriptor(config, created)?,
-                    config: modelpack::model_config(config, facts),
-                    modelfs: ModelFs {
-                        diff_ids,
-                        ..ModelFs::default()
-                    },
-                }
-                .to_json();
+                let bytes = modelpack::config_blob(config, facts, diff_ids, created)?;
                 let manifest = self.manifest(&bytes, layers, config, created);
                 Ok((bytes, manifest))
             }
@@ -213,27 +206,13 @@ impl Profile {
     ///
     /// # Errors
     ///
-    /// For ModelPack, [`Error::InvalidDocument`] when the config does not parse, and
-    /// [`Error::InvalidOption`] when it does not list one `diffId` per layer: both checked
-    /// before anything is written.
+    /// For ModelPack, as [`modelpack::read_config`]: checked before anything is written.
     pub(crate) fn read_config(self, bytes: Vec<u8>, layers: usize) -> Result<ArchiveConfig> {
         match self {
             Self::Modeloci => Ok(ArchiveConfig::Modeloci(bytes)),
-            Self::ModelPack => {
-                let config = ModelPackConfig::from_slice(&bytes).map_err(|source| {
-                    Error::InvalidDocument {
-                        entry: "config".into(),
-                        source,
-                    }
-                })?;
-                if config.modelfs.diff_ids.len() != layers {
-                    return Err(Error::InvalidOption(format!(
-                        "the ModelPack config lists {} diffIds for {layers} layers",
-                        config.modelfs.diff_ids.len(),
-                    )));
-                }
-                Ok(ArchiveConfig::ModelPack(Box::new(config)))
-            }
+            Self::ModelPack => Ok(ArchiveConfig::ModelPack(Box::new(modelpack::read_config(
+                &bytes, layers,
+            )?))),
         }
     }
 }
@@ -271,15 +250,7 @@ impl ArchiveConfig {
                 bytes
             }
             Self::ModelPack(mut config) => {
-                let diffs = &mut config.modelfs.diff_ids;
-                if let Some(i) = change.removed {
-                    diffs.remove(i);
-                }
-                let diff_id = change.diff_id.expect("ModelPack layers have a diffId");
-                diffs.insert(change.inserted, diff_id);
-                if let Some(facts) = facts {
-                    modelpack::merge_facts(&mut config.config, facts);
-                }
+                modelpack::rewrite_config(&mut config, change, facts);
                 let bytes = config.to_json();
                 let blob = Hasher::digest_bytes(&bytes);
                 manifest.config.digest = blob.digest;

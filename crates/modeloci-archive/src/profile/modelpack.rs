@@ -1,8 +1,9 @@
-//! The CNCF ModelPack profile: what kind of layer each file is, and the model config.
+//! The CNCF ModelPack profile: what kind of layer each file is, its annotations, and the
+//! model config as pack writes it and add rewrites it.
 
 use modeloci_spec::{
-    ModelLayer, ModelPackDescriptor, ModelPackKind, ModelPackModelConfig, OciConfig, annotations,
-    param_size,
+    Digest, ModelFs, ModelLayer, ModelPackConfig, ModelPackDescriptor, ModelPackKind,
+    ModelPackModelConfig, OciConfig, annotations, param_size,
 };
 use serde_json::Value;
 
@@ -10,6 +11,7 @@ use crate::facts::files::{extension, is_weight};
 use crate::facts::metadata::ModelFacts;
 use crate::glob::glob_match;
 use crate::options::rfc3339;
+use crate::profile::LayerChange;
 use crate::source::SourceFile;
 use crate::{Error, Result};
 
@@ -140,6 +142,67 @@ pub(crate) fn descriptor(config: &OciConfig, created: Option<&str>) -> Result<Mo
         }
     }
     Ok(d)
+}
+
+/// The config blob pack writes: the descriptor, the facts in `config`, one `diffId` per
+/// layer.
+///
+/// # Errors
+///
+/// As [`descriptor`].
+pub(crate) fn config_blob(
+    config: &OciConfig,
+    facts: &ModelFacts,
+    diff_ids: Vec<Digest>,
+    created: Option<&str>,
+) -> Result<Vec<u8>> {
+    let modelpack = ModelPackConfig {
+        descriptor: descriptor(config, created)?,
+        config: model_config(config, facts),
+        modelfs: ModelFs {
+            diff_ids,
+            ..ModelFs::default()
+        },
+    };
+    Ok(modelpack.to_json())
+}
+
+/// An archive's ModelPack config, checked to list one `diffId` for each of its `layers`.
+///
+/// # Errors
+///
+/// [`Error::InvalidDocument`] when it does not parse, [`Error::InvalidOption`] when the
+/// `diffIds` do not match the layers.
+pub(crate) fn read_config(bytes: &[u8], layers: usize) -> Result<ModelPackConfig> {
+    let config = ModelPackConfig::from_slice(bytes).map_err(|source| Error::InvalidDocument {
+        entry: "config".into(),
+        source,
+    })?;
+    if config.modelfs.diff_ids.len() != layers {
+        return Err(Error::InvalidOption(format!(
+            "the ModelPack config lists {} diffIds for {layers} layers",
+            config.modelfs.diff_ids.len(),
+        )));
+    }
+    Ok(config)
+}
+
+/// An archive's config after `add` changed its layers: the `diffIds` follow the layers,
+/// and the facts, when read again, go in as pack puts them.
+pub(crate) fn rewrite_config(
+    config: &mut ModelPackConfig,
+    change: LayerChange,
+    facts: Option<&ModelFacts>,
+) {
+    let diffs = &mut config.modelfs.diff_ids;
+    if let Some(i) = change.removed {
+        diffs.remove(i);
+    }
+    let diff_id = change.diff_id.expect("ModelPack layers have a diffId");
+    diffs.insert(change.inserted, diff_id);
+    if let Some(facts) = facts {
+        merge_facts(&mut config.config, facts);
+    }
 }
 
 /// The `config` pack writes: what the weights say, else what the user gave.
