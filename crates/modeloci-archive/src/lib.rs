@@ -94,5 +94,6 @@ pub use read::verify::{
 };
 pub use write::add::AddReport;
 pub use write::assemble::{RepackReport, repack, repack_with_progress};
+pub use write::index::{DEFAULT_TAG, index_json, ref_name};
 pub use write::pack::{ModelPackager, PackReport};
 pub use write::walk::IGNORE_FILE;

@@ -286,68 +286,33 @@ fn parallel_blocks(
         for _ in 0..threads {
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
-            scope.spawn(move || {
-                let mut compressor = Compress::new(Level::new(level), false);
-                loop {
-                    let job = job_rx
-                        .lock()
-                        .map_err(|_| ())
-                        .and_then(|rx| rx.recv().map_err(|_| ()));
-                    let Ok((seq, data)) = job else { return };
-                    let mut out = Vec::new();
-                    let result =
-                        encode_block(&mut compressor, literals, &data, &mut out).map(|()| Block {
-                            data: out,
-                            crc: crc32fast::hash(&data),
-                        });
-                    if done_tx.send((seq, data, result)).is_err() {
-                        return;
-                    }
-                }
-            });
+            scope.spawn(move || deflate_jobs(&job_rx, &done_tx, level, literals));
         }
         drop(done_tx);
 
+        let stopped = || io::Error::other("compression worker stopped");
         let max_in_flight = 2 * threads;
-        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut feed = Feed {
+            input,
+            next: Some(first),
+            spare: Vec::new(),
+            eof: false,
+        };
         let mut pending: BTreeMap<u64, (usize, Block)> = BTreeMap::new();
         let (mut next_seq, mut next_write, mut in_flight) = (0u64, 0u64, 0usize);
-        let mut next_input = Some(first);
-        let mut eof = false;
         loop {
-            while !eof && in_flight < max_in_flight {
-                let mut buf = match next_input.take() {
-                    Some(buf) => buf,
-                    None => {
-                        let mut buf = spare.pop().unwrap_or_else(|| vec![0u8; GZIP_BLOCK]);
-                        buf.resize(GZIP_BLOCK, 0);
-                        let n = read_block(input, &mut buf)?;
-                        buf.truncate(n);
-                        buf
-                    }
-                };
-                if buf.is_empty() {
-                    eof = true;
-                    break;
-                }
-                if buf.len() < GZIP_BLOCK {
-                    eof = true;
-                }
-                buf.shrink_to(GZIP_BLOCK);
-                job_tx
-                    .send((next_seq, buf))
-                    .map_err(|_| io::Error::other("compression worker stopped"))?;
+            while in_flight < max_in_flight {
+                let Some(buf) = feed.next_block()? else { break };
+                job_tx.send((next_seq, buf)).map_err(|_| stopped())?;
                 next_seq += 1;
                 in_flight += 1;
             }
             if in_flight == 0 {
                 return Ok(());
             }
-            let (seq, data, result) = done_rx
-                .recv()
-                .map_err(|_| io::Error::other("compression worker stopped"))?;
+            let (seq, data, result) = done_rx.recv().map_err(|_| stopped())?;
             pending.insert(seq, (data.len(), result?));
-            spare.push(data);
+            feed.spare.push(data);
             while let Some((len, block)) = pending.remove(&next_write) {
                 write(&block, len)?;
                 next_write += 1;
@@ -355,6 +320,71 @@ fn parallel_blocks(
             }
         }
     })
+}
+
+/// A worker of [`parallel_blocks`]: deflates the blocks it takes from `jobs` until they
+/// stop coming, or nobody waits for the results.
+fn deflate_jobs(
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    done: &mpsc::Sender<Done>,
+    level: u32,
+    literals: bool,
+) {
+    let mut compressor = Compress::new(Level::new(level), false);
+    loop {
+        let job = jobs
+            .lock()
+            .map_err(|_| ())
+            .and_then(|rx| rx.recv().map_err(|_| ()));
+        let Ok((seq, data)) = job else { return };
+        let mut out = Vec::new();
+        let result = encode_block(&mut compressor, literals, &data, &mut out).map(|()| Block {
+            data: out,
+            crc: crc32fast::hash(&data),
+        });
+        if done.send((seq, data, result)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The input of [`parallel_blocks`], in blocks of [`GZIP_BLOCK`] bytes (the last one
+/// shorter), read into buffers the workers gave back.
+struct Feed<'a> {
+    input: &'a mut dyn Read,
+    /// The first block, read before.
+    next: Option<Vec<u8>>,
+    /// Buffers of blocks already written.
+    spare: Vec<Vec<u8>>,
+    eof: bool,
+}
+
+impl Feed<'_> {
+    /// The next block, or `None` at the end of the input.
+    fn next_block(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.eof {
+            return Ok(None);
+        }
+        let mut buf = match self.next.take() {
+            Some(buf) => buf,
+            None => {
+                let mut buf = self.spare.pop().unwrap_or_else(|| vec![0u8; GZIP_BLOCK]);
+                buf.resize(GZIP_BLOCK, 0);
+                let n = read_block(self.input, &mut buf)?;
+                buf.truncate(n);
+                buf
+            }
+        };
+        if buf.is_empty() {
+            self.eof = true;
+            return Ok(None);
+        }
+        if buf.len() < GZIP_BLOCK {
+            self.eof = true;
+        }
+        buf.shrink_to(GZIP_BLOCK);
+        Ok(Some(buf))
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read};
 
+use crate::facts::files::{extension, weight_format};
 use crate::source::SourceFile;
 
 /// The largest safetensors header read (the format's own limit is 100 MB; real ones are a
@@ -53,14 +54,6 @@ pub(crate) struct Detection {
     pub(crate) checked: Vec<String>,
 }
 
-fn extension(rel: &str) -> String {
-    rel.rsplit('/')
-        .next()
-        .and_then(|n| n.rsplit_once('.'))
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default()
-}
-
 /// A reader of a file's bytes, and its size.
 pub(crate) type Opened<'a> = (Box<dyn Read + 'a>, u64);
 
@@ -94,95 +87,133 @@ pub(crate) fn detect_files(files: &[SourceFile]) -> Detection {
 
 /// Reads what the given files say about the model.
 pub(crate) fn detect(files: &[Candidate<'_>]) -> Detection {
-    let mut detection = Detection::default();
-    let mut parameters: Option<u64> = None;
-    let mut dtypes: BTreeMap<String, u64> = BTreeMap::new();
-    let mut formats = Vec::new();
-    let add = |parameters: &mut Option<u64>, n: u64| {
-        *parameters = Some(parameters.unwrap_or(0).saturating_add(n));
-    };
+    let mut tally = Tally::default();
     for file in files {
-        let ext = extension(&file.rel);
-        let open = || (file.open)().map_err(|e| e.to_string());
-        match ext.as_str() {
-            "safetensors" => match open().and_then(|(r, size)| safetensors(r, size)) {
-                Ok(tensors) => {
-                    for (dtype, count) in tensors {
-                        add(&mut parameters, count);
-                        *dtypes.entry(dtype).or_default() += count;
-                    }
-                    formats.push("safetensors");
-                    detection.checked.push(file.rel.clone());
-                }
-                Err(why) => detection
-                    .warnings
-                    .push(format!("{}: {why}; no metadata from it", file.rel)),
-            },
-            "gguf" => match open().and_then(|(r, size)| gguf(r, size)) {
-                Ok(g) => {
-                    add(&mut parameters, g.parameters);
-                    if let Some(t) = &g.file_type {
-                        *dtypes.entry(t.clone()).or_default() += g.parameters;
-                    }
-                    detection.facts.quantization =
-                        detection.facts.quantization.take().or(g.quantization);
-                    detection.facts.architecture =
-                        detection.facts.architecture.take().or(g.architecture);
-                    formats.push("gguf");
-                    detection.checked.push(file.rel.clone());
-                }
-                Err(why) => detection
-                    .warnings
-                    .push(format!("{}: {why}; no metadata from it", file.rel)),
-            },
-            "bin" | "pt" | "pth" | "ckpt" => formats.push("pytorch"),
-            "onnx" => formats.push("onnx"),
-            "h5" | "keras" => formats.push("keras"),
-            "tflite" => formats.push("tflite"),
-            "msgpack" => formats.push("flax"),
-            _ => {}
-        }
+        tally.weight(file);
     }
     if let Some(config) = files.iter().find(|f| f.rel == "config.json") {
+        tally.hf_config(config);
+    }
+    tally.finish()
+}
+
+/// Weight formats, the most specific first: safetensors or gguf over pickles.
+const FORMAT_PREFERENCE: [&str; 7] = [
+    "safetensors",
+    "gguf",
+    "onnx",
+    "pytorch",
+    "keras",
+    "tflite",
+    "flax",
+];
+
+/// What [`detect`] has found so far.
+#[derive(Default)]
+struct Tally {
+    detection: Detection,
+    /// Tensor elements, once any tensor (or GGUF file) was counted.
+    parameters: Option<u64>,
+    /// Elements per data type.
+    dtypes: BTreeMap<String, u64>,
+    /// The formats of the weight files seen.
+    formats: Vec<&'static str>,
+}
+
+impl Tally {
+    fn count(&mut self, n: u64) {
+        self.parameters = Some(self.parameters.unwrap_or(0).saturating_add(n));
+    }
+
+    fn warn(&mut self, rel: &str, why: &str) {
+        self.detection
+            .warnings
+            .push(format!("{rel}: {why}; no metadata from it"));
+    }
+
+    /// A weight file: safetensors and GGUF headers are read; other weights count by their
+    /// extension alone.
+    fn weight(&mut self, file: &Candidate<'_>) {
+        let ext = extension(&file.rel);
+        let open = || (file.open)().map_err(|e| e.to_string());
+        let parsed = match ext.as_str() {
+            "safetensors" => Some(
+                open()
+                    .and_then(|(r, size)| safetensors(r, size))
+                    .map(|tensors| self.add_tensors(tensors)),
+            ),
+            "gguf" => Some(
+                open()
+                    .and_then(|(r, size)| gguf(r, size))
+                    .map(|g| self.add_gguf(g)),
+            ),
+            _ => None,
+        };
+        match parsed {
+            Some(Err(why)) => return self.warn(&file.rel, &why),
+            Some(Ok(())) => self.detection.checked.push(file.rel.clone()),
+            None => {}
+        }
+        if let Some(format) = weight_format(&ext) {
+            self.formats.push(format);
+        }
+    }
+
+    fn add_tensors(&mut self, tensors: Vec<(String, u64)>) {
+        for (dtype, count) in tensors {
+            self.count(count);
+            *self.dtypes.entry(dtype).or_default() += count;
+        }
+    }
+
+    /// A GGUF file; the first to name a quantization or an architecture wins.
+    fn add_gguf(&mut self, g: Gguf) {
+        self.count(g.parameters);
+        if let Some(t) = &g.file_type {
+            *self.dtypes.entry(t.clone()).or_default() += g.parameters;
+        }
+        let facts = &mut self.detection.facts;
+        facts.quantization = facts.quantization.take().or(g.quantization);
+        facts.architecture = facts.architecture.take().or(g.architecture);
+    }
+
+    /// A Hugging Face `config.json`: its architecture and quantization win; its dtype counts
+    /// only when no weight header named one.
+    fn hf_config(&mut self, config: &Candidate<'_>) {
         match (config.open)()
             .map_err(|e| e.to_string())
             .and_then(|(r, size)| hf_config(r, size))
         {
             Ok(hf) => {
-                detection.facts.architecture =
-                    hf.architecture.or(detection.facts.architecture.take());
-                detection.facts.quantization =
-                    hf.quantization.or(detection.facts.quantization.take());
-                if dtypes.is_empty() {
-                    detection.facts.dtype = hf.dtype;
+                let facts = &mut self.detection.facts;
+                facts.architecture = hf.architecture.or(facts.architecture.take());
+                facts.quantization = hf.quantization.or(facts.quantization.take());
+                if self.dtypes.is_empty() {
+                    facts.dtype = hf.dtype;
                 }
             }
-            Err(why) => detection
-                .warnings
-                .push(format!("config.json: {why}; no metadata from it")),
+            Err(why) => self.warn(&config.rel, &why),
         }
     }
-    detection.facts.parameters = parameters;
-    if let Some((dtype, _)) = dtypes
-        .iter()
-        .max_by_key(|(name, n)| (**n, std::cmp::Reverse((*name).clone())))
-    {
-        detection.facts.dtype = Some(dtype.clone());
+
+    /// The facts: the parameters counted, the data type with the most elements (ties to the
+    /// first name), the most specific format.
+    fn finish(mut self) -> Detection {
+        let facts = &mut self.detection.facts;
+        facts.parameters = self.parameters;
+        if let Some((dtype, _)) = self
+            .dtypes
+            .iter()
+            .max_by_key(|(name, n)| (**n, std::cmp::Reverse((*name).clone())))
+        {
+            facts.dtype = Some(dtype.clone());
+        }
+        facts.format = FORMAT_PREFERENCE
+            .into_iter()
+            .find(|f| self.formats.contains(f))
+            .map(str::to_owned);
+        self.detection
     }
-    // The most specific format wins: safetensors or gguf over pickles.
-    detection.facts.format = [
-        "safetensors",
-        "gguf",
-        "onnx",
-        "pytorch",
-        "keras",
-        "tflite",
-        "flax",
-    ]
-    .into_iter()
-    .find(|f| formats.contains(f))
-    .map(str::to_owned);
-    detection
 }
 
 /// safetensors: (dtype, element count) per tensor.
@@ -342,6 +373,26 @@ fn gguf(file: impl Read, size: u64) -> Result<Gguf, String> {
             "GGUF header claims {tensors} tensors and {kvs} metadata entries"
         ));
     }
+    let (architecture, file_type) = gguf_metadata(&mut r, kvs)?;
+    let parameters = gguf_parameters(&mut r, tensors)?;
+    let (file_type, quantization) = match file_type.map(gguf_file_type) {
+        Some((name, quantized)) => (Some(name.to_owned()), quantized.then(|| name.to_owned())),
+        None => (None, None),
+    };
+    Ok(Gguf {
+        parameters,
+        architecture,
+        file_type,
+        quantization,
+    })
+}
+
+/// The `kvs` metadata entries of a GGUF header: `general.architecture` and
+/// `general.file_type` kept, the rest skipped.
+fn gguf_metadata<R: Read>(
+    r: &mut Bounded<R>,
+    kvs: u64,
+) -> Result<(Option<String>, Option<u32>), String> {
     let (mut architecture, mut file_type) = (None, None);
     for _ in 0..kvs {
         let key = r.string(MAX_GGUF_KEY, true)?.unwrap_or_default();
@@ -352,30 +403,37 @@ fn gguf(file: impl Read, size: u64) -> Result<Gguf, String> {
             (_, 8) => {
                 r.string(MAX_GGUF_STRING, false)?;
             }
-            (_, 9) => {
-                let item = r.u32()?;
-                let count = r.u64()?;
-                if count > MAX_GGUF_COUNT {
-                    return Err(format!("metadata {key:?} claims {count} items"));
-                }
-                match (item, gguf_scalar_size(item)) {
-                    (_, Some(n)) => {
-                        r.skip(count.checked_mul(n).ok_or("an array size overflows")?)?;
-                    }
-                    (8, None) => {
-                        for _ in 0..count {
-                            r.string(MAX_GGUF_STRING, false)?;
-                        }
-                    }
-                    _ => return Err(format!("metadata {key:?} is an array of type {item}")),
-                }
-            }
+            (_, 9) => gguf_skip_array(r, &key)?,
             (_, k) => match gguf_scalar_size(k) {
                 Some(n) => r.skip(n)?,
                 None => return Err(format!("metadata {key:?} has unknown type {k}")),
             },
         }
     }
+    Ok((architecture, file_type))
+}
+
+/// Skips a GGUF array value (after its type): item type, count, items.
+fn gguf_skip_array<R: Read>(r: &mut Bounded<R>, key: &str) -> Result<(), String> {
+    let item = r.u32()?;
+    let count = r.u64()?;
+    if count > MAX_GGUF_COUNT {
+        return Err(format!("metadata {key:?} claims {count} items"));
+    }
+    match (item, gguf_scalar_size(item)) {
+        (_, Some(n)) => r.skip(count.checked_mul(n).ok_or("an array size overflows")?),
+        (8, None) => {
+            for _ in 0..count {
+                r.string(MAX_GGUF_STRING, false)?;
+            }
+            Ok(())
+        }
+        _ => Err(format!("metadata {key:?} is an array of type {item}")),
+    }
+}
+
+/// The element count of a GGUF file's `tensors` tensor infos.
+fn gguf_parameters<R: Read>(r: &mut Bounded<R>, tensors: u64) -> Result<u64, String> {
     let mut parameters = 0u64;
     for _ in 0..tensors {
         r.string(MAX_GGUF_KEY, false)?;
@@ -395,16 +453,7 @@ fn gguf(file: impl Read, size: u64) -> Result<Gguf, String> {
             .checked_add(count)
             .ok_or("the parameter count overflows")?;
     }
-    let (file_type, quantization) = match file_type.map(gguf_file_type) {
-        Some((name, quantized)) => (Some(name.to_owned()), quantized.then(|| name.to_owned())),
-        None => (None, None),
-    };
-    Ok(Gguf {
-        parameters,
-        architecture,
-        file_type,
-        quantization,
-    })
+    Ok(parameters)
 }
 
 /// llama.cpp's `general.file_type` values: (name, whether it is a quantization).

@@ -1,4 +1,5 @@
 //! What the weights say: safetensors headers, GGUF metadata and Hugging Face `config.json`,
 //! read through bounded readers, never loading a tensor.
 
+pub(crate) mod files;
 pub(crate) mod metadata;

@@ -1,38 +1,20 @@
-//! The CNCF ModelPack profile: what kind of layer each file is, and the model config.
+//! The CNCF ModelPack profile: what kind of layer each file is, its annotations, and the
+//! model config as pack writes it and add rewrites it.
 
 use modeloci_spec::{
-    ModelPackDescriptor, ModelPackKind, ModelPackModelConfig, OciConfig, param_size,
+    Digest, ModelFs, ModelLayer, ModelPackConfig, ModelPackDescriptor, ModelPackKind,
+    ModelPackModelConfig, OciConfig, annotations, param_size,
 };
 use serde_json::Value;
 
+use crate::facts::files::{extension, is_weight};
 use crate::facts::metadata::ModelFacts;
 use crate::glob::glob_match;
 use crate::options::rfc3339;
+use crate::profile::LayerChange;
+use crate::source::SourceFile;
 use crate::{Error, Result};
 
-/// Weight file extensions.
-const WEIGHTS: &[&str] = &[
-    "safetensors",
-    "gguf",
-    "bin",
-    "pt",
-    "pth",
-    "onnx",
-    "ckpt",
-    "h5",
-    "keras",
-    "tflite",
-    "msgpack",
-    "npy",
-    "npz",
-    "pb",
-    "mlmodel",
-    "engine",
-    "plan",
-    "ot",
-    "joblib",
-    "pkl",
-];
 /// Files that configure the weights, by name.
 const WEIGHT_CONFIGS: &[&str] = &[
     "config.json",
@@ -85,12 +67,13 @@ pub(crate) fn classify(
     }
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let lower = name.to_ascii_lowercase();
-    let ext = lower.rsplit_once('.').map_or("", |(_, e)| e);
+    let ext = extension(&lower);
+    let ext = ext.as_str();
     let stem = lower.split('.').next().unwrap_or("");
     if WEIGHT_CONFIGS.contains(&lower.as_str()) {
         return (ModelPackKind::WeightConfig, true);
     }
-    if WEIGHTS.contains(&ext) {
+    if is_weight(ext) {
         return (ModelPackKind::Weight, !checked.iter().any(|c| c == rel));
     }
     if DOC_NAMES.contains(&stem) || DOC_EXTENSIONS.contains(&ext) {
@@ -161,25 +144,114 @@ pub(crate) fn descriptor(config: &OciConfig, created: Option<&str>) -> Result<Mo
     Ok(d)
 }
 
-/// The `config`: architecture and numbers, from what the weights say, else what the user gave.
+/// The config blob pack writes: the descriptor, the facts in `config`, one `diffId` per
+/// layer.
+///
+/// # Errors
+///
+/// As [`descriptor`].
+pub(crate) fn config_blob(
+    config: &OciConfig,
+    facts: &ModelFacts,
+    diff_ids: Vec<Digest>,
+    created: Option<&str>,
+) -> Result<Vec<u8>> {
+    let modelpack = ModelPackConfig {
+        descriptor: descriptor(config, created)?,
+        config: model_config(config, facts),
+        modelfs: ModelFs {
+            diff_ids,
+            ..ModelFs::default()
+        },
+    };
+    Ok(modelpack.to_json())
+}
+
+/// An archive's ModelPack config, checked to list one `diffId` for each of its `layers`.
+///
+/// # Errors
+///
+/// [`Error::InvalidDocument`] when it does not parse, [`Error::InvalidOption`] when the
+/// `diffIds` do not match the layers.
+pub(crate) fn read_config(bytes: &[u8], layers: usize) -> Result<ModelPackConfig> {
+    let config = ModelPackConfig::from_slice(bytes).map_err(|source| Error::InvalidDocument {
+        entry: "config".into(),
+        source,
+    })?;
+    if config.modelfs.diff_ids.len() != layers {
+        return Err(Error::InvalidOption(format!(
+            "the ModelPack config lists {} diffIds for {layers} layers",
+            config.modelfs.diff_ids.len(),
+        )));
+    }
+    Ok(config)
+}
+
+/// An archive's config after `add` changed its layers: the `diffIds` follow the layers,
+/// and the facts, when read again, go in as pack puts them.
+pub(crate) fn rewrite_config(
+    config: &mut ModelPackConfig,
+    change: LayerChange,
+    facts: Option<&ModelFacts>,
+) {
+    let diffs = &mut config.modelfs.diff_ids;
+    if let Some(i) = change.removed {
+        diffs.remove(i);
+    }
+    let diff_id = change.diff_id.expect("ModelPack layers have a diffId");
+    diffs.insert(change.inserted, diff_id);
+    if let Some(facts) = facts {
+        merge_facts(&mut config.config, facts);
+    }
+}
+
+/// The `config` pack writes: what the weights say, else what the user gave.
 pub(crate) fn model_config(config: &OciConfig, facts: &ModelFacts) -> ModelPackModelConfig {
     let given = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    ModelPackModelConfig {
-        architecture: facts
-            .architecture
-            .clone()
-            .or_else(|| given(&config.architecture)),
-        format: facts.format.clone().or_else(|| given(&config.framework)),
-        param_size: facts.parameters.map(param_size),
-        precision: facts.dtype.clone(),
-        quantization: facts.quantization.clone(),
-        capabilities: None,
-    }
+    let mut model = ModelPackModelConfig {
+        architecture: given(&config.architecture),
+        format: given(&config.framework),
+        ..ModelPackModelConfig::default()
+    };
+    merge_facts(&mut model, facts);
+    model
+}
+
+/// Puts the facts into a `config`, the one precedence pack and add share: what the weights
+/// say wins; where they say nothing, the config keeps what it had (the user's architecture
+/// and framework when packing, the archive's config when adding).
+pub(crate) fn merge_facts(model: &mut ModelPackModelConfig, facts: &ModelFacts) {
+    model.architecture = facts.architecture.clone().or(model.architecture.take());
+    model.format = facts.format.clone().or(model.format.take());
+    model.param_size = facts.parameters.map(param_size).or(model.param_size.take());
+    model.precision = facts.dtype.clone().or(model.precision.take());
+    model.quantization = facts.quantization.clone().or(model.quantization.take());
+}
+
+/// A layer's ModelPack annotations: its path, its file metadata, and whether its kind was
+/// decided without reading it.
+pub(crate) fn annotate_layer(
+    layer: &mut ModelLayer,
+    file: &SourceFile,
+    untested: bool,
+    mtime: u64,
+) {
+    layer
+        .annotations
+        .insert(annotations::MODELPACK_FILEPATH.into(), file.rel.clone());
+    layer.annotations.insert(
+        annotations::MODELPACK_FILE_METADATA.into(),
+        file_metadata(&file.rel, file.size, file.executable, mtime),
+    );
+    layer.annotations.insert(
+        annotations::MODELPACK_MEDIATYPE_UNTESTED.into(),
+        untested.to_string(),
+    );
 }
 
 /// `org.cncf.model.file.metadata+json`: name, mode, owner and time normalised as in the tar
 /// headers, so the annotation is as reproducible as the rest.
-pub(crate) fn file_metadata(rel: &str, size: u64, executable: bool, mtime: u64) -> String {
+fn file_metadata(rel: &str, size: u64, executable: bool, mtime: u64) -> String {
     serde_json::json!({
         "name": rel.rsplit('/').next().unwrap_or(rel),
         "mode": if executable { 0o755 } else { 0o644 },

@@ -4,23 +4,19 @@ use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use modeloci_digest::Hasher;
-use modeloci_spec::{
-    Descriptor, Digest, LayerEncoding, MediaType, ModelLayer, ModelPackConfig, ModelPackKind,
-    param_size,
-};
+use modeloci_spec::{Descriptor, Digest, LayerEncoding, ModelLayer};
 
 use crate::atomic::lock::TargetLock;
 use crate::codec::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
-use crate::facts::metadata::{self, Candidate, Opened};
-use crate::options::Format;
+use crate::facts::metadata::{self, Candidate, Detection, Opened};
 use crate::options::{AddOptions, Compression};
+use crate::profile::{ArchiveConfig, LayerChange, Profile};
 use crate::read::archive::Archive;
 use crate::source::SourceFile;
 use crate::tarfile::reader::{Stream, TarReader};
 use crate::write::assemble::Assembler;
-use crate::write::pack::annotate_facts;
+use crate::write::index::ref_name;
 use crate::{Error, ModelPackager, Result};
 
 /// What [`ModelPackager::add`] did.
@@ -68,30 +64,77 @@ impl ModelPackager {
         // Held from the first read of the archive to the rename of the new one: two adds at
         // once would each rewrite what they read, and one file would be lost.
         let _lock = TargetLock::acquire(archive_path).map_err(Error::io(archive_path))?;
-        let meta = std::fs::metadata(file).map_err(Error::io(file))?;
-        if !meta.is_file() {
-            return Err(Error::UnpackableFile {
-                path: file.to_owned(),
-                reason: "it is not a regular file".into(),
-            });
-        }
-        let rel = match &options.path_in_model {
-            Some(path) => path.clone(),
-            None => file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_owned)
-                .ok_or_else(|| Error::UnpackableFile {
-                    path: file.to_owned(),
-                    reason: "its name is not UTF-8".into(),
-                })?,
-        };
-        check_relative_path(&rel).map_err(|refusal| Error::UnsafeEntry {
-            entry: rel.clone(),
-            refusal,
-        })?;
-
+        let source = source_file(file, options)?;
         let archive = Archive::open(archive_path)?;
+        let plan = AddPlan::new(self, &archive, archive_path, source, options)?;
+        let detection = plan.detect(&archive);
+        let report = plan.write(&archive, archive_path, detection.as_ref())?;
+        drop(archive);
+        Ok(report)
+    }
+}
+
+/// The file to add, named by `options.path_in_model` or its file name, and checked to be a
+/// regular file with a path the unpacker accepts.
+fn source_file(file: &Path, options: &AddOptions) -> Result<SourceFile> {
+    let meta = std::fs::metadata(file).map_err(Error::io(file))?;
+    if !meta.is_file() {
+        return Err(Error::UnpackableFile {
+            path: file.to_owned(),
+            reason: "it is not a regular file".into(),
+        });
+    }
+    let rel = match &options.path_in_model {
+        Some(path) => path.clone(),
+        None => file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::UnpackableFile {
+                path: file.to_owned(),
+                reason: "its name is not UTF-8".into(),
+            })?,
+    };
+    check_relative_path(&rel).map_err(|refusal| Error::UnsafeEntry {
+        entry: rel.clone(),
+        refusal,
+    })?;
+    Ok(SourceFile {
+        rel,
+        path: file.to_owned(),
+        size: meta.len(),
+        executable: meta.permissions().mode() & 0o111 != 0,
+    })
+}
+
+/// What `add` will write, decided (and checked) before anything is written.
+struct AddPlan {
+    /// The file added.
+    source: SourceFile,
+    /// The index of the layer it replaces, in the archive's manifest.
+    existing: Option<usize>,
+    /// The layer it replaces.
+    replaced: Option<ModelLayer>,
+    /// The archive's other layers, in order.
+    kept: Vec<Descriptor>,
+    /// Where the new layer goes among `kept`.
+    position: usize,
+    /// The archive's profile.
+    profile: Profile,
+    /// Writes the new layer: the archive's profile and compression.
+    packager: ModelPackager,
+    /// The archive's config, to rewrite.
+    config: ArchiveConfig,
+}
+
+impl AddPlan {
+    fn new(
+        packager: &ModelPackager,
+        archive: &Archive,
+        archive_path: &Path,
+        source: SourceFile,
+        options: &AddOptions,
+    ) -> Result<Self> {
         if archive.layout_dir().is_some() {
             return Err(Error::InvalidOption(format!(
                 "{} is a layout directory; add works on archive files",
@@ -99,184 +142,159 @@ impl ModelPackager {
             )));
         }
         let manifest = archive.manifest();
-        let existing = manifest
-            .layers
-            .iter()
-            .position(|l| l.title() == Some(rel.as_str()));
+        let rel = source.rel.as_str();
+        let existing = manifest.layers.iter().position(|l| l.title() == Some(rel));
         if existing.is_some() && !options.force {
-            return Err(Error::AlreadyInModel { path: rel });
+            return Err(Error::AlreadyInModel {
+                path: rel.to_owned(),
+            });
         }
         let mut kept: Vec<Descriptor> = manifest.layers.clone();
         let replaced = existing.map(|i| ModelLayer::from(kept.remove(i)));
-        let mut set = PathSet::new();
-        for title in kept
-            .iter()
-            .filter_map(Descriptor::title)
-            .chain([rel.as_str()])
-        {
-            set.insert(title).map_err(|refusal| Error::UnsafeEntry {
-                entry: title.to_owned(),
-                refusal,
-            })?;
-        }
+        check_paths(&kept, rel)?;
+        let profile = Profile::of_manifest(manifest);
+        let packager = packager.for_archive(profile, &kept, options);
+        let config = profile.read_config(archive.config_bytes()?, manifest.layers.len())?;
+        let position = insert_position(&kept, rel);
+        Ok(Self {
+            source,
+            existing,
+            replaced,
+            kept,
+            position,
+            profile,
+            packager,
+            config,
+        })
+    }
 
-        let modelpack = manifest.artifact_type == Some(MediaType::ModelPackArtifact);
-        let compression = options
-            .compression
-            .unwrap_or_else(|| existing_compression(&kept).unwrap_or(self.options().compression));
-        // ModelPack weights stay raw blobs unless the archive's weights are tars.
-        let raw_weights = !kept.iter().any(|l| {
-            matches!(l.media_type, MediaType::ModelPackLayer { kind: ModelPackKind::Weight, encoding } if encoding != LayerEncoding::Raw)
-        });
-        let format = if modelpack {
-            Format::ModelPack
-        } else {
-            Format::Modeloci
-        };
-        let packager = ModelPackager::with_options(
-            self.options()
-                .clone()
-                .with_compression(compression)
-                .with_raw_weights(raw_weights)
-                .with_format(format),
-        );
-        let config_bytes = archive.config_bytes()?;
-        // A ModelPack config must list one diffId per layer; checked before anything is written.
-        let modelpack_config = if modelpack {
-            let config = ModelPackConfig::from_slice(&config_bytes).map_err(|source| {
-                Error::InvalidDocument {
-                    entry: "config".into(),
-                    source,
-                }
-            })?;
-            if config.modelfs.diff_ids.len() != manifest.layers.len() {
-                return Err(Error::InvalidOption(format!(
-                    "the ModelPack config lists {} diffIds for {} layers",
-                    config.modelfs.diff_ids.len(),
-                    manifest.layers.len()
-                )));
-            }
-            Some(config)
-        } else {
-            None
-        };
-        let source = SourceFile {
-            rel: rel.clone(),
-            path: file.to_owned(),
-            size: meta.len(),
-            executable: meta.permissions().mode() & 0o111 != 0,
-        };
-        // When a weight (or config.json) comes or goes, the facts are read again from every
-        // weight in the archive, as packing would.
-        let refresh = metadata::is_inspected(&rel)
-            || replaced
+    /// When a weight (or `config.json`) comes or goes, the facts read again from every
+    /// weight in the archive and the new file, as packing would.
+    fn detect(&self, archive: &Archive) -> Option<Detection> {
+        let refresh = self.profile.refreshes(&self.source.rel)
+            || self
+                .replaced
                 .as_ref()
                 .and_then(ModelLayer::title)
-                .is_some_and(metadata::is_inspected);
-        let archive_ref = &archive;
-        let detection = if refresh {
-            let mut candidates: Vec<Candidate<'_>> = kept
-                .iter()
-                .filter(|l| l.title().is_some_and(metadata::is_inspected))
-                .map(|l| Candidate {
-                    rel: l.title().unwrap_or_default().to_owned(),
-                    open: Box::new(move || layer_file(archive_ref, l)),
-                })
-                .collect();
-            candidates.extend(std::iter::once(Candidate {
-                rel: source.rel.clone(),
-                open: Box::new(|| {
-                    Ok((
-                        Box::new(crate::source::open_regular(&source.path)?) as Box<dyn Read>,
-                        source.size,
-                    ))
-                }),
-            }));
-            Some(metadata::detect(&candidates))
-        } else {
-            None
-        };
-        let checked = detection
-            .as_ref()
-            .map(|d| d.checked.clone())
-            .unwrap_or_default();
+                .is_some_and(|t| self.profile.refreshes(t));
+        if !refresh {
+            return None;
+        }
+        let source = &self.source;
+        let mut candidates: Vec<Candidate<'_>> = self
+            .kept
+            .iter()
+            .filter(|l| l.title().is_some_and(metadata::is_inspected))
+            .map(|l| Candidate {
+                rel: l.title().unwrap_or_default().to_owned(),
+                open: Box::new(move || layer_file(archive, l)),
+            })
+            .collect();
+        candidates.push(Candidate {
+            rel: source.rel.clone(),
+            open: Box::new(|| {
+                Ok((
+                    Box::new(crate::source::open_regular(&source.path)?) as Box<dyn Read>,
+                    source.size,
+                ))
+            }),
+        });
+        Some(metadata::detect(&candidates))
+    }
 
-        let sorted = kept
-            .windows(2)
-            .all(|w| w[0].title().map(str::as_bytes) <= w[1].title().map(str::as_bytes));
-        let position = if sorted {
-            kept.partition_point(|l| l.title().map(str::as_bytes) < Some(rel.as_bytes()))
-        } else {
-            kept.len()
+    /// Rewrites the archive beside itself: the kept blobs copied and verified, the new layer
+    /// streamed in where it sorts, then config, manifest, index and root copies.
+    fn write(
+        self,
+        archive: &Archive,
+        archive_path: &Path,
+        detection: Option<&Detection>,
+    ) -> Result<AddReport> {
+        let checked = detection.map_or(&[][..], |d| &d.checked[..]);
+        let mut assembler = Assembler::create(archive_path, self.packager.options().mtime)?;
+        let (before, after) = self.kept.split_at(self.position);
+        for descriptor in before {
+            copy_layer(&mut assembler, archive, descriptor)?;
+        }
+        let (new_layer, diff_id) =
+            self.packager
+                .write_layer(assembler.writer(), &self.source, archive_path, checked)?;
+        for descriptor in after {
+            copy_layer(&mut assembler, archive, descriptor)?;
+        }
+        let mut manifest = archive.manifest().clone();
+        manifest.layers = before.to_vec();
+        manifest.layers.push(Descriptor::from(new_layer.clone()));
+        manifest.layers.extend_from_slice(after);
+        let change = LayerChange {
+            removed: self.existing,
+            inserted: self.position,
+            diff_id,
         };
-
-        let mut assembler = Assembler::create(archive_path, self.options().mtime)?;
-        let mut layers = Vec::with_capacity(kept.len() + 1);
-        layers.extend(kept[..position].iter().cloned());
-        for descriptor in &kept[..position] {
-            copy_layer(&mut assembler, &archive, descriptor)?;
-        }
-        let (new_layer, new_diff) = if modelpack {
-            let (layer, diff) = packager.write_modelpack_layer(
-                assembler.writer(),
-                &source,
-                archive_path,
-                &checked,
-            )?;
-            (layer, Some(diff))
-        } else {
-            let layer = packager.write_layer(assembler.writer(), &source, archive_path)?;
-            (layer, None)
-        };
-        layers.push(Descriptor::from(new_layer.clone()));
-        for descriptor in &kept[position..] {
-            copy_layer(&mut assembler, &archive, descriptor)?;
-            layers.push(descriptor.clone());
-        }
-        let mut new_manifest = manifest.clone();
-        new_manifest.layers = layers;
-        let mut config_bytes = config_bytes;
-        if let Some(mut config) = modelpack_config {
-            let mut diffs = std::mem::take(&mut config.modelfs.diff_ids);
-            if let Some(i) = existing {
-                diffs.remove(i);
-            }
-            diffs.insert(position, new_diff.expect("ModelPack layers have a diffId"));
-            config.modelfs.diff_ids = diffs;
-            if let Some(detection) = &detection {
-                let facts = &detection.facts;
-                let c = &mut config.config;
-                c.architecture = facts.architecture.clone().or(c.architecture.take());
-                c.format = facts.format.clone().or(c.format.take());
-                c.param_size = facts.parameters.map(param_size).or(c.param_size.take());
-                c.precision = facts.dtype.clone().or(c.precision.take());
-                c.quantization = facts.quantization.clone().or(c.quantization.take());
-            }
-            config_bytes = config.to_json();
-            let blob = Hasher::digest_bytes(&config_bytes);
-            new_manifest.config.digest = blob.digest;
-            new_manifest.config.size = blob.size;
-        } else if let Some(detection) = &detection {
-            annotate_facts(&mut new_manifest, &detection.facts);
-        }
-        let ref_name = archive
+        let config = self
+            .config
+            .rewrite(&mut manifest, change, detection.map(|d| &d.facts));
+        // The name the archive goes by: its index's, else (reference archives have no index)
+        // its config's version.
+        let known = archive
             .reference_name()
             .map(str::to_owned)
-            .or_else(|| archive.config().ok().map(|c| c.version))
-            .unwrap_or_else(|| "latest".to_owned());
+            .or_else(|| archive.config().ok().map(|c| c.version));
         let (manifest_blob, _) = assembler.finish(
-            &config_bytes,
-            &new_manifest.to_json(),
-            new_manifest.artifact_type.clone(),
-            &ref_name,
+            &config,
+            &manifest,
+            &manifest.to_json(),
+            ref_name(&manifest, known.as_deref()),
         )?;
-        drop(archive);
         Ok(AddReport {
             path: archive_path.to_owned(),
             layer: new_layer,
-            replaced,
+            replaced: self.replaced,
             manifest_digest: manifest_blob.digest,
         })
+    }
+}
+
+impl ModelPackager {
+    /// A packager writing the new layer of an archive in `profile` whose other layers are
+    /// `kept`: their shared compression unless `options` names one, and ModelPack weights
+    /// raw unless the archive's weights are tars.
+    fn for_archive(&self, profile: Profile, kept: &[Descriptor], options: &AddOptions) -> Self {
+        let compression = options
+            .compression
+            .unwrap_or_else(|| existing_compression(kept).unwrap_or(self.options().compression));
+        Self::with_options(
+            self.options()
+                .clone()
+                .with_compression(compression)
+                .with_raw_weights(profile.raw_weights_among(kept))
+                .with_format(profile.format()),
+        )
+    }
+}
+
+/// Refuses a new path `rel` that collides with the titles of the `kept` layers.
+fn check_paths(kept: &[Descriptor], rel: &str) -> Result<()> {
+    let mut set = PathSet::new();
+    for title in kept.iter().filter_map(Descriptor::title).chain([rel]) {
+        set.insert(title).map_err(|refusal| Error::UnsafeEntry {
+            entry: title.to_owned(),
+            refusal,
+        })?;
+    }
+    Ok(())
+}
+
+/// Where a layer titled `rel` goes among `layers`: where sorting by path puts it, or at the
+/// end if they are not sorted.
+fn insert_position(layers: &[Descriptor], rel: &str) -> usize {
+    let sorted = layers
+        .windows(2)
+        .all(|w| w[0].title().map(str::as_bytes) <= w[1].title().map(str::as_bytes));
+    if sorted {
+        layers.partition_point(|l| l.title().map(str::as_bytes) < Some(rel.as_bytes()))
+    } else {
+        layers.len()
     }
 }
 

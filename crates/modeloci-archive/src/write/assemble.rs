@@ -5,12 +5,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use modeloci_digest::Measured;
-use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciIndex, annotations};
+use modeloci_spec::{Descriptor, Digest, ImageLayout, OciManifest};
 
 use crate::atomic::temp::TempFile;
 use crate::progress::{Counting, Progress, ProgressHandle, Reporter};
 use crate::read::archive::{Archive, blob_error};
 use crate::write::archive_write::ArchiveWriter;
+use crate::write::index::{index_json, ref_name};
 use crate::{Error, Result};
 
 /// An archive being written beside its final path: `oci-layout` and the blob directories
@@ -70,14 +71,14 @@ impl Assembler {
             .map_err(Error::io(&self.path))
     }
 
-    /// Adds the config and manifest blobs, `index.json` naming the manifest `ref_name`, the
-    /// root copies, and renames the archive into place. Returns the manifest blob's digest
-    /// and size, and the archive's size.
+    /// Adds the config and manifest blobs (`manifest_bytes` are `manifest`'s), `index.json`
+    /// naming the manifest `ref_name`, the root copies, and renames the archive into place.
+    /// Returns the manifest blob's digest and size, and the archive's size.
     pub(crate) fn finish(
         mut self,
         config: &[u8],
-        manifest: &[u8],
-        artifact_type: Option<MediaType>,
+        manifest: &OciManifest,
+        manifest_bytes: &[u8],
         ref_name: &str,
     ) -> Result<(Measured, u64)> {
         let path = self.path.clone();
@@ -86,19 +87,15 @@ impl Assembler {
             source: e,
         };
         self.writer.append_blob(config).map_err(out)?;
-        let manifest_blob = self.writer.append_blob(manifest).map_err(out)?;
-        let mut descriptor = Descriptor::new(
-            MediaType::ImageManifest,
-            manifest_blob.digest.clone(),
-            manifest_blob.size,
-        )
-        .with_annotation(annotations::REF_NAME, ref_name);
-        descriptor.artifact_type = artifact_type;
+        let manifest_blob = self.writer.append_blob(manifest_bytes).map_err(out)?;
         self.writer
-            .append_file("index.json", &OciIndex::new(vec![descriptor]).to_json())
+            .append_file(
+                "index.json",
+                &index_json(manifest, &manifest_blob, ref_name),
+            )
             .map_err(out)?;
         self.writer
-            .append_file("manifest.json", manifest)
+            .append_file("manifest.json", manifest_bytes)
             .map_err(out)?;
         self.writer
             .append_file("config.json", config)
@@ -165,18 +162,11 @@ pub fn repack_with_progress(
     }
     drop(reporter);
     let config = archive.config_bytes()?;
-    let ref_name = manifest
-        .annotations
-        .get(annotations::VERSION)
-        .map(String::as_str)
-        .or_else(|| archive.reference_name())
-        .unwrap_or("latest")
-        .to_owned();
     let (manifest_blob, archive_bytes) = assembler.finish(
         &config,
+        manifest,
         archive.manifest_bytes(),
-        manifest.artifact_type.clone(),
-        &ref_name,
+        ref_name(manifest, archive.reference_name()),
     )?;
     Ok(RepackReport {
         manifest_digest: manifest_blob.digest,

@@ -2,20 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
-use modeloci_digest::{DigestReader, Hasher, Measured};
-use modeloci_spec::{
-    Descriptor, Digest, LayerEncoding, MediaType, ModelFs, ModelLayer, ModelPackConfig,
-    ModelPackKind, OciConfig, OciManifest, annotations,
-};
+use modeloci_digest::{DigestReader, Measured};
+use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest};
 
 use crate::codec::compress::{Codec, compress, compresses_well, suits_literals};
 use crate::facts::metadata::{self, ModelFacts};
-use crate::options::{Format, PackOptions};
-use crate::profile::modelpack;
+use crate::options::PackOptions;
+use crate::profile::Profile;
 use crate::progress::{Counting, Reporter};
 use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
+use crate::write::index::ref_name;
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::walk::{Selection, model_files, open_planned};
 use crate::{Error, Result};
@@ -97,98 +95,70 @@ impl ModelPackager {
     pub fn pack(&self, model_dir: &Path, config: &OciConfig) -> Result<PackReport> {
         self.options.validate()?;
         check_config(config)?;
-        // Refuse what the ModelPack schema refuses before writing anything.
-        let descriptor = match self.options.format {
-            Format::ModelPack => Some(modelpack::descriptor(
-                config,
-                self.options.created.as_deref(),
-            )?),
-            _ => None,
-        };
+        let profile = self.profile();
+        let created = self.options.created.as_deref();
+        // Refuse what the profile refuses before writing anything.
+        profile.check(config, created)?;
         let output = match &self.options.output {
             Some(path) => path.clone(),
             None => default_output(model_dir, config)?,
         };
-        let selection = Selection {
-            exclude: &self.options.exclude,
-            symlinks: self.options.symlinks,
-        };
-        check_output_outside(model_dir, &output)?;
-        let (files, ids): (Vec<SourceFile>, Vec<FileId>) =
-            model_files(model_dir, selection)?.into_iter().unzip();
-        check_output_not_a_model_file(&output, &files, &ids)?;
+        let (files, ids) = self.walk(model_dir, &output)?;
         let detection = metadata::detect_files(&files);
-        let reporter = Reporter::start(
-            self.options.progress.as_ref(),
-            "packing",
-            files.iter().map(|f| f.size).sum(),
-        );
+        let input_bytes = files.iter().map(|f| f.size).sum();
+        let reporter = Reporter::start(self.options.progress.as_ref(), "packing", input_bytes);
         let mut assembler = Assembler::create(&output, self.options.mtime)?;
         let mut layers = Vec::with_capacity(files.len());
         let mut diff_ids = Vec::with_capacity(files.len());
         for (file, id) in files.iter().zip(&ids) {
             reporter.file(&file.rel);
-            match descriptor {
-                None => layers.push(self.layer(assembler.writer(), file, Some(*id), &output)?),
-                Some(_) => {
-                    let (layer, diff_id) = self.modelpack_layer(
-                        assembler.writer(),
-                        file,
-                        Some(*id),
-                        &output,
-                        &detection.checked,
-                    )?;
-                    layers.push(layer);
-                    diff_ids.push(diff_id);
-                }
-            }
+            let (layer, diff_id) = self.layer(
+                assembler.writer(),
+                file,
+                Some(*id),
+                &output,
+                &detection.checked,
+            )?;
+            layers.push(layer);
+            diff_ids.extend(diff_id);
         }
-        let (config_bytes, manifest) = match descriptor {
-            None => {
-                let mut manifest = self.create_manifest(config, &layers);
-                annotate_facts(&mut manifest, &detection.facts);
-                (config.to_json(), manifest)
-            }
-            Some(descriptor) => {
-                let modelpack = ModelPackConfig {
-                    descriptor,
-                    config: modelpack::model_config(config, &detection.facts),
-                    modelfs: ModelFs {
-                        diff_ids,
-                        ..ModelFs::default()
-                    },
-                };
-                let bytes = modelpack.to_json();
-                let blob = Hasher::digest_bytes(&bytes);
-                let mut manifest = OciManifest::new(
-                    Descriptor::new(MediaType::ModelPackConfig, blob.digest, blob.size),
-                    layers.iter().cloned().map(Descriptor::from).collect(),
-                )
-                .with_artifact_type(MediaType::ModelPackArtifact)
-                .with_annotation(annotations::TITLE, &config.model_name)
-                .with_annotation(annotations::VERSION, &config.version);
-                if let Some(created) = &self.options.created {
-                    manifest = manifest.with_annotation(annotations::CREATED, created);
-                }
-                (bytes, manifest)
-            }
-        };
+        let (config_bytes, manifest) =
+            profile.documents(config, &layers, diff_ids, &detection.facts, created)?;
         let (manifest_blob, archive_bytes) = assembler.finish(
             &config_bytes,
+            &manifest,
             &manifest.to_json(),
-            manifest.artifact_type.clone(),
-            &config.version,
+            ref_name(&manifest, None),
         )?;
         Ok(PackReport {
             path: output,
             manifest_digest: manifest_blob.digest,
             manifest,
-            input_bytes: files.iter().map(|f| f.size).sum(),
+            input_bytes,
             layers,
             archive_bytes,
             facts: detection.facts,
             warnings: detection.warnings,
         })
+    }
+
+    /// The profile the options ask for.
+    fn profile(&self) -> Profile {
+        Profile::of_format(self.options.format)
+    }
+
+    /// The model's files, as the walk saw them, once the output is known to be none of them
+    /// and outside the model.
+    fn walk(&self, model_dir: &Path, output: &Path) -> Result<(Vec<SourceFile>, Vec<FileId>)> {
+        let selection = Selection {
+            exclude: &self.options.exclude,
+            symlinks: self.options.symlinks,
+        };
+        check_output_outside(model_dir, output)?;
+        let (files, ids): (Vec<SourceFile>, Vec<FileId>) =
+            model_files(model_dir, selection)?.into_iter().unzip();
+        check_output_not_a_model_file(output, &files, &ids)?;
+        Ok((files, ids))
     }
 
     /// The codec of a tar layer for `file`.
@@ -244,14 +214,17 @@ impl ModelPackager {
         Ok((measured, content))
     }
 
-    /// Streams one file's layer into the archive (the modeloci profile: a tar of the file).
+    /// Streams one file's layer into the archive, as the profile of the options says;
+    /// returns it, and its `diffId` when the profile records them. `checked` lists the
+    /// weights whose header parsed.
     pub(crate) fn write_layer(
         &self,
         writer: &mut ArchiveWriter,
         file: &SourceFile,
         output: &Path,
-    ) -> Result<ModelLayer> {
-        self.layer(writer, file, None, output)
+        checked: &[String],
+    ) -> Result<(ModelLayer, Option<Digest>)> {
+        self.layer(writer, file, None, output, checked)
     }
 
     /// [`Self::write_layer`] of a file the walk saw as `id`.
@@ -261,67 +234,27 @@ impl ModelPackager {
         file: &SourceFile,
         id: Option<FileId>,
         output: &Path,
-    ) -> Result<ModelLayer> {
+        checked: &[String],
+    ) -> Result<(ModelLayer, Option<Digest>)> {
         // Opened before anything reads it, and checked to be what the walk saw.
         let handle = open_planned(file, id, self.options.symlinks)?;
-        let codec = self.codec_for(file)?;
-        let (blob, _) = self.stream_layer(writer, file, handle, false, codec, false, output)?;
-        let media_type =
-            MediaType::image_layer(codec.encoding()).expect("tar encodings have a media type");
-        Ok(ModelLayer::new(blob.digest, blob.size)
-            .with_media_type(media_type)
-            .with_title(file.rel.clone()))
-    }
-
-    /// Streams one file's layer in the ModelPack profile; returns it and its `diffId`.
-    pub(crate) fn write_modelpack_layer(
-        &self,
-        writer: &mut ArchiveWriter,
-        file: &SourceFile,
-        output: &Path,
-        checked: &[String],
-    ) -> Result<(ModelLayer, Digest)> {
-        self.modelpack_layer(writer, file, None, output, checked)
-    }
-
-    /// [`Self::write_modelpack_layer`] of a file the walk saw as `id`.
-    fn modelpack_layer(
-        &self,
-        writer: &mut ArchiveWriter,
-        file: &SourceFile,
-        id: Option<FileId>,
-        output: &Path,
-        checked: &[String],
-    ) -> Result<(ModelLayer, Digest)> {
-        let handle = open_planned(file, id, self.options.symlinks)?;
-        let (kind, untested) = modelpack::classify(&file.rel, &self.options.datasets, checked);
-        let raw = kind == ModelPackKind::Weight && self.options.raw_weights;
-        let codec = if raw {
+        let profile = self.profile();
+        let plan = profile.plan_layer(&file.rel, &self.options, checked);
+        let codec = if plan.raw {
             Codec::Identity
         } else {
             self.codec_for(file)?
         };
-        let (blob, content) = self.stream_layer(writer, file, handle, raw, codec, true, output)?;
-        let encoding = if raw {
+        let diff_ids = profile.records_diff_ids();
+        let (blob, content) =
+            self.stream_layer(writer, file, handle, plan.raw, codec, diff_ids, output)?;
+        let encoding = if plan.raw {
             LayerEncoding::Raw
         } else {
             codec.encoding()
         };
-        let diff_id = content.map_or_else(|| blob.digest.clone(), |c| c.digest);
-        let mut layer = ModelLayer::new(blob.digest, blob.size)
-            .with_media_type(MediaType::ModelPackLayer { kind, encoding })
-            .with_title(file.rel.clone());
-        layer
-            .annotations
-            .insert(annotations::MODELPACK_FILEPATH.into(), file.rel.clone());
-        layer.annotations.insert(
-            annotations::MODELPACK_FILE_METADATA.into(),
-            modelpack::file_metadata(&file.rel, file.size, file.executable, self.options.mtime),
-        );
-        layer.annotations.insert(
-            annotations::MODELPACK_MEDIATYPE_UNTESTED.into(),
-            untested.to_string(),
-        );
+        let diff_id = diff_ids.then(|| content.map_or_else(|| blob.digest.clone(), |c| c.digest));
+        let layer = profile.layer(&plan, file, blob, encoding, self.options.mtime);
         Ok((layer, diff_id))
     }
 
@@ -329,41 +262,12 @@ impl ModelPackager {
     /// given, `artifactType` `application/vnd.modeloci.model.v1`, and title and version
     /// annotations (plus `created` when the options ask for it).
     pub fn create_manifest(&self, config: &OciConfig, layers: &[ModelLayer]) -> OciManifest {
-        let config_blob = Hasher::digest_bytes(&config.to_json());
-        let mut manifest = OciManifest::new(
-            Descriptor::new(
-                MediaType::ModelociConfig,
-                config_blob.digest,
-                config_blob.size,
-            ),
-            layers.iter().cloned().map(Descriptor::from).collect(),
+        Profile::Modeloci.manifest(
+            &config.to_json(),
+            layers,
+            config,
+            self.options.created.as_deref(),
         )
-        .with_artifact_type(MediaType::ModelociArtifact)
-        .with_annotation(annotations::TITLE, &config.model_name)
-        .with_annotation(annotations::VERSION, &config.version);
-        if let Some(created) = &self.options.created {
-            manifest = manifest.with_annotation(annotations::CREATED, created);
-        }
-        manifest
-    }
-}
-
-/// The facts detected from the weights, as `org.modeloci.model.*` annotations.
-pub(crate) fn annotate_facts(manifest: &mut OciManifest, facts: &ModelFacts) {
-    let entries = [
-        (
-            annotations::MODEL_PARAMETERS,
-            facts.parameters.map(|p| p.to_string()),
-        ),
-        (annotations::MODEL_DTYPE, facts.dtype.clone()),
-        (annotations::MODEL_FORMAT, facts.format.clone()),
-        (annotations::MODEL_QUANTIZATION, facts.quantization.clone()),
-    ];
-    for (key, value) in entries {
-        match value {
-            Some(v) => manifest.annotations.insert(key.to_owned(), v),
-            None => manifest.annotations.remove(key),
-        };
     }
 }
 

@@ -59,62 +59,16 @@ pub(crate) fn model_files(
         });
     }
     let ignore = ignore_matcher(model_dir, selection.exclude)?;
-    let symlinks = selection.symlinks;
     let walker = walkdir::WalkDir::new(model_dir)
-        .follow_links(symlinks == Symlinks::Follow)
+        .follow_links(selection.symlinks == Symlinks::Follow)
         .into_iter()
-        .filter_entry(|e| {
-            if e.depth() == 0 {
-                return true;
-            }
-            let dir = e.file_type().is_dir();
-            let left_out = (dir && e.file_name() == ".git")
-                || (e.depth() == 1 && !dir && e.file_name() == IGNORE_FILE)
-                || ignore.matched(e.path(), dir).is_ignore();
-            !left_out
-        });
+        .filter_entry(|e| !left_out(e, &ignore));
     let mut files = Vec::new();
     for entry in walker {
         let entry = entry.map_err(|e| walk_error(&e, model_dir))?;
-        let file_type = entry.file_type();
-        if file_type.is_dir() {
-            continue;
+        if let Some(file) = walked_file(&entry, model_dir, selection.symlinks)? {
+            files.push(file);
         }
-        let path = entry.path();
-        let unpackable = |reason: &str| Error::UnpackableFile {
-            path: path.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if file_type.is_symlink() {
-            match symlinks {
-                Symlinks::Skip => continue,
-                _ => {
-                    return Err(unpackable(
-                        "it is a symbolic link (pack with --symlinks follow or skip)",
-                    ));
-                }
-            }
-        }
-        if !file_type.is_file() {
-            return Err(unpackable(special_kind(&entry)));
-        }
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.contains(TEMP_MARKER))
-        {
-            continue;
-        }
-        let meta = entry.metadata().map_err(|e| walk_error(&e, model_dir))?;
-        let rel = relative(model_dir, path).ok_or_else(|| unpackable("its path is not UTF-8"))?;
-        check_relative_path(&rel).map_err(|refusal| unpackable(&refusal.to_string()))?;
-        let file = SourceFile {
-            rel,
-            path: path.to_owned(),
-            size: meta.len(),
-            executable: meta.permissions().mode() & 0o111 != 0,
-        };
-        files.push((file, FileId::of(&meta)));
     }
     files.sort_by(|a, b| a.0.rel.as_bytes().cmp(b.0.rel.as_bytes()));
     let mut set = PathSet::new();
@@ -131,6 +85,67 @@ pub(crate) fn model_files(
         });
     }
     Ok(files)
+}
+
+/// Whether the walk leaves out an entry and, for a directory, all below it: `.git/`, the
+/// ignore file at the top, and what the ignore rules name. The root is never left out.
+fn left_out(entry: &walkdir::DirEntry, ignore: &Gitignore) -> bool {
+    if entry.depth() == 0 {
+        return false;
+    }
+    let dir = entry.file_type().is_dir();
+    (dir && entry.file_name() == ".git")
+        || (entry.depth() == 1 && !dir && entry.file_name() == IGNORE_FILE)
+        || ignore.matched(entry.path(), dir).is_ignore()
+}
+
+/// The model file an entry of the walk is, if it is one: directories, skipped links and
+/// this tool's temporary files are not; a link under `--symlinks error`, a special file or
+/// a path the unpacker would refuse is an error.
+fn walked_file(
+    entry: &walkdir::DirEntry,
+    model_dir: &Path,
+    symlinks: Symlinks,
+) -> Result<Option<(SourceFile, FileId)>> {
+    let file_type = entry.file_type();
+    if file_type.is_dir() {
+        return Ok(None);
+    }
+    let path = entry.path();
+    let unpackable = |reason: &str| Error::UnpackableFile {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if file_type.is_symlink() {
+        match symlinks {
+            Symlinks::Skip => return Ok(None),
+            _ => {
+                return Err(unpackable(
+                    "it is a symbolic link (pack with --symlinks follow or skip)",
+                ));
+            }
+        }
+    }
+    if !file_type.is_file() {
+        return Err(unpackable(special_kind(entry)));
+    }
+    if entry
+        .file_name()
+        .to_str()
+        .is_some_and(|n| n.contains(TEMP_MARKER))
+    {
+        return Ok(None);
+    }
+    let meta = entry.metadata().map_err(|e| walk_error(&e, model_dir))?;
+    let rel = relative(model_dir, path).ok_or_else(|| unpackable("its path is not UTF-8"))?;
+    check_relative_path(&rel).map_err(|refusal| unpackable(&refusal.to_string()))?;
+    let file = SourceFile {
+        rel,
+        path: path.to_owned(),
+        size: meta.len(),
+        executable: meta.permissions().mode() & 0o111 != 0,
+    };
+    Ok(Some((file, FileId::of(&meta))))
 }
 
 /// Opens a file the walk planned, to read its content into the archive, and checks that what
