@@ -1,27 +1,35 @@
-//! Which tag a push sets and a pull asks for, and the name a pulled manifest is kept under.
-//!
-//! The rule is to come from the archive crate, which names manifests when it packs them;
-//! until then it lives here, and push and pull both go through these functions only.
+//! Which tag a push sets and a pull asks for. The name a manifest goes by is the archive
+//! crate's rule ([`modeloci_archive::ref_name`]), the one pack, add, repack and pull use for
+//! `index.json`; these functions only add the reference's own tag in front of it.
 
-use modeloci_spec::{OciManifest, annotations};
+use modeloci_archive::{DEFAULT_TAG, ref_name};
+use modeloci_spec::OciManifest;
 
 use crate::reference::Reference;
 
-/// The tag when nothing names one.
-const DEFAULT_TAG: &str = "latest";
-
-/// The tag for `reference`: its own, else the name the artifact carries (`artifact_name`,
-/// when it is known), else `latest`.
-pub(crate) fn tag_for(reference: &Reference, artifact_name: Option<&str>) -> String {
+/// The tag a push sets: the reference's own, else the name the archive's manifest goes by
+/// ([`ref_name`], with `index_name` the name the archive's index gives it).
+pub(crate) fn push_tag(
+    reference: &Reference,
+    manifest: &OciManifest,
+    index_name: Option<&str>,
+) -> String {
     reference
         .tag
         .clone()
-        .or_else(|| artifact_name.map(str::to_owned))
+        .unwrap_or_else(|| ref_name(manifest, index_name).to_owned())
+}
+
+/// The tag a pull asks for: the reference's own, else [`DEFAULT_TAG`].
+pub(crate) fn pull_tag(reference: &Reference) -> String {
+    reference
+        .tag
+        .clone()
         .unwrap_or_else(|| DEFAULT_TAG.to_owned())
 }
 
 /// What addresses the manifest of `reference` in the registry: its digest when it names
-/// one, else `tag` (from [`tag_for`]).
+/// one, else `tag`.
 pub(crate) fn manifest_ref(reference: &Reference, tag: &str) -> String {
     reference
         .digest
@@ -29,27 +37,30 @@ pub(crate) fn manifest_ref(reference: &Reference, tag: &str) -> String {
         .map_or_else(|| tag.to_owned(), ToString::to_string)
 }
 
-/// The reference name a pulled manifest gets in the layout's index: the manifest's own
-/// version annotation, else the tag pulled (from [`tag_for`]).
-pub(crate) fn ref_name_for(manifest: &OciManifest, reference: &Reference) -> String {
-    manifest
-        .annotations
-        .get(annotations::VERSION)
-        .cloned()
-        .unwrap_or_else(|| tag_for(reference, None))
-}
-
 #[cfg(test)]
 mod tests {
+    use modeloci_spec::{Descriptor, MediaType, annotations};
+
     use super::*;
 
     #[test]
-    fn the_reference_tag_wins_then_the_artifact_then_latest() {
+    fn the_reference_tag_wins_then_the_manifests_name_then_latest() {
         let tagged: Reference = "localhost:5000/m:1.0".parse().unwrap();
         let bare: Reference = "localhost:5000/m".parse().unwrap();
-        assert_eq!(tag_for(&tagged, Some("2.0")), "1.0");
-        assert_eq!(tag_for(&bare, Some("2.0")), "2.0");
-        assert_eq!(tag_for(&bare, None), "latest");
+        let digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+            .parse()
+            .unwrap();
+        let mut manifest =
+            OciManifest::new(Descriptor::new(MediaType::Empty, digest, 2), Vec::new());
+        assert_eq!(push_tag(&bare, &manifest, Some("from-index")), "from-index");
+        assert_eq!(push_tag(&bare, &manifest, None), "latest");
+        manifest
+            .annotations
+            .insert(annotations::VERSION.into(), "2.0".into());
+        assert_eq!(push_tag(&tagged, &manifest, Some("x")), "1.0");
+        assert_eq!(push_tag(&bare, &manifest, Some("x")), "2.0");
+        assert_eq!(pull_tag(&bare), "latest");
+        assert_eq!(pull_tag(&tagged), "1.0");
         assert_eq!(manifest_ref(&bare, "x"), "x");
     }
 }

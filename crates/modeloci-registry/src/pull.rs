@@ -12,18 +12,16 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use modeloci_archive::{
-    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, UnpackedFile, layers_for,
-    repack_with_progress,
+    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, UnpackedFile, index_json,
+    layers_for, ref_name, repack_with_progress,
 };
 use modeloci_digest::{
     BUFFER_SIZE, ChunkError, Hasher, Measured, all_or_first_error, largest_first, read_chunks,
 };
-use modeloci_spec::{
-    Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIndex, OciManifest, annotations,
-};
+use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciManifest};
 
 use crate::client::{BlobBody, Client, Tries, is_io_timeout};
-use crate::naming::{manifest_ref, ref_name_for, tag_for};
+use crate::naming::{manifest_ref, pull_tag};
 use crate::reference::Reference;
 use crate::staging::{self, Staging};
 use crate::{Error, Result};
@@ -192,7 +190,7 @@ struct Resolved {
 /// else the registry) states, and parses it; an image index is refused.
 fn resolve(client: &Client, reference: &Reference) -> Result<Resolved> {
     let repo = reference.repository.as_str();
-    let manifest_ref = manifest_ref(reference, &tag_for(reference, None));
+    let manifest_ref = manifest_ref(reference, &pull_tag(reference));
     let (bytes, media_type, stated) = client.get_manifest(repo, &manifest_ref)?;
     let measured = Hasher::digest_bytes(&bytes);
     let expected = reference.digest.clone().or(stated);
@@ -283,16 +281,12 @@ fn fetch_into(
 /// The manifest and an index naming it make the staging directory a layout.
 fn write_layout(staging: &Staging, resolved: &Resolved, reference: &Reference) -> Result<()> {
     let measured = &resolved.measured;
-    let ref_name = ref_name_for(&resolved.manifest, reference);
     staging.write(&measured.digest.blob_path(), &resolved.bytes)?;
-    let mut descriptor = Descriptor::new(
-        MediaType::ImageManifest,
-        measured.digest.clone(),
-        measured.size,
+    let name = ref_name(&resolved.manifest, reference.tag.as_deref());
+    staging.write(
+        "index.json",
+        &index_json(&resolved.manifest, measured, name),
     )
-    .with_annotation(annotations::REF_NAME, &ref_name);
-    descriptor.artifact_type = resolved.manifest.artifact_type.clone();
-    staging.write("index.json", &OciIndex::new(vec![descriptor]).to_json())
 }
 
 /// Repacks the staged layout into the archive, or unpacks it into the directory; returns

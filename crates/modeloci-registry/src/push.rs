@@ -12,7 +12,7 @@ use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
 use crate::cache::BlobLocations;
 use crate::client::{Access, Advance, Body, ChunkAnswer, Client, Mount, Tries, UploadSession};
-use crate::naming::{manifest_ref, tag_for};
+use crate::naming::{manifest_ref, push_tag};
 use crate::reference::Reference;
 use crate::{Error, Result};
 
@@ -156,7 +156,7 @@ pub fn push(
             archive.manifest_digest()
         )));
     }
-    let tag = tag_for(reference, archive.reference_name());
+    let tag = push_tag(reference, archive.manifest(), archive.reference_name());
     let repo = reference.repository.as_str();
     let config = archive.config_bytes()?;
     let mut locations = options
