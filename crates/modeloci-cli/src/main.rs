@@ -10,6 +10,7 @@
 
 mod cli;
 mod commands;
+mod hints;
 mod output;
 mod progress;
 
@@ -80,10 +81,7 @@ fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
     let verification = archive.is_some_and(modeloci_archive::Error::is_verification_failure)
         || registry.is_some_and(modeloci_registry::Error::is_verification_failure);
     let code = if verification { 1 } else { 2 };
-    let hint = archive
-        .and_then(modeloci_archive::Error::hint)
-        .map(str::to_owned)
-        .or_else(|| registry.and_then(modeloci_registry::Error::hint));
+    let hint = hints::hint(err);
     if ctx.json {
         let doc = serde_json::json!({ "error": err.to_string(), "hint": hint, "exitCode": code });
         let _ = writeln!(io::stdout(), "{doc:#}");
