@@ -7,7 +7,9 @@ use thiserror::Error;
 use crate::entry_policy::Refusal;
 
 /// Everything that can go wrong while packing, reading, verifying, unpacking or extending an
-/// archive. Each variant names the file, archive entry, layer or digest at fault.
+/// archive. Each variant names the file, archive entry, layer or digest at fault. The errors
+/// state facts, in terms of this crate's options; what a person should do next (which flag
+/// of the command to pass, say) is for the program that shows them to decide.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -201,31 +203,6 @@ impl Error {
             self,
             Self::BlobMismatch { .. } | Self::MissingBlob { .. } | Self::Truncated { .. }
         )
-    }
-
-    /// A short suggestion for the user, where one helps.
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::TargetNotEmpty { .. } => {
-                "pass --force to overwrite the files the archive holds, or choose an empty directory"
-            }
-            Self::AlreadyInModel { .. } => "pass --force to replace it",
-            Self::AmbiguousIndex { .. } => "pass --ref to choose a manifest",
-            Self::BlobMismatch { .. } | Self::MissingBlob { .. } => {
-                "the archive is corrupt or was tampered with; fetch it again"
-            }
-            Self::Truncated { .. } => {
-                "the archive is truncated (an interrupted download or copy?); fetch it again"
-            }
-            Self::EmptyModel { .. } => "check --model-dir and your exclude patterns",
-            Self::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
-                "the disk is full: free some space or write elsewhere (nothing was left behind)"
-            }
-            Self::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
-                "another modeloci run is writing it: wait for that one to finish"
-            }
-            _ => return None,
-        })
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
