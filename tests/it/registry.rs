@@ -167,7 +167,7 @@ fn pull_unpack_fetches_only_the_included_layers() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no file of the model matches --include *.gguf"
+        "no file of the model matches the include patterns *.gguf"
     );
     assert!(!dir.path().join("none").exists());
 }

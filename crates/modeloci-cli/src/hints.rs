@@ -1,11 +1,57 @@
-//! What the command adds to the libraries' errors: a hint naming its own flags, where one
-//! helps. The libraries describe what went wrong (a path, a digest, an entry, what was
-//! expected); only the command knows which of its flags would change the outcome.
+//! What the command adds to the libraries' errors: its own wording where an error is about
+//! one of its flags, and a hint naming its flags where one helps. The libraries describe what
+//! went wrong (a path, a digest, an entry, what was expected); only the command knows which
+//! of its flags would change the outcome.
 
 use std::io;
 
 use modeloci_archive::Error as ArchiveError;
 use modeloci_registry::Error as RegistryError;
+
+/// The error message for an error the command ended with: the libraries' own, except for
+/// the errors about an option, which name the flag that set it.
+pub(crate) fn message(err: &anyhow::Error) -> String {
+    let archive_err =
+        err.downcast_ref::<ArchiveError>()
+            .or_else(|| match err.downcast_ref::<RegistryError>() {
+                Some(RegistryError::Archive(err)) => Some(err),
+                _ => None,
+            });
+    archive_err
+        .and_then(archive_message)
+        .unwrap_or_else(|| err.to_string())
+}
+
+/// The wording of an archive error about one of the command's flags.
+fn archive_message(err: &ArchiveError) -> Option<String> {
+    Some(match err {
+        ArchiveError::InvalidExcludePattern { pattern, reason } => {
+            format!("--exclude {pattern:?}: {reason}")
+        }
+        ArchiveError::SymlinkRefused { path } => format!(
+            "cannot pack {}: it is a symbolic link (pack with --symlinks follow or skip)",
+            path.display()
+        ),
+        ArchiveError::NothingIncluded { patterns } => format!(
+            "no file of the model matches --include {}",
+            patterns.join(" ")
+        ),
+        ArchiveError::AlreadyALayout { path } => format!(
+            "{} is already an OCI layout directory; --layout extracts tar archives",
+            path.display()
+        ),
+        ArchiveError::NoDefaultOutput { path } => {
+            format!("{} has no parent directory: pass --output", path.display())
+        }
+        ArchiveError::InvalidDescriptorValue { key, expected } => {
+            format!("--metadata {key:?} must be {expected} for a ModelPack descriptor")
+        }
+        ArchiveError::NotADescriptorField { key, fields } => {
+            format!("--metadata {key:?} is not a ModelPack descriptor field; use one of {fields}")
+        }
+        _ => return None,
+    })
+}
 
 /// The hint for an error the command ended with, if one helps.
 pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
@@ -245,6 +291,76 @@ mod tests {
             ))),
             None
         );
+    }
+
+    fn said(err: impl Into<anyhow::Error>) -> String {
+        message(&err.into())
+    }
+
+    #[test]
+    fn errors_about_an_option_name_its_flag() {
+        assert_eq!(
+            said(ArchiveError::InvalidExcludePattern {
+                pattern: "a{b".into(),
+                reason: "unclosed".into()
+            }),
+            "--exclude \"a{b\": unclosed"
+        );
+        assert_eq!(
+            said(ArchiveError::SymlinkRefused {
+                path: "model/link".into()
+            }),
+            "cannot pack model/link: it is a symbolic link (pack with --symlinks follow or skip)"
+        );
+        assert_eq!(
+            said(ArchiveError::NothingIncluded {
+                patterns: vec!["*.gguf".into(), "*.bin".into()]
+            }),
+            "no file of the model matches --include *.gguf *.bin"
+        );
+        assert_eq!(
+            said(ArchiveError::AlreadyALayout {
+                path: "layout".into()
+            }),
+            "layout is already an OCI layout directory; --layout extracts tar archives"
+        );
+        assert_eq!(
+            said(ArchiveError::NoDefaultOutput { path: "/".into() }),
+            "/ has no parent directory: pass --output"
+        );
+        assert_eq!(
+            said(ArchiveError::InvalidDescriptorValue {
+                key: "title".into(),
+                expected: "a string"
+            }),
+            "--metadata \"title\" must be a string for a ModelPack descriptor"
+        );
+        assert_eq!(
+            said(ArchiveError::NotADescriptorField {
+                key: "x".into(),
+                fields: "authors, title"
+            }),
+            "--metadata \"x\" is not a ModelPack descriptor field; use one of authors, title"
+        );
+        // Through a registry's wrapping too, as pull --unpack --include reports it.
+        assert_eq!(
+            said(RegistryError::Archive(ArchiveError::NothingIncluded {
+                patterns: vec!["*.gguf".into()]
+            })),
+            "no file of the model matches --include *.gguf"
+        );
+    }
+
+    #[test]
+    fn other_errors_keep_the_librarys_message() {
+        let err = ArchiveError::EmptyModel {
+            path: "model".into(),
+        };
+        let text = err.to_string();
+        assert_eq!(said(err), text);
+        let err = RegistryError::Archive(ArchiveError::InvalidOption("bad".into()));
+        assert_eq!(said(err), "bad");
+        assert_eq!(said(anyhow::anyhow!("no password")), "no password");
     }
 
     #[test]

@@ -36,7 +36,10 @@ fn ignore_matcher(model_dir: &Path, exclude: &[String]) -> Result<Gitignore> {
     for pattern in exclude {
         builder
             .add_line(None, pattern)
-            .map_err(|err| Error::InvalidOption(format!("--exclude {pattern:?}: {}", err)))?;
+            .map_err(|err| Error::InvalidExcludePattern {
+                pattern: pattern.clone(),
+                reason: err.to_string(),
+            })?;
     }
     builder
         .build()
@@ -89,9 +92,9 @@ pub(crate) fn model_files(
             match symlinks {
                 Symlinks::Skip => continue,
                 _ => {
-                    return Err(unpackable(
-                        "it is a symbolic link (pack with --symlinks follow or skip)",
-                    ));
+                    return Err(Error::SymlinkRefused {
+                        path: path.to_owned(),
+                    });
                 }
             }
         }
