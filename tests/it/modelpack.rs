@@ -219,7 +219,7 @@ fn metadata_must_name_descriptor_fields() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "--metadata \"base_model\" is not a ModelPack descriptor field; use one of authors, family, docURL, sourceURL, \
+        "metadata \"base_model\" is not a ModelPack descriptor field; use one of authors, family, docURL, sourceURL, \
          datasetsURL, revision, vendor, licenses (or license), title, description"
     );
     assert_eq!(names(dir.path()), Vec::<String>::new());

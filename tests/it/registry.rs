@@ -167,7 +167,7 @@ fn pull_unpack_fetches_only_the_included_layers() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no file of the model matches --include *.gguf"
+        "no file of the model matches the include patterns *.gguf"
     );
     assert!(!dir.path().join("none").exists());
 }
@@ -325,9 +325,9 @@ fn missing_tags_and_repositories_fail_cleanly() {
             .starts_with(&format!("cannot reach {nobody}: ")),
         "{err}"
     );
-    assert_eq!(
-        err.hint().unwrap(),
-        "check the host and port; local registries often need --plain-http"
+    assert!(
+        matches!(err, modeloci_registry::Error::Unreachable { .. }),
+        "{err:?}"
     );
 }
 
@@ -350,12 +350,15 @@ fn basic_auth_refuses_anonymous_pushes_and_accepts_credentials() {
             registry.addr
         )
     );
-    assert_eq!(
-        err.hint().unwrap(),
-        format!(
-            "log in with `modeloci login {} --username USER --password-stdin`",
-            registry.addr
-        )
+    assert!(
+        matches!(
+            err,
+            modeloci_registry::Error::Unauthorized {
+                with_credentials: false,
+                ..
+            }
+        ),
+        "{err:?}"
     );
     let wrong = Client::new(
         &registry.addr,

@@ -1,8 +1,10 @@
 //! Workspace invariants, read from `cargo metadata`: dependencies point down the layers and
 //! nothing depends on the binary crate,
-//! modeloci-spec stays serde-only, libraries never use anyhow.
+//! modeloci-spec stays serde-only, libraries never use anyhow. And one read from the
+//! sources: the libraries' strings name no command-line flag.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -141,7 +143,7 @@ fn every_crate_states_a_license_and_the_msrv() {
         }
     }
     assert_eq!(missing, Vec::<String>::new());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for file in ["rust-toolchain", "rust-toolchain.toml"] {
         assert!(
             !root.join(file).exists(),
@@ -158,4 +160,233 @@ fn every_crate_states_a_license_and_the_msrv() {
     ] {
         assert!(root.join(file).is_file(), "{file} is missing");
     }
+}
+
+/// The library crates whose messages reach users of the API, not only of the command.
+const FLAG_FREE: [&str; 2] = [
+    "crates/modeloci-archive/src",
+    "crates/modeloci-registry/src",
+];
+
+/// The string literals of Rust source outside comments and `#[cfg(test)]` items, each with
+/// the line it starts on. A lexer just good enough for this workspace: line and (nested)
+/// block comments, strings with escapes, raw strings, byte strings, char literals and
+/// lifetimes.
+fn string_literals(source: &str) -> Vec<(usize, String)> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut found = Vec::new();
+    let (mut i, mut line) = (0, 1);
+    // While inside a `#[cfg(test)]` item: the brace depth it began at, and whether its
+    // body has opened.
+    let mut depth = 0usize;
+    let mut skip: Option<(usize, bool)> = None;
+    let at = |i: usize, s: &str| {
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| chars.get(i + k) == Some(&c))
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if at(i, "//") {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if at(i, "/*") {
+            let mut nested = 0;
+            while i < chars.len() {
+                if at(i, "/*") {
+                    nested += 1;
+                    i += 2;
+                } else if at(i, "*/") {
+                    nested -= 1;
+                    i += 2;
+                    if nested == 0 {
+                        break;
+                    }
+                } else {
+                    line += usize::from(chars[i] == '\n');
+                    i += 1;
+                }
+            }
+        } else if at(i, "#[cfg(test)]") {
+            skip = skip.or(Some((depth, false)));
+            i += "#[cfg(test)]".len();
+        } else if c == '"' || ((c == 'r' || at(i, "br")) && raw_string_start(&chars, i).is_some()) {
+            let start = line;
+            let mut text = String::new();
+            if c == '"' {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' {
+                        text.push(chars[i]);
+                        i += 1;
+                    }
+                    line += usize::from(chars[i] == '\n');
+                    text.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                let (open, hashes) = raw_string_start(&chars, i).unwrap();
+                i = open + 1;
+                let close: String = std::iter::once('"')
+                    .chain(std::iter::repeat_n('#', hashes))
+                    .collect();
+                while i < chars.len() && !at(i, &close) {
+                    line += usize::from(chars[i] == '\n');
+                    text.push(chars[i]);
+                    i += 1;
+                }
+                i += close.chars().count();
+            }
+            if skip.is_none() {
+                found.push((start, text));
+            }
+        } else if c == '\'' {
+            // A char literal ('x', '\n', '\u{1b}', '"'), else a lifetime or a label.
+            if chars.get(i + 1) == Some(&'\\') {
+                i += 2;
+                while i < chars.len() && chars[i] != '\'' {
+                    i += 1;
+                }
+                i += 1;
+            } else if chars.get(i + 2) == Some(&'\'') {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        } else if c.is_alphanumeric() || c == '_' {
+            // A whole identifier, so that the `r` or `b` ending one starts no literal.
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+        } else {
+            match c {
+                '{' => {
+                    depth += 1;
+                    if let Some((_, opened)) = &mut skip {
+                        *opened = true;
+                    }
+                }
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    if skip.is_some_and(|(d, opened)| opened && depth == d) {
+                        skip = None;
+                    }
+                }
+                ';' if skip.is_some_and(|(d, opened)| !opened && depth == d) => skip = None,
+                '\n' => line += 1,
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    found
+}
+
+/// Where a raw string starting at `i` (`r"`, `r#"`, `br##"`, ...) has its opening quote,
+/// and how many `#` it has.
+fn raw_string_start(chars: &[char], i: usize) -> Option<(usize, usize)> {
+    let mut j = i + if chars[i] == 'b' { 2 } else { 1 };
+    let hashes = chars[j..].iter().take_while(|c| **c == '#').count();
+    j += hashes;
+    (chars.get(j) == Some(&'"')).then_some((j, hashes))
+}
+
+/// Whether `text` names a command-line flag: `--` followed by a letter.
+fn names_a_flag(text: &str) -> bool {
+    text.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'-' && w[1] == b'-' && w[2].is_ascii_alphabetic())
+}
+
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_lexer_finds_the_strings_outside_comments_and_tests() {
+    let source = r###"
+        /// Pass `--force` (a doc comment).
+        // "--comment"
+        /* "--block /* nested */ still" */
+        const A: &str = "one --flag"; // "--trailing"
+        const B: char = '"';
+        fn f<'a>(x: &'a str) -> &'a str { x }
+        const C: &str = r#"raw "--raw""#;
+        const D: &[u8] = b"bytes";
+        const E: &str = "multi
+            line \" --escaped";
+        #[cfg(test)]
+        fn helper() -> &'static str { "--test-helper" }
+        #[cfg(test)]
+        use something::{a, b};
+        const F: &str = "after";
+        #[cfg(test)]
+        mod tests {
+            fn t() { let _ = "--in-tests"; let _ = '{'; }
+        }
+    "###;
+    let found = string_literals(source);
+    let texts: Vec<&str> = found.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "one --flag",
+            "raw \"--raw\"",
+            "bytes",
+            "multi\n            line \\\" --escaped",
+            "after"
+        ]
+    );
+    assert_eq!(found[0].0, 5);
+    assert_eq!(found[4].0, 16);
+    let flagged: Vec<&str> = texts.into_iter().filter(|t| names_a_flag(t)).collect();
+    assert_eq!(
+        flagged,
+        [
+            "one --flag",
+            "raw \"--raw\"",
+            "multi\n            line \\\" --escaped"
+        ]
+    );
+    assert!(!names_a_flag("a -- b, --, ---, --1"));
+}
+
+/// A library user calling `ModelUnpackager` has no `--include` to pass: the libraries'
+/// errors state facts, and the command words them in its flags (`modeloci-cli`'s `hints`).
+#[test]
+fn library_strings_name_no_command_line_flag() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut offenders = Vec::new();
+    let mut scanned = 0;
+    for dir in FLAG_FREE {
+        let mut files = Vec::new();
+        rust_files(&root.join(dir), &mut files);
+        files.sort();
+        for file in files {
+            let source = std::fs::read_to_string(&file).unwrap();
+            scanned += 1;
+            for (line, text) in string_literals(&source) {
+                if names_a_flag(&text) {
+                    let name = file.strip_prefix(&root).unwrap_or(&file).display();
+                    offenders.push(format!("{name}:{line}: {text:?}"));
+                }
+            }
+        }
+    }
+    assert!(scanned > 10, "found only {scanned} source files");
+    assert_eq!(
+        offenders,
+        Vec::<String>::new(),
+        "library strings that name a command-line flag: state the fact in the error \
+         variant and let modeloci-cli's hints name the flag"
+    );
 }

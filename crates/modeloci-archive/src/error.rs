@@ -7,7 +7,9 @@ use thiserror::Error;
 use crate::entry_policy::Refusal;
 
 /// Everything that can go wrong while packing, reading, verifying, unpacking or extending an
-/// archive. Each variant names the file, archive entry, layer or digest at fault.
+/// archive. Each variant names the file, archive entry, layer or digest at fault. The errors
+/// state facts, in terms of this crate's options; what a person should do next (which flag
+/// of the command to pass, say) is for the program that shows them to decide.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -188,6 +190,57 @@ pub enum Error {
     /// The options given do not make sense together, or one is out of range.
     #[error("{0}")]
     InvalidOption(String),
+    /// One of the exclude patterns ([`crate::PackOptions::exclude`]) does not parse.
+    #[error("exclude pattern {pattern:?}: {reason}")]
+    InvalidExcludePattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What the pattern parser says is wrong.
+        reason: String,
+    },
+    /// The model holds a symbolic link, and the symlink policy is [`crate::Symlinks::Error`].
+    #[error("cannot pack {}: it is a symbolic link, and the symlink policy refuses links", path.display())]
+    SymlinkRefused {
+        /// The link.
+        path: PathBuf,
+    },
+    /// No file of the model matches the include patterns ([`crate::UnpackOptions::include`]).
+    #[error("no file of the model matches the include patterns {}", patterns.join(" "))]
+    NothingIncluded {
+        /// The patterns given.
+        patterns: Vec<String>,
+    },
+    /// Extracting the OCI layout ([`crate::UnpackOptions::layout`]) was asked of an archive
+    /// that is already an OCI layout directory: only a tar archive's layout can be extracted.
+    #[error("{} is already an OCI layout directory; only a tar archive's layout can be extracted", path.display())]
+    AlreadyALayout {
+        /// The layout directory.
+        path: PathBuf,
+    },
+    /// No output path was given ([`crate::PackOptions::output`]), and the model directory has
+    /// no parent directory to put the archive in by default.
+    #[error("{} has no parent directory to put the archive in by default", path.display())]
+    NoDefaultOutput {
+        /// The model directory, made absolute.
+        path: PathBuf,
+    },
+    /// A metadata value has the wrong type for the ModelPack descriptor field its key names.
+    #[error("metadata {key:?} must be {expected} for a ModelPack descriptor")]
+    InvalidDescriptorValue {
+        /// The metadata key.
+        key: String,
+        /// The JSON type the field needs: `a string`, `a string or an array of strings`.
+        expected: &'static str,
+    },
+    /// A metadata key that is not a ModelPack descriptor field: the ModelPack schema allows
+    /// no other keys.
+    #[error("metadata {key:?} is not a ModelPack descriptor field; use one of {fields}")]
+    NotADescriptorField {
+        /// The metadata key.
+        key: String,
+        /// The descriptor fields metadata may set, comma-separated.
+        fields: &'static str,
+    },
 }
 
 impl Error {
@@ -201,31 +254,6 @@ impl Error {
             self,
             Self::BlobMismatch { .. } | Self::MissingBlob { .. } | Self::Truncated { .. }
         )
-    }
-
-    /// A short suggestion for the user, where one helps.
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::TargetNotEmpty { .. } => {
-                "pass --force to overwrite the files the archive holds, or choose an empty directory"
-            }
-            Self::AlreadyInModel { .. } => "pass --force to replace it",
-            Self::AmbiguousIndex { .. } => "pass --ref to choose a manifest",
-            Self::BlobMismatch { .. } | Self::MissingBlob { .. } => {
-                "the archive is corrupt or was tampered with; fetch it again"
-            }
-            Self::Truncated { .. } => {
-                "the archive is truncated (an interrupted download or copy?); fetch it again"
-            }
-            Self::EmptyModel { .. } => "check --model-dir and your exclude patterns",
-            Self::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
-                "the disk is full: free some space or write elsewhere (nothing was left behind)"
-            }
-            Self::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
-                "another modeloci run is writing it: wait for that one to finish"
-            }
-            _ => return None,
-        })
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {

@@ -10,6 +10,7 @@
 
 mod cli;
 mod commands;
+mod hints;
 mod output;
 mod progress;
 
@@ -65,8 +66,9 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Prints the error once (library errors carry their causes in their message), a hint where
-/// one helps, and picks the exit code: 1 when content failed verification, else 2.
+/// Prints the error once (library errors carry their causes in their message; the command
+/// words those about its flags, see [`hints`]), a hint where one helps, and picks the exit
+/// code: 1 when content failed verification, else 2.
 fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
     let broken_pipe = err.chain().any(|e| {
         e.downcast_ref::<io::Error>()
@@ -80,17 +82,15 @@ fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
     let verification = archive.is_some_and(modeloci_archive::Error::is_verification_failure)
         || registry.is_some_and(modeloci_registry::Error::is_verification_failure);
     let code = if verification { 1 } else { 2 };
-    let hint = archive
-        .and_then(modeloci_archive::Error::hint)
-        .map(str::to_owned)
-        .or_else(|| registry.and_then(modeloci_registry::Error::hint));
+    let message = hints::message(err);
+    let hint = hints::hint(err);
     if ctx.json {
-        let doc = serde_json::json!({ "error": err.to_string(), "hint": hint, "exitCode": code });
+        let doc = serde_json::json!({ "error": message, "hint": hint, "exitCode": code });
         let _ = writeln!(io::stdout(), "{doc:#}");
     }
     let mut stderr = io::stderr().lock();
     // Errors embed what archives and registries said: escaped for the terminal.
-    let _ = writeln!(stderr, "error: {}", printable(err));
+    let _ = writeln!(stderr, "error: {}", printable(message));
     if let Some(hint) = hint {
         let _ = writeln!(stderr, "hint: {}", printable(hint));
     }

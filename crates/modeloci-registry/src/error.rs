@@ -5,7 +5,8 @@ use modeloci_spec::Digest;
 use thiserror::Error;
 
 /// What can go wrong talking to a registry. Each variant names the registry, reference,
-/// blob or file at fault.
+/// blob or file at fault. The errors state facts; what a person should do next (which flag
+/// of the command to pass, say) is for the program that shows them to decide.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -102,7 +103,8 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
-    /// Plain HTTP to a host that is not local, without `--plain-http`.
+    /// Plain HTTP to a host that is not local, without
+    /// [`ClientOptions::with_plain_http`](crate::ClientOptions::with_plain_http).
     #[error("refusing plain HTTP to {registry}: it is not a local address")]
     Insecure {
         /// `host[:port]`
@@ -158,43 +160,6 @@ impl Error {
             Self::Verification { .. } => true,
             Self::Archive(e) => e.is_verification_failure(),
             _ => false,
-        }
-    }
-
-    /// A suggestion for the user, where one helps.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Unauthorized {
-                registry,
-                with_credentials: false,
-                ..
-            } => Some(format!(
-                "log in with `modeloci login {registry} --username USER --password-stdin`"
-            )),
-            Self::Unauthorized {
-                registry,
-                with_credentials: true,
-                ..
-            } => Some(format!(
-                "the credentials were refused, or do not grant this access; log in again with `modeloci login {registry}`"
-            )),
-            Self::Insecure { .. } => {
-                Some("pass --plain-http if the registry really serves plain HTTP".into())
-            }
-            Self::Stalled { .. } => Some(
-                "the registry or the network stalled; try again later, or allow more time with --timeout SECONDS".into(),
-            ),
-            Self::Unreachable { .. } => {
-                Some("check the host and port; local registries often need --plain-http".into())
-            }
-            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Some(
-                "the disk is full: free some space and run the same pull again; it resumes".into(),
-            ),
-            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::ResourceBusy => {
-                Some("another modeloci run is writing it: wait for that one to finish".into())
-            }
-            Self::Archive(e) => e.hint().map(str::to_owned),
-            _ => None,
         }
     }
 

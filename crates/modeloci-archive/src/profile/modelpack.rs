@@ -96,8 +96,9 @@ const DESCRIPTOR_KEYS: &str = "authors, family, docURL, sourceURL, datasetsURL, 
 ///
 /// # Errors
 ///
-/// [`Error::InvalidOption`] for a metadata key that is not a descriptor field, or a value of
-/// the wrong type: the ModelPack schema allows no other keys.
+/// [`Error::NotADescriptorField`] for a metadata key that is not a descriptor field (the
+/// ModelPack schema allows no other keys), [`Error::InvalidDescriptorValue`] for a value of
+/// the wrong type.
 pub(crate) fn descriptor(config: &OciConfig, created: Option<&str>) -> Result<ModelPackDescriptor> {
     let mut d = ModelPackDescriptor {
         name: Some(config.model_name.clone()),
@@ -105,10 +106,9 @@ pub(crate) fn descriptor(config: &OciConfig, created: Option<&str>) -> Result<Mo
         created_at: created.map(str::to_owned),
         ..ModelPackDescriptor::default()
     };
-    let wrong = |key: &str, want: &str| {
-        Error::InvalidOption(format!(
-            "--metadata {key:?} must be {want} for a ModelPack descriptor"
-        ))
+    let wrong = |key: &str, expected: &'static str| Error::InvalidDescriptorValue {
+        key: key.to_owned(),
+        expected,
     };
     let string = |key: &str, v: &Value| {
         v.as_str()
@@ -135,9 +135,10 @@ pub(crate) fn descriptor(config: &OciConfig, created: Option<&str>) -> Result<Mo
             "title" => d.title = Some(string(key, value)?),
             "description" => d.description = Some(string(key, value)?),
             other => {
-                return Err(Error::InvalidOption(format!(
-                    "--metadata {other:?} is not a ModelPack descriptor field; use one of {DESCRIPTOR_KEYS}"
-                )));
+                return Err(Error::NotADescriptorField {
+                    key: other.to_owned(),
+                    fields: DESCRIPTOR_KEYS,
+                });
             }
         }
     }
@@ -313,7 +314,7 @@ mod tests {
             descriptor(&OciConfig::new("m", "1", "f", "a").with_metadata(bad), None).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("--metadata \"eval_accuracy\" is not a ModelPack descriptor field"),
+                .starts_with("metadata \"eval_accuracy\" is not a ModelPack descriptor field"),
             "{err}"
         );
     }

@@ -208,10 +208,9 @@ impl ModelUnpackager {
         });
         let files: Vec<UnpackedFile> = all_or_first_error(results)?.into_iter().flatten().collect();
         if files.is_empty() && !include.is_empty() {
-            return Err(Error::InvalidOption(format!(
-                "no file of the model matches --include {}",
-                include.join(" ")
-            )));
+            return Err(Error::NothingIncluded {
+                patterns: include.clone(),
+            });
         }
         Ok(files)
     }
@@ -635,10 +634,9 @@ fn write_staged(
 /// Extracts the outer tar's entries as they are, after the same checks.
 fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<UnpackedFile>> {
     if let Some(dir) = archive.layout_dir() {
-        return Err(Error::InvalidOption(format!(
-            "{} is already an OCI layout directory; --layout extracts tar archives",
-            dir.display()
-        )));
+        return Err(Error::AlreadyALayout {
+            path: dir.to_owned(),
+        });
     }
     // The checks of `Archive::check_layout`, which ran already, once more as each entry is
     // written: directories are in the path set too, and under `blobs/` only blobs named by

@@ -343,11 +343,8 @@ fn default_output(model_dir: &Path, config: &OciConfig) -> Result<PathBuf> {
     let absolute = model_dir.canonicalize().map_err(|_| Error::NotADirectory {
         path: model_dir.to_owned(),
     })?;
-    let parent = absolute.parent().ok_or_else(|| {
-        Error::InvalidOption(format!(
-            "{} has no parent directory: pass --output",
-            absolute.display()
-        ))
+    let parent = absolute.parent().ok_or_else(|| Error::NoDefaultOutput {
+        path: absolute.clone(),
     })?;
     let clean = |s: &str| -> String {
         s.chars()

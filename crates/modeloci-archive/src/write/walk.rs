@@ -36,7 +36,10 @@ fn ignore_matcher(model_dir: &Path, exclude: &[String]) -> Result<Gitignore> {
     for pattern in exclude {
         builder
             .add_line(None, pattern)
-            .map_err(|err| Error::InvalidOption(format!("--exclude {pattern:?}: {}", err)))?;
+            .map_err(|err| Error::InvalidExcludePattern {
+                pattern: pattern.clone(),
+                reason: err.to_string(),
+            })?;
     }
     builder
         .build()
@@ -120,9 +123,9 @@ fn walked_file(
         match symlinks {
             Symlinks::Skip => return Ok(None),
             _ => {
-                return Err(unpackable(
-                    "it is a symbolic link (pack with --symlinks follow or skip)",
-                ));
+                return Err(Error::SymlinkRefused {
+                    path: path.to_owned(),
+                });
             }
         }
     }

@@ -559,3 +559,82 @@ fn a_missing_config_blob_exits_1_whatever_root_config_json_holds() {
     );
     assert!(!tmp.join("out").exists());
 }
+
+/// Errors the libraries describe in their own terms, which the command renders naming its
+/// flags: the wording and the hints users see stay the command's.
+#[test]
+fn library_errors_are_worded_in_the_commands_flags() {
+    let dir = workspace();
+    let tmp = dir.path();
+    let run = |args: &[&str]| transcript(modeloci(tmp).args(args), tmp);
+    assert_snapshot!(
+        "pack-bad-exclude",
+        run(&pack_args("m.tar", &["--exclude", "a{b"]))
+    );
+    assert_snapshot!(
+        "pack-everything-excluded",
+        run(&pack_args("m.tar", &["--exclude", "*"]))
+    );
+    assert_snapshot!(
+        "pack-modelpack-wrong-type",
+        run(&pack_args(
+            "m.tar",
+            &["--format", "modelpack", "--metadata", r#"{"title": 1}"#]
+        ))
+    );
+    let golden = fixtures().join("golden/tiny-1.0.0.tar");
+    let unpack = |extra: &[&str]| {
+        transcript(
+            modeloci(tmp)
+                .arg("unpack")
+                .arg("--archive")
+                .arg(&golden)
+                .args(extra),
+            tmp,
+        )
+    };
+    assert_snapshot!(
+        "unpack-include-matches-nothing",
+        unpack(&[
+            "--output",
+            "out",
+            "--include",
+            "*.gguf",
+            "--include",
+            "*.bin"
+        ])
+    );
+    assert_snapshot!(
+        "unpack-include-matches-nothing-json",
+        transcript(
+            modeloci(tmp)
+                .args(["--json", "unpack", "--archive"])
+                .arg(&golden)
+                .args(["--output", "out", "--include", "*.gguf"]),
+            tmp
+        )
+    );
+    modeloci(tmp)
+        .arg("unpack")
+        .arg("--archive")
+        .arg(&golden)
+        .args(["--output", "layout", "--layout"])
+        .assert()
+        .success();
+    assert_snapshot!(
+        "unpack-layout-of-a-layout",
+        run(&[
+            "unpack",
+            "--archive",
+            "layout",
+            "--output",
+            "again",
+            "--layout"
+        ])
+    );
+    std::os::unix::fs::symlink("config.json", tmp.join("model/link.json")).unwrap();
+    assert_snapshot!(
+        "pack-symlink-refused",
+        run(&pack_args("m.tar", &["--symlinks", "error"]))
+    );
+}

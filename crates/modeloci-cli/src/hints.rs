@@ -1,0 +1,373 @@
+//! What the command adds to the libraries' errors: its own wording where an error is about
+//! one of its flags, and a hint naming its flags where one helps. The libraries describe what
+//! went wrong (a path, a digest, an entry, what was expected); only the command knows which
+//! of its flags would change the outcome.
+
+use std::io;
+
+use modeloci_archive::Error as ArchiveError;
+use modeloci_registry::Error as RegistryError;
+
+/// The error message for an error the command ended with: the libraries' own, except for
+/// the errors about an option, which name the flag that set it.
+pub(crate) fn message(err: &anyhow::Error) -> String {
+    let archive_err =
+        err.downcast_ref::<ArchiveError>()
+            .or_else(|| match err.downcast_ref::<RegistryError>() {
+                Some(RegistryError::Archive(err)) => Some(err),
+                _ => None,
+            });
+    archive_err
+        .and_then(archive_message)
+        .unwrap_or_else(|| err.to_string())
+}
+
+/// The wording of an archive error about one of the command's flags.
+fn archive_message(err: &ArchiveError) -> Option<String> {
+    Some(match err {
+        ArchiveError::InvalidExcludePattern { pattern, reason } => {
+            format!("--exclude {pattern:?}: {reason}")
+        }
+        ArchiveError::SymlinkRefused { path } => format!(
+            "cannot pack {}: it is a symbolic link (pack with --symlinks follow or skip)",
+            path.display()
+        ),
+        ArchiveError::NothingIncluded { patterns } => format!(
+            "no file of the model matches --include {}",
+            patterns.join(" ")
+        ),
+        ArchiveError::AlreadyALayout { path } => format!(
+            "{} is already an OCI layout directory; --layout extracts tar archives",
+            path.display()
+        ),
+        ArchiveError::NoDefaultOutput { path } => {
+            format!("{} has no parent directory: pass --output", path.display())
+        }
+        ArchiveError::InvalidDescriptorValue { key, expected } => {
+            format!("--metadata {key:?} must be {expected} for a ModelPack descriptor")
+        }
+        ArchiveError::NotADescriptorField { key, fields } => {
+            format!("--metadata {key:?} is not a ModelPack descriptor field; use one of {fields}")
+        }
+        _ => return None,
+    })
+}
+
+/// The hint for an error the command ended with, if one helps.
+pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
+    if let Some(err) = err.downcast_ref::<ArchiveError>() {
+        return archive(err).map(str::to_owned);
+    }
+    err.downcast_ref::<RegistryError>().and_then(registry)
+}
+
+/// The hint for an archive error: reading, verifying, packing, unpacking or adding.
+fn archive(err: &ArchiveError) -> Option<&'static str> {
+    Some(match err {
+        ArchiveError::TargetNotEmpty { .. } => {
+            "pass --force to overwrite the files the archive holds, or choose an empty directory"
+        }
+        ArchiveError::AlreadyInModel { .. } => "pass --force to replace it",
+        ArchiveError::AmbiguousIndex { .. } => "pass --ref to choose a manifest",
+        ArchiveError::BlobMismatch { .. } | ArchiveError::MissingBlob { .. } => {
+            "the archive is corrupt or was tampered with; fetch it again"
+        }
+        ArchiveError::Truncated { .. } => {
+            "the archive is truncated (an interrupted download or copy?); fetch it again"
+        }
+        ArchiveError::EmptyModel { .. } => "check --model-dir and your exclude patterns",
+        ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
+            "the disk is full: free some space or write elsewhere (nothing was left behind)"
+        }
+        ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
+            "another modeloci run is writing it: wait for that one to finish"
+        }
+        _ => return None,
+    })
+}
+
+/// The hint for a registry error: login, push or pull, and the archive errors they wrap.
+fn registry(err: &RegistryError) -> Option<String> {
+    match err {
+        RegistryError::Unauthorized {
+            registry,
+            with_credentials: false,
+            ..
+        } => Some(format!(
+            "log in with `modeloci login {registry} --username USER --password-stdin`"
+        )),
+        RegistryError::Unauthorized {
+            registry,
+            with_credentials: true,
+            ..
+        } => Some(format!(
+            "the credentials were refused, or do not grant this access; log in again with `modeloci login {registry}`"
+        )),
+        RegistryError::Insecure { .. } => {
+            Some("pass --plain-http if the registry really serves plain HTTP".into())
+        }
+        RegistryError::Stalled { .. } => Some(
+            "the registry or the network stalled; try again later, or allow more time with --timeout SECONDS".into(),
+        ),
+        RegistryError::Unreachable { .. } => {
+            Some("check the host and port; local registries often need --plain-http".into())
+        }
+        RegistryError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => Some(
+            "the disk is full: free some space and run the same pull again; it resumes".into(),
+        ),
+        RegistryError::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
+            Some("another modeloci run is writing it: wait for that one to finish".into())
+        }
+        RegistryError::Archive(err) => archive(err).map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn of(err: impl Into<anyhow::Error>) -> Option<String> {
+        hint(&err.into())
+    }
+
+    fn io_error(kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, "test")
+    }
+
+    #[test]
+    fn archive_errors_hint_at_the_flags_that_help() {
+        let path = || PathBuf::from("out");
+        assert_eq!(
+            of(ArchiveError::TargetNotEmpty { path: path() }).as_deref(),
+            Some(
+                "pass --force to overwrite the files the archive holds, or choose an empty directory"
+            )
+        );
+        assert_eq!(
+            of(ArchiveError::AlreadyInModel { path: "a".into() }).as_deref(),
+            Some("pass --force to replace it")
+        );
+        assert_eq!(
+            of(ArchiveError::AmbiguousIndex {
+                archive: path(),
+                reason: "two manifests".into()
+            })
+            .as_deref(),
+            Some("pass --ref to choose a manifest")
+        );
+        assert_eq!(
+            of(ArchiveError::EmptyModel { path: path() }).as_deref(),
+            Some("check --model-dir and your exclude patterns")
+        );
+        assert_eq!(
+            of(ArchiveError::Truncated {
+                archive: path(),
+                entry: None,
+                offset: 0,
+                reason: "cut".into()
+            })
+            .as_deref(),
+            Some("the archive is truncated (an interrupted download or copy?); fetch it again")
+        );
+        assert_eq!(
+            of(ArchiveError::Io {
+                path: path(),
+                source: io_error(io::ErrorKind::StorageFull)
+            })
+            .as_deref(),
+            Some("the disk is full: free some space or write elsewhere (nothing was left behind)")
+        );
+        assert_eq!(
+            of(ArchiveError::Io {
+                path: path(),
+                source: io_error(io::ErrorKind::ResourceBusy)
+            })
+            .as_deref(),
+            Some("another modeloci run is writing it: wait for that one to finish")
+        );
+        assert_eq!(
+            of(ArchiveError::Io {
+                path: path(),
+                source: io_error(io::ErrorKind::NotFound)
+            }),
+            None
+        );
+        assert_eq!(of(ArchiveError::InvalidOption("x".into())), None);
+    }
+
+    #[test]
+    fn registry_errors_hint_at_the_flags_that_help() {
+        let registry = || "localhost:5000".to_owned();
+        assert_eq!(
+            of(RegistryError::Unauthorized {
+                registry: registry(),
+                status: 401,
+                with_credentials: false
+            })
+            .as_deref(),
+            Some("log in with `modeloci login localhost:5000 --username USER --password-stdin`")
+        );
+        assert_eq!(
+            of(RegistryError::Unauthorized {
+                registry: registry(),
+                status: 403,
+                with_credentials: true
+            })
+            .as_deref(),
+            Some(
+                "the credentials were refused, or do not grant this access; log in again with `modeloci login localhost:5000`"
+            )
+        );
+        assert_eq!(
+            of(RegistryError::Insecure {
+                registry: registry()
+            })
+            .as_deref(),
+            Some("pass --plain-http if the registry really serves plain HTTP")
+        );
+        assert_eq!(
+            of(RegistryError::Stalled {
+                registry: registry(),
+                timeout: Duration::from_secs(1),
+                doing: "answering GET /v2/".into(),
+                attempts: 1
+            })
+            .as_deref(),
+            Some(
+                "the registry or the network stalled; try again later, or allow more time with --timeout SECONDS"
+            )
+        );
+        assert_eq!(
+            of(RegistryError::Unreachable {
+                registry: registry(),
+                reason: "refused".into()
+            })
+            .as_deref(),
+            Some("check the host and port; local registries often need --plain-http")
+        );
+        assert_eq!(
+            of(RegistryError::Io {
+                path: "cache".into(),
+                source: io_error(io::ErrorKind::StorageFull)
+            })
+            .as_deref(),
+            Some("the disk is full: free some space and run the same pull again; it resumes")
+        );
+        assert_eq!(
+            of(RegistryError::Io {
+                path: "cache".into(),
+                source: io_error(io::ErrorKind::ResourceBusy)
+            })
+            .as_deref(),
+            Some("another modeloci run is writing it: wait for that one to finish")
+        );
+        assert_eq!(
+            of(RegistryError::NotFound {
+                registry: registry(),
+                what: "manifest m:1".into()
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn archive_errors_a_registry_wraps_keep_their_hint() {
+        assert_eq!(
+            of(RegistryError::Archive(ArchiveError::TargetNotEmpty {
+                path: "out".into()
+            }))
+            .as_deref(),
+            Some(
+                "pass --force to overwrite the files the archive holds, or choose an empty directory"
+            )
+        );
+        assert_eq!(
+            of(RegistryError::Archive(ArchiveError::InvalidOption(
+                "x".into()
+            ))),
+            None
+        );
+    }
+
+    fn said(err: impl Into<anyhow::Error>) -> String {
+        message(&err.into())
+    }
+
+    #[test]
+    fn errors_about_an_option_name_its_flag() {
+        assert_eq!(
+            said(ArchiveError::InvalidExcludePattern {
+                pattern: "a{b".into(),
+                reason: "unclosed".into()
+            }),
+            "--exclude \"a{b\": unclosed"
+        );
+        assert_eq!(
+            said(ArchiveError::SymlinkRefused {
+                path: "model/link".into()
+            }),
+            "cannot pack model/link: it is a symbolic link (pack with --symlinks follow or skip)"
+        );
+        assert_eq!(
+            said(ArchiveError::NothingIncluded {
+                patterns: vec!["*.gguf".into(), "*.bin".into()]
+            }),
+            "no file of the model matches --include *.gguf *.bin"
+        );
+        assert_eq!(
+            said(ArchiveError::AlreadyALayout {
+                path: "layout".into()
+            }),
+            "layout is already an OCI layout directory; --layout extracts tar archives"
+        );
+        assert_eq!(
+            said(ArchiveError::NoDefaultOutput { path: "/".into() }),
+            "/ has no parent directory: pass --output"
+        );
+        assert_eq!(
+            said(ArchiveError::InvalidDescriptorValue {
+                key: "title".into(),
+                expected: "a string"
+            }),
+            "--metadata \"title\" must be a string for a ModelPack descriptor"
+        );
+        assert_eq!(
+            said(ArchiveError::NotADescriptorField {
+                key: "x".into(),
+                fields: "authors, title"
+            }),
+            "--metadata \"x\" is not a ModelPack descriptor field; use one of authors, title"
+        );
+        // Through a registry's wrapping too, as pull --unpack --include reports it.
+        assert_eq!(
+            said(RegistryError::Archive(ArchiveError::NothingIncluded {
+                patterns: vec!["*.gguf".into()]
+            })),
+            "no file of the model matches --include *.gguf"
+        );
+    }
+
+    #[test]
+    fn other_errors_keep_the_librarys_message() {
+        let err = ArchiveError::EmptyModel {
+            path: "model".into(),
+        };
+        let text = err.to_string();
+        assert_eq!(said(err), text);
+        let err = RegistryError::Archive(ArchiveError::InvalidOption("bad".into()));
+        assert_eq!(said(err), "bad");
+        assert_eq!(said(anyhow::anyhow!("no password")), "no password");
+    }
+
+    #[test]
+    fn other_errors_have_no_hint() {
+        assert_eq!(
+            hint(&anyhow::anyhow!("no password on standard input")),
+            None
+        );
+    }
+}
