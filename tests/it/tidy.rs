@@ -390,3 +390,161 @@ fn library_strings_name_no_command_line_flag() {
          variant and let modeloci-cli's hints name the flag"
     );
 }
+
+/// The code of a source file before its `#[cfg(test)]` module (which sits at the end).
+fn non_test_code(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    match text.find("#[cfg(test)]") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// `(name, first line, lines)` of each function in `code`, counted from the `fn` line to
+/// its closing brace (braces in strings and comments are rare enough in this code base not
+/// to matter; a miscount shows up as an absurd length).
+fn function_lengths(code: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim_start();
+        let is_fn = !line.starts_with("//")
+            && line
+                .split_whitespace()
+                .skip_while(|w| matches!(*w, "pub" | "pub(crate)" | "const" | "unsafe" | "async"))
+                .next()
+                == Some("fn");
+        if !is_fn {
+            i += 1;
+            continue;
+        }
+        let name = line
+            .split("fn ")
+            .nth(1)
+            .and_then(|rest| rest.split(['(', '<']).next())
+            .unwrap_or("?")
+            .to_owned();
+        let (mut depth, mut opened, mut j) = (0i32, false, i);
+        while j < lines.len() {
+            for c in lines[j].chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if (opened && depth == 0) || (!opened && lines[j].trim_end().ends_with(';')) {
+                break;
+            }
+            j += 1;
+        }
+        out.push((name, i + 1, j - i + 1));
+        i = j + 1;
+    }
+    out
+}
+
+/// The longest a library function may be: one job each, readable on one screen.
+const MAX_FUNCTION_LINES: usize = 80;
+
+#[test]
+fn no_library_function_is_longer_than_a_screen() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut long = Vec::new();
+    for library in LIBRARIES {
+        let mut files = Vec::new();
+        rust_files(&root.join("crates").join(library).join("src"), &mut files);
+        files.sort();
+        for file in files {
+            for (name, line, lines) in function_lengths(&non_test_code(&file)) {
+                if lines > MAX_FUNCTION_LINES {
+                    let file = file.strip_prefix(&root).unwrap().display().to_string();
+                    long.push(format!("{file}:{line} {name} ({lines} lines)"));
+                }
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines; split them by job:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_function_counter_counts() {
+    let code = "fn a() {\n    if x {\n    }\n}\npub(crate) fn b(\n    y: u8,\n) -> u8 {\n    y\n}\nfn c();\n";
+    assert_eq!(
+        function_lengths(code),
+        [
+            ("a".to_owned(), 1, 4),
+            ("b".to_owned(), 5, 5),
+            ("c".to_owned(), 10, 1)
+        ]
+    );
+}
+
+/// modeloci-archive's modules, lowest first, as `lib.rs` lists them: a module may use only
+/// modules before it.
+const ARCHIVE_FLOORS: &[&str] = &[
+    "entry_policy",
+    "glob",
+    "progress",
+    "source",
+    "error",
+    "atomic",
+    "tarfile",
+    "codec",
+    "options",
+    "facts",
+    "profile",
+    "read",
+    "write",
+];
+
+#[test]
+fn archive_modules_use_only_lower_floors() {
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/modeloci-archive/src");
+    let floor_of = |module: &str| ARCHIVE_FLOORS.iter().position(|m| *m == module);
+    let mut upward = Vec::new();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    for file in files {
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let own = rel.split(['/', '.']).next().unwrap().to_owned();
+        if own == "lib" {
+            continue;
+        }
+        let own_floor =
+            floor_of(&own).unwrap_or_else(|| panic!("{rel}: module {own} is on no floor"));
+        let code = non_test_code(&file);
+        for used in code.split("crate::").skip(1) {
+            let module: String = used
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if let Some(floor) = floor_of(&module)
+                && module != own
+                && floor >= own_floor
+            {
+                upward.push(format!("{rel} uses crate::{module}"));
+            }
+        }
+    }
+    upward.sort();
+    upward.dedup();
+    assert!(
+        upward.is_empty(),
+        "imports that do not point down:\n{}",
+        upward.join("\n")
+    );
+}

@@ -56,25 +56,22 @@
 //! ```
 #![deny(missing_docs)]
 
-// Floors, lowest first; each module uses only those on floors below it (ARCHITECTURE.md):
-// shared types and rules; how outputs land; the tar format; codecs; options; facts and
-// profiles; reading; writing.
+// Floors, lowest first: each module uses only modules listed before it (ARCHITECTURE.md;
+// checked by `tests/it/tidy.rs`). Shared rules and types; how outputs land and the tar
+// format; codecs and options; what the weights say and the artifact profiles; reading;
+// writing, which reads too (add, repack).
+mod atomic;
+mod codec;
 mod entry_policy;
 mod error;
-mod glob;
-mod progress;
-mod source;
-
-mod atomic;
-mod tarfile;
-
-mod codec;
-mod options;
-
 mod facts;
+mod glob;
+mod options;
 mod profile;
-
+mod progress;
 mod read;
+mod source;
+mod tarfile;
 mod write;
 
 pub use atomic::lock::TargetLock;
