@@ -1,4 +1,4 @@
-//! Hostile archives, one per case of DESIGN.md section 5: each gives its exact error, writes
+//! Hostile archives, one per case of `docs/format.md` §7: each gives its exact error, writes
 //! nothing outside the target and leaves nothing inside it.
 
 use std::path::Path;

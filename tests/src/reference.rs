@@ -1,5 +1,5 @@
 //! Archives as the reference implementation (Python, `tarfile` and pydantic) writes them,
-//! built from the description in DESIGN.md section 4 and what CPython 3.11's `tarfile`
+//! built from the description in `docs/format.md` §1.4 and what CPython 3.11's `tarfile`
 //! does byte for byte: PAX-format headers each preceded by a `././@PaxHeader` holding a
 //! fractional mtime, owner `root`, a root directory entry named `/`, archives padded to 10 KiB
 //! records, gzip level 9 layers with a time stamp in their header, a root `manifest.json` with
