@@ -855,3 +855,42 @@ fn an_unreferenced_blob_is_checked_against_its_name_by_verify_and_unpack() {
     );
     assert_eq!(verified(&bytes), (true, None));
 }
+
+/// Pack applies unpack's path policy: a model holding a name unpack would refuse is refused
+/// when packing, with the same rule named, and no archive is written.
+#[test]
+fn pack_never_writes_what_unpack_would_refuse() {
+    for (names, expected) in [
+        (
+            &["A.txt", "a.txt"][..],
+            "cannot pack {model}/a.txt: differs only in case from \"A.txt\"",
+        ),
+        (
+            &["a\\b"][..],
+            "cannot pack {model}/a\\b: Windows drive, UNC or backslash path",
+        ),
+        (
+            &["dir/x", "Dir/x"][..],
+            "cannot pack {model}/dir/x: differs only in case from \"Dir/x\"",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model");
+        for name in names {
+            let path = model.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, name.as_bytes()).unwrap();
+        }
+        let out = dir.path().join("m.tar");
+        let options = modeloci_archive::PackOptions::default().with_output(&out);
+        let err = modeloci_archive::ModelPackager::with_options(options)
+            .pack(&model, &crate::config("m"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            expected.replace("{model}", &model.display().to_string()),
+            "{names:?}"
+        );
+        assert!(!out.exists(), "{names:?}");
+    }
+}
