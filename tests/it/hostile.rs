@@ -894,3 +894,25 @@ fn pack_never_writes_what_unpack_would_refuse() {
         assert!(!out.exists(), "{names:?}");
     }
 }
+
+/// Documents are read into memory, so they are capped: an index, manifest or config over
+/// 4 MiB is refused by its declared size, before a byte of it is read.
+#[test]
+fn documents_over_four_mib_are_refused_before_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big-index.tar");
+    let index = vec![b' '; (4 << 20) + 1];
+    std::fs::write(
+        &path,
+        tar(&[
+            Raw::file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+            Raw::file("index.json", &index),
+        ]),
+    )
+    .unwrap();
+    let err = modeloci_archive::Archive::open(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "index.json is 4194305 bytes, more than the 4194304-byte limit for such documents"
+    );
+}
