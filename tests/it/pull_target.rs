@@ -180,42 +180,15 @@ fn pull_unpack_into_a_non_empty_directory_is_refused_before_any_request() {
 
 #[test]
 fn pull_unpack_include_selects_foreign_layers_as_unpack_does() {
-    use modeloci_spec::{MediaType, ModelPackConfig, annotations};
-    use modeloci_tests::layout::{Artifact, Layer};
-    use modeloci_tests::rawtar::{Raw, gzip, tar};
+    use modeloci_tests::layout::{kitops_artifact, modctl_artifact};
 
     let registry = Registry::start(None);
     let dir = tempfile::tempdir().unwrap();
     let client = Client::new(&registry.addr, ClientOptions::default());
     // ModelPack as modctl writes it (filepath only, no title), and a KitOps ModelKit whose
     // layers are trees.
-    let raw = |path: &str, data: &[u8]| {
-        Layer::new("application/vnd.cncf.model.weight.v1.raw", data.to_vec())
-            .annotate(annotations::MODELPACK_FILEPATH, path)
-    };
-    let modelpack = Artifact::new(
-        MediaType::ModelPackConfig,
-        &ModelPackConfig::default().to_json(),
-        vec![
-            raw("model.safetensors", b"weights"),
-            raw("config.json", b"{}"),
-            raw("nested/tokenizer.json", b"{\"t\": 1}"),
-        ],
-    );
-    let kit = Artifact::new(
-        "application/vnd.kitops.modelkit.config.v1+json",
-        b"{}",
-        vec![
-            Layer::new(
-                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
-                gzip(&tar(&[Raw::file("models/a.gguf", b"GGUF")])),
-            ),
-            Layer::new(
-                "application/vnd.kitops.modelkit.code.v1.tar",
-                tar(&[Raw::file("src/x.py", b"1")]),
-            ),
-        ],
-    );
+    let modelpack = modctl_artifact();
+    let kit = kitops_artifact();
     for (name, artifact, include, expected) in [
         (
             "mp",

@@ -10,7 +10,6 @@ use modeloci_archive::{
 };
 use modeloci_spec::{MediaType, ModelPackConfig, OciManifest, annotations};
 use modeloci_tests::layout::{Artifact, Layer};
-use modeloci_tests::rawtar::{Raw, gzip, tar};
 
 use crate::config;
 
@@ -176,15 +175,7 @@ fn include_selects_the_layers_unpack_needs() {
         Layer::new("application/vnd.cncf.model.weight.v1.raw", data.to_vec())
             .annotate(annotations::MODELPACK_FILEPATH, path)
     };
-    let modelpack = Artifact::new(
-        MediaType::ModelPackConfig,
-        &ModelPackConfig::default().to_json(),
-        vec![
-            raw("model.safetensors", b"weights"),
-            raw("config.json", b"{}"),
-            raw("nested/tokenizer.json", b"{}"),
-        ],
-    );
+    let modelpack = modeloci_tests::layout::modctl_artifact();
     let manifest = OciManifest::from_slice(&modelpack.manifest()).unwrap();
     assert_eq!(
         chosen(&manifest, &["*.json"]),
@@ -205,20 +196,7 @@ fn include_selects_the_layers_unpack_needs() {
     assert_eq!(chosen(&manifest, &["real.bin"]), Vec::<String>::new());
 
     // KitOps: tree layers hold unknown paths, so they are always read.
-    let kit = Artifact::new(
-        "application/vnd.kitops.modelkit.config.v1+json",
-        b"{}",
-        vec![
-            Layer::new(
-                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
-                gzip(&tar(&[Raw::file("models/a.gguf", b"GGUF")])),
-            ),
-            Layer::new(
-                "application/vnd.kitops.modelkit.code.v1.tar",
-                tar(&[Raw::file("src/x.py", b"1")]),
-            ),
-        ],
-    );
+    let kit = modeloci_tests::layout::kitops_artifact();
     let manifest = OciManifest::from_slice(&kit.manifest()).unwrap();
     assert_eq!(chosen(&manifest, &["src/*"]), ["tree", "tree"]);
 

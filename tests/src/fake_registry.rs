@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use modeloci_digest::Hasher;
 
+use crate::proxy::respond;
+
 /// What the registry asks of clients.
 #[derive(Clone, Debug, Default)]
 pub enum Auth {
@@ -266,25 +268,6 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
         headers,
         body,
     })
-}
-
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()
 }
 
 /// Keeps the connection open, saying nothing, until the server stops.

@@ -171,3 +171,40 @@ impl Artifact {
             .expect("an artifact's tar extracts");
     }
 }
+
+/// A ModelPack artifact as modctl writes it: raw layers named by `org.cncf.model.filepath`
+/// only, no title: `model.safetensors`, `config.json`, `nested/tokenizer.json`.
+pub fn modctl_artifact() -> Artifact {
+    let raw = |path: &str, data: &[u8]| {
+        Layer::new("application/vnd.cncf.model.weight.v1.raw", data.to_vec())
+            .annotate(modeloci_spec::annotations::MODELPACK_FILEPATH, path)
+    };
+    Artifact::new(
+        MediaType::ModelPackConfig,
+        &modeloci_spec::ModelPackConfig::default().to_json(),
+        vec![
+            raw("model.safetensors", b"weights"),
+            raw("config.json", b"{}"),
+            raw("nested/tokenizer.json", b"{\"t\": 1}"),
+        ],
+    )
+}
+
+/// A KitOps ModelKit: tree layers, `models/a.gguf` (tar+gzip) and `src/x.py` (tar).
+pub fn kitops_artifact() -> Artifact {
+    use crate::rawtar::{Raw, gzip, tar};
+    Artifact::new(
+        "application/vnd.kitops.modelkit.config.v1+json",
+        b"{}",
+        vec![
+            Layer::new(
+                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
+                gzip(&tar(&[Raw::file("models/a.gguf", b"GGUF")])),
+            ),
+            Layer::new(
+                "application/vnd.kitops.modelkit.code.v1.tar",
+                tar(&[Raw::file("src/x.py", b"1")]),
+            ),
+        ],
+    )
+}

@@ -103,7 +103,8 @@ struct State {
     log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-fn respond(
+/// Writes one HTTP/1.1 answer with a body and `Connection: close`.
+pub(crate) fn respond(
     stream: &mut TcpStream,
     status: &str,
     headers: &[(&str, String)],
