@@ -1,0 +1,91 @@
+//! `--layout`: the outer tar's entries extracted as they are.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+use modeloci_digest::DigestWriter;
+use modeloci_spec::Digest;
+
+use crate::entry_policy::PathSet;
+use crate::read::archive::{Archive, check_outer_entry, misnamed_blob};
+use crate::tarfile::reader::EntryKind;
+use crate::{Error, Result};
+
+use super::UnpackedFile;
+use super::target::{StageError, write_staged};
+
+/// Extracts the outer tar's entries as they are, after the same checks.
+pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<UnpackedFile>> {
+    if let Some(dir) = archive.layout_dir() {
+        return Err(Error::InvalidOption(format!(
+            "{} is already an OCI layout directory; --layout extracts tar archives",
+            dir.display()
+        )));
+    }
+    // The checks of `Archive::check_layout`, which ran already, once more as each entry is
+    // written: directories are in the path set too, and under `blobs/` only blobs named by
+    // their digest.
+    let mut set = PathSet::new();
+    let mut files = Vec::new();
+    for entry in archive.tar_entries() {
+        let blob_digest = check_outer_entry(entry, &mut set)?;
+        let dest = staging.join(&entry.name);
+        if entry.kind == EntryKind::Dir {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&dest)
+                .map_err(Error::io(&dest))?;
+            continue;
+        }
+        let mut reader = archive.tar_entry_reader(entry).expect("a tar archive");
+        let mut hashing = DigestWriter::with_algorithm(
+            io::sink(),
+            blob_digest
+                .as_ref()
+                .map_or(modeloci_spec::Algorithm::Sha256, Digest::algorithm),
+        );
+        let mut tee = Tee {
+            inner: &mut reader,
+            hash: &mut hashing,
+        };
+        let size = write_staged(&dest, &mut tee, false).map_err(|e| match e {
+            StageError::Read(e) => Error::Io {
+                path: archive.path().to_owned(),
+                source: e,
+            },
+            StageError::Write(e) => Error::Io {
+                path: dest.clone(),
+                source: e,
+            },
+        })?;
+        if let Some(expected) = blob_digest {
+            let (_, actual) = hashing.finish();
+            if actual.digest != expected {
+                return Err(misnamed_blob(&entry.name, expected, actual.digest));
+            }
+        }
+        files.push(UnpackedFile {
+            path: entry.name.clone(),
+            size,
+            executable: false,
+        });
+    }
+    Ok(files)
+}
+
+/// Copies what is read into a hasher.
+struct Tee<'a, R, W> {
+    inner: &'a mut R,
+    hash: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
