@@ -1,12 +1,11 @@
 //! `--layout`: the outer tar's entries extracted as they are.
 
 use std::fs;
-use std::io::{self, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
-use modeloci_digest::DigestWriter;
-use modeloci_spec::Digest;
+use modeloci_digest::DigestReader;
+use modeloci_spec::{Algorithm, Digest};
 
 use crate::entry_policy::PathSet;
 use crate::read::archive::{Archive, check_outer_entry, misnamed_blob};
@@ -40,18 +39,12 @@ pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<Un
                 .map_err(Error::io(&dest))?;
             continue;
         }
-        let mut reader = archive.tar_entry_reader(entry).expect("a tar archive");
-        let mut hashing = DigestWriter::with_algorithm(
-            io::sink(),
-            blob_digest
-                .as_ref()
-                .map_or(modeloci_spec::Algorithm::Sha256, Digest::algorithm),
-        );
-        let mut tee = Tee {
-            inner: &mut reader,
-            hash: &mut hashing,
-        };
-        let size = write_staged(&dest, &mut tee, false).map_err(|e| match e {
+        let reader = archive.tar_entry_reader(entry).expect("a tar archive");
+        let algorithm = blob_digest
+            .as_ref()
+            .map_or(Algorithm::Sha256, Digest::algorithm);
+        let mut hashing = DigestReader::with_algorithm(reader, algorithm);
+        let size = write_staged(&dest, &mut hashing, false).map_err(|e| match e {
             StageError::Read(e) => Error::Io {
                 path: archive.path().to_owned(),
                 source: e,
@@ -62,7 +55,7 @@ pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<Un
             },
         })?;
         if let Some(expected) = blob_digest {
-            let (_, actual) = hashing.finish();
+            let actual = hashing.finish();
             if actual.digest != expected {
                 return Err(misnamed_blob(&entry.name, expected, actual.digest));
             }
@@ -74,18 +67,4 @@ pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<Un
         });
     }
     Ok(files)
-}
-
-/// Copies what is read into a hasher.
-struct Tee<'a, R, W> {
-    inner: &'a mut R,
-    hash: &'a mut W,
-}
-
-impl<R: Read, W: Write> Read for Tee<'_, R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.write_all(&buf[..n])?;
-        Ok(n)
-    }
 }
