@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use modeloci_digest::{Hasher, Measured};
+use modeloci_digest::{ChunkError, Hasher, Measured, read_chunks};
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
 use crate::entry_policy::Refusal;
@@ -128,16 +128,14 @@ fn check(
     };
     let mut hasher = Hasher::new(expected.digest.algorithm());
     let mut buf = vec![0u8; modeloci_digest::BUFFER_SIZE];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+    read_chunks(&mut reader, &mut buf, |chunk| {
+        hasher.update(chunk);
         if let Some(p) = progress {
-            p.advance(n as u64);
+            p.advance(chunk.len() as u64);
         }
-    }
+        Ok(())
+    })
+    .map_err(ChunkError::into_io)?;
     let actual = hasher.finish();
     Ok(if actual.size != expected.size {
         BlobStatus::SizeMismatch {

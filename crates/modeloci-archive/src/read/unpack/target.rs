@@ -7,6 +7,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use modeloci_digest::{ChunkError, read_chunks};
+
 use crate::atomic::temp::TempDir;
 use crate::{Error, Result};
 
@@ -49,17 +51,11 @@ pub(super) fn write_staged(
         .open(dest)
         .map_err(StageError::Write)?;
     let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = match data.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StageError::Read(e)),
-        };
-        file.write_all(&buf[..n]).map_err(StageError::Write)?;
-        total += n as u64;
-    }
+    let total =
+        read_chunks(data, &mut buf, |chunk| file.write_all(chunk)).map_err(|e| match e {
+            ChunkError::Read(e) => StageError::Read(e),
+            ChunkError::Sink(e) => StageError::Write(e),
+        })?;
     let mode = if executable { 0o755 } else { 0o644 };
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(StageError::Write)?;
