@@ -89,21 +89,7 @@ fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> 
         let path = if let Form::Tree(_) = form {
             None
         } else {
-            let path = path.ok_or_else(|| Error::BadLayer {
-                title: label.clone(),
-                reason: format!(
-                    "layer {} has no {} annotation",
-                    descriptor.digest,
-                    modeloci_spec::annotations::TITLE
-                ),
-            })?;
-            let refused = |refusal| Error::UnsafeEntry {
-                entry: path.to_owned(),
-                refusal,
-            };
-            check_relative_path(path).map_err(refused)?;
-            set.insert(path).map_err(refused)?;
-            Some(path.to_owned())
+            Some(checked_path(descriptor, path, &label, &mut set)?)
         };
         if descriptor.digest == manifest.config.digest
             && manifest.config.media_type != MediaType::Empty
@@ -138,6 +124,31 @@ fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> 
         });
     }
     Ok((plan, set))
+}
+
+/// The path of a raw or one-file layer, checked against the policy and the other layers'
+/// paths (and added to `set`).
+fn checked_path(
+    descriptor: &Descriptor,
+    path: Option<&str>,
+    label: &str,
+    set: &mut PathSet,
+) -> Result<String> {
+    let path = path.ok_or_else(|| Error::BadLayer {
+        title: label.to_owned(),
+        reason: format!(
+            "layer {} has no {} annotation",
+            descriptor.digest,
+            modeloci_spec::annotations::TITLE
+        ),
+    })?;
+    let refused = |refusal| Error::UnsafeEntry {
+        entry: path.to_owned(),
+        refusal,
+    };
+    check_relative_path(path).map_err(refused)?;
+    set.insert(path).map_err(refused)?;
+    Ok(path.to_owned())
 }
 
 /// Whether unpack with these `--include` patterns needs the layer: one-file and raw layers
