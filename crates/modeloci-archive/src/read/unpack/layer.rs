@@ -1,8 +1,6 @@
 //! One layer extracted into the staging directory while its blob is verified.
 
-use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -21,7 +19,7 @@ use crate::{Error, Result};
 
 use super::UnpackedFile;
 use super::plan::{Form, Planned};
-use super::target::{StageError, write_staged};
+use super::target::{StageError, create_dirs, write_staged};
 
 fn layer_tar_error(err: TarError, title: &str) -> Error {
     let bad = |reason: String| Error::BadLayer {
@@ -219,11 +217,7 @@ fn extract_tree(
         any = true;
         if entry.kind == EntryKind::Dir {
             let dest = staging.join(name);
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(&dest)
-                .map_err(Error::io(&dest))?;
+            create_dirs(&dest).map_err(Error::io(&dest))?;
             continue;
         }
         if !include.is_empty() && !include.iter().any(|p| glob_match(p, name)) {

@@ -1,7 +1,5 @@
 //! `--layout`: the outer tar's entries extracted as they are.
 
-use std::fs;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use modeloci_digest::DigestReader;
@@ -13,7 +11,7 @@ use crate::tarfile::reader::EntryKind;
 use crate::{Error, Result};
 
 use super::UnpackedFile;
-use super::target::{StageError, write_staged};
+use super::target::{StageError, create_dirs, write_staged};
 
 /// Extracts the outer tar's entries as they are, after the same checks.
 pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<UnpackedFile>> {
@@ -32,11 +30,7 @@ pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<Un
         let blob_digest = check_outer_entry(entry, &mut set)?;
         let dest = staging.join(&entry.name);
         if entry.kind == EntryKind::Dir {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(&dest)
-                .map_err(Error::io(&dest))?;
+            create_dirs(&dest).map_err(Error::io(&dest))?;
             continue;
         }
         let reader = archive.tar_entry_reader(entry).expect("a tar archive");

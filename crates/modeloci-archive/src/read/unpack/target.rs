@@ -26,6 +26,14 @@ pub(super) fn as_written_to(err: Error, staging: &Path, output_dir: &Path) -> Er
     }
 }
 
+/// Creates the directory `path` and those missing above it, with mode 0755.
+pub(super) fn create_dirs(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(path)
+}
+
 pub(super) enum StageError {
     Read(io::Error),
     Write(io::Error),
@@ -38,11 +46,7 @@ pub(super) fn write_staged(
     executable: bool,
 ) -> std::result::Result<u64, StageError> {
     if let Some(parent) = dest.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(StageError::Write)?;
+        create_dirs(parent).map_err(StageError::Write)?;
     }
     let mut file = OpenOptions::new()
         .write(true)
@@ -194,11 +198,7 @@ impl Target {
         for file in files {
             let dest = self.path.join(&file.path);
             if let Some(parent) = dest.parent() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(parent)
-                    .map_err(Error::io(parent))?;
+                create_dirs(parent).map_err(Error::io(parent))?;
             }
             fs::rename(staging.path().join(&file.path), &dest).map_err(Error::io(&dest))?;
         }
