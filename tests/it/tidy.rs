@@ -420,8 +420,7 @@ fn function_lengths(code: &str) -> Vec<(String, usize, usize)> {
         let is_fn = !line.starts_with("//")
             && line
                 .split_whitespace()
-                .skip_while(|w| matches!(*w, "pub" | "pub(crate)" | "const" | "unsafe" | "async"))
-                .next()
+                .find(|w| !matches!(*w, "pub" | "pub(crate)" | "const" | "unsafe" | "async"))
                 == Some("fn");
         if !is_fn {
             i += 1;

@@ -273,40 +273,15 @@ fn dir_entry_refusal(file_type: std::fs::FileType) -> Option<Refusal> {
 /// [`Error::UnsafeEntry`] naming the link, directory, FIFO or device on the way or at
 /// `name`; I/O errors.
 fn open_in_dir(root: &Path, name: &str) -> Result<Option<(File, u64)>> {
-    use std::os::unix::fs::OpenOptionsExt;
     let parts: Vec<&str> = name.split('/').collect();
     let mut at = root.to_path_buf();
     for (i, part) in parts.iter().enumerate() {
         at.push(part);
-        let refused = |refusal| Error::UnsafeEntry {
-            entry: parts[..=i].join("/"),
-            refusal,
-        };
-        let link = |at: &Path| {
-            refused(Refusal::Symlink {
-                target: std::fs::read_link(at)
-                    .map_or_else(|_| "?".to_owned(), |t| t.to_string_lossy().into_owned()),
-            })
-        };
+        let entry = &parts[..=i];
         // Looked at before opening: a FIFO or a device is never opened.
-        let meta = match std::fs::symlink_metadata(&at) {
-            Ok(meta) => meta,
-            Err(e)
-                if e.kind() == io::ErrorKind::NotFound
-                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(Error::Io {
-                    path: at,
-                    source: e,
-                });
-            }
+        let Some(meta) = look_at(&at, entry)? else {
+            return Ok(None);
         };
-        if meta.file_type().is_symlink() {
-            return Err(link(&at));
-        }
         if i + 1 < parts.len() {
             if !meta.is_dir() {
                 return Ok(None);
@@ -314,32 +289,88 @@ fn open_in_dir(root: &Path, name: &str) -> Result<Option<(File, u64)>> {
             continue;
         }
         if let Some(refusal) = dir_entry_refusal(meta.file_type()) {
-            return Err(refused(refusal));
+            return Err(refused_entry(entry, refusal));
         }
-        // What was looked at may have been replaced since: no link is followed now, a FIFO
-        // does not block the open, and the open file is what is checked.
-        let file = match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(&at)
-        {
-            Ok(file) => file,
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(link(&at)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::Io {
-                    path: at,
-                    source: e,
-                });
-            }
-        };
-        let meta = file.metadata().map_err(Error::io(&at))?;
-        if let Some(refusal) = dir_entry_refusal(meta.file_type()) {
-            return Err(refused(refusal));
-        }
-        return Ok(Some((file, meta.len())));
+        return open_regular(&at, entry);
     }
     Ok(None)
+}
+
+/// The metadata of `at` (the path `entry` of the layout directory), not following a link;
+/// `None` when it is missing or a directory on the way is a file.
+///
+/// # Errors
+///
+/// [`Error::UnsafeEntry`] for a symbolic link, I/O errors.
+fn look_at(at: &Path, entry: &[&str]) -> Result<Option<std::fs::Metadata>> {
+    let meta = match std::fs::symlink_metadata(at) {
+        Ok(meta) => meta,
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(Error::Io {
+                path: at.to_owned(),
+                source: e,
+            });
+        }
+    };
+    if meta.file_type().is_symlink() {
+        return Err(link_entry(at, entry));
+    }
+    Ok(Some(meta))
+}
+
+/// Opens the regular file at `at` (the path `entry` of the layout directory), with its
+/// length. What was looked at may have been replaced since: no link is followed now, a FIFO
+/// does not block the open, and the open file is what is checked.
+///
+/// # Errors
+///
+/// [`Error::UnsafeEntry`] for a link or anything but a regular file, I/O errors.
+fn open_regular(at: &Path, entry: &[&str]) -> Result<Option<(File, u64)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(at)
+    {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(link_entry(at, entry)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::Io {
+                path: at.to_owned(),
+                source: e,
+            });
+        }
+    };
+    let meta = file.metadata().map_err(Error::io(at))?;
+    if let Some(refusal) = dir_entry_refusal(meta.file_type()) {
+        return Err(refused_entry(entry, refusal));
+    }
+    Ok(Some((file, meta.len())))
+}
+
+/// The path `entry` of a layout directory, refused.
+fn refused_entry(entry: &[&str], refusal: Refusal) -> Error {
+    Error::UnsafeEntry {
+        entry: entry.join("/"),
+        refusal,
+    }
+}
+
+/// The path `entry` of a layout directory, at `at`, refused as a symbolic link.
+fn link_entry(at: &Path, entry: &[&str]) -> Error {
+    refused_entry(
+        entry,
+        Refusal::Symlink {
+            target: std::fs::read_link(at)
+                .map_or_else(|_| "?".to_owned(), |t| t.to_string_lossy().into_owned()),
+        },
+    )
 }
 
 /// The digest an outer entry's name gives it: `blobs/<alg>/<hex>` as a parsed digest.

@@ -3,8 +3,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use modeloci_digest::{Hasher, Measured};
-use modeloci_spec::{Descriptor, Digest, MediaType};
+use modeloci_digest::{ChunkError, Hasher, Measured, read_chunks};
+use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
 use crate::entry_policy::Refusal;
 use crate::progress::{Progress, ProgressHandle, Reporter};
@@ -128,16 +128,14 @@ fn check(
     };
     let mut hasher = Hasher::new(expected.digest.algorithm());
     let mut buf = vec![0u8; modeloci_digest::BUFFER_SIZE];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+    read_chunks(&mut reader, &mut buf, |chunk| {
+        hasher.update(chunk);
         if let Some(p) = progress {
-            p.advance(n as u64);
+            p.advance(chunk.len() as u64);
         }
-    }
+        Ok(())
+    })
+    .map_err(ChunkError::into_io)?;
     let actual = hasher.finish();
     Ok(if actual.size != expected.size {
         BlobStatus::SizeMismatch {
@@ -179,37 +177,15 @@ pub fn verify_with_progress(
     };
     let manifest = archive.manifest();
     let reference = archive.format() == ArchiveFormat::Reference;
-    let mut jobs: Vec<(String, &Descriptor)> = Vec::with_capacity(manifest.layers.len() + 1);
-    jobs.push(("config".to_owned(), &manifest.config));
-    for (i, layer) in manifest.layers.iter().enumerate() {
-        jobs.push((
-            layer
-                .title()
-                .map_or_else(|| format!("layer {i}"), str::to_owned),
-            layer,
-        ));
-    }
+    let jobs = blob_jobs(manifest);
     let sizes: Vec<u64> = jobs.iter().map(|(_, d)| d.size).collect();
     // Descriptor sizes come from the input: their sum may not fit.
     let total = sizes.iter().fold(0u64, |sum, &s| sum.saturating_add(s));
     let reporter = Reporter::start(progress, "verifying", total);
     let statuses = all_or_first_error(largest_first(&sizes, threads, |i| {
-        let descriptor = jobs[i].1;
-        let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
-        let blob = match archive.open_blob(&descriptor.digest) {
-            // Reference archives keep the config at the root only; in an OCI layout a root
-            // `config.json` is a copy (checked below), never the config.
-            Ok(None) if i == 0 && reference => archive.open_root_file("config.json"),
-            other => other,
-        };
-        let blob = match blob {
-            // A link or device where the blob should be: already in `refused`.
-            Err(Error::UnsafeEntry { refusal, .. }) => {
-                return Ok(BlobStatus::Refused { refusal });
-            }
-            other => other?,
-        };
-        check(blob, &expected, reporter.0).map_err(Error::io(archive.path()))
+        // Reference archives keep the config at the root only.
+        let root_config = i == 0 && reference;
+        check_blob(archive, jobs[i].1, root_config, reporter.0)
     }))?;
     let mut checks: Vec<BlobCheck> = jobs
         .iter()
@@ -223,25 +199,11 @@ pub fn verify_with_progress(
         })
         .collect();
     let config = checks.remove(0);
-
-    let mut copies = Vec::new();
-    if !reference {
-        if let Some(bytes) = read_root(archive, "manifest.json")? {
-            copies.push(CopyCheck {
-                name: "manifest.json".into(),
-                matches: bytes == archive.manifest_bytes(),
-            });
-        }
-        if let Some(bytes) = read_root(archive, "config.json")? {
-            let measured = Hasher::digest_bytes(&bytes);
-            let matches =
-                measured.digest == manifest.config.digest && measured.size == manifest.config.size;
-            copies.push(CopyCheck {
-                name: "config.json".into(),
-                matches,
-            });
-        }
-    }
+    let copies = if reference {
+        Vec::new()
+    } else {
+        root_copies(archive)?
+    };
     Ok(VerifyReport {
         archive: archive.path().to_owned(),
         format: archive.format(),
@@ -253,6 +215,68 @@ pub fn verify_with_progress(
         copies,
         refused,
     })
+}
+
+/// The blobs to check, named as the report names them: the config first, then each layer.
+fn blob_jobs(manifest: &OciManifest) -> Vec<(String, &Descriptor)> {
+    let mut jobs: Vec<(String, &Descriptor)> = Vec::with_capacity(manifest.layers.len() + 1);
+    jobs.push(("config".to_owned(), &manifest.config));
+    for (i, layer) in manifest.layers.iter().enumerate() {
+        jobs.push((
+            layer
+                .title()
+                .map_or_else(|| format!("layer {i}"), str::to_owned),
+            layer,
+        ));
+    }
+    jobs
+}
+
+/// Checks the blob `descriptor` names; with `root_config`, a missing blob is looked for as
+/// the root `config.json` (a reference archive's config).
+fn check_blob(
+    archive: &Archive,
+    descriptor: &Descriptor,
+    root_config: bool,
+    progress: Option<&dyn Progress>,
+) -> Result<BlobStatus> {
+    let expected = Measured::new(descriptor.digest.clone(), descriptor.size);
+    let blob = match archive.open_blob(&descriptor.digest) {
+        // In an OCI layout a root `config.json` is a copy (checked apart), never the config.
+        Ok(None) if root_config => archive.open_root_file("config.json"),
+        other => other,
+    };
+    let blob = match blob {
+        // A link or device where the blob should be: already in `refused`.
+        Err(Error::UnsafeEntry { refusal, .. }) => {
+            return Ok(BlobStatus::Refused { refusal });
+        }
+        other => other?,
+    };
+    check(blob, &expected, progress).map_err(Error::io(archive.path()))
+}
+
+/// The root copies of the manifest and the config (in an OCI layout, not a reference
+/// archive), each compared with what it copies.
+fn root_copies(archive: &Archive) -> Result<Vec<CopyCheck>> {
+    let manifest = archive.manifest();
+    let mut copies = Vec::new();
+    if let Some(bytes) = read_root(archive, "manifest.json")? {
+        copies.push(CopyCheck {
+            name: "manifest.json".into(),
+            matches: bytes == archive.manifest_bytes(),
+        });
+    }
+    if let Some(bytes) = read_root(archive, "config.json")? {
+        let measured = Hasher::digest_bytes(&bytes);
+        let matches =
+            measured.digest == manifest.config.digest && measured.size == manifest.config.size;
+        copies.push(CopyCheck {
+            name: "config.json".into(),
+            matches,
+        });
+    }
+    Ok(copies)
 }
 
 /// A root copy's bytes; a copy larger than any document counts as differing (empty).

@@ -1,0 +1,297 @@
+//! One layer extracted into the staging directory while its blob is verified.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Mutex;
+
+use modeloci_digest::{ChunkError, VerifyingReader, read_chunks};
+use modeloci_spec::{Digest, LayerEncoding};
+
+use crate::codec::compress::decoder;
+use crate::entry_policy::{PathSet, check_relative_path};
+use crate::glob::glob_match;
+use crate::progress::{Counting, Progress};
+use crate::read::archive::{Archive, BlobReader, blob_error, normalize_name};
+use crate::tarfile::reader::{
+    Entry, EntryData, EntryKind, MAX_TRAILING_ZEROS, Source, Stream, TarError, TarReader,
+};
+use crate::{Error, Result};
+
+use super::UnpackedFile;
+use super::plan::{Form, Planned};
+use super::target::{StageError, create_dirs, write_staged};
+
+fn layer_tar_error(err: TarError, title: &str) -> Error {
+    let bad = |reason: String| Error::BadLayer {
+        title: title.to_owned(),
+        reason,
+    };
+    match err {
+        TarError::Malformed { reason, .. } if reason == crate::tarfile::reader::TRAILING_DATA => {
+            bad("decompressed data larger than the tar header declares".into())
+        }
+        TarError::Malformed { reason, .. } | TarError::Truncated { reason, .. } => bad(reason),
+        TarError::Refused { entry, refusal } => Error::UnsafeEntry { entry, refusal },
+        TarError::Io(e) => bad(format!("cannot read the layer tar: {e}")),
+    }
+}
+
+/// Extracts one layer's file(s) into `staging`, verifying the blob as it streams.
+pub(super) fn extract_layer(
+    archive: &Archive,
+    planned: &Planned<'_>,
+    staging: &Path,
+    set: &Mutex<PathSet>,
+    include: &[String],
+    progress: Option<&dyn Progress>,
+) -> Result<Vec<UnpackedFile>> {
+    let mut blob = LayerBlob::open(archive, planned, progress)?;
+    let written = match planned.form {
+        Form::Raw => extract_raw(&mut blob, planned, staging).map(|file| vec![file]),
+        Form::OneFile(encoding) => {
+            extract_one_file(&mut blob, planned, encoding, staging).map(|file| vec![file])
+        }
+        Form::Tree(encoding) => extract_tree(&mut blob, planned, encoding, staging, set, include),
+    };
+    // The rest of the blob is hashed whatever happened: a corrupt blob explains a broken
+    // layer better than a decompressor's complaint does.
+    blob.finish().and(written)
+}
+
+/// A layer's blob as it is read: verified against its descriptor and counted for progress.
+///
+/// Whatever a layer form's extraction read of it was hashed on the way; [`Self::finish`]
+/// reads and hashes the rest (what a decoder left, or all of it after an early failure), so
+/// that the digest and size of the whole blob are checked either way.
+struct LayerBlob<'a> {
+    reader: Counting<'a, VerifyingReader<BlobReader<'a>>>,
+    /// What to call the blob in errors: `layer <label>`.
+    what: String,
+    digest: &'a Digest,
+    archive: &'a Path,
+}
+
+impl<'a> LayerBlob<'a> {
+    /// Opens the blob of `planned`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingBlob`], and the errors of opening an archive entry.
+    fn open(
+        archive: &'a Archive,
+        planned: &Planned<'a>,
+        progress: Option<&'a dyn Progress>,
+    ) -> Result<Self> {
+        let what = format!("layer {}", planned.label);
+        let blob = archive.verified_blob(planned.descriptor, &what)?;
+        Ok(Self {
+            reader: Counting::new(blob, progress),
+            what,
+            digest: &planned.descriptor.digest,
+            archive: archive.path(),
+        })
+    }
+
+    /// The library error for an error reading the blob: a mismatch, or an I/O error.
+    fn error(&self, err: io::Error) -> Error {
+        blob_error(err, &self.what, self.digest, self.archive)
+    }
+
+    /// Reads the rest of the blob and checks its digest and size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BlobMismatch`], or an I/O error reading the archive.
+    fn finish(mut self) -> Result<()> {
+        let mut buf = [0u8; 8192];
+        read_chunks(&mut self.reader, &mut buf, |_| Ok(()))
+            .map_err(ChunkError::into_io)
+            .map_err(|e| self.error(e))?;
+        debug_assert!(self.reader.inner.is_verified());
+        Ok(())
+    }
+}
+
+impl Read for LayerBlob<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+/// A raw layer: the blob is the file.
+fn extract_raw(
+    blob: &mut LayerBlob<'_>,
+    planned: &Planned<'_>,
+    staging: &Path,
+) -> Result<UnpackedFile> {
+    let path = planned.path.as_deref().expect("raw layers have a path");
+    let dest = staging.join(path);
+    let size = write_staged(&dest, blob, planned.executable).map_err(|e| match e {
+        StageError::Read(e) => blob.error(e),
+        StageError::Write(e) => Error::Io {
+            path: dest.clone(),
+            source: e,
+        },
+    })?;
+    Ok(UnpackedFile {
+        path: path.to_owned(),
+        size,
+        executable: planned.executable,
+    })
+}
+
+/// A one-file layer: a tar holding exactly the regular file its title names.
+fn extract_one_file(
+    blob: &mut LayerBlob<'_>,
+    planned: &Planned<'_>,
+    encoding: LayerEncoding,
+    staging: &Path,
+) -> Result<UnpackedFile> {
+    let label = planned.label.as_str();
+    let title = planned
+        .path
+        .as_deref()
+        .expect("one-file layers have a path");
+    let mut tar = layer_tar(blob, encoding, label)?;
+    let tar_err = |e| layer_tar_error(e, label);
+    let mut file = None;
+    while let Some(entry) = tar.next_entry().map_err(tar_err)? {
+        let name = checked_name(&entry, false)?.unwrap_or_default();
+        if file.is_some() {
+            return Err(Error::BadLayer {
+                title: title.to_owned(),
+                reason: format!(
+                    "the layer tar holds more than one entry ({:?} follows)",
+                    entry.name
+                ),
+            });
+        }
+        if entry.kind == EntryKind::Dir || name != title {
+            return Err(Error::BadLayer {
+                title: title.to_owned(),
+                reason: format!(
+                    "the layer tar holds {:?}, not the file its title names",
+                    entry.name
+                ),
+            });
+        }
+        file = Some(write_entry(&mut tar, &entry, name, staging, label)?);
+    }
+    let Some(file) = file else {
+        return Err(no_entry(label));
+    };
+    tar.finish(MAX_TRAILING_ZEROS).map_err(tar_err)?;
+    Ok(file)
+}
+
+/// A tree layer: a tar of any number of files and directories, each path checked against
+/// the others (of every layer) and written when `include` selects it.
+fn extract_tree(
+    blob: &mut LayerBlob<'_>,
+    planned: &Planned<'_>,
+    encoding: LayerEncoding,
+    staging: &Path,
+    set: &Mutex<PathSet>,
+    include: &[String],
+) -> Result<Vec<UnpackedFile>> {
+    let label = planned.label.as_str();
+    let mut tar = layer_tar(blob, encoding, label)?;
+    let tar_err = |e| layer_tar_error(e, label);
+    let mut files = Vec::new();
+    let mut any = false;
+    while let Some(entry) = tar.next_entry().map_err(tar_err)? {
+        let Some(name) = checked_name(&entry, true)? else {
+            continue; // the tree's root directory
+        };
+        let mut set = set.lock().expect("no panics holding it");
+        let inserted = if entry.kind == EntryKind::Dir {
+            set.insert_dir(name)
+        } else {
+            set.insert(name)
+        };
+        drop(set);
+        inserted.map_err(|refusal| Error::UnsafeEntry {
+            entry: entry.name.clone(),
+            refusal,
+        })?;
+        any = true;
+        if entry.kind == EntryKind::Dir {
+            let dest = staging.join(name);
+            create_dirs(&dest).map_err(Error::io(&dest))?;
+            continue;
+        }
+        if !include.is_empty() && !include.iter().any(|p| glob_match(p, name)) {
+            continue;
+        }
+        files.push(write_entry(&mut tar, &entry, name, staging, label)?);
+    }
+    if !any {
+        return Err(no_entry(label));
+    }
+    tar.finish(MAX_TRAILING_ZEROS).map_err(tar_err)?;
+    Ok(files)
+}
+
+/// The layer tar inside the blob, decoded.
+fn layer_tar<'b>(
+    blob: &'b mut LayerBlob<'_>,
+    encoding: LayerEncoding,
+    label: &str,
+) -> Result<TarReader<Stream<Box<dyn Read + 'b>>>> {
+    let decoded = decoder(encoding, blob).map_err(|e| Error::BadLayer {
+        title: label.to_owned(),
+        reason: format!("cannot decode: {e}"),
+    })?;
+    Ok(TarReader::new(Stream(decoded)))
+}
+
+/// An entry's name, normalised, once its kind and path passed the policy; `None` for the
+/// root directory of a tree (`./`), when `tree`.
+fn checked_name(entry: &Entry, tree: bool) -> Result<Option<&str>> {
+    if let Some(refusal) = entry.kind.refusal() {
+        return Err(Error::UnsafeEntry {
+            entry: entry.name.clone(),
+            refusal,
+        });
+    }
+    let name = normalize_name(&entry.name);
+    if tree && name.is_empty() {
+        return Ok(None);
+    }
+    check_relative_path(name).map_err(|refusal| Error::UnsafeEntry {
+        entry: entry.name.clone(),
+        refusal,
+    })?;
+    Ok(Some(name))
+}
+
+/// Writes the data of the regular file `entry` to `name` in `staging`.
+fn write_entry<S: Source>(
+    tar: &mut TarReader<S>,
+    entry: &Entry,
+    name: &str,
+    staging: &Path,
+    label: &str,
+) -> Result<UnpackedFile> {
+    let dest = staging.join(name);
+    let executable = entry.mode & 0o111 != 0;
+    let size = write_staged(&dest, &mut EntryData(tar), executable).map_err(|e| match e {
+        StageError::Read(e) => layer_tar_error(TarError::Io(e), label),
+        StageError::Write(e) => Error::Io {
+            path: dest.clone(),
+            source: e,
+        },
+    })?;
+    Ok(UnpackedFile {
+        path: name.to_owned(),
+        size,
+        executable,
+    })
+}
+
+fn no_entry(label: &str) -> Error {
+    Error::BadLayer {
+        title: label.to_owned(),
+        reason: "the layer tar holds no entry".into(),
+    }
+}

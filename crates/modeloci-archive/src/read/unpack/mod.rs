@@ -1,0 +1,223 @@
+//! Restoring a model (or an archive's OCI layout) from an archive.
+//!
+//! Nothing reaches the target before every check passed: all paths are checked up front,
+//! each layer is extracted into a private staging directory while its blob digest is
+//! computed, and files move to the target only once every blob verified. On any failure the
+//! staging directory is removed and the target is as it was.
+//!
+//! - `plan`: the manifest's layers checked and chosen before anything is read.
+//! - `layer`: one layer extracted into the staging directory, per layer form.
+//! - `layout`: `--layout`, the outer tar's entries as they are.
+//! - `target`: the output directory, its staging directory and publishing into it.
+
+mod layer;
+mod layout;
+mod plan;
+mod target;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use modeloci_digest::{all_or_first_error, largest_first};
+use modeloci_spec::{Digest, OciConfig};
+
+use crate::entry_policy::PathSet;
+use crate::options::UnpackOptions;
+use crate::progress::Reporter;
+use crate::read::archive::Archive;
+use crate::read::verify::{VerifyReport, verify};
+use crate::{Error, Result};
+
+use layer::extract_layer;
+use layout::extract_layout;
+pub(crate) use plan::check_manifest;
+pub use plan::layers_for;
+use plan::{Planned, plan_for};
+use target::{Target, as_written_to};
+
+/// Unpacks and verifies archives: the reference implementation's `ModelUnpackager`.
+///
+/// ```no_run
+/// use modeloci_archive::ModelUnpackager;
+///
+/// let unpacker = ModelUnpackager::new();
+/// let config = unpacker.unpack("bert-base-1.0.0.tar".as_ref(), "/tmp/bert-out".as_ref())?;
+/// assert_eq!(config.model_name, "bert-base");
+/// for (digest, ok) in unpacker.verify_layers("bert-base-1.0.0.tar".as_ref())? {
+///     println!("{} {digest}", if ok { "OK" } else { "FAIL" });
+/// }
+/// # Ok::<(), modeloci_archive::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ModelUnpackager {
+    options: UnpackOptions,
+}
+
+/// A file written by unpack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnpackedFile {
+    /// Its path relative to the output directory.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Whether it was given mode 0755 (else 0644).
+    pub executable: bool,
+}
+
+/// What [`ModelUnpackager::extract`] wrote.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct UnpackReport {
+    /// The output directory.
+    pub output: PathBuf,
+    /// The model config, when the archive's config is a model config.
+    pub config: Option<OciConfig>,
+    /// The manifest digest.
+    pub manifest_digest: Digest,
+    /// The files written, in manifest (or archive) order.
+    pub files: Vec<UnpackedFile>,
+    /// Whether the OCI layout was extracted rather than the model.
+    pub layout: bool,
+}
+
+impl UnpackReport {
+    /// The bytes written.
+    pub fn bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .fold(0u64, |sum, f| sum.saturating_add(f.size))
+    }
+}
+
+impl ModelUnpackager {
+    /// An unpacker with default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An unpacker with the given options.
+    pub fn with_options(options: UnpackOptions) -> Self {
+        Self { options }
+    }
+
+    /// Restores the model in `archive_path` into `output_dir` and returns its config.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::extract`], and [`Error::UnsupportedConfig`] when the archive's config is
+    /// not a model config.
+    pub fn unpack(&self, archive_path: &Path, output_dir: &Path) -> Result<OciConfig> {
+        let archive = Archive::open_with(archive_path, self.options.reference.as_deref())?;
+        let config = archive.config()?;
+        self.extract_from(&archive, output_dir)?;
+        Ok(config)
+    }
+
+    /// Restores the model (or, with the `layout` option, the OCI layout) into `output_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsafeEntry`] for a path or entry the policy refuses (naming it), in a layer
+    /// or anywhere in the outer tar ([`Archive::check_layout`], which verify runs too),
+    /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
+    /// [`Error::BlobMismatch`], [`Error::Truncated`],
+    /// [`Error::MissingBlob`], [`Error::TargetNotEmpty`], [`Error::TargetConflict`], and
+    /// the errors of [`Archive::open`]. The target is left as it was.
+    pub fn extract(&self, archive_path: &Path, output_dir: &Path) -> Result<UnpackReport> {
+        let archive = Archive::open_with(archive_path, self.options.reference.as_deref())?;
+        self.extract_from(&archive, output_dir)
+    }
+
+    /// Like [`Self::extract`], from an archive already open.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::extract`].
+    pub fn extract_from(&self, archive: &Archive, output_dir: &Path) -> Result<UnpackReport> {
+        // What verify checks too, so that the two agree on what is refused.
+        archive.check_layout()?;
+        let config = match archive.config() {
+            Ok(config) => Some(config),
+            Err(Error::UnsupportedConfig { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let target = Target::prepare(output_dir, self.options.force)?;
+        let files = if self.options.layout {
+            let staging = target.staging()?;
+            let files = extract_layout(archive, staging.path())
+                .map_err(|e| as_written_to(e, staging.path(), output_dir))?;
+            target.publish(staging, &files)?;
+            files
+        } else {
+            let (plan, set) = plan_for(archive.manifest(), &self.options.include)?;
+            target.check_conflicts(plan.iter().filter_map(|p| p.path.as_deref()))?;
+            let staging = target.staging()?;
+            let files = self
+                .extract_layers(archive, &plan, staging.path(), set)
+                .map_err(|e| as_written_to(e, staging.path(), output_dir))?;
+            target.publish(staging, &files)?;
+            files
+        };
+        Ok(UnpackReport {
+            output: output_dir.to_owned(),
+            config,
+            manifest_digest: archive.manifest_digest().clone(),
+            files,
+            layout: self.options.layout,
+        })
+    }
+
+    /// Verifies every layer blob: `(digest, matches)` per layer, as the reference does.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Archive::open`] and [`Self::verify`].
+    pub fn verify_layers(&self, archive_path: &Path) -> Result<Vec<(Digest, bool)>> {
+        let report = self.verify(archive_path)?;
+        Ok(report
+            .layers
+            .into_iter()
+            .map(|l| (l.digest, l.status.is_ok()))
+            .collect())
+    }
+
+    /// Verifies the manifest, the config, every layer and the root copies.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Archive::open`], or an I/O error; mismatches are in the report.
+    pub fn verify(&self, archive_path: &Path) -> Result<VerifyReport> {
+        let archive = Archive::open_with(archive_path, self.options.reference.as_deref())?;
+        verify(&archive, self.options.threads)
+    }
+
+    fn extract_layers(
+        &self,
+        archive: &Archive,
+        plan: &[Planned<'_>],
+        staging: &Path,
+        set: PathSet,
+    ) -> Result<Vec<UnpackedFile>> {
+        let set = Mutex::new(set);
+        let include = &self.options.include;
+        let sizes: Vec<u64> = plan.iter().map(|p| p.descriptor.size).collect();
+        // Descriptor sizes come from the input: their sum may not fit.
+        let total = sizes.iter().fold(0u64, |sum, &s| sum.saturating_add(s));
+        let reporter = Reporter::start(self.options.progress.as_ref(), "unpacking", total);
+        let progress = reporter.0;
+        let results = largest_first(&sizes, self.options.threads, |i| {
+            if let Some(p) = progress {
+                p.file(&plan[i].label);
+            }
+            extract_layer(archive, &plan[i], staging, &set, include, progress)
+        });
+        let files: Vec<UnpackedFile> = all_or_first_error(results)?.into_iter().flatten().collect();
+        if files.is_empty() && !include.is_empty() {
+            return Err(Error::NothingIncluded {
+                patterns: include.clone(),
+            });
+        }
+        Ok(files)
+    }
+}

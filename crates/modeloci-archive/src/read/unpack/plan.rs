@@ -1,0 +1,218 @@
+//! The manifest's layers, checked and chosen before anything is read.
+
+use std::collections::HashMap;
+
+use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciManifest};
+
+use crate::entry_policy::{PathSet, check_relative_path};
+use crate::glob::glob_match;
+use crate::read::archive::Archive;
+use crate::{Error, Result};
+
+/// How a layer holds its files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Form {
+    /// The blob is the file (ModelPack `.raw`, ORAS).
+    Raw,
+    /// A tar holding exactly the one file its title names (modeloci, the reference).
+    OneFile(LayerEncoding),
+    /// A tar of any number of files and directories, each checked (KitOps, ModelPack tars,
+    /// ORAS directories).
+    Tree(LayerEncoding),
+}
+
+/// A layer to extract, checked.
+pub(super) struct Planned<'a> {
+    pub(super) descriptor: &'a Descriptor,
+    pub(super) form: Form,
+    /// The file's path, for [`Form::Raw`] and [`Form::OneFile`].
+    pub(super) path: Option<String>,
+    /// What to call the layer in messages.
+    pub(super) label: String,
+    /// Mode 0755 for a raw file whose metadata says it is executable.
+    pub(super) executable: bool,
+}
+
+/// The path a layer's annotations give it: ModelPack's file path, else the title.
+fn layer_path(descriptor: &Descriptor) -> Option<&str> {
+    descriptor
+        .annotations
+        .get(modeloci_spec::annotations::MODELPACK_FILEPATH)
+        .map(String::as_str)
+        .or_else(|| descriptor.title())
+}
+
+/// Whether ModelPack file metadata marks the file executable.
+fn metadata_executable(descriptor: &Descriptor) -> bool {
+    descriptor
+        .annotations
+        .get(modeloci_spec::annotations::MODELPACK_FILE_METADATA)
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .and_then(|m| m.get("mode").and_then(serde_json::Value::as_u64))
+        .is_some_and(|mode| mode & 0o111 != 0)
+}
+
+/// Every layer of `manifest` checked as unpack checks it before writing anything, and the
+/// path set of the files they name. Paths inside tree layers are checked as they are
+/// extracted.
+///
+/// Refused: a layer type this tool cannot unpack, a one-file or raw layer without a path, a
+/// path the policy refuses ([`check_relative_path`], duplicates, case and file/directory
+/// collisions), a blob shared by two layers unless both are raw (two identical files, as
+/// modctl stores them), and a layer blob that is also the config blob (except for the empty
+/// config ORAS writes, `{}`).
+fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> {
+    // modeloci's own archives and the reference's hold one file per layer tar, named by the
+    // title; anything else is held to the rule. Other tools' tars may hold whole trees.
+    let strict = matches!(
+        manifest.config.media_type,
+        MediaType::ModelociConfig | MediaType::ImageConfig
+    );
+    let mut set = PathSet::new();
+    let mut plan: Vec<Planned<'_>> = Vec::with_capacity(manifest.layers.len());
+    let mut by_digest: HashMap<&Digest, usize> = HashMap::new();
+    for (i, descriptor) in manifest.layers.iter().enumerate() {
+        let path = layer_path(descriptor);
+        let label = path.map_or_else(|| format!("#{i}"), str::to_owned);
+        let unsupported = || Error::UnsupportedLayer {
+            title: label.clone(),
+            media_type: descriptor.media_type.clone(),
+        };
+        let form = match descriptor.media_type.layer_encoding() {
+            Some(LayerEncoding::Raw) => Form::Raw,
+            Some(e) if strict => Form::OneFile(e),
+            Some(e) => Form::Tree(e),
+            // ORAS names a file by its title, whatever its media type.
+            None if !strict && path.is_some() => Form::Raw,
+            None => return Err(unsupported()),
+        };
+        let path = if let Form::Tree(_) = form {
+            None
+        } else {
+            Some(checked_path(descriptor, path, &label, &mut set)?)
+        };
+        if descriptor.digest == manifest.config.digest
+            && manifest.config.media_type != MediaType::Empty
+        {
+            return Err(Error::BadLayer {
+                title: label,
+                reason: format!("its blob {} is the config blob", descriptor.digest),
+            });
+        }
+        if let Some(&first) = by_digest.get(&descriptor.digest) {
+            // A raw layer is its file: two identical files may share a blob. A layer tar
+            // holds its own paths, so a second copy could only collide with the first.
+            if form != Form::Raw || plan[first].form != Form::Raw {
+                return Err(Error::BadLayer {
+                    title: label,
+                    reason: format!(
+                        "its blob {} is also layer {:?}'s; only raw layers may share a blob",
+                        descriptor.digest, plan[first].label
+                    ),
+                });
+            }
+        } else {
+            by_digest.insert(&descriptor.digest, i);
+        }
+        let executable = form == Form::Raw && metadata_executable(descriptor);
+        plan.push(Planned {
+            descriptor,
+            form,
+            path,
+            label,
+            executable,
+        });
+    }
+    Ok((plan, set))
+}
+
+/// The path of a raw or one-file layer, checked against the policy and the other layers'
+/// paths (and added to `set`).
+fn checked_path(
+    descriptor: &Descriptor,
+    path: Option<&str>,
+    label: &str,
+    set: &mut PathSet,
+) -> Result<String> {
+    let path = path.ok_or_else(|| Error::BadLayer {
+        title: label.to_owned(),
+        reason: format!(
+            "layer {} has no {} annotation",
+            descriptor.digest,
+            modeloci_spec::annotations::TITLE
+        ),
+    })?;
+    let refused = |refusal| Error::UnsafeEntry {
+        entry: path.to_owned(),
+        refusal,
+    };
+    check_relative_path(path).map_err(refused)?;
+    set.insert(path).map_err(refused)?;
+    Ok(path.to_owned())
+}
+
+/// Whether unpack with these `--include` patterns needs the layer: one-file and raw layers
+/// by the path unpack writes, tree layers always (their paths are known only once read).
+fn selected(planned: &Planned<'_>, include: &[String]) -> bool {
+    match &planned.path {
+        Some(path) => include.is_empty() || include.iter().any(|p| glob_match(p, path)),
+        None => true,
+    }
+}
+
+/// The layers of `manifest` that unpacking with the `--include` patterns `include` reads, in
+/// manifest order: a one-file or raw layer when a pattern matches the path unpack writes it
+/// at (ModelPack's `org.cncf.model.filepath`, else the title), a tree layer (KitOps, ModelPack
+/// and ORAS directory tars) always, since its paths are known only once it is read. With no
+/// pattern, every layer. Unpack selects its layers with the same code, so a pull that fetches
+/// only these blobs (and the config) has all that unpack needs.
+///
+/// # Errors
+///
+/// What unpack refuses in a manifest before reading any blob: [`Error::UnsupportedLayer`],
+/// [`Error::BadLayer`] (no path, a blob shared by layers or with the config),
+/// [`Error::UnsafeEntry`] (a path the policy refuses, naming it).
+pub fn layers_for(manifest: &OciManifest, include: &[String]) -> Result<Vec<Descriptor>> {
+    let (plan, _) = plan_for(manifest, include)?;
+    Ok(plan.into_iter().map(|p| p.descriptor.clone()).collect())
+}
+
+/// The checked plan of every layer, kept to those `include` selects, and the path set of all
+/// of them: what unpack extracts, and what [`layers_for`] lists.
+pub(super) fn plan_for<'a>(
+    manifest: &'a OciManifest,
+    include: &[String],
+) -> Result<(Vec<Planned<'a>>, PathSet)> {
+    let (mut plan, set) = plan_manifest(manifest)?;
+    plan.retain(|p| selected(p, include));
+    Ok((plan, set))
+}
+
+/// What unpack checks in an opened archive before writing anything, beyond its outer
+/// entries: the layers ([`plan_manifest`]), and that no index entry names a layer or config
+/// blob as if it were a manifest.
+pub(crate) fn check_manifest(archive: &Archive) -> Result<()> {
+    let manifest = archive.manifest();
+    let (plan, _) = plan_manifest(manifest)?;
+    let bad = |reason: String| Error::BadManifest {
+        digest: archive.manifest_digest().clone(),
+        reason,
+    };
+    // (A descriptor cannot name the manifest's own blob: its digest would be a fixed point
+    // of SHA-256.)
+    for entry in archive.index().map_or(&[][..], |i| i.manifests.as_slice()) {
+        if let Some(layer) = plan.iter().find(|p| p.descriptor.digest == entry.digest) {
+            return Err(bad(format!(
+                "index.json entry {} names the blob of layer {:?}",
+                entry.digest, layer.label
+            )));
+        }
+        if entry.digest == manifest.config.digest {
+            return Err(bad(format!(
+                "index.json entry {} names the config blob",
+                entry.digest
+            )));
+        }
+    }
+    Ok(())
+}
