@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::codec::compress::Codec;
+use crate::error::{Error, Result};
 use crate::progress::ProgressHandle;
-use crate::{Error, Result};
 
 /// How layers are compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use modeloci_spec::{
     OciConfig, OciManifest, annotations,
 };
 
-use crate::Result;
+use crate::error::Result;
 use crate::facts::metadata::{self, ModelFacts};
 use crate::options::{Format, PackOptions};
 use crate::source::SourceFile;

@@ -7,13 +7,13 @@ use modeloci_spec::{
 };
 use serde_json::Value;
 
+use crate::error::{Error, Result};
 use crate::facts::files::{extension, is_weight};
 use crate::facts::metadata::ModelFacts;
 use crate::glob::glob_match;
 use crate::options::rfc3339;
 use crate::profile::LayerChange;
 use crate::source::SourceFile;
-use crate::{Error, Result};
 
 /// Files that configure the weights, by name.
 const WEIGHT_CONFIGS: &[&str] = &[

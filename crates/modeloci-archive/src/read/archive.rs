@@ -13,8 +13,8 @@ use modeloci_spec::{
 };
 
 use crate::entry_policy::{PathSet, Refusal, check_relative_path};
+use crate::error::{Error, Result};
 use crate::tarfile::reader::{Entry, EntryKind, MAX_TRAILING_ZEROS, Source, TarError, TarReader};
-use crate::{Error, Result};
 
 /// The largest JSON document (index, manifest, config) read into memory.
 pub const MAX_DOCUMENT_SIZE: u64 = 4 << 20;
@@ -804,41 +804,11 @@ impl Archive {
         }
     }
 
-    /// Checks what unpack checks before it reads a blob, so that verify, inspect and unpack
-    /// refuse the same archives: every entry of the outer tar as `unpack --layout` would
-    /// extract it (no absolute or `..` path, link, device, FIFO, sparse file, duplicate or
-    /// case-colliding path, whether or not the layout names it), the layers as unpack plans
-    /// them (their paths and types, blobs shared between layers or with the config, see
-    /// [`crate::layers_for`]), no descriptor naming the manifest's own blob, and a model
-    /// config that parses, and that each blob of the outer tar no descriptor names hashes to
-    /// the digest its name gives (as `unpack --layout` checks it). A missing or corrupt blob
-    /// the manifest names is not reported here: verify reports it per blob.
-    ///
-    /// # Errors
-    ///
-    /// The first problem: [`Error::UnsafeEntry`] naming the entry or path,
-    /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
-    /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config,
-    /// [`Error::BlobMismatch`] for a blob no descriptor names, I/O errors.
-    pub fn check_layout(&self) -> Result<()> {
-        self.check_outer_entries()?;
-        crate::read::unpack::check_manifest(self)?;
-        match self.config() {
-            Ok(_)
-            | Err(
-                Error::UnsupportedConfig { .. }
-                | Error::MissingBlob { .. }
-                | Error::BlobMismatch { .. },
-            ) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Every entry of the outer tar, under the policy of `unpack --layout`, and every blob
     /// no descriptor names against the digest its name gives (which `unpack --layout`
     /// checks as it extracts it). In a layout directory, the documents and blobs the manifest
     /// names are opened as they are read, so that a link or a non-file on the way is found.
-    fn check_outer_entries(&self) -> Result<()> {
+    pub(crate) fn check_outer_entries(&self) -> Result<()> {
         let manifest = &self.manifest;
         let named = |digest: &Digest| {
             *digest == self.manifest_digest

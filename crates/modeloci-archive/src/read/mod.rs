@@ -2,5 +2,6 @@
 //! the model (`unpack`). Nothing here writes an archive.
 
 pub(crate) mod archive;
+pub(crate) mod check;
 pub(crate) mod unpack;
 pub(crate) mod verify;

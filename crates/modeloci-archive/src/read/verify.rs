@@ -7,9 +7,9 @@ use modeloci_digest::{ChunkError, Hasher, Measured, read_chunks};
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
 use crate::entry_policy::Refusal;
+use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressHandle, Reporter};
 use crate::read::archive::{Archive, ArchiveFormat, BlobReader, MAX_DOCUMENT_SIZE};
-use crate::{Error, Result};
 use modeloci_digest::{all_or_first_error, largest_first};
 
 /// What was found for one blob.

@@ -9,6 +9,7 @@ use modeloci_spec::{Descriptor, Digest, LayerEncoding, ModelLayer};
 use crate::atomic::lock::TargetLock;
 use crate::codec::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::error::{Error, Result};
 use crate::facts::metadata::{self, Candidate, Detection, Opened};
 use crate::options::{AddOptions, Compression};
 use crate::profile::{ArchiveConfig, LayerChange, Profile};
@@ -17,7 +18,7 @@ use crate::source::SourceFile;
 use crate::tarfile::reader::{Stream, TarReader};
 use crate::write::assemble::Assembler;
 use crate::write::index::ref_name;
-use crate::{Error, ModelPackager, Result};
+use crate::write::pack::ModelPackager;
 
 /// What [`ModelPackager::add`] did.
 #[derive(Clone, Debug)]

@@ -8,11 +8,11 @@ use modeloci_digest::Measured;
 use modeloci_spec::{Descriptor, Digest, ImageLayout, OciManifest};
 
 use crate::atomic::temp::TempFile;
+use crate::error::{Error, Result};
 use crate::progress::{Counting, Progress, ProgressHandle, Reporter};
 use crate::read::archive::{Archive, blob_error};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::index::{index_json, ref_name};
-use crate::{Error, Result};
 
 /// An archive being written beside its final path: `oci-layout` and the blob directories
 /// first, then the layer blobs, then [`Assembler::finish`] adds config, manifest, index and

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 
-use crate::Error;
+use crate::error::Error;
 use crate::source::SourceFile;
 use crate::tarfile::header::{END_OF_ARCHIVE, Kind, entry_headers, padding};
 

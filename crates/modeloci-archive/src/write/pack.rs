@@ -6,6 +6,7 @@ use modeloci_digest::{DigestReader, Measured};
 use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest};
 
 use crate::codec::compress::{Codec, compress, compresses_well, suits_literals};
+use crate::error::{Error, Result};
 use crate::facts::metadata::{self, ModelFacts};
 use crate::options::PackOptions;
 use crate::profile::Profile;
@@ -16,7 +17,6 @@ use crate::write::assemble::Assembler;
 use crate::write::index::ref_name;
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::walk::{Selection, model_files, open_planned};
-use crate::{Error, Result};
 
 /// Packages model directories into OCI archives: the reference implementation's
 /// `ModelPackager`.

@@ -8,9 +8,9 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::atomic::temp::TEMP_MARKER;
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::error::{Error, Result};
 use crate::options::Symlinks;
 use crate::source::{FileId, SourceFile};
-use crate::{Error, Result};
 
 /// The file at the model root that lists paths to leave out, in gitignore syntax.
 pub const IGNORE_FILE: &str = ".modelociignore";

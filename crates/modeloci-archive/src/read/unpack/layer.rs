@@ -9,13 +9,13 @@ use modeloci_spec::{Digest, LayerEncoding};
 
 use crate::codec::compress::decoder;
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::progress::{Counting, Progress};
 use crate::read::archive::{Archive, BlobReader, blob_error, normalize_name};
 use crate::tarfile::reader::{
     Entry, EntryData, EntryKind, MAX_TRAILING_ZEROS, Source, Stream, TarError, TarReader,
 };
-use crate::{Error, Result};
 
 use super::UnpackedFile;
 use super::plan::{Form, Planned};

@@ -6,9 +6,9 @@ use modeloci_digest::DigestReader;
 use modeloci_spec::{Algorithm, Digest};
 
 use crate::entry_policy::PathSet;
+use crate::error::{Error, Result};
 use crate::read::archive::{Archive, check_outer_entry, misnamed_blob};
 use crate::tarfile::reader::EntryKind;
-use crate::{Error, Result};
 
 use super::UnpackedFile;
 use super::target::{StageError, create_dirs, write_staged};

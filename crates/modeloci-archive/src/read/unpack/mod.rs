@@ -22,11 +22,11 @@ use modeloci_digest::{all_or_first_error, largest_first};
 use modeloci_spec::{Digest, OciConfig};
 
 use crate::entry_policy::PathSet;
+use crate::error::{Error, Result};
 use crate::options::UnpackOptions;
 use crate::progress::Reporter;
 use crate::read::archive::Archive;
 use crate::read::verify::{VerifyReport, verify};
-use crate::{Error, Result};
 
 use layer::extract_layer;
 use layout::extract_layout;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciManifest};
 
 use crate::entry_policy::{PathSet, check_relative_path};
+use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::read::archive::Archive;
-use crate::{Error, Result};
 
 /// How a layer holds its files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use modeloci_digest::{ChunkError, read_chunks};
 
 use crate::atomic::temp::TempDir;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 use super::UnpackedFile;
 
