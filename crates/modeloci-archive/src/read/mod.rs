@@ -1,4 +1,5 @@
-//! Reading archives: the archive index (`archive`), verification (`verify`) and restoring
+//! Reading archives: the archive index (`archive`), the layout check all readers share
+//! (`check`), verification (`verify`) and restoring
 //! the model (`unpack`). Nothing here writes an archive.
 
 pub(crate) mod archive;
