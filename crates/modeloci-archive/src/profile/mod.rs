@@ -1,9 +1,11 @@
 //! Artifact profiles: what each kind of artifact (modeloci, CNCF ModelPack) puts in its
 //! layers, config and annotations. Pack and add ask the [`Profile`] and never branch on the
-//! format themselves.
+//! format themselves; readers ask `read` how each kind they meet, other tools' included,
+//! holds its files.
 
 pub(crate) mod modeloci;
 pub(crate) mod modelpack;
+pub(crate) mod read;
 
 use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::{

@@ -18,8 +18,9 @@ use crate::tarfile::reader::{
 };
 
 use super::UnpackedFile;
-use super::plan::{Form, Planned};
+use super::plan::Planned;
 use super::target::{StageError, create_dirs, write_staged};
+use crate::profile::read::Form;
 
 fn layer_tar_error(err: TarError, title: &str) -> Error {
     let bad = |reason: String| Error::BadLayer {

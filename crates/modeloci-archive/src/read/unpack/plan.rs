@@ -2,24 +2,13 @@
 
 use std::collections::HashMap;
 
-use modeloci_spec::{Descriptor, Digest, LayerEncoding, MediaType, OciManifest};
+use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
+use crate::profile::read::{Form, layer_form};
 use crate::read::archive::Archive;
-
-/// How a layer holds its files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Form {
-    /// The blob is the file (ModelPack `.raw`, ORAS).
-    Raw,
-    /// A tar holding exactly the one file its title names (modeloci, the reference).
-    OneFile(LayerEncoding),
-    /// A tar of any number of files and directories, each checked (KitOps, ModelPack tars,
-    /// ORAS directories).
-    Tree(LayerEncoding),
-}
 
 /// A layer to extract, checked.
 pub(super) struct Planned<'a> {
@@ -62,12 +51,6 @@ fn metadata_executable(descriptor: &Descriptor) -> bool {
 /// modctl stores them), and a layer blob that is also the config blob (except for the empty
 /// config ORAS writes, `{}`).
 fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> {
-    // modeloci's own archives and the reference's hold one file per layer tar, named by the
-    // title; anything else is held to the rule. Other tools' tars may hold whole trees.
-    let strict = matches!(
-        manifest.config.media_type,
-        MediaType::ModelociConfig | MediaType::ImageConfig
-    );
     let mut set = PathSet::new();
     let mut plan: Vec<Planned<'_>> = Vec::with_capacity(manifest.layers.len());
     let mut by_digest: HashMap<&Digest, usize> = HashMap::new();
@@ -78,14 +61,8 @@ fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> 
             title: label.clone(),
             media_type: descriptor.media_type.clone(),
         };
-        let form = match descriptor.media_type.layer_encoding() {
-            Some(LayerEncoding::Raw) => Form::Raw,
-            Some(e) if strict => Form::OneFile(e),
-            Some(e) => Form::Tree(e),
-            // ORAS names a file by its title, whatever its media type.
-            None if !strict && path.is_some() => Form::Raw,
-            None => return Err(unsupported()),
-        };
+        let form = layer_form(&manifest.config.media_type, descriptor, path.is_some())
+            .ok_or_else(unsupported)?;
         let path = if let Form::Tree(_) = form {
             None
         } else {
