@@ -348,10 +348,12 @@ impl DockerConfig {
         let bytes = serde_json::to_vec_pretty(&Value::Object(self.doc.clone()))
             .expect("JSON values serialize");
         let write = || -> std::io::Result<()> {
+            // A new file, never one planted under the predictable name (a link would take
+            // the credentials wherever it points): whatever has the name goes first.
+            remove_if_there(&temp)?;
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
                 .open(&temp)?;
             file.write_all(&bytes)?;
@@ -451,6 +453,14 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
     }
 }
 
+/// Removes what has the name `path` (a link itself, never its target), if anything.
+pub(crate) fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,6 +536,30 @@ mod tests {
         assert_eq!(
             format!("{:?}", Credentials::new("a", "b")),
             "Credentials { username: \"a\", password: \"<redacted>\" }"
+        );
+    }
+
+    #[test]
+    fn a_link_planted_at_the_temporary_name_never_receives_the_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let temp = dir
+            .path()
+            .join(format!(".config.json.modeloci-tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        let mut config = DockerConfig::load(&path).unwrap();
+        config
+            .store("localhost:5000", &Credentials::new("alice", "s3:cret"))
+            .unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(
+            DockerConfig::load(&path)
+                .unwrap()
+                .credentials("localhost:5000")
+                .unwrap(),
+            Some(Credentials::new("alice", "s3:cret"))
         );
     }
 }

@@ -56,9 +56,15 @@ impl BlobLocations {
             ".blob-locations.json.modeloci-tmp-{}",
             std::process::id()
         ));
-        std::fs::write(
-            &temp,
-            serde_json::to_vec(&self.map).expect("strings serialize"),
+        // A new file, never one planted under the predictable name.
+        crate::auth::remove_if_there(&temp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        std::io::Write::write_all(
+            &mut file,
+            &serde_json::to_vec(&self.map).expect("strings serialize"),
         )?;
         std::fs::rename(&temp, path)
     }
