@@ -19,6 +19,7 @@ mod selection;
 mod swap;
 mod third_party;
 mod tidy;
+mod tls;
 
 use std::path::{Path, PathBuf};
 

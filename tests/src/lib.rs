@@ -7,18 +7,22 @@
 //! - [`rawtar`]: a tar writer that writes whatever it is told, for hostile archives;
 //! - [`registry`]: a real OCI registry (Debian's `docker-registry`) on 127.0.0.1;
 //! - [`proxy`]: an HTTP proxy in front of it that demands bearer tokens or injects faults;
+//! - [`tls`]: a private CA made with openssl, and the certificates TLS tests need;
+//! - [`forward_proxy`]: a `CONNECT` proxy that records what it was asked;
 //! - [`fake_registry`]: a scripted in-memory registry that lies about uploads and downloads;
 //! - [`only_entry`]: the check that work left nothing beside its target.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 pub mod fake_registry;
 pub mod fixtures;
+pub mod forward_proxy;
 pub mod gguf;
 pub mod layout;
 pub mod proxy;
 pub mod rawtar;
 pub mod reference;
 pub mod registry;
+pub mod tls;
 
 /// Asserts that `dir` holds `name` and nothing else: whatever ran there, failed or not, left
 /// nothing behind (no temporary, no staging directory, no partial output).

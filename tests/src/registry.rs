@@ -1,8 +1,9 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (CNCF Distribution 2.8) on a
-//! free 127.0.0.1 port, with filesystem storage in a temporary directory, stopped on drop.
+//! free 127.0.0.1 port, with filesystem storage in a temporary directory, stopped on drop;
+//! plain HTTP, or HTTPS (and mutual TLS) through [`Registry::builder`].
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,39 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How to start a registry: auth, TLS and mutual TLS.
+#[derive(Debug, Default)]
+pub struct Builder<'a> {
+    htpasswd: Option<(&'a str, &'a str)>,
+    tls: Option<(PathBuf, PathBuf)>,
+    client_ca: Option<PathBuf>,
+}
+
+impl<'a> Builder<'a> {
+    /// Demands basic auth for this user.
+    pub fn htpasswd(mut self, user: &'a str, password: &'a str) -> Self {
+        self.htpasswd = Some((user, password));
+        self
+    }
+
+    /// Serves HTTPS with this certificate and key (`http.tls`).
+    pub fn tls(mut self, certificate: &Path, key: &Path) -> Self {
+        self.tls = Some((certificate.to_owned(), key.to_owned()));
+        self
+    }
+
+    /// Demands a client certificate signed by this CA (`http.tls.clientcas`).
+    pub fn client_ca(mut self, ca: &Path) -> Self {
+        self.client_ca = Some(ca.to_owned());
+        self
+    }
+
+    /// Starts it.
+    pub fn start(self) -> Registry {
+        Registry::start_with(self)
+    }
+}
+
 impl Registry {
     /// Starts a registry; with `htpasswd`, one that demands basic auth for that user.
     ///
@@ -31,6 +65,19 @@ impl Registry {
     ///
     /// When `docker-registry` (or `htpasswd`) is missing, with how to get it.
     pub fn start(htpasswd: Option<(&str, &str)>) -> Self {
+        Self::start_with(Builder {
+            htpasswd,
+            ..Builder::default()
+        })
+    }
+
+    /// A registry to configure before starting it.
+    pub fn builder<'a>() -> Builder<'a> {
+        Builder::default()
+    }
+
+    fn start_with(builder: Builder<'_>) -> Self {
+        let htpasswd = builder.htpasswd;
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -38,6 +85,16 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: modeloci-tests\n",
             dir.path().join("data").display()
         );
+        if let Some((cert, key)) = &builder.tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+            if let Some(ca) = &builder.client_ca {
+                config.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+            }
+        }
         if let Some((user, password)) = htpasswd {
             let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().unwrap_or_else(|e| {
                 panic!("cannot run htpasswd ({e}): run `cargo xtask ci`, which installs apache2-utils")

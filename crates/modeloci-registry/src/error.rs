@@ -110,6 +110,22 @@ pub enum Error {
         /// `host[:port]`
         registry: String,
     },
+    /// The TLS handshake with the registry failed, or one side did not speak TLS.
+    #[error("{registry}: {failure}")]
+    Tls {
+        /// `host[:port]`
+        registry: String,
+        /// What failed.
+        failure: TlsFailure,
+    },
+    /// A CA bundle, client certificate or key could not be used.
+    #[error("{}: {reason}", path.display())]
+    TlsFile {
+        /// The file or `certs.d` directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Credentials could not be read or stored.
     #[error("{}: {reason}", path.display())]
     Credentials {
@@ -133,6 +149,47 @@ pub enum Error {
     /// The options do not make sense.
     #[error("{0}")]
     InvalidOption(String),
+}
+
+/// What went wrong in TLS with a registry.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The certificate chain leads to no trusted authority.
+    #[error("its TLS certificate is signed by an unknown authority")]
+    UnknownIssuer,
+    /// The certificate has expired.
+    #[error("its TLS certificate has expired")]
+    Expired,
+    /// The certificate is not valid yet.
+    #[error("its TLS certificate is not valid yet")]
+    NotYetValid,
+    /// The certificate is for other names.
+    #[error("its TLS certificate is not valid for this name{}", for_names(.names))]
+    WrongName {
+        /// The names the certificate is for, when known.
+        names: Vec<String>,
+    },
+    /// An HTTPS request was answered by a server that does not speak TLS.
+    #[error("it does not speak TLS (a plain HTTP server?)")]
+    NotTls,
+    /// A plain HTTP request was answered by a server that speaks only HTTPS.
+    #[error("it speaks HTTPS and refused a plain HTTP request")]
+    PlainToTls,
+    /// The registry wants a client certificate, or refused the one sent.
+    #[error("it requires a client certificate, or refused the one sent")]
+    ClientCertificate,
+    /// Another TLS failure.
+    #[error("TLS failed: {0}")]
+    Other(String),
+}
+
+fn for_names(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (it is for {})", names.join(", "))
+    }
 }
 
 /// `2 s`, or `1.5 s`, or `250 ms`.

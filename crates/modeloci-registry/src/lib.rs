@@ -40,8 +40,8 @@ mod reference;
 mod staging;
 
 pub use auth::{Credentials, DockerConfig, Erased};
-pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, is_local};
-pub use error::{Error, Result};
+pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, MAX_TLS_FILE, TlsOptions, is_local};
+pub use error::{Error, Result, TlsFailure};
 pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};
 pub use push::{BlobOutcome, PushOptions, PushReport, push};
-pub use reference::Reference;
+pub use reference::{Reference, Scheme};

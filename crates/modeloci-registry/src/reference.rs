@@ -1,4 +1,4 @@
-//! Image references: `host[:port]/repository[:tag][@digest]`.
+//! Image references: `[https://|http://]host[:port]/repository[:tag][@digest]`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,18 +7,25 @@ use modeloci_spec::Digest;
 
 use crate::Error;
 
-/// A reference to a manifest in a registry.
+/// A reference to a manifest in a registry. A leading `https://` or `http://` chooses the
+/// scheme whatever the host ([`Reference::scheme`]); without one the client decides
+/// (plain HTTP for a loopback host, HTTPS elsewhere).
 ///
 /// ```
-/// use modeloci_registry::Reference;
+/// use modeloci_registry::{Reference, Scheme};
 ///
 /// let r: Reference = "localhost:5000/models/bert:1.0.0".parse()?;
 /// assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("localhost:5000", "models/bert", Some("1.0.0")));
 /// assert!("bert:1.0.0".parse::<Reference>().is_err()); // no registry host
+/// let r: Reference = "https://localhost:5000/bert:1".parse()?;
+/// assert_eq!((r.scheme, r.to_string().as_str()), (Some(Scheme::Https), "https://localhost:5000/bert:1"));
 /// # Ok::<(), modeloci_registry::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reference {
+    /// The scheme the reference asked for: `https://` means TLS even to a loopback host,
+    /// `http://` plain HTTP even to another machine. `None` when it named none.
+    pub scheme: Option<Scheme>,
     /// `host[:port]` as given (`docker.io` for Docker Hub).
     pub registry: String,
     /// The repository, `/`-separated lowercase components.
@@ -27,6 +34,39 @@ pub struct Reference {
     pub tag: Option<String>,
     /// The manifest digest, if given.
     pub digest: Option<Digest>,
+}
+
+/// The scheme a reference or the options ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+
+    /// The scheme `s` starts with (`https://`, `http://`, any case) and the rest of `s`.
+    pub fn strip(s: &str) -> (Option<Self>, &str) {
+        for scheme in [Self::Https, Self::Http] {
+            let prefix = scheme.as_str().len() + 3;
+            if s.len() >= prefix
+                && s.is_char_boundary(prefix)
+                && s[..prefix].eq_ignore_ascii_case(&format!("{}://", scheme.as_str()))
+            {
+                return (Some(scheme), &s[prefix..]);
+            }
+        }
+        (None, s)
+    }
 }
 
 impl Reference {
@@ -86,7 +126,8 @@ impl FromStr for Reference {
             reference: s.to_owned(),
             reason,
         };
-        let (rest, digest) = match s.rsplit_once('@') {
+        let (scheme, rest) = Scheme::strip(s);
+        let (rest, digest) = match rest.rsplit_once('@') {
             Some((rest, d)) => (
                 rest,
                 Some(
@@ -94,7 +135,7 @@ impl FromStr for Reference {
                         .map_err(|_| invalid("the part after @ is not a valid digest"))?,
                 ),
             ),
-            None => (s, None),
+            None => (rest, None),
         };
         let (registry, path) = rest
             .split_once('/')
@@ -129,6 +170,7 @@ impl FromStr for Reference {
             repository.to_owned()
         };
         Ok(Self {
+            scheme,
             registry: registry.to_owned(),
             repository,
             tag: tag.map(str::to_owned),
@@ -139,6 +181,9 @@ impl FromStr for Reference {
 
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(scheme) = self.scheme {
+            write!(f, "{}://", scheme.as_str())?;
+        }
         write!(f, "{}/{}", self.registry, self.repository)?;
         if let Some(tag) = &self.tag {
             write!(f, ":{tag}")?;
@@ -181,6 +226,18 @@ mod tests {
     }
 
     #[test]
+    fn schemes_choose_the_transport() {
+        let r: Reference = "HTTPS://localhost/a".parse().unwrap();
+        assert_eq!(r.scheme, Some(Scheme::Https));
+        assert_eq!(r.to_string(), "https://localhost/a");
+        let r: Reference = "http://ghcr.io/a".parse().unwrap();
+        assert_eq!(r.scheme, Some(Scheme::Http));
+        let r: Reference = "ghcr.io/a".parse().unwrap();
+        assert_eq!(r.scheme, None);
+        assert!("ftp://ghcr.io/a".parse::<Reference>().is_err());
+    }
+
+    #[test]
     fn references() {
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         check(
@@ -202,6 +259,18 @@ mod tests {
         check(
             "docker.io/alpine:3",
             Ok(("docker.io", "library/alpine", Some("3"), false)),
+        );
+        check(
+            "https://localhost:5000/tiny:1",
+            Ok(("localhost:5000", "tiny", Some("1"), false)),
+        );
+        check(
+            "http://registry.example.com/a/b",
+            Ok(("registry.example.com", "a/b", None, false)),
+        );
+        check(
+            "http://tiny:1.0.0",
+            Err("expected host[:port]/repository[:tag]"),
         );
         check("tiny:1.0.0", Err("expected host[:port]/repository[:tag]"));
         check(

@@ -17,12 +17,18 @@ use ureq::http::{self, Response, Uri};
 use ureq::{Agent, SendBody};
 
 use crate::auth::Credentials;
+use crate::error::TlsFailure;
+use crate::reference::Scheme;
 use crate::{Error, Result};
 
 mod auth_flow;
 mod blobs;
 mod manifests;
+mod proxy;
 mod retry;
+mod tls;
+
+pub use tls::{MAX_TLS_FILE, TlsOptions};
 
 pub(crate) use blobs::{Access, BlobBody, ChunkAnswer, Mount, UploadSession};
 pub(crate) use retry::{Advance, Tries};
@@ -49,6 +55,12 @@ pub struct ClientOptions {
     /// How long the registry may send nothing (while connecting, before its answer, and
     /// within the body) before the request is given up.
     pub timeout: Duration,
+    /// The scheme to use whatever the host: `Https` speaks TLS even to a loopback host,
+    /// `Http` plain HTTP even to another machine (as `plain_http`). `None`: plain HTTP
+    /// for loopback hosts, HTTPS elsewhere.
+    pub scheme: Option<Scheme>,
+    /// Trust, client certificate and verification for HTTPS.
+    pub tls: TlsOptions,
 }
 
 impl Default for ClientOptions {
@@ -59,6 +71,8 @@ impl Default for ClientOptions {
             retries: 4,
             backoff: Duration::from_millis(250),
             timeout: Duration::from_secs(30),
+            scheme: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -73,6 +87,18 @@ impl ClientOptions {
     /// Allows plain HTTP to any host.
     pub fn with_plain_http(mut self, plain_http: bool) -> Self {
         self.plain_http = plain_http;
+        self
+    }
+
+    /// Sets the scheme, whatever the host (`None`: by the host, see [`ClientOptions::scheme`]).
+    pub fn with_scheme(mut self, scheme: Option<Scheme>) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// Sets the TLS options.
+    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -203,10 +229,39 @@ pub fn is_local(host: &str) -> bool {
 impl Client {
     /// A client for `registry` (`host[:port]`): plain HTTP for local hosts or with
     /// `plain_http`, HTTPS with rustls and the system's trusted roots otherwise.
+    ///
+    /// # Panics
+    ///
+    /// When the TLS options name files that cannot be used: use [`Client::try_new`] then.
     pub fn new(registry: &str, options: ClientOptions) -> Self {
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .build();
+        match Self::try_new(registry, options) {
+            Ok(client) => client,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A client for `registry` (`host[:port]`). The scheme is the options' (or plain HTTP
+    /// with `plain_http`), else plain HTTP for a loopback host and HTTPS elsewhere. HTTPS
+    /// trusts the system's roots and the options' authorities; a proxy is taken from the
+    /// environment as curl does (see `client/proxy.rs`), never for a loopback host.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TlsFile`] or [`Error::Io`] for a CA bundle, certificate or key that cannot
+    /// be read or used.
+    pub fn try_new(registry: &str, options: ClientOptions) -> Result<Self> {
+        let scheme = match (options.scheme, options.plain_http) {
+            (Some(scheme), _) => scheme,
+            (None, true) => Scheme::Http,
+            (None, false) if is_local(registry) => Scheme::Http,
+            (None, false) => Scheme::Https,
+        };
+        let https = scheme == Scheme::Https;
+        let tls = if https {
+            options.tls.config(registry)?
+        } else {
+            ureq::tls::TlsConfig::default()
+        };
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
             // A stall anywhere (connecting, sending, awaiting the answer, each read or write
@@ -220,21 +275,20 @@ impl Client {
             .redirect_auth_headers(RedirectAuthHeaders::Never)
             .user_agent(concat!("modeloci/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
+            .proxy(proxy::from_env(https, registry))
             .build()
             .into();
-        let plain = options.plain_http || is_local(registry);
-        let base = format!("{}://{registry}", if plain { "http" } else { "https" });
-        Self {
+        Ok(Self {
             agent,
             registry: registry.to_owned(),
-            base,
+            base: format!("{}://{registry}", scheme.as_str()),
             credentials: options.credentials,
             auth: Mutex::new(AuthState::default()),
             retries: options.retries,
             backoff: options.backoff,
             timeout: options.timeout,
-            plain_http: options.plain_http,
-        }
+            plain_http: options.plain_http || options.scheme == Some(Scheme::Http),
+        })
     }
 
     /// The registry's own origin.
@@ -397,6 +451,9 @@ impl Client {
                     attempt += 1;
                     std::thread::sleep(self.backoff_delay(attempt));
                 }
+                Ok(resp) if resp.status() == 400 && self.base.starts_with("http:") => {
+                    return self.unless_plain_to_tls(resp);
+                }
                 Ok(resp) => return Ok(resp),
                 Err(e) if retry == Retry::Yes && attempt < self.retries && transient_error(&e) => {
                     attempt += 1;
@@ -421,7 +478,32 @@ impl Client {
         }
     }
 
+    /// A `400` to plain HTTP with no header at all is how Go's TLS servers (Distribution
+    /// among them) answer a plain request: their text says so.
+    fn unless_plain_to_tls(&self, resp: Response<ureq::Body>) -> Result<Response<ureq::Body>> {
+        if !resp.headers().is_empty() {
+            return Ok(resp);
+        }
+        let (parts, mut body) = resp.into_parts();
+        let mut text = Vec::new();
+        let _ = body.as_reader().take(512).read_to_end(&mut text);
+        if String::from_utf8_lossy(&text).contains("HTTP request to an HTTPS server") {
+            return Err(Error::Tls {
+                registry: self.registry.clone(),
+                failure: TlsFailure::PlainToTls,
+            });
+        }
+        let body = ureq::Body::builder().data(text);
+        Ok(Response::from_parts(parts, body))
+    }
+
     pub(crate) fn transport_error(&self, e: &ureq::Error) -> Error {
+        if let Some(failure) = tls::failure(e) {
+            return Error::Tls {
+                registry: self.registry.clone(),
+                failure,
+            };
+        }
         Error::Unreachable {
             registry: self.registry.clone(),
             reason: e.to_string(),

@@ -51,10 +51,12 @@ pub(super) fn transient_status(status: u16) -> bool {
 
 /// Whether a transport error may not happen next time.
 pub(super) fn transient_error(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
-    )
+    // A failed handshake fails the same way again.
+    super::tls::failure(e).is_none()
+        && matches!(
+            e,
+            ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
+        )
 }
 
 /// The tries of one resumable transfer. Only tries that brought it no further count against
