@@ -205,11 +205,28 @@ pub(crate) struct AddArgs {
     pub(crate) compression: Option<CompressionArg>,
 }
 
+/// How to speak TLS to a registry: on push, pull and login.
+#[derive(Debug, Args)]
+pub(crate) struct TlsArgs {
+    /// Trust the certificate authorities of this PEM file besides the system's (as do
+    /// Docker's certs.d/<host>/*.crt files).
+    #[arg(long, value_name = "PEM", env = "MODELOCI_CA_FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Do not verify the registry's TLS certificate at all (insecure: warns every time).
+    #[arg(long, conflicts_with = "plain_http")]
+    pub(crate) insecure: bool,
+    /// Speak HTTPS even to a loopback address (as an https:// reference does).
+    #[arg(long, conflicts_with = "plain_http")]
+    pub(crate) tls: bool,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RegistryArgs {
     /// Use plain HTTP even though the registry is not on this machine.
     #[arg(long)]
     pub(crate) plain_http: bool,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
     /// Blobs transferred at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) concurrency: usize,
@@ -276,6 +293,8 @@ pub(crate) struct LoginArgs {
     /// Use plain HTTP even though the registry is not on this machine.
     #[arg(long)]
     pub(crate) plain_http: bool,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
     /// Give up when the registry sends nothing for this long.
     #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) timeout: u64,

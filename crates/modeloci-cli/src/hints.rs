@@ -6,7 +6,7 @@
 use std::io;
 
 use modeloci_archive::Error as ArchiveError;
-use modeloci_registry::Error as RegistryError;
+use modeloci_registry::{Error as RegistryError, TlsFailure, is_local};
 
 /// The error message for an error the command ended with: the libraries' own, except for
 /// the errors about an option, which name the flag that set it.
@@ -109,9 +109,13 @@ fn registry(err: &RegistryError) -> Option<String> {
         RegistryError::Stalled { .. } => Some(
             "the registry or the network stalled; try again later, or allow more time with --timeout SECONDS".into(),
         ),
-        RegistryError::Unreachable { .. } => {
-            Some("check the host and port; local registries often need --plain-http".into())
-        }
+        RegistryError::Unreachable { registry, .. } if is_local(registry) => Some(format!(
+            "is a registry listening on {registry}? check the port (one serving HTTPS needs --tls or an https:// reference)"
+        )),
+        RegistryError::Unreachable { .. } => Some(
+            "check the host and port; a registry serving plain HTTP needs --plain-http or an http:// reference".into(),
+        ),
+        RegistryError::Tls { failure, .. } => tls(failure),
         RegistryError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => Some(
             "the disk is full: free some space and run the same pull again; it resumes".into(),
         ),
@@ -121,6 +125,36 @@ fn registry(err: &RegistryError) -> Option<String> {
         RegistryError::Archive(err) => archive(err).map(str::to_owned),
         _ => None,
     }
+}
+
+/// The hint for a failed TLS handshake, or a scheme the registry does not speak.
+fn tls(failure: &TlsFailure) -> Option<String> {
+    const CERTS_D: &str = "certs.d/HOST:PORT/ under ~/.docker or /etc/docker";
+    Some(match failure {
+        TlsFailure::UnknownIssuer => format!(
+            "trust the registry's certificate authority: pass --ca-file PEM (or set MODELOCI_CA_FILE), or put it in {CERTS_D} as ca.crt"
+        ),
+        TlsFailure::Expired => {
+            "the registry's certificate has expired: its operator must renew it".into()
+        }
+        TlsFailure::NotYetValid => {
+            "the registry's certificate is not valid yet: check this machine's clock".into()
+        }
+        TlsFailure::WrongName { names } if !names.is_empty() => {
+            format!("use a name the certificate is for: {}", names.join(", "))
+        }
+        TlsFailure::WrongName { .. } => "use the name the registry's certificate is for".into(),
+        TlsFailure::NotTls => {
+            "the registry serves plain HTTP: pass --plain-http, or use an http:// reference".into()
+        }
+        TlsFailure::PlainToTls => {
+            "the registry serves HTTPS: pass --tls, or use an https:// reference".into()
+        }
+        TlsFailure::ClientCertificate => format!(
+            "the registry wants a client certificate: put client.cert and client.key in {CERTS_D}"
+        ),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -247,7 +281,19 @@ mod tests {
                 reason: "refused".into()
             })
             .as_deref(),
-            Some("check the host and port; local registries often need --plain-http")
+            Some(
+                "is a registry listening on localhost:5000? check the port (one serving HTTPS needs --tls or an https:// reference)"
+            )
+        );
+        assert_eq!(
+            of(RegistryError::Unreachable {
+                registry: "ghcr.io".into(),
+                reason: "refused".into()
+            })
+            .as_deref(),
+            Some(
+                "check the host and port; a registry serving plain HTTP needs --plain-http or an http:// reference"
+            )
         );
         assert_eq!(
             of(RegistryError::Io {
@@ -369,5 +415,41 @@ mod tests {
             hint(&anyhow::anyhow!("no password on standard input")),
             None
         );
+    }
+
+    #[test]
+    fn tls_failures_hint_at_what_fixes_each() {
+        let of_tls = |failure| {
+            of(RegistryError::Tls {
+                registry: "localhost:5000".into(),
+                failure,
+            })
+        };
+        let unknown = of_tls(TlsFailure::UnknownIssuer).unwrap();
+        assert!(unknown.contains("--ca-file PEM") && unknown.contains("certs.d/"));
+        assert!(!unknown.contains("--plain-http"), "{unknown}");
+        assert_eq!(
+            of_tls(TlsFailure::WrongName {
+                names: vec!["a.example".into(), "b\x1b[31m".into()]
+            })
+            .as_deref(),
+            Some("use a name the certificate is for: a.example, b\x1b[31m")
+        );
+        assert_eq!(
+            of_tls(TlsFailure::NotTls).as_deref(),
+            Some("the registry serves plain HTTP: pass --plain-http, or use an http:// reference")
+        );
+        assert_eq!(
+            of_tls(TlsFailure::PlainToTls).as_deref(),
+            Some("the registry serves HTTPS: pass --tls, or use an https:// reference")
+        );
+        assert!(of_tls(TlsFailure::Expired).unwrap().contains("expired"));
+        assert!(of_tls(TlsFailure::NotYetValid).unwrap().contains("clock"));
+        assert!(
+            of_tls(TlsFailure::ClientCertificate)
+                .unwrap()
+                .contains("client.cert and client.key")
+        );
+        assert_eq!(of_tls(TlsFailure::Other("x".into())), None);
     }
 }

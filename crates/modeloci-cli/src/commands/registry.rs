@@ -6,12 +6,12 @@ use anyhow::{Context, Result, bail};
 use modeloci_archive::Archive;
 use modeloci_registry::{
     BlobOutcome, Client, ClientOptions, Credentials, DockerConfig, PullOptions, PullTarget,
-    PushOptions, Reference,
+    PushOptions, Reference, Scheme, TlsOptions,
 };
 use serde::Serialize;
 
 use super::{Ctx, Outcome, mtime};
-use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
+use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs, TlsArgs};
 use crate::output::{human_size, outln, print_json, printable};
 
 fn docker_config() -> Result<DockerConfig> {
@@ -33,13 +33,39 @@ fn blob_cache() -> Option<PathBuf> {
     Some(base.join("modeloci/blob-locations.json"))
 }
 
+/// The TLS options of the flags: `--ca-file`, `--insecure` (warned about on every use),
+/// and Docker's `certs.d` roots, or those of `MODELOCI_CERTS_D` (a `:`-separated list) when
+/// it is set.
+pub(super) fn tls_options(args: &TlsArgs) -> TlsOptions {
+    if args.insecure {
+        eprintln!(
+            "warning: --insecure: the registry's TLS certificate is not verified; anyone on the way can read and change what is sent, credentials included"
+        );
+    }
+    let certs_dirs = match std::env::var_os("MODELOCI_CERTS_D") {
+        Some(dirs) => std::env::split_paths(&dirs).collect(),
+        None => TlsOptions::docker_certs_dirs(),
+    };
+    TlsOptions::default()
+        .with_ca_file(args.ca_file.clone())
+        .with_insecure(args.insecure)
+        .with_certs_dirs(certs_dirs)
+}
+
+/// The scheme asked for: the reference's `https://` or `http://`, else `--tls`.
+fn scheme(given: Option<Scheme>, args: &TlsArgs) -> Option<Scheme> {
+    given.or(args.tls.then_some(Scheme::Https))
+}
+
 fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
     let credentials = docker_config()?.credentials(&reference.registry)?;
     let options = ClientOptions::default()
         .with_credentials(credentials)
         .with_plain_http(args.plain_http)
+        .with_scheme(scheme(reference.scheme, &args.tls))
+        .with_tls(tls_options(&args.tls))
         .with_timeout(Duration::from_secs(args.timeout));
-    Ok(Client::new(reference.api_host(), options))
+    Ok(Client::try_new(reference.api_host(), options)?)
 }
 
 #[derive(Serialize)]
@@ -190,11 +216,8 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
         bail!("no password on standard input");
     }
     let credentials = Credentials::new(&args.username, password);
-    let host = args
-        .host
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let (given, host) = Scheme::strip(&args.host);
+    let host = host.trim_end_matches('/');
     let api_host = if host == "docker.io" {
         "registry-1.docker.io"
     } else {
@@ -203,8 +226,10 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
     let options = ClientOptions::default()
         .with_credentials(Some(credentials.clone()))
         .with_plain_http(args.plain_http)
+        .with_scheme(scheme(given, &args.tls))
+        .with_tls(tls_options(&args.tls))
         .with_timeout(Duration::from_secs(args.timeout));
-    Client::new(api_host, options).ping()?;
+    Client::try_new(api_host, options)?.ping()?;
     let mut config = docker_config()?;
     config.store(host, &credentials)?;
     let helper = config

@@ -8,6 +8,7 @@ mod faults;
 mod races;
 mod registry;
 mod terminal;
+mod tls;
 
 use std::path::{Path, PathBuf};
 

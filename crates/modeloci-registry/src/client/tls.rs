@@ -273,7 +273,6 @@ fn rustls_failure(e: &rustls::Error) -> Option<TlsFailure> {
             AlertDescription::CertificateRequired
             | AlertDescription::BadCertificate
             | AlertDescription::UnknownCA
-            | AlertDescription::HandshakeFailure
             | AlertDescription::CertificateUnknown,
         ) => TlsFailure::ClientCertificate,
         other => TlsFailure::Other(other.to_string()),
