@@ -52,9 +52,18 @@ pub(super) fn tls_options(args: &TlsArgs) -> TlsOptions {
         .with_certs_dirs(certs_dirs)
 }
 
-/// The scheme asked for: the reference's `https://` or `http://`, else `--tls`.
-fn scheme(given: Option<Scheme>, args: &TlsArgs) -> Option<Scheme> {
-    given.or(args.tls.then_some(Scheme::Https))
+/// The scheme asked for: the reference's `https://` or `http://`, else `--tls`; a flag
+/// that contradicts the reference's scheme is a usage error.
+fn scheme(given: Option<Scheme>, args: &TlsArgs, plain_http: bool) -> Result<Option<Scheme>> {
+    match given {
+        Some(Scheme::Http) if args.tls || args.insecure => {
+            bail!("an http:// reference cannot be combined with --tls or --insecure")
+        }
+        Some(Scheme::Https) if plain_http => {
+            bail!("an https:// reference cannot be combined with --plain-http")
+        }
+        _ => Ok(given.or(args.tls.then_some(Scheme::Https))),
+    }
 }
 
 fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
@@ -62,7 +71,7 @@ fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
     let options = ClientOptions::default()
         .with_credentials(credentials)
         .with_plain_http(args.plain_http)
-        .with_scheme(scheme(reference.scheme, &args.tls))
+        .with_scheme(scheme(reference.scheme, &args.tls, args.plain_http)?)
         .with_tls(tls_options(&args.tls))
         .with_timeout(Duration::from_secs(args.timeout));
     Ok(Client::try_new(reference.api_host(), options)?)
@@ -226,7 +235,7 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
     let options = ClientOptions::default()
         .with_credentials(Some(credentials.clone()))
         .with_plain_http(args.plain_http)
-        .with_scheme(scheme(given, &args.tls))
+        .with_scheme(scheme(given, &args.tls, args.plain_http)?)
         .with_tls(tls_options(&args.tls))
         .with_timeout(Duration::from_secs(args.timeout));
     Client::try_new(api_host, options)?.ping()?;

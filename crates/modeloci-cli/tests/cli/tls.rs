@@ -409,3 +409,60 @@ fn https_proxy_carries_other_hosts_but_not_no_proxy_ones_nor_loopback_and_sees_n
         "a loopback host went through the proxy"
     );
 }
+
+#[test]
+fn http_and_https_references_choose_the_scheme() {
+    let plain = Registry::start(None);
+    let reg = &plain.addr;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let target = format!("http://{reg}/scheme/tiny:1");
+    let out = cmd(tmp)
+        .args(["push", "--archive", &golden(), &target])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cmd(tmp)
+        .args(["pull", &target, "-o", "x.tar"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(tmp.join("x.tar")).unwrap(),
+        std::fs::read(golden()).unwrap()
+    );
+    let out = run(
+        cmd(tmp).args(["pull", "--tls", &target, "-o", "y.tar"]),
+        tmp,
+        reg,
+    );
+    assert_eq!(
+        out,
+        "exit: 2\n--- stdout\n--- stderr\nerror: an http:// reference cannot be combined with --tls or --insecure\n"
+    );
+    let out = run(
+        cmd(tmp).args([
+            "pull",
+            &format!("https://{reg}/scheme/tiny:1"),
+            "-o",
+            "y.tar",
+        ]),
+        tmp,
+        reg,
+    );
+    assert_eq!(
+        out,
+        failed(
+            "it does not speak TLS (a plain HTTP server?)",
+            "the registry serves plain HTTP: pass --plain-http, or use an http:// reference"
+        )
+    );
+}
