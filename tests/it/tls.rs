@@ -134,6 +134,15 @@ fn mutual_tls_needs_the_client_certificate() {
         TlsFailure::ClientCertificate,
         &format!("{addr}: it requires a client certificate, or refused the one sent"),
     );
+    // A client certificate from another authority is refused the same way.
+    let other = TestCa::new();
+    let stranger = trust().with_client_cert(other.path("client.crt"), other.path("client.key"));
+    assert_tls(
+        ping(addr, https(stranger)),
+        addr,
+        TlsFailure::ClientCertificate,
+        &format!("{addr}: it requires a client certificate, or refused the one sent"),
+    );
     let explicit = trust().with_client_cert(ca.path("client.crt"), ca.path("client.key"));
     ping(addr, https(explicit)).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -22,6 +22,7 @@ pub(crate) const TEST_TOOLS: &[(&str, &str)] = &[
     ("gzip", "gzip"),
     ("docker-registry", "docker-registry"),
     ("htpasswd", "apache2-utils"),
+    ("openssl", "openssl"),
 ];
 
 pub(crate) fn run(args: &Args) -> Result<()> {
