@@ -1,4 +1,3 @@
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use modeloci_registry::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Outcome, mtime};
+use super::{Ctx, Outcome, credentials, mtime};
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
 use crate::output::{human_size, outln, print_json, printable};
 
@@ -33,8 +32,23 @@ fn blob_cache() -> Option<PathBuf> {
     Some(base.join("modeloci/blob-locations.json"))
 }
 
+/// The credentials for the reference's registry, and for it alone: `--username` with
+/// `--password-stdin`, else `MODELOCI_USERNAME` with `MODELOCI_PASSWORD`, else Docker's
+/// config.json (or its credential helper); see [`credentials`].
+pub(super) fn credentials_for(
+    reference: &Reference,
+    args: &RegistryArgs,
+) -> Result<Option<Credentials>> {
+    if let Some(given) =
+        credentials::from_flags_or_env(args.username.as_deref(), args.password_stdin)?
+    {
+        return Ok(Some(given));
+    }
+    Ok(docker_config()?.credentials(&reference.registry)?)
+}
+
 fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
-    let credentials = docker_config()?.credentials(&reference.registry)?;
+    let credentials = credentials_for(reference, args)?;
     let options = ClientOptions::default()
         .with_credentials(credentials)
         .with_plain_http(args.plain_http)
@@ -180,25 +194,34 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
-    let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        bail!("no password on standard input");
-    }
-    let credentials = Credentials::new(&args.username, password);
-    let host = args
-        .host
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
+/// The registry a `login` or `logout` names: `host[:port]`, given with or without a scheme
+/// (`https://index.docker.io/v1/` as docker writes Docker Hub's, too).
+fn login_host(arg: &str) -> Result<String> {
+    let lower = arg.to_ascii_lowercase();
+    let rest = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| lower.starts_with(scheme).then(|| &arg[scheme.len()..]))
+        .unwrap_or(arg)
         .trim_end_matches('/');
-    let api_host = if host == "docker.io" {
-        "registry-1.docker.io"
-    } else {
-        host
+    let host = rest
+        .strip_suffix("/v1")
+        .or_else(|| rest.strip_suffix("/v2"))
+        .unwrap_or(rest);
+    if host.is_empty()
+        || host.contains(['/', '@', '?', '#'])
+        || host.chars().any(char::is_whitespace)
+    {
+        bail!("{arg:?} is not a registry host[:port]");
+    }
+    Ok(host.to_owned())
+}
+
+pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
+    let host = login_host(&args.host)?;
+    let credentials = credentials::for_login(args.username.as_deref(), args.password_stdin)?;
+    let api_host = match host.as_str() {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
     };
     let options = ClientOptions::default()
         .with_credentials(Some(credentials.clone()))
@@ -206,12 +229,12 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_timeout(Duration::from_secs(args.timeout));
     Client::new(api_host, options).ping()?;
     let mut config = docker_config()?;
-    config.store(host, &credentials)?;
+    config.store(&host, &credentials)?;
     let helper = config
-        .helper(host)
+        .helper(&host)
         .map(|h| format!("docker-credential-{h}"));
     if ctx.json {
-        let mut doc = serde_json::json!({ "registry": host, "username": args.username, "config": config.path() });
+        let mut doc = serde_json::json!({ "registry": host, "username": credentials.username, "config": config.path() });
         if let Some(helper) = &helper {
             doc["credentialHelper"] = helper.as_str().into();
         }
@@ -223,7 +246,7 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
         };
         outln!(
             "Login Succeeded: credentials for {} stored {}",
-            printable(host),
+            printable(&host),
             printable(place)
         )?;
     }
@@ -231,11 +254,8 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
 }
 
 pub(super) fn logout(args: &LogoutArgs, ctx: &Ctx) -> Result<Outcome> {
-    let host = args
-        .host
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let host = login_host(&args.host)?;
+    let host = host.as_str();
     let mut config = docker_config()?;
     let erased = config.erase(host)?;
     let removed = erased.helper.is_some() || erased.file;
