@@ -132,11 +132,12 @@ pub(super) fn for_login(username: Option<&str>, password_stdin: bool) -> Result<
 /// Asks on the terminal (the prompt on stderr, the answer from stdin, echoed or not) and
 /// returns the line without its line break.
 fn prompt(text: &str, echo: bool) -> Result<String> {
-    let mut stderr = io::stderr();
-    write!(stderr, "{text}")?;
-    stderr.flush()?;
     let stdin = io::stdin();
+    // Echo goes off before the prompt shows: nothing typed after it is ever echoed.
     let saved = if echo { None } else { Some(echo_off(&stdin)?) };
+    let mut stderr = io::stderr();
+    let _ = write!(stderr, "{text}");
+    let _ = stderr.flush();
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
     if let Some(saved) = saved {
