@@ -8,6 +8,7 @@
 //! - [`registry`]: a real OCI registry (Debian's `docker-registry`) on 127.0.0.1;
 //! - [`proxy`]: an HTTP proxy in front of it that demands bearer tokens or injects faults;
 //! - [`fake_registry`]: a scripted in-memory registry that lies about uploads and downloads;
+//! - [`token_server`]: the real registry demanding bearer tokens from a token server of ours;
 //! - [`only_entry`]: the check that work left nothing beside its target.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
@@ -19,6 +20,7 @@ pub mod proxy;
 pub mod rawtar;
 pub mod reference;
 pub mod registry;
+pub mod token_server;
 
 /// Asserts that `dir` holds `name` and nothing else: whatever ran there, failed or not, left
 /// nothing behind (no temporary, no staging directory, no partial output).

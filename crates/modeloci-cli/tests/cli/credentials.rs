@@ -8,6 +8,7 @@ use std::process::{Command as Process, Stdio};
 
 use modeloci_tests::fake_registry::{Auth, FakeRegistry, Script};
 use modeloci_tests::registry::Registry;
+use modeloci_tests::token_server::TokenRegistry;
 
 use crate::{fixtures, modeloci};
 
@@ -412,5 +413,95 @@ fn a_refused_token_request_prints_no_secret() {
             "{}",
             r.stderr
         );
+    }
+}
+
+#[test]
+fn bearer_tokens_from_a_token_server_for_ci_credentials_with_the_real_registry() {
+    let registry = TokenRegistry::start(USER, SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let reg = registry.addr.as_str();
+    let golden = golden();
+    let env = [("MODELOCI_USERNAME", USER), ("MODELOCI_PASSWORD", SECRET)];
+    let push = [
+        "push",
+        "--archive",
+        golden.as_str(),
+        &format!("{reg}/ci/tiny"),
+    ];
+    let r = run(tmp, &push, &env, None, reg);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, registry.log());
+    let target = format!("{reg}/ci/tiny:1.0.0");
+    let pull = [
+        "pull",
+        &target,
+        "-o",
+        "p.tar",
+        "-u",
+        USER,
+        "--password-stdin",
+    ];
+    let r = run(tmp, &pull, &[], Some(SECRET), reg);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, registry.log());
+    assert_eq!(
+        std::fs::read(tmp.join("p.tar")).unwrap(),
+        std::fs::read(&golden).unwrap()
+    );
+    let basic = format!("Basic {}", base64_of(&format!("{USER}:{SECRET}")));
+    let asked = registry.token_requests();
+    assert!(
+        asked
+            .iter()
+            .all(|t| t.authorization.as_deref() == Some(basic.as_str())),
+        "{asked:?}"
+    );
+    let scopes: Vec<&str> = asked
+        .iter()
+        .flat_map(|t| &t.scopes)
+        .map(String::as_str)
+        .collect();
+    assert!(
+        scopes.contains(&"repository:ci/tiny:pull,push"),
+        "{scopes:?}"
+    );
+    assert!(scopes.contains(&"repository:ci/tiny:pull"), "{scopes:?}");
+
+    let r = run(tmp, &["login", reg], &env, None, reg);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !std::fs::read_to_string(tmp.join("docker/config.json"))
+            .unwrap()
+            .contains("eyJ"),
+        "a token is never stored, only the credentials"
+    );
+
+    let wrong = [("MODELOCI_USERNAME", USER), ("MODELOCI_PASSWORD", WRONG)];
+    let pull = ["pull", &target, "-o", "q.tar"];
+    let r = run(tmp, &pull, &wrong, None, reg);
+    assert_eq!(
+        (r.code, r.stderr.lines().next()),
+        (
+            2,
+            Some("error: [REGISTRY] refused access (401, with credentials)")
+        )
+    );
+    // A token server that fails and echoes what it got: nothing of it is printed.
+    registry.fail_tokens();
+    for args in [&pull[..], &["--json", "pull", &target, "-o", "q.tar"][..]] {
+        let r = run(tmp, args, &env, None, reg);
+        assert_eq!(
+            (r.code, r.stderr.lines().next()),
+            (
+                2,
+                Some("error: [REGISTRY] refused access (500, with credentials)")
+            )
+        );
+        for text in [&r.stdout, &r.stderr] {
+            assert!(
+                !text.contains("Basic") && !text.contains(&basic[6..]),
+                "{text}"
+            );
+        }
     }
 }
