@@ -3,6 +3,8 @@
 //! Docker's `config.json` and its credential helpers; `login` may also ask on a terminal.
 //!
 //! Nothing read here is ever printed: messages name where a secret was expected, never it.
+//! With `--password-stdin`, standard input belongs to the password: a command that reads
+//! anything else from it must refuse the flag.
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 
@@ -97,6 +99,28 @@ pub(super) fn stdin_password() -> Result<String> {
     Ok(password.to_owned())
 }
 
+/// The registry a `login` or `logout` names: `host[:port]`, given with or without a scheme
+/// (`https://index.docker.io/v1/` as docker writes Docker Hub's, too).
+pub(super) fn login_host(arg: &str) -> Result<String> {
+    let lower = arg.to_ascii_lowercase();
+    let rest = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| lower.starts_with(scheme).then(|| &arg[scheme.len()..]))
+        .unwrap_or(arg)
+        .trim_end_matches('/');
+    let host = rest
+        .strip_suffix("/v1")
+        .or_else(|| rest.strip_suffix("/v2"))
+        .unwrap_or(rest);
+    if host.is_empty()
+        || host.contains(['/', '@', '?', '#'])
+        || host.chars().any(char::is_whitespace)
+    {
+        bail!("{arg:?} is not a registry host[:port]");
+    }
+    Ok(host.to_owned())
+}
+
 /// What `login` stores: the user name from `--username`, `MODELOCI_USERNAME` or a prompt,
 /// the password from standard input (`--password-stdin`), `MODELOCI_PASSWORD` or a prompt
 /// without echo. Prompts need standard input to be a terminal.
@@ -158,4 +182,28 @@ fn echo_off(stdin: &io::Stdin) -> Result<rustix::termios::Termios> {
     quiet.local_modes.remove(LocalModes::ECHO);
     tcsetattr(stdin, OptionalActions::Now, &quiet).context("turning the terminal's echo off")?;
     Ok(saved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::login_host;
+
+    #[test]
+    fn login_hosts_may_carry_a_scheme_and_docker_hubs_v1_path() {
+        for (given, host) in [
+            ("localhost:5000", "localhost:5000"),
+            ("https://ghcr.io", "ghcr.io"),
+            ("HTTP://127.0.0.1:5000/", "127.0.0.1:5000"),
+            ("https://index.docker.io/v1/", "index.docker.io"),
+            ("registry.example.com/v2", "registry.example.com"),
+        ] {
+            assert_eq!(login_host(given).unwrap(), host, "{given}");
+        }
+        for bad in ["", "https://", "ghcr.io/owner/repo", "user@host", "a b"] {
+            assert_eq!(
+                login_host(bad).unwrap_err().to_string(),
+                format!("{bad:?} is not a registry host[:port]")
+            );
+        }
+    }
 }

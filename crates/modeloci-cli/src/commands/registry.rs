@@ -194,30 +194,8 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// The registry a `login` or `logout` names: `host[:port]`, given with or without a scheme
-/// (`https://index.docker.io/v1/` as docker writes Docker Hub's, too).
-fn login_host(arg: &str) -> Result<String> {
-    let lower = arg.to_ascii_lowercase();
-    let rest = ["https://", "http://"]
-        .iter()
-        .find_map(|scheme| lower.starts_with(scheme).then(|| &arg[scheme.len()..]))
-        .unwrap_or(arg)
-        .trim_end_matches('/');
-    let host = rest
-        .strip_suffix("/v1")
-        .or_else(|| rest.strip_suffix("/v2"))
-        .unwrap_or(rest);
-    if host.is_empty()
-        || host.contains(['/', '@', '?', '#'])
-        || host.chars().any(char::is_whitespace)
-    {
-        bail!("{arg:?} is not a registry host[:port]");
-    }
-    Ok(host.to_owned())
-}
-
 pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
-    let host = login_host(&args.host)?;
+    let host = credentials::login_host(&args.host)?;
     let credentials = credentials::for_login(args.username.as_deref(), args.password_stdin)?;
     let api_host = match host.as_str() {
         "docker.io" | "index.docker.io" => "registry-1.docker.io",
@@ -254,7 +232,7 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
 }
 
 pub(super) fn logout(args: &LogoutArgs, ctx: &Ctx) -> Result<Outcome> {
-    let host = login_host(&args.host)?;
+    let host = credentials::login_host(&args.host)?;
     let host = host.as_str();
     let mut config = docker_config()?;
     let erased = config.erase(host)?;
