@@ -121,6 +121,22 @@ pub(super) fn login_host(arg: &str) -> Result<String> {
     Ok(host.to_owned())
 }
 
+/// The warning for a directory holding `config.json` that other users may write to: they
+/// could replace the file. A directory modeloci makes is 0700; one the user made is not
+/// changed, only named.
+pub(super) fn config_dir_warning(config: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = config.parent()?;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+    (mode & 0o022 != 0).then(|| {
+        format!(
+            "{} is writable by other users (mode {mode:04o}), who could replace config.json: \
+             chmod 700 it, as docker makes it",
+            dir.display()
+        )
+    })
+}
+
 /// What `login` stores: the user name from `--username`, `MODELOCI_USERNAME` or a prompt,
 /// the password from standard input (`--password-stdin`), `MODELOCI_PASSWORD` or a prompt
 /// without echo. Prompts need standard input to be a terminal.

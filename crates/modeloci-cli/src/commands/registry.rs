@@ -208,6 +208,9 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
     Client::new(api_host, options).ping()?;
     let mut config = docker_config()?;
     config.store(&host, &credentials)?;
+    if let Some(warning) = credentials::config_dir_warning(config.path()) {
+        eprintln!("warning: {}", printable(warning));
+    }
     let helper = config
         .helper(&host)
         .map(|h| format!("docker-credential-{h}"));

@@ -264,6 +264,22 @@ fn login_without_a_terminal_names_the_ways_to_give_a_password() {
     );
     let push = ["push", "--archive", &golden(), &format!("{reg}/ci/tiny")];
     assert_eq!(run(tmp, &push, &[], None, reg).code, 0);
+
+    // A directory the user made is left as it is, and named when others may write to it.
+    use std::os::unix::fs::PermissionsExt;
+    let open = tmp.join("docker");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = run(tmp, &["login", reg], &env, None, reg);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (
+            0,
+            "warning: [TMP]/docker is writable by other users (mode 0777), who could replace \
+             config.json: chmod 700 it, as docker makes it\n"
+        )
+    );
+    assert_eq!(mode(&open), 0o777);
+    assert_eq!(mode(&open.join("config.json")), 0o600);
 }
 
 fn mode(path: &Path) -> u32 {
