@@ -59,6 +59,9 @@ pub(super) fn from_flags_or_env(
     username: Option<&str>,
     password_stdin: bool,
 ) -> Result<Option<Credentials>> {
+    if username == Some("") {
+        bail!("--username is empty");
+    }
     if password_stdin {
         let Some(user) = username.map(str::to_owned).or(env_username()?) else {
             bail!("--password-stdin needs a user name: pass --username USER or set {USERNAME_VAR}");

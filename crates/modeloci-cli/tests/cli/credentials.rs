@@ -196,6 +196,12 @@ fn wrong_or_half_given_credentials_fail_with_exact_messages() {
         fails(&with_flags, &[], Some("\n")),
         "error: no password on standard input\n"
     );
+    let mut empty_user = push.to_vec();
+    empty_user.extend(["--username", "", "--password-stdin"]);
+    assert_eq!(
+        fails(&empty_user, &[], Some(SECRET)),
+        "error: --username is empty\n"
+    );
     assert_eq!(
         fails(&push, &[], None),
         "error: [REGISTRY] refused access (401, without credentials)\nhint: log in with \
