@@ -2,6 +2,7 @@
 //! round trips, hostile archives and corruption.
 
 mod corruption;
+mod credentials;
 mod foreign;
 mod golden;
 mod hostile;

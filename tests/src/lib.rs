@@ -10,6 +10,7 @@
 //! - [`tls`]: a private CA made with openssl, and the certificates TLS tests need;
 //! - [`forward_proxy`]: a `CONNECT` proxy that records what it was asked;
 //! - [`fake_registry`]: a scripted in-memory registry that lies about uploads and downloads;
+//! - [`token_server`]: the real registry demanding bearer tokens from a token server of ours;
 //! - [`only_entry`]: the check that work left nothing beside its target.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
@@ -23,6 +24,7 @@ pub mod rawtar;
 pub mod reference;
 pub mod registry;
 pub mod tls;
+pub mod token_server;
 
 /// Asserts that `dir` holds `name` and nothing else: whatever ran there, failed or not, left
 /// nothing behind (no temporary, no staging directory, no partial output).

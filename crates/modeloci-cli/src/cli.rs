@@ -234,6 +234,13 @@ pub(crate) struct RegistryArgs {
     /// awaiting its answer, or within a body).
     #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) timeout: u64,
+    /// The user name for this registry (else MODELOCI_USERNAME, else Docker's config.json).
+    #[arg(long, short, value_name = "USER")]
+    pub(crate) username: Option<String>,
+    /// Read the password (or token) for this registry from standard input; the user name
+    /// comes from --username or MODELOCI_USERNAME.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -281,14 +288,15 @@ pub(crate) struct PullArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The registry: host[:port].
+    /// The registry: host[:port], with or without `https://`.
     #[arg(value_name = "HOST")]
     pub(crate) host: String,
-    /// The user name.
-    #[arg(long, short)]
-    pub(crate) username: String,
-    /// Read the password (or token) from standard input.
-    #[arg(long, required = true)]
+    /// The user name (else MODELOCI_USERNAME, else asked for on a terminal).
+    #[arg(long, short, value_name = "USER")]
+    pub(crate) username: Option<String>,
+    /// Read the password (or token) from standard input (else MODELOCI_PASSWORD, else asked
+    /// for on a terminal, without echo).
+    #[arg(long)]
     pub(crate) password_stdin: bool,
     /// Use plain HTTP even though the registry is not on this machine.
     #[arg(long)]

@@ -94,14 +94,14 @@ fn registry(err: &RegistryError) -> Option<String> {
             with_credentials: false,
             ..
         } => Some(format!(
-            "log in with `modeloci login {registry} --username USER --password-stdin`"
+            "log in with `modeloci login {registry}`, or pass --username USER --password-stdin; in CI, set MODELOCI_USERNAME and MODELOCI_PASSWORD"
         )),
         RegistryError::Unauthorized {
             registry,
             with_credentials: true,
             ..
         } => Some(format!(
-            "the credentials were refused, or do not grant this access; log in again with `modeloci login {registry}`"
+            "the credentials were refused, or do not grant this access; check the user name and password (--username, --password-stdin, MODELOCI_USERNAME, MODELOCI_PASSWORD) or log in again with `modeloci login {registry}`"
         )),
         RegistryError::Insecure { .. } => {
             Some("pass --plain-http if the registry really serves plain HTTP".into())
@@ -243,7 +243,9 @@ mod tests {
                 with_credentials: false
             })
             .as_deref(),
-            Some("log in with `modeloci login localhost:5000 --username USER --password-stdin`")
+            Some(
+                "log in with `modeloci login localhost:5000`, or pass --username USER --password-stdin; in CI, set MODELOCI_USERNAME and MODELOCI_PASSWORD"
+            )
         );
         assert_eq!(
             of(RegistryError::Unauthorized {
@@ -253,7 +255,7 @@ mod tests {
             })
             .as_deref(),
             Some(
-                "the credentials were refused, or do not grant this access; log in again with `modeloci login localhost:5000`"
+                "the credentials were refused, or do not grant this access; check the user name and password (--username, --password-stdin, MODELOCI_USERNAME, MODELOCI_PASSWORD) or log in again with `modeloci login localhost:5000`"
             )
         );
         assert_eq!(

@@ -57,20 +57,78 @@ pub struct DockerConfig {
     doc: Map<String, Value>,
 }
 
-/// The keys a registry may be stored under in `auths`.
-fn auth_keys(registry: &str) -> Vec<String> {
-    let mut keys = vec![
-        registry.to_owned(),
-        format!("https://{registry}"),
-        format!("http://{registry}"),
-    ];
-    if matches!(
+/// Docker Hub's key in `auths` and the server URL its credential helpers get, as docker
+/// writes them: `docker login` and `modeloci login` share Hub logins.
+const HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// Whether `registry` names Docker Hub.
+fn is_hub(registry: &str) -> bool {
+    matches!(
         registry,
         "docker.io" | "index.docker.io" | "registry-1.docker.io"
-    ) {
-        keys.push("https://index.docker.io/v1/".to_owned());
+    )
+}
+
+/// The key a registry's credentials are stored under, and the server URL a credential
+/// helper is given: the registry as given, Docker Hub's as docker spells it.
+fn store_key(registry: &str) -> &str {
+    if is_hub(registry) { HUB_KEY } else { registry }
+}
+
+/// The keys a registry may be stored under in `auths` (and `credHelpers`), the one
+/// [`store_key`] writes first.
+fn auth_keys(registry: &str) -> Vec<String> {
+    let spellings = |host: &str| {
+        [
+            host.to_owned(),
+            format!("https://{host}"),
+            format!("http://{host}"),
+        ]
+    };
+    if is_hub(registry) {
+        let mut keys = vec![HUB_KEY.to_owned()];
+        for host in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            keys.extend(spellings(host));
+        }
+        keys
+    } else {
+        spellings(registry).into()
     }
-    keys
+}
+
+/// Creates the directory `config.json` lives in, 0700 as docker makes it (parents it has to
+/// create too); a directory that already exists is left as its owner made it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// What a credential helper said, bounded, without the secret it was given.
+fn helper_said(output: &Output, secret: Option<&str>) -> String {
+    let said = String::from_utf8_lossy(if output.stderr.trim_ascii().is_empty() {
+        &output.stdout
+    } else {
+        &output.stderr
+    });
+    let mut said = said.trim().to_owned();
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        said = said.replace(secret, "<redacted>");
+    }
+    if said.len() > 300 {
+        let mut end = 300;
+        while !said.is_char_boundary(end) {
+            end -= 1;
+        }
+        said.truncate(end);
+        said.push('…');
+    }
+    said
 }
 
 impl DockerConfig {
@@ -180,7 +238,10 @@ impl DockerConfig {
         fn named(v: Option<&Value>) -> Option<&str> {
             v.and_then(Value::as_str).filter(|h| !h.is_empty())
         }
-        named(self.doc.get("credHelpers").and_then(|h| h.get(registry)))
+        let helpers = self.doc.get("credHelpers");
+        auth_keys(registry)
+            .iter()
+            .find_map(|key| named(helpers.and_then(|h| h.get(key))))
             .or_else(|| named(self.doc.get("credsStore")))
     }
 
@@ -209,23 +270,24 @@ impl DockerConfig {
         child.wait_with_output().map(Some).map_err(failed)
     }
 
-    /// The error for a helper that failed or could not be run.
-    fn helper_failed(helper: &str, action: &str, output: Option<&Output>) -> Error {
+    /// The error for a helper that failed or could not be run; what it said is bounded and
+    /// never holds the `secret` it was given.
+    fn helper_failed(
+        helper: &str,
+        action: &str,
+        output: Option<&Output>,
+        secret: Option<&str>,
+    ) -> Error {
         let reason = match output {
             None => format!(
                 "not found on PATH (config.json names it as the credential helper): cannot \
                  {action} credentials"
             ),
-            Some(output) => {
-                let said = String::from_utf8_lossy(if output.stderr.trim_ascii().is_empty() {
-                    &output.stdout
-                } else {
-                    &output.stderr
-                })
-                .trim()
-                .to_owned();
-                format!("{action} failed ({}): {said}", output.status)
-            }
+            Some(output) => format!(
+                "{action} failed ({}): {}",
+                output.status,
+                helper_said(output, secret)
+            ),
         };
         Error::Credentials {
             path: PathBuf::from(format!("docker-credential-{helper}")),
@@ -235,7 +297,7 @@ impl DockerConfig {
 
     /// Asks `docker-credential-<helper> get` for the registry's credentials.
     fn ask_helper(&self, helper: &str, registry: &str) -> Result<Option<Credentials>> {
-        let Some(output) = Self::run_helper(helper, "get", registry.as_bytes())? else {
+        let Some(output) = Self::run_helper(helper, "get", store_key(registry).as_bytes())? else {
             return Ok(None);
         };
         let failed = |reason: String| Error::Credentials {
@@ -259,7 +321,8 @@ impl DockerConfig {
         Ok((!secret.is_empty()).then(|| Credentials::new(user, secret)))
     }
 
-    /// Stores credentials for `registry`, and writes the file (mode 0600, atomically). With a
+    /// Stores credentials for `registry`, and writes the file (mode 0600, atomically, in a
+    /// directory made 0700 if it has to be made). With a
     /// credential [`helper`](Self::helper), as docker does: the helper's `store` keeps them
     /// and `auths` gets an empty entry for the registry; otherwise `auths` holds them.
     ///
@@ -271,13 +334,18 @@ impl DockerConfig {
         let entry = match self.helper(registry) {
             Some(helper) => {
                 let input = serde_json::json!({
-                    "ServerURL": registry,
+                    "ServerURL": store_key(registry),
                     "Username": credentials.username,
                     "Secret": credentials.password,
                 });
                 let output = Self::run_helper(helper, "store", input.to_string().as_bytes())?;
                 if !output.as_ref().is_some_and(|o| o.status.success()) {
-                    return Err(Self::helper_failed(helper, "store", output.as_ref()));
+                    return Err(Self::helper_failed(
+                        helper,
+                        "store",
+                        output.as_ref(),
+                        Some(&credentials.password),
+                    ));
                 }
                 Value::Object(Map::new())
             }
@@ -295,7 +363,7 @@ impl DockerConfig {
         auths
             .as_object_mut()
             .expect("made an object above")
-            .insert(registry.to_owned(), entry);
+            .insert(store_key(registry).to_owned(), entry);
         self.save()
     }
 
@@ -318,14 +386,14 @@ impl DockerConfig {
     pub fn erase(&mut self, registry: &str) -> Result<Erased> {
         let mut erased = Erased::default();
         if let Some(helper) = self.helper(registry) {
-            let output = Self::run_helper(helper, "erase", registry.as_bytes())?;
+            let output = Self::run_helper(helper, "erase", store_key(registry).as_bytes())?;
             match &output {
                 Some(o) if o.status.success() => erased.helper = Some(helper.to_owned()),
                 // Helpers answer "credentials not found in native keychain" and fail.
                 Some(o)
                     if String::from_utf8_lossy(&o.stdout).contains("not found")
                         || String::from_utf8_lossy(&o.stderr).contains("not found") => {}
-                _ => return Err(Self::helper_failed(helper, "erase", output.as_ref())),
+                _ => return Err(Self::helper_failed(helper, "erase", output.as_ref(), None)),
             }
         }
         if let Some(auths) = self.doc.get_mut("auths").and_then(Value::as_object_mut) {
@@ -343,7 +411,7 @@ impl DockerConfig {
     fn save(&self) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        create_private_dir(dir).map_err(Error::io(dir))?;
         let temp = dir.join(format!(".config.json.modeloci-tmp-{}", std::process::id()));
         let bytes = serde_json::to_vec_pretty(&Value::Object(self.doc.clone()))
             .expect("JSON values serialize");
@@ -561,5 +629,105 @@ mod tests {
                 .unwrap(),
             Some(Credentials::new("alice", "s3:cret"))
         );
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_config_directory_is_0700_and_config_json_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("home/.docker/config.json");
+        let mut config = DockerConfig::load(&path).unwrap();
+        config
+            .store("localhost:5000", &Credentials::new("alice", "s3:cret"))
+            .unwrap();
+        assert_eq!(mode(&dir.path().join("home/.docker")), 0o700);
+        assert_eq!(mode(&dir.path().join("home")), 0o700, "parents made too");
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn an_existing_directory_keeps_its_mode_and_config_json_is_never_widened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let docker = dir.path().join("docker");
+        std::fs::create_dir(&docker).unwrap();
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let path = docker.join("config.json");
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut config = DockerConfig::load(&path).unwrap();
+        config
+            .store("localhost:5000", &Credentials::new("alice", "s3:cret"))
+            .unwrap();
+        assert_eq!(mode(&docker), 0o750, "the user's directory is left alone");
+        assert_eq!(
+            mode(&path),
+            0o600,
+            "the file holding credentials is private"
+        );
+    }
+
+    #[test]
+    fn docker_hub_logins_live_under_dockers_own_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        for host in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            let mut config = DockerConfig::load(&path).unwrap();
+            config
+                .store(host, &Credentials::new("alice", host))
+                .unwrap();
+            let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let auths = doc["auths"].as_object().unwrap();
+            assert_eq!(auths.keys().collect::<Vec<_>>(), [HUB_KEY], "{doc}");
+            for other in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+                assert_eq!(
+                    DockerConfig::load(&path)
+                        .unwrap()
+                        .credentials(other)
+                        .unwrap(),
+                    Some(Credentials::new("alice", host))
+                );
+            }
+        }
+        // What docker wrote, and an older plain key, are read.
+        std::fs::write(
+            &path,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"ZG9ja2VyOnB3"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            DockerConfig::load(&path)
+                .unwrap()
+                .credentials("docker.io")
+                .unwrap(),
+            Some(Credentials::new("docker", "pw"))
+        );
+        std::fs::write(&path, r#"{"auths":{"docker.io":{"auth":"b2xkOnB3"}}}"#).unwrap();
+        let mut config = DockerConfig::load(&path).unwrap();
+        assert_eq!(
+            config.credentials("index.docker.io").unwrap(),
+            Some(Credentials::new("old", "pw"))
+        );
+        assert!(config.remove("registry-1.docker.io").unwrap());
+        assert_eq!(config.credentials("docker.io").unwrap(), None);
+    }
+
+    #[test]
+    fn what_a_helper_says_is_bounded_and_never_holds_the_secret() {
+        use std::os::unix::process::ExitStatusExt;
+        let output = Output {
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stdout: Vec::new(),
+            stderr: format!("cannot store hunter2-secret: {}", "x".repeat(1000)).into_bytes(),
+        };
+        let said = helper_said(&output, Some("hunter2-secret"));
+        assert!(said.starts_with("cannot store <redacted>: xxx"), "{said}");
+        assert!(said.chars().count() <= 301, "{}", said.len());
+        let err = DockerConfig::helper_failed("x", "store", Some(&output), Some("hunter2-secret"));
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

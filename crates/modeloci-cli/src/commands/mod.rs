@@ -1,6 +1,7 @@
 //! One module per command; each takes its clap arguments and a [`Ctx`].
 
 mod add;
+mod credentials;
 mod inspect;
 mod pack;
 mod registry;

@@ -1,4 +1,3 @@
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use modeloci_registry::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Outcome, mtime};
+use super::{Ctx, Outcome, credentials, mtime};
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs, TlsArgs};
 use crate::output::{human_size, outln, print_json, printable};
 
@@ -66,8 +65,23 @@ fn scheme(given: Option<Scheme>, args: &TlsArgs, plain_http: bool) -> Result<Opt
     }
 }
 
+/// The credentials for the reference's registry, and for it alone: `--username` with
+/// `--password-stdin`, else `MODELOCI_USERNAME` with `MODELOCI_PASSWORD`, else Docker's
+/// config.json (or its credential helper); see [`credentials`].
+pub(super) fn credentials_for(
+    reference: &Reference,
+    args: &RegistryArgs,
+) -> Result<Option<Credentials>> {
+    if let Some(given) =
+        credentials::from_flags_or_env(args.username.as_deref(), args.password_stdin)?
+    {
+        return Ok(Some(given));
+    }
+    Ok(docker_config()?.credentials(&reference.registry)?)
+}
+
 fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
-    let credentials = docker_config()?.credentials(&reference.registry)?;
+    let credentials = credentials_for(reference, args)?;
     let options = ClientOptions::default()
         .with_credentials(credentials)
         .with_plain_http(args.plain_http)
@@ -216,21 +230,12 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
 }
 
 pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
-    let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        bail!("no password on standard input");
-    }
-    let credentials = Credentials::new(&args.username, password);
-    let (given, host) = Scheme::strip(&args.host);
-    let host = host.trim_end_matches('/');
-    let api_host = if host == "docker.io" {
-        "registry-1.docker.io"
-    } else {
-        host
+    let (given, _) = Scheme::strip(&args.host);
+    let host = credentials::login_host(&args.host)?;
+    let credentials = credentials::for_login(args.username.as_deref(), args.password_stdin)?;
+    let api_host = match host.as_str() {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
     };
     let options = ClientOptions::default()
         .with_credentials(Some(credentials.clone()))
@@ -240,12 +245,15 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_timeout(Duration::from_secs(args.timeout));
     Client::try_new(api_host, options)?.ping()?;
     let mut config = docker_config()?;
-    config.store(host, &credentials)?;
+    config.store(&host, &credentials)?;
+    if let Some(warning) = credentials::config_dir_warning(config.path()) {
+        eprintln!("warning: {}", printable(warning));
+    }
     let helper = config
-        .helper(host)
+        .helper(&host)
         .map(|h| format!("docker-credential-{h}"));
     if ctx.json {
-        let mut doc = serde_json::json!({ "registry": host, "username": args.username, "config": config.path() });
+        let mut doc = serde_json::json!({ "registry": host, "username": credentials.username, "config": config.path() });
         if let Some(helper) = &helper {
             doc["credentialHelper"] = helper.as_str().into();
         }
@@ -257,7 +265,7 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
         };
         outln!(
             "Login Succeeded: credentials for {} stored {}",
-            printable(host),
+            printable(&host),
             printable(place)
         )?;
     }
@@ -265,11 +273,8 @@ pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
 }
 
 pub(super) fn logout(args: &LogoutArgs, ctx: &Ctx) -> Result<Outcome> {
-    let host = args
-        .host
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let host = credentials::login_host(&args.host)?;
+    let host = host.as_str();
     let mut config = docker_config()?;
     let erased = config.erase(host)?;
     let removed = erased.helper.is_some() || erased.file;

@@ -3,6 +3,7 @@
 mod attack;
 mod commands;
 mod crash;
+mod credentials;
 mod errors;
 mod faults;
 mod races;
