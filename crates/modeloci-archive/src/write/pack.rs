@@ -14,7 +14,7 @@ use crate::progress::{Counting, Reporter};
 use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
-use crate::write::index::ref_name;
+use crate::write::index::{pack_name, ref_name};
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::walk::{Selection, model_files, open_planned};
 
@@ -91,10 +91,12 @@ impl ModelPackager {
     ///
     /// [`Error::NotADirectory`], [`Error::EmptyModel`], [`Error::UnpackableFile`] (a FIFO, a
     /// dangling symlink, a name the unpacker would refuse), [`Error::FileChanged`],
-    /// [`Error::InvalidOption`], or [`Error::Io`] naming the file.
+    /// [`Error::InvalidOption`], [`Error::VersionNotATag`] (a version such as `1.0.0+cu121`
+    /// with no [`PackOptions::tag`]), [`Error::InvalidTag`], or [`Error::Io`] naming the file.
     pub fn pack(&self, model_dir: &Path, config: &OciConfig) -> Result<PackReport> {
         self.options.validate()?;
         check_config(config)?;
+        pack_name(self.options.tag.as_deref(), &config.version)?;
         let profile = self.profile();
         let created = self.options.created.as_deref();
         // Refuse what the profile refuses before writing anything.
@@ -128,7 +130,10 @@ impl ModelPackager {
             &config_bytes,
             &manifest,
             &manifest.to_json(),
-            ref_name(&manifest, None),
+            self.options
+                .tag
+                .as_deref()
+                .unwrap_or_else(|| ref_name(&manifest, None)),
         )?;
         Ok(PackReport {
             path: output,
