@@ -102,9 +102,14 @@ pub(crate) struct PackArgs {
     /// Model name.
     #[arg(long)]
     pub(crate) name: String,
-    /// Model version (also the archive's reference name).
+    /// Model version (also the archive's reference name unless --tag names it; it must then
+    /// be a valid tag: letters, digits, _ . and -).
     #[arg(long = "version", value_name = "VERSION")]
     pub(crate) model_version: String,
+    /// The archive's reference name (the index's `org.opencontainers.image.ref.name`)
+    /// [default: the version].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tag: Option<String>,
     /// ML framework.
     #[arg(long, default_value = "pytorch")]
     pub(crate) framework: String,

@@ -49,6 +49,9 @@ fn archive_message(err: &ArchiveError) -> Option<String> {
         ArchiveError::NotADescriptorField { key, fields } => {
             format!("--metadata {key:?} is not a ModelPack descriptor field; use one of {fields}")
         }
+        ArchiveError::InvalidTag { tag, .. } => format!(
+            "--tag {tag:?} is not a valid tag: up to 128 letters, digits, _ . and -, not starting with . or -"
+        ),
         _ => return None,
     })
 }
@@ -56,9 +59,20 @@ fn archive_message(err: &ArchiveError) -> Option<String> {
 /// The hint for an error the command ended with, if one helps.
 pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
     if let Some(err) = err.downcast_ref::<ArchiveError>() {
-        return archive(err).map(str::to_owned);
+        return archive_hint(err);
     }
     err.downcast_ref::<RegistryError>().and_then(registry)
+}
+
+/// The hint for an archive error, with the tag pack suggests when the name is not one.
+fn archive_hint(err: &ArchiveError) -> Option<String> {
+    match err {
+        ArchiveError::VersionNotATag { suggestion, .. } => Some(format!(
+            "pass --tag {suggestion} to name the archive's reference (registry tags allow only letters, digits, _ . and -)"
+        )),
+        ArchiveError::InvalidTag { suggestion, .. } => Some(format!("pass --tag {suggestion}")),
+        _ => archive(err).map(str::to_owned),
+    }
 }
 
 /// The hint for an archive error: reading, verifying, packing, unpacking or adding.
@@ -118,7 +132,7 @@ fn registry(err: &RegistryError) -> Option<String> {
         RegistryError::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
             Some("another modeloci run is writing it: wait for that one to finish".into())
         }
-        RegistryError::Archive(err) => archive(err).map(str::to_owned),
+        RegistryError::Archive(err) => archive_hint(err),
         _ => None,
     }
 }
