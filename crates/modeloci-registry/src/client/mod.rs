@@ -24,7 +24,7 @@ mod blobs;
 mod manifests;
 mod retry;
 
-pub(crate) use blobs::{Access, BlobBody, ChunkAnswer, Mount, UploadSession};
+pub(crate) use blobs::{Access, BlobBody, ChunkAnswer, Mount, Refusal, UploadSession};
 pub(crate) use retry::{Advance, Tries};
 use retry::{transient_error, transient_status};
 
