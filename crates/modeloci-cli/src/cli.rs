@@ -229,7 +229,7 @@ pub(crate) struct PushArgs {
     /// The archive to push.
     #[arg(long, value_name = "PATH")]
     pub(crate) archive: PathBuf,
-    /// Where: host[:port]/repository[:tag] (the tag defaults to the archive's version).
+    /// Where: host[:port]/repository[:tag] (the tag defaults to latest, as for pull).
     #[arg(value_name = "REF")]
     pub(crate) reference: String,
     /// More tags for the same manifest.
@@ -258,10 +258,10 @@ pub(crate) struct PullArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) unpack: Option<PathBuf>,
     /// With --unpack: only files whose paths match (`*` also crosses `/`); repeatable.
-    #[arg(long, value_name = "GLOB", requires = "unpack")]
+    #[arg(long, value_name = "GLOB", requires = "unpack", conflicts_with = "output")]
     pub(crate) include: Vec<String>,
     /// With --unpack: write into a non-empty directory, replacing the files the model has.
-    #[arg(long, requires = "unpack")]
+    #[arg(long, requires = "unpack", conflicts_with = "output")]
     pub(crate) force: bool,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,

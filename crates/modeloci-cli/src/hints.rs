@@ -132,6 +132,9 @@ fn registry(err: &RegistryError) -> Option<String> {
         RegistryError::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
             Some("another modeloci run is writing it: wait for that one to finish".into())
         }
+        RegistryError::InvalidTag { suggestion, .. } => Some(format!(
+            "tags allow only letters, digits, _ . and -: use {suggestion}"
+        )),
         RegistryError::Archive(err) => archive_hint(err),
         _ => None,
     }

@@ -52,7 +52,15 @@ mod tests {
         for ok in ["latest", "1.0.0", "_x", "v1-beta.2", &"a".repeat(128)] {
             assert!(is_valid_tag(ok), "{ok}");
         }
-        for bad in ["", "1.0.0+cu121", "v1 beta", ".x", "-x", "é", &"a".repeat(129)] {
+        for bad in [
+            "",
+            "1.0.0+cu121",
+            "v1 beta",
+            ".x",
+            "-x",
+            "é",
+            &"a".repeat(129),
+        ] {
             assert!(!is_valid_tag(bad), "{bad}");
         }
     }
@@ -66,7 +74,15 @@ mod tests {
         assert_eq!(suggest_tag("é1"), "_1");
         assert_eq!(suggest_tag(""), "latest");
         assert_eq!(suggest_tag(&"x".repeat(300)).len(), 128);
-        for text in ["1.0.0+cu121", "v1 beta", ".a", "-", "+", "a/b:c@d", &"é".repeat(200)] {
+        for text in [
+            "1.0.0+cu121",
+            "v1 beta",
+            ".a",
+            "-",
+            "+",
+            "a/b:c@d",
+            &"é".repeat(200),
+        ] {
             assert!(is_valid_tag(&suggest_tag(text)), "{text}");
         }
     }
