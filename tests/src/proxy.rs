@@ -15,6 +15,9 @@ pub struct Behaviour {
     pub bearer: Option<Option<(String, String)>>,
     /// Answer `405` to every PATCH, as registries that take no chunked uploads do.
     pub refuse_patch: bool,
+    /// Answer `413` to every PATCH whose body is over this many bytes, as GHCR does past
+    /// 4 MiB.
+    pub max_patch: Option<usize>,
     /// Answer `503` to this many blob upload requests first.
     pub fail_uploads: usize,
     /// Cut blob downloads after this many bytes of their body, this many times.
@@ -215,6 +218,18 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
     if b.refuse_patch && method == "PATCH" {
         drain(&mut reader, length)?;
         return respond(&mut client, "405 Method Not Allowed", &[], b"");
+    }
+    if let Some(max) = b.max_patch
+        && method == "PATCH"
+        && length > max
+    {
+        drain(&mut reader, length)?;
+        return respond(
+            &mut client,
+            "413 Payload Too Large",
+            &[("Content-Type", "application/json".into())],
+            b"{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"chunk too large\"}]}",
+        );
     }
     if path.contains("/blobs/uploads/")
         && state.failures.fetch_add(1, Ordering::Relaxed) < b.fail_uploads

@@ -258,7 +258,12 @@ pub(crate) struct PullArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) unpack: Option<PathBuf>,
     /// With --unpack: only files whose paths match (`*` also crosses `/`); repeatable.
-    #[arg(long, value_name = "GLOB", requires = "unpack", conflicts_with = "output")]
+    #[arg(
+        long,
+        value_name = "GLOB",
+        requires = "unpack",
+        conflicts_with = "output"
+    )]
     pub(crate) include: Vec<String>,
     /// With --unpack: write into a non-empty directory, replacing the files the model has.
     #[arg(long, requires = "unpack", conflicts_with = "output")]

@@ -357,8 +357,8 @@ impl Client {
         }
     }
 
-    /// Where an upload session stands (GET on its location): the next byte it expects,
-    /// following it to its next location.
+    /// Where an upload session stands (GET on its location): the next byte it expects
+    /// (`Range: 0-0` counts as none), following it to its next location.
     ///
     /// # Errors
     ///
@@ -380,6 +380,10 @@ impl Client {
         let next_location = header(&resp, "location");
         drain(resp);
         let next = match range {
+            // Distribution states an empty session as `0-0`, not as one byte received: the
+            // first byte is sent again, which costs one byte where the other reading would
+            // corrupt the blob.
+            Some(range) if range_end(&range) == Some(0) => 0,
             Some(range) => {
                 let what = format!("the upload's status was answered with Range {range:?}");
                 self.confirmed(blob, &range, &what)?
