@@ -252,6 +252,9 @@ fn push_manifest(
     }
     let mut tags = vec![tag.to_owned()];
     for extra in extra_tags {
+        if tags.contains(extra) {
+            continue;
+        }
         client.put_manifest(repo, extra, &media_type, bytes)?;
         tags.push(extra.clone());
     }
