@@ -5,6 +5,7 @@ mod commands;
 mod crash;
 mod errors;
 mod faults;
+mod quirks;
 mod races;
 mod registry;
 mod terminal;
