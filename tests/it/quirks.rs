@@ -208,3 +208,43 @@ fn a_named_archive_keeps_its_name_through_add_and_pull() {
         Some("1.0.0_cu121")
     );
 }
+
+#[test]
+fn an_archive_named_apart_from_its_version_pulls_back_byte_for_byte() {
+    let registry = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let archive_path = dir.path().join("m.tar");
+    let options = PackOptions::default()
+        .with_output(&archive_path)
+        .with_tag("stable");
+    let report = ModelPackager::with_options(options)
+        .pack(&crate::tiny_model(), &crate::config("m"))
+        .unwrap();
+    assert_eq!(
+        report.manifest.annotations["org.opencontainers.image.ref.name"], "stable",
+        "the name travels in the manifest"
+    );
+    let archive = Archive::open(&archive_path).unwrap();
+    assert_eq!(archive.reference_name(), Some("stable"));
+    let bare = reference(&registry.addr, "named/m");
+    push(
+        &client(&registry.addr),
+        &archive,
+        &bare,
+        &PushOptions::default(),
+    )
+    .unwrap();
+    let pulled = dir.path().join("pulled.tar");
+    pull(
+        &client(&registry.addr),
+        &bare,
+        &PullTarget::Archive(pulled.clone()),
+        &PullOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&archive_path).unwrap(),
+        "pulled by latest, still named stable"
+    );
+}

@@ -11,16 +11,17 @@ use crate::error::{Error, Result};
 /// The tag used when nothing names one.
 pub const DEFAULT_TAG: &str = "latest";
 
-/// The name an index gives `manifest` (`org.opencontainers.image.ref.name`) when nothing
-/// names it explicitly: the manifest's version annotation (`org.opencontainers.image.version`)
-/// when it is a valid tag, else `known`, the name the artifact already goes by (the tag it
-/// was pulled by), else [`DEFAULT_TAG`].
+/// The name an index gives `manifest` (`org.opencontainers.image.ref.name`): the name the
+/// manifest itself records (its own `ref.name` annotation, which pack writes when `--tag`
+/// differs from the version), else its version annotation (`org.opencontainers.image.version`),
+/// the first of them that is a valid tag; else `known`, the name the artifact already goes by
+/// (the tag it was pulled by), else [`DEFAULT_TAG`].
 pub fn ref_name<'a>(manifest: &'a OciManifest, known: Option<&'a str>) -> &'a str {
-    manifest
-        .annotations
-        .get(annotations::VERSION)
+    [annotations::REF_NAME, annotations::VERSION]
+        .into_iter()
+        .filter_map(|key| manifest.annotations.get(key))
         .map(String::as_str)
-        .filter(|v| is_valid_tag(v))
+        .find(|name| is_valid_tag(name))
         .or(known)
         .unwrap_or(DEFAULT_TAG)
 }
@@ -85,6 +86,14 @@ mod tests {
         let build = manifest().with_annotation(annotations::VERSION, "1.0.0+cu121");
         assert_eq!(ref_name(&build, Some("1.0.0_cu121")), "1.0.0_cu121");
         assert_eq!(ref_name(&build, None), "latest");
+        let named = build
+            .clone()
+            .with_annotation(annotations::REF_NAME, "stable");
+        assert_eq!(ref_name(&named, Some("latest")), "stable");
+        let bad_name = versioned
+            .clone()
+            .with_annotation(annotations::REF_NAME, "a b");
+        assert_eq!(ref_name(&bad_name, None), "1.0.0");
         assert_eq!(kept_name(&versioned, Some("mine")), "mine");
         assert_eq!(kept_name(&versioned, None), "1.0.0");
     }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use modeloci_digest::{DigestReader, Measured};
-use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest};
+use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest, annotations};
 
 use crate::codec::compress::{Codec, compress, compresses_well, suits_literals};
 use crate::error::{Error, Result};
@@ -124,16 +124,20 @@ impl ModelPackager {
             layers.push(layer);
             diff_ids.extend(diff_id);
         }
-        let (config_bytes, manifest) =
+        let (config_bytes, mut manifest) =
             profile.documents(config, &layers, diff_ids, &detection.facts, created)?;
+        // A name other than the version travels in the manifest, so that a pull names the
+        // archive as pack did, whatever tag it pulls by.
+        if let Some(tag) = self.options.tag.as_deref().filter(|t| *t != config.version) {
+            manifest
+                .annotations
+                .insert(annotations::REF_NAME.to_owned(), tag.to_owned());
+        }
         let (manifest_blob, archive_bytes) = assembler.finish(
             &config_bytes,
             &manifest,
             &manifest.to_json(),
-            self.options
-                .tag
-                .as_deref()
-                .unwrap_or_else(|| ref_name(&manifest, None)),
+            ref_name(&manifest, None),
         )?;
         Ok(PackReport {
             path: output,
