@@ -310,6 +310,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn names_that_are_not_tags_hint_at_one_that_is() {
+        let version = || ArchiveError::VersionNotATag {
+            version: "1.0.0+cu121".into(),
+            suggestion: "1.0.0_cu121".into(),
+        };
+        let hint = "pass --tag 1.0.0_cu121 to name the archive's reference (registry tags allow only letters, digits, _ . and -)";
+        assert_eq!(of(version()).as_deref(), Some(hint));
+        assert_eq!(
+            of(RegistryError::Archive(version())).as_deref(),
+            Some(hint),
+            "the same when a registry command packs or reads"
+        );
+        assert_eq!(
+            of(RegistryError::InvalidTag {
+                tag: "v1 beta".into(),
+                suggestion: "v1_beta".into()
+            })
+            .as_deref(),
+            Some("tags allow only letters, digits, _ . and -: use v1_beta")
+        );
+    }
+
     fn said(err: impl Into<anyhow::Error>) -> String {
         message(&err.into())
     }
