@@ -26,7 +26,8 @@ fn client(addr: &str) -> Client {
     Client::new(addr, ClientOptions::default())
 }
 
-/// An archive with one incompressible 9 MiB weight file, stored as it is.
+/// An archive with one incompressible 9 MiB weight file, stored as it is (its layer blob is
+/// the file and a tar header: a little over 9 MiB).
 fn big_archive(dir: &Path) -> std::path::PathBuf {
     let model = dir.join("model");
     std::fs::create_dir_all(&model).unwrap();
@@ -83,6 +84,19 @@ fn chunks_refused_for_their_size_are_halved_until_they_pass() {
     let patches = requests.iter().filter(|r| r.starts_with("PATCH ")).count();
     // Two refused (8 and 4 MiB), then 9 MiB in five chunks of at most 2 MiB.
     assert_eq!(patches, 2 + 5, "{requests:#?}");
+}
+
+#[test]
+fn a_registry_that_keeps_part_of_each_chunk_gets_chunks_of_that_size() {
+    let (report, requests) = push_through(Behaviour {
+        truncate_patch: Some(3 * MIB),
+        ..Behaviour::default()
+    });
+    assert_eq!(report.fallback, Some(ChunkFallback::SmallerChunks));
+    assert_eq!(report.chunk_size, 3 * MIB as u64);
+    let patches = requests.iter().filter(|r| r.starts_with("PATCH ")).count();
+    // 8 MiB sent, 3 kept; then 3 MiB chunks for the remaining 6 MiB and the tar header.
+    assert_eq!(patches, 1 + 3, "{requests:#?}");
 }
 
 #[test]

@@ -467,6 +467,10 @@ impl<'a> Uploader<'a> {
                     .patch_chunk(self.repo, &mut session, descriptor, start, &body)?;
             match answer {
                 ChunkAnswer::Accepted { next, answer } => {
+                    // A registry that kept less than it was sent takes no more at once.
+                    if next > start && next - start < len {
+                        self.shrink_to(next - start);
+                    }
                     offset = next;
                     advance.round(self.client, descriptor, offset, len, &answer)?;
                     tries.succeeded();
@@ -515,6 +519,14 @@ impl Uploader<'_> {
         }
         self.chunk.fetch_min(half, Ordering::Relaxed);
         true
+    }
+
+    /// The registry kept only `kept` bytes of a chunk: chunks of that size from now on,
+    /// unless that is below [`MIN_CHUNK_SIZE`] (a stall, which [`Advance`] catches).
+    fn shrink_to(&self, kept: u64) {
+        if kept >= MIN_CHUNK_SIZE {
+            self.chunk.fetch_min(kept, Ordering::Relaxed);
+        }
     }
 }
 
