@@ -12,6 +12,7 @@ mod metadata;
 mod modelpack;
 mod properties;
 mod pull_target;
+mod quirks;
 mod reference;
 mod registry;
 mod roundtrip;

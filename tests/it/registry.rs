@@ -34,12 +34,13 @@ fn model_with_weights(dir: &Path, seed: u64, size: usize) {
     }
 }
 
-/// Pushes a golden archive (`fixtures/golden/<golden>`) to `repo` with default options;
-/// returns the reference pushed to.
+/// Pushes a golden archive (`fixtures/golden/<golden>`) to `repo`, tagged `latest` and
+/// `1.0.0`; returns the reference pushed to.
 fn push_golden(addr: &str, golden: &str, repo: &str) -> Reference {
     let r = reference(addr, repo);
     let archive = Archive::open(&fixtures().join("golden").join(golden)).unwrap();
-    push(&client(addr), &archive, &r, &PushOptions::default()).unwrap();
+    let options = PushOptions::default().with_extra_tags(["1.0.0"]);
+    push(&client(addr), &archive, &r, &options).unwrap();
     r
 }
 
@@ -63,8 +64,8 @@ fn push_then_pull_gives_identical_bytes_and_files_and_a_second_push_uploads_noth
     );
     assert_eq!(
         first.tags,
-        ["1.0.0"],
-        "the tag defaults to the archive's version"
+        ["latest"],
+        "the tag defaults to latest, the tag a pull without one asks for"
     );
     assert_eq!(&first.manifest_digest, archive.manifest_digest());
     let second = push(&client, &archive, &r, &PushOptions::default()).unwrap();
@@ -76,7 +77,7 @@ fn push_then_pull_gives_identical_bytes_and_files_and_a_second_push_uploads_noth
     let pulled = dir.path().join("pulled.tar");
     let report = pull(
         &client,
-        &r.with_tag("1.0.0"),
+        &r.with_tag("latest"),
         &PullTarget::Archive(pulled.clone()),
         &PullOptions::default(),
     )
@@ -89,7 +90,7 @@ fn push_then_pull_gives_identical_bytes_and_files_and_a_second_push_uploads_noth
     let out = dir.path().join("files");
     let report = pull(
         &client,
-        &r.with_tag("1.0.0"),
+        &r.with_tag("latest"),
         &PullTarget::Unpack(out.clone()),
         &PullOptions::default(),
     )
@@ -117,7 +118,7 @@ fn modelpack_archives_push_and_pull_byte_for_byte() {
     let out = dir.path().join("pulled.tar");
     pull(
         &client,
-        &r.with_tag("1.0.0"),
+        &r.with_tag("latest"),
         &PullTarget::Archive(out.clone()),
         &PullOptions::default(),
     )
@@ -126,7 +127,7 @@ fn modelpack_archives_push_and_pull_byte_for_byte() {
     let files = dir.path().join("files");
     pull(
         &client,
-        &r.with_tag("1.0.0"),
+        &r.with_tag("latest"),
         &PullTarget::Unpack(files.clone()),
         &PullOptions::default(),
     )
@@ -377,7 +378,7 @@ fn basic_auth_refuses_anonymous_pushes_and_accepts_credentials() {
     let dir = tempfile::tempdir().unwrap();
     pull(
         &right,
-        &r.with_tag("1.0.0"),
+        &r.with_tag("latest"),
         &PullTarget::Archive(dir.path().join("a.tar")),
         &PullOptions::default(),
     )
@@ -410,7 +411,7 @@ fn the_bearer_token_flow() {
     let out = dir.path().join("a.tar");
     pull(
         &authed,
-        &r.with_tag("1.0.0"),
+        &r.with_tag("latest"),
         &PullTarget::Archive(out.clone()),
         &PullOptions::default(),
     )
@@ -434,7 +435,7 @@ fn the_bearer_token_flow() {
     );
     pull(
         &client(&open.addr),
-        &r.with_tag("1.0.0").with_registry(&open.addr),
+        &r.with_tag("latest").with_registry(&open.addr),
         &PullTarget::Archive(dir.path().join("b.tar")),
         &PullOptions::default(),
     )
@@ -519,7 +520,7 @@ fn chunked_uploads_fall_back_to_one_put_and_retries_ride_out_503s() {
         let out = dir.path().join(format!("{}.tar", repo.replace('/', "-")));
         pull(
             &client(&registry.addr),
-            &reference(&registry.addr, repo).with_tag("1.0.0"),
+            &reference(&registry.addr, repo).with_tag("latest"),
             &PullTarget::Archive(out.clone()),
             &PullOptions::default(),
         )
@@ -543,7 +544,7 @@ fn an_interrupted_pull_resumes_with_range_and_verifies() {
     push(
         &client(&registry.addr),
         &archive,
-        &reference(&registry.addr, "models/m"),
+        &reference(&registry.addr, "models/m:1.0.0"),
         &PushOptions::default(),
     )
     .unwrap();
@@ -628,7 +629,7 @@ fn a_registry_that_lies_is_caught() {
     push(
         &client(&registry.addr),
         &archive,
-        &reference(&registry.addr, "models/tiny"),
+        &reference(&registry.addr, "models/tiny:1.0.0"),
         &PushOptions::default(),
     )
     .unwrap();

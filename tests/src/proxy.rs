@@ -15,6 +15,12 @@ pub struct Behaviour {
     pub bearer: Option<Option<(String, String)>>,
     /// Answer `405` to every PATCH, as registries that take no chunked uploads do.
     pub refuse_patch: bool,
+    /// Answer `413` to every PATCH whose body is over this many bytes, as GHCR does past
+    /// 4 MiB.
+    pub max_patch: Option<usize>,
+    /// Pass on only the first this many bytes of every PATCH body (with `Content-Length` and
+    /// `Content-Range` to match), so the registry confirms a shorter `Range` than was sent.
+    pub truncate_patch: Option<usize>,
     /// Answer `503` to this many blob upload requests first.
     pub fail_uploads: usize,
     /// Cut blob downloads after this many bytes of their body, this many times.
@@ -216,6 +222,18 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
         drain(&mut reader, length)?;
         return respond(&mut client, "405 Method Not Allowed", &[], b"");
     }
+    if let Some(max) = b.max_patch
+        && method == "PATCH"
+        && length > max
+    {
+        drain(&mut reader, length)?;
+        return respond(
+            &mut client,
+            "413 Payload Too Large",
+            &[("Content-Type", "application/json".into())],
+            b"{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"chunk too large\"}]}",
+        );
+    }
     if path.contains("/blobs/uploads/")
         && state.failures.fetch_add(1, Ordering::Relaxed) < b.fail_uploads
     {
@@ -225,16 +243,33 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
 
     // Forward, one request per upstream connection.
     let mut upstream = TcpStream::connect(&state.upstream)?;
+    let forwarded = match b.truncate_patch {
+        Some(keep) if method == "PATCH" && length > keep => keep,
+        _ => length,
+    };
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
     for (k, v) in &headers {
         if k == "connection" || (b.bearer.is_some() && k == "authorization") {
             continue;
         }
+        let v = match k.as_str() {
+            "content-length" if forwarded != length => forwarded.to_string(),
+            "content-range" if forwarded != length => {
+                let start: usize = v
+                    .split('-')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                format!("{start}-{}", start + forwarded - 1)
+            }
+            _ => v.clone(),
+        };
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("Connection: close\r\n\r\n");
     upstream.write_all(head.as_bytes())?;
-    std::io::copy(&mut (&mut reader).take(length as u64), &mut upstream)?;
+    std::io::copy(&mut (&mut reader).take(forwarded as u64), &mut upstream)?;
+    drain(&mut reader, length - forwarded)?;
 
     let blob_get = method == "GET" && path.contains("/blobs/sha256:");
     let mut up = BufReader::new(upstream);

@@ -241,6 +241,29 @@ pub enum Error {
         /// The descriptor fields metadata may set, comma-separated.
         fields: &'static str,
     },
+    /// The model's version cannot be a tag (the OCI tag grammar), so it cannot name the
+    /// archive's reference, and no reference name was given ([`crate::PackOptions::tag`]).
+    #[error(
+        "version {version:?} cannot be a registry tag (a tag is up to 128 letters, digits, _ . and -, \
+         not starting with . or -); name the archive's reference, e.g. {suggestion}"
+    )]
+    VersionNotATag {
+        /// The version.
+        version: String,
+        /// A valid tag close to it.
+        suggestion: String,
+    },
+    /// The reference name given for the archive is not a valid tag.
+    #[error(
+        "{tag:?} is not a valid tag (a tag is up to 128 letters, digits, _ . and -, \
+         not starting with . or -), e.g. {suggestion}"
+    )]
+    InvalidTag {
+        /// The name as given.
+        tag: String,
+        /// A valid tag close to it.
+        suggestion: String,
+    },
 }
 
 impl Error {

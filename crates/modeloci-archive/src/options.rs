@@ -116,6 +116,10 @@ pub struct PackOptions {
     pub exclude: Vec<String>,
     /// What to do with symbolic links.
     pub symlinks: Symlinks,
+    /// The archive's reference name (`org.opencontainers.image.ref.name` in `index.json`, the
+    /// tag a push sets by default); by default the model's version, which must then be a
+    /// valid tag.
+    pub tag: Option<String>,
 }
 
 /// What packing does with a symbolic link in the model directory.
@@ -157,6 +161,7 @@ impl Default for PackOptions {
             progress: None,
             exclude: Vec::new(),
             symlinks: Symlinks::default(),
+            tag: None,
             compression: Compression::default(),
             level: None,
             output: None,
@@ -234,6 +239,12 @@ impl PackOptions {
     /// Sets what happens to symbolic links.
     pub fn with_symlinks(mut self, symlinks: Symlinks) -> Self {
         self.symlinks = symlinks;
+        self
+    }
+
+    /// Names the archive's reference (a tag) instead of the model's version.
+    pub fn with_tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
         self
     }
 

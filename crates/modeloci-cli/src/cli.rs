@@ -102,9 +102,14 @@ pub(crate) struct PackArgs {
     /// Model name.
     #[arg(long)]
     pub(crate) name: String,
-    /// Model version (also the archive's reference name).
+    /// Model version (also the archive's reference name unless --tag names it; it must then
+    /// be a valid tag: letters, digits, _ . and -).
     #[arg(long = "version", value_name = "VERSION")]
     pub(crate) model_version: String,
+    /// The archive's reference name (the index's `org.opencontainers.image.ref.name`)
+    /// [default: the version].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tag: Option<String>,
     /// ML framework.
     #[arg(long, default_value = "pytorch")]
     pub(crate) framework: String,
@@ -248,7 +253,7 @@ pub(crate) struct PushArgs {
     /// The archive to push.
     #[arg(long, value_name = "PATH")]
     pub(crate) archive: PathBuf,
-    /// Where: host[:port]/repository[:tag] (the tag defaults to the archive's version).
+    /// Where: host[:port]/repository[:tag] (the tag defaults to latest, as for pull).
     #[arg(value_name = "REF")]
     pub(crate) reference: String,
     /// More tags for the same manifest.
@@ -277,10 +282,15 @@ pub(crate) struct PullArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) unpack: Option<PathBuf>,
     /// With --unpack: only files whose paths match (`*` also crosses `/`); repeatable.
-    #[arg(long, value_name = "GLOB", requires = "unpack")]
+    #[arg(
+        long,
+        value_name = "GLOB",
+        requires = "unpack",
+        conflicts_with = "output"
+    )]
     pub(crate) include: Vec<String>,
     /// With --unpack: write into a non-empty directory, replacing the files the model has.
-    #[arg(long, requires = "unpack")]
+    #[arg(long, requires = "unpack", conflicts_with = "output")]
     pub(crate) force: bool,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,

@@ -49,6 +49,9 @@ fn archive_message(err: &ArchiveError) -> Option<String> {
         ArchiveError::NotADescriptorField { key, fields } => {
             format!("--metadata {key:?} is not a ModelPack descriptor field; use one of {fields}")
         }
+        ArchiveError::InvalidTag { tag, .. } => format!(
+            "--tag {tag:?} is not a valid tag: up to 128 letters, digits, _ . and -, not starting with . or -"
+        ),
         _ => return None,
     })
 }
@@ -56,9 +59,20 @@ fn archive_message(err: &ArchiveError) -> Option<String> {
 /// The hint for an error the command ended with, if one helps.
 pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
     if let Some(err) = err.downcast_ref::<ArchiveError>() {
-        return archive(err).map(str::to_owned);
+        return archive_hint(err);
     }
     err.downcast_ref::<RegistryError>().and_then(registry)
+}
+
+/// The hint for an archive error, with the tag pack suggests when the name is not one.
+fn archive_hint(err: &ArchiveError) -> Option<String> {
+    match err {
+        ArchiveError::VersionNotATag { suggestion, .. } => Some(format!(
+            "pass --tag {suggestion} to name the archive's reference (registry tags allow only letters, digits, _ . and -)"
+        )),
+        ArchiveError::InvalidTag { suggestion, .. } => Some(format!("pass --tag {suggestion}")),
+        _ => archive(err).map(str::to_owned),
+    }
 }
 
 /// The hint for an archive error: reading, verifying, packing, unpacking or adding.
@@ -122,7 +136,10 @@ fn registry(err: &RegistryError) -> Option<String> {
         RegistryError::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
             Some("another modeloci run is writing it: wait for that one to finish".into())
         }
-        RegistryError::Archive(err) => archive(err).map(str::to_owned),
+        RegistryError::InvalidTag { suggestion, .. } => Some(format!(
+            "tags allow only letters, digits, _ . and -: use {suggestion}"
+        )),
+        RegistryError::Archive(err) => archive_hint(err),
         _ => None,
     }
 }
@@ -338,6 +355,29 @@ mod tests {
                 "x".into()
             ))),
             None
+        );
+    }
+
+    #[test]
+    fn names_that_are_not_tags_hint_at_one_that_is() {
+        let version = || ArchiveError::VersionNotATag {
+            version: "1.0.0+cu121".into(),
+            suggestion: "1.0.0_cu121".into(),
+        };
+        let hint = "pass --tag 1.0.0_cu121 to name the archive's reference (registry tags allow only letters, digits, _ . and -)";
+        assert_eq!(of(version()).as_deref(), Some(hint));
+        assert_eq!(
+            of(RegistryError::Archive(version())).as_deref(),
+            Some(hint),
+            "the same when a registry command packs or reads"
+        );
+        assert_eq!(
+            of(RegistryError::InvalidTag {
+                tag: "v1 beta".into(),
+                suggestion: "v1_beta".into()
+            })
+            .as_deref(),
+            Some("tags allow only letters, digits, _ . and -: use v1_beta")
         );
     }
 

@@ -149,6 +149,18 @@ pub enum Error {
     /// The options do not make sense.
     #[error("{0}")]
     InvalidOption(String),
+    /// A tag to push under is not a valid tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`); nothing
+    /// was sent.
+    #[error(
+        "{tag:?} is not a valid tag (up to 128 letters, digits, _ . and -, not starting with . or -); \
+         nothing was pushed"
+    )]
+    InvalidTag {
+        /// The tag.
+        tag: String,
+        /// A valid tag close to it.
+        suggestion: String,
+    },
 }
 
 /// What went wrong in TLS with a registry.

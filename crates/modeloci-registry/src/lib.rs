@@ -43,5 +43,5 @@ pub use auth::{Credentials, DockerConfig, Erased};
 pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, MAX_TLS_FILE, TlsOptions, is_local};
 pub use error::{Error, Result, TlsFailure};
 pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};
-pub use push::{BlobOutcome, PushOptions, PushReport, push};
+pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
 pub use reference::{Reference, Scheme};

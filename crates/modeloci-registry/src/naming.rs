@@ -1,23 +1,17 @@
-//! Which tag a push sets and a pull asks for. The name a manifest goes by is the archive
-//! crate's rule ([`modeloci_archive::ref_name`]), the one pack, add, repack and pull use for
-//! `index.json`; these functions only add the reference's own tag in front of it.
+//! Which tag a push sets and a pull asks for. One rule for both, docker's: a reference
+//! without a tag means [`DEFAULT_TAG`] (`latest`), whatever the archive's own reference name
+//! (its `index.json` name, the version by default) says; so `push A host/repo` and
+//! `pull host/repo` meet at the same tag.
 
-use modeloci_archive::{DEFAULT_TAG, ref_name};
-use modeloci_spec::OciManifest;
+use modeloci_archive::DEFAULT_TAG;
+use modeloci_spec::tag::{is_valid_tag, suggest_tag};
 
 use crate::reference::Reference;
+use crate::{Error, Result};
 
-/// The tag a push sets: the reference's own, else the name the archive's manifest goes by
-/// ([`ref_name`], with `index_name` the name the archive's index gives it).
-pub(crate) fn push_tag(
-    reference: &Reference,
-    manifest: &OciManifest,
-    index_name: Option<&str>,
-) -> String {
-    reference
-        .tag
-        .clone()
-        .unwrap_or_else(|| ref_name(manifest, index_name).to_owned())
+/// The tag a push sets: the reference's own, else [`DEFAULT_TAG`].
+pub(crate) fn push_tag(reference: &Reference) -> String {
+    pull_tag(reference)
 }
 
 /// The tag a pull asks for: the reference's own, else [`DEFAULT_TAG`].
@@ -26,6 +20,21 @@ pub(crate) fn pull_tag(reference: &Reference) -> String {
         .tag
         .clone()
         .unwrap_or_else(|| DEFAULT_TAG.to_owned())
+}
+
+/// Checks every tag against the OCI tag grammar, before anything is sent.
+///
+/// # Errors
+///
+/// [`Error::InvalidTag`] naming the first that is not one.
+pub(crate) fn check_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    match tags.into_iter().find(|t| !is_valid_tag(t)) {
+        Some(bad) => Err(Error::InvalidTag {
+            tag: bad.to_owned(),
+            suggestion: suggest_tag(bad),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// What addresses the manifest of `reference` in the registry: its digest when it names
@@ -39,28 +48,32 @@ pub(crate) fn manifest_ref(reference: &Reference, tag: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use modeloci_spec::{Descriptor, MediaType, annotations};
-
     use super::*;
 
     #[test]
-    fn the_reference_tag_wins_then_the_manifests_name_then_latest() {
+    fn push_and_pull_agree_the_reference_tag_else_latest() {
         let tagged: Reference = "localhost:5000/m:1.0".parse().unwrap();
         let bare: Reference = "localhost:5000/m".parse().unwrap();
-        let digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-            .parse()
-            .unwrap();
-        let mut manifest =
-            OciManifest::new(Descriptor::new(MediaType::Empty, digest, 2), Vec::new());
-        assert_eq!(push_tag(&bare, &manifest, Some("from-index")), "from-index");
-        assert_eq!(push_tag(&bare, &manifest, None), "latest");
-        manifest
-            .annotations
-            .insert(annotations::VERSION.into(), "2.0".into());
-        assert_eq!(push_tag(&tagged, &manifest, Some("x")), "1.0");
-        assert_eq!(push_tag(&bare, &manifest, Some("x")), "2.0");
+        assert_eq!(push_tag(&bare), "latest");
         assert_eq!(pull_tag(&bare), "latest");
+        assert_eq!(push_tag(&tagged), "1.0");
         assert_eq!(pull_tag(&tagged), "1.0");
         assert_eq!(manifest_ref(&bare, "x"), "x");
+    }
+
+    #[test]
+    fn tags_outside_the_grammar_are_named() {
+        assert!(check_tags(["latest", "1.0.0_cu121"]).is_ok());
+        let err = check_tags(["ok", "1.0.0+cu121", "v1 beta"]).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidTag { tag, suggestion }
+                if tag == "1.0.0+cu121" && suggestion == "1.0.0_cu121"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "\"1.0.0+cu121\" is not a valid tag (up to 128 letters, digits, _ . and -, not \
+             starting with . or -); nothing was pushed"
+        );
     }
 }

@@ -4,15 +4,17 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use modeloci_archive::{Archive, Progress, ProgressHandle};
 use modeloci_digest::{all_or_first_error, largest_first};
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
 use crate::cache::BlobLocations;
-use crate::client::{Access, Advance, Body, ChunkAnswer, Client, Mount, Tries, UploadSession};
-use crate::naming::{manifest_ref, push_tag};
+use crate::client::{
+    Access, Advance, Body, ChunkAnswer, Client, Mount, Refusal, Tries, UploadSession,
+};
+use crate::naming::{check_tags, manifest_ref, push_tag};
 use crate::reference::Reference;
 use crate::{Error, Result};
 
@@ -23,7 +25,9 @@ pub struct PushOptions {
     /// Blobs uploaded at once.
     pub concurrency: usize,
     /// Blobs larger than this go up in chunks of this size (PATCH), which survive a broken
-    /// connection; smaller ones in one PUT. A registry that refuses chunks gets one PUT.
+    /// connection; smaller ones in one PUT. A registry that refuses a chunk for its size
+    /// gets smaller ones (halved, down to [`MIN_CHUNK_SIZE`]), one that refuses chunks one
+    /// PUT; either is remembered for the rest of the push ([`PushReport::fallback`]).
     pub chunk_size: u64,
     /// Tags to set besides the reference's own.
     pub extra_tags: Vec<String>,
@@ -103,6 +107,20 @@ pub enum BlobOutcome {
     UploadedInChunks,
 }
 
+/// The smallest chunk a push shrinks to when the registry refuses chunks for their size;
+/// below it, the blob goes up in one PUT.
+pub const MIN_CHUNK_SIZE: u64 = 1 << 20;
+
+/// How a push got around a registry's refusal of its chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChunkFallback {
+    /// It refused chunks for their size: smaller ones passed ([`PushReport::chunk_size`]).
+    SmallerChunks,
+    /// It refused chunks (PATCH) altogether: blobs went up in one PUT each.
+    SinglePut,
+}
+
 /// What [`push`] did.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -115,6 +133,10 @@ pub struct PushReport {
     pub blobs: Vec<(Descriptor, BlobOutcome)>,
     /// The tags set.
     pub tags: Vec<String>,
+    /// The chunk size in use at the end: the one asked for, unless the registry refused it.
+    pub chunk_size: u64,
+    /// How the push got around a registry that refused its chunks, if it had to.
+    pub fallback: Option<ChunkFallback>,
 }
 
 impl PushReport {
@@ -133,12 +155,13 @@ impl PushReport {
     }
 }
 
-/// Pushes `archive` to `reference` (tagged with the reference's tag, else the archive's own
-/// reference name): every blob the registry lacks, concurrently and streamed from the archive
-/// file, then the manifest with its bytes as stored, then the tags.
+/// Pushes `archive` to `reference` (tagged with the reference's tag, else `latest`, the tag a
+/// pull without one asks for): every blob the registry lacks, concurrently and streamed
+/// from the archive file, then the manifest with its bytes as stored, then the tags.
 ///
 /// # Errors
 ///
+/// [`Error::InvalidTag`] before any request for a tag outside the OCI grammar,
 /// [`Error::Unauthorized`] (with a hint to log in), [`Error::Unreachable`],
 /// [`Error::Status`], [`Error::Verification`] when the registry states another digest, and
 /// archive errors (a corrupt blob is refused by the registry's digest check).
@@ -156,7 +179,8 @@ pub fn push(
             archive.manifest_digest()
         )));
     }
-    let tag = push_tag(reference, archive.manifest(), archive.reference_name());
+    let tag = push_tag(reference);
+    check_tags(std::iter::once(tag.as_str()).chain(options.extra_tags.iter().map(String::as_str)))?;
     let repo = reference.repository.as_str();
     let config = archive.config_bytes()?;
     let mut locations = options
@@ -166,6 +190,7 @@ pub fn push(
         .unwrap_or_default();
     let uploader = Uploader::new(client, archive, repo, &config, options);
     let blobs = uploader.upload_all(blobs_of(archive.manifest()), &locations)?;
+    let (chunk_size, fallback) = uploader.fallback();
     let (digest, tags) = push_manifest(client, archive, reference, &tag, &options.extra_tags)?;
     if let Some(path) = &options.cache {
         for (descriptor, _) in &blobs {
@@ -183,6 +208,8 @@ pub fn push(
         manifest_digest: digest,
         blobs,
         tags,
+        chunk_size,
+        fallback,
     })
 }
 
@@ -225,6 +252,9 @@ fn push_manifest(
     }
     let mut tags = vec![tag.to_owned()];
     for extra in extra_tags {
+        if tags.contains(extra) {
+            continue;
+        }
         client.put_manifest(repo, extra, &media_type, bytes)?;
         tags.push(extra.clone());
     }
@@ -238,6 +268,8 @@ struct Uploader<'a> {
     config: &'a [u8],
     options: &'a PushOptions,
     refuse_chunks: AtomicBool,
+    /// The chunk size that works: the one asked for, or smaller once the registry refused it.
+    chunk: AtomicU64,
     progress: Option<&'a dyn Progress>,
     /// How far into each blob uploads have read, so that a resent chunk is not counted twice.
     sent: Mutex<HashMap<Digest, u64>>,
@@ -258,9 +290,23 @@ impl<'a> Uploader<'a> {
             config,
             options,
             refuse_chunks: AtomicBool::new(false),
+            chunk: AtomicU64::new(options.chunk_size.max(1)),
             progress: options.progress.as_ref().map(|h| &*h.0),
             sent: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The chunk size in use, and how the registry's refusals changed the upload.
+    fn fallback(&self) -> (u64, Option<ChunkFallback>) {
+        let chunk = self.chunk.load(Ordering::Relaxed);
+        let fallback = if self.refuse_chunks.load(Ordering::Relaxed) {
+            Some(ChunkFallback::SinglePut)
+        } else if chunk < self.options.chunk_size {
+            Some(ChunkFallback::SmallerChunks)
+        } else {
+            None
+        };
+        (chunk, fallback)
     }
 
     /// Brings every blob to the registry, the largest first, several at once.
@@ -398,20 +444,20 @@ impl<'a> Uploader<'a> {
     }
 
     /// PATCH chunks, resuming from the registry's own account of what it has after a broken
-    /// connection, then the closing PUT.
+    /// connection or a chunk refused for its size (then sending smaller ones), then the
+    /// closing PUT.
     fn upload_chunks(
         &self,
         descriptor: &Descriptor,
         mut session: UploadSession,
     ) -> Result<Chunked> {
         let size = descriptor.size;
-        let chunk = self.options.chunk_size.max(1);
         let mut offset = 0u64;
         let mut advance = Advance::default();
         let mut tries = Tries::new(self.client);
         while offset < size {
             // `offset < size`, so `len >= 1` and `start + len <= size`: nothing overflows.
-            let len = chunk.min(size - offset);
+            let len = self.chunk.load(Ordering::Relaxed).min(size - offset);
             let start = offset;
             let open =
                 || Ok(Box::new(self.open_at(descriptor, start)?.take(len)) as Box<dyn Read + '_>);
@@ -421,15 +467,28 @@ impl<'a> Uploader<'a> {
                     .patch_chunk(self.repo, &mut session, descriptor, start, &body)?;
             match answer {
                 ChunkAnswer::Accepted { next, answer } => {
+                    // A registry that kept less than it was sent takes no more at once.
+                    if next > start && next - start < len {
+                        self.shrink_to(next - start);
+                    }
                     offset = next;
                     advance.round(self.client, descriptor, offset, len, &answer)?;
                     tries.succeeded();
                 }
                 ChunkAnswer::Rejected {
-                    refuses_chunks: true,
+                    refusal: Refusal::TooLarge,
                     ..
-                } if offset == 0 => {
-                    // The registry does not take chunks; cancel this session and PUT instead.
+                } if self.shrink(len) => {
+                    offset = self
+                        .client
+                        .upload_status(self.repo, &mut session, descriptor)?;
+                }
+                ChunkAnswer::Rejected { refusal, .. }
+                    if refusal == Refusal::TooLarge
+                        || (refusal == Refusal::NoChunks && offset == 0) =>
+                {
+                    // The registry does not take chunks, or none small enough to send: cancel
+                    // this session and PUT instead.
                     self.client.cancel_upload(self.repo, session);
                     return Ok(Chunked::Refused);
                 }
@@ -447,6 +506,27 @@ impl<'a> Uploader<'a> {
         self.client
             .put_blob(self.repo, &session, descriptor, &Body::Empty)?;
         Ok(Chunked::Done)
+    }
+}
+
+impl Uploader<'_> {
+    /// A chunk of `refused` bytes was too large: halves the chunk size for every blob from
+    /// now on, unless that goes below [`MIN_CHUNK_SIZE`]; whether it did.
+    fn shrink(&self, refused: u64) -> bool {
+        let half = refused / 2;
+        if half < MIN_CHUNK_SIZE {
+            return false;
+        }
+        self.chunk.fetch_min(half, Ordering::Relaxed);
+        true
+    }
+
+    /// The registry kept only `kept` bytes of a chunk: chunks of that size from now on,
+    /// unless that is below [`MIN_CHUNK_SIZE`] (a stall, which [`Advance`] catches).
+    fn shrink_to(&self, kept: u64) {
+        if kept >= MIN_CHUNK_SIZE {
+            self.chunk.fetch_min(kept, Ordering::Relaxed);
+        }
     }
 }
 

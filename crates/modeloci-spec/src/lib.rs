@@ -47,6 +47,7 @@ mod layout;
 mod manifest;
 mod media_type;
 mod modelpack;
+pub mod tag;
 
 pub use config::OciConfig;
 pub use descriptor::{Descriptor, Platform};

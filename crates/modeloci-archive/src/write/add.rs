@@ -17,7 +17,7 @@ use crate::read::archive::Archive;
 use crate::source::SourceFile;
 use crate::tarfile::reader::{Stream, TarReader};
 use crate::write::assemble::Assembler;
-use crate::write::index::ref_name;
+use crate::write::index::kept_name;
 use crate::write::pack::ModelPackager;
 
 /// What [`ModelPackager::add`] did.
@@ -245,7 +245,7 @@ impl AddPlan {
             &config,
             &manifest,
             &manifest.to_json(),
-            ref_name(&manifest, known.as_deref()),
+            kept_name(&manifest, known.as_deref()),
         )?;
         Ok(AddReport {
             path: archive_path.to_owned(),

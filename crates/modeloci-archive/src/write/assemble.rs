@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::progress::{Counting, Progress, ProgressHandle, Reporter};
 use crate::read::archive::{Archive, blob_error};
 use crate::write::archive_write::ArchiveWriter;
-use crate::write::index::{index_json, ref_name};
+use crate::write::index::{index_json, kept_name};
 
 /// An archive being written beside its final path: `oci-layout` and the blob directories
 /// first, then the layer blobs, then [`Assembler::finish`] adds config, manifest, index and
@@ -166,7 +166,7 @@ pub fn repack_with_progress(
         &config,
         manifest,
         archive.manifest_bytes(),
-        ref_name(manifest, archive.reference_name()),
+        kept_name(manifest, archive.reference_name()),
     )?;
     Ok(RepackReport {
         manifest_digest: manifest_blob.digest,

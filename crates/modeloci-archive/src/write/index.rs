@@ -3,23 +3,53 @@
 //! made.
 
 use modeloci_digest::Measured;
+use modeloci_spec::tag::{is_valid_tag, suggest_tag};
 use modeloci_spec::{Descriptor, MediaType, OciIndex, OciManifest, annotations};
+
+use crate::error::{Error, Result};
 
 /// The tag used when nothing names one.
 pub const DEFAULT_TAG: &str = "latest";
 
-/// The name an index gives `manifest` (`org.opencontainers.image.ref.name`), which is also
-/// the tag to push it under when none is given: the manifest's version annotation
-/// (`org.opencontainers.image.version`), else `known`, the name the artifact already goes by
-/// (the reference name of the archive it was read from, or the tag it was pulled by), else
-/// [`DEFAULT_TAG`].
+/// The name an index gives `manifest` (`org.opencontainers.image.ref.name`): the name the
+/// manifest itself records (its own `ref.name` annotation, which pack writes when `--tag`
+/// differs from the version), else its version annotation (`org.opencontainers.image.version`),
+/// the first of them that is a valid tag; else `known`, the name the artifact already goes by
+/// (the tag it was pulled by), else [`DEFAULT_TAG`].
 pub fn ref_name<'a>(manifest: &'a OciManifest, known: Option<&'a str>) -> &'a str {
-    manifest
-        .annotations
-        .get(annotations::VERSION)
+    [annotations::REF_NAME, annotations::VERSION]
+        .into_iter()
+        .filter_map(|key| manifest.annotations.get(key))
         .map(String::as_str)
+        .find(|name| is_valid_tag(name))
         .or(known)
         .unwrap_or(DEFAULT_TAG)
+}
+
+/// The name a rewritten archive (add, repack) keeps: `archive_name`, the one its index
+/// already gives, else [`ref_name`].
+pub(crate) fn kept_name<'a>(manifest: &'a OciManifest, archive_name: Option<&'a str>) -> &'a str {
+    archive_name.unwrap_or_else(|| ref_name(manifest, None))
+}
+
+/// The name pack gives a new archive: `tag` when given (it must be a valid tag), else
+/// `version`, which must then be one.
+///
+/// # Errors
+///
+/// [`Error::InvalidTag`] or [`Error::VersionNotATag`], with a suggested tag.
+pub(crate) fn pack_name(tag: Option<&str>, version: &str) -> Result<()> {
+    match tag {
+        Some(tag) if !is_valid_tag(tag) => Err(Error::InvalidTag {
+            tag: tag.to_owned(),
+            suggestion: suggest_tag(tag),
+        }),
+        None if !is_valid_tag(version) => Err(Error::VersionNotATag {
+            version: version.to_owned(),
+            suggestion: suggest_tag(version),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The bytes of `index.json` for one manifest, whose blob is `blob`: an image index with one
@@ -53,6 +83,35 @@ mod tests {
         let versioned = manifest().with_annotation(annotations::VERSION, "1.0.0");
         assert_eq!(ref_name(&versioned, None), "1.0.0");
         assert_eq!(ref_name(&versioned, Some("v1")), "1.0.0");
+        let build = manifest().with_annotation(annotations::VERSION, "1.0.0+cu121");
+        assert_eq!(ref_name(&build, Some("1.0.0_cu121")), "1.0.0_cu121");
+        assert_eq!(ref_name(&build, None), "latest");
+        let named = build
+            .clone()
+            .with_annotation(annotations::REF_NAME, "stable");
+        assert_eq!(ref_name(&named, Some("latest")), "stable");
+        let bad_name = versioned
+            .clone()
+            .with_annotation(annotations::REF_NAME, "a b");
+        assert_eq!(ref_name(&bad_name, None), "1.0.0");
+        assert_eq!(kept_name(&versioned, Some("mine")), "mine");
+        assert_eq!(kept_name(&versioned, None), "1.0.0");
+    }
+
+    #[test]
+    fn pack_names_need_to_be_tags() {
+        assert!(pack_name(None, "1.0.0").is_ok());
+        assert!(pack_name(Some("1.0.0_cu121"), "1.0.0+cu121").is_ok());
+        assert_eq!(
+            pack_name(None, "1.0.0+cu121").unwrap_err().to_string(),
+            "version \"1.0.0+cu121\" cannot be a registry tag (a tag is up to 128 letters, \
+             digits, _ . and -, not starting with . or -); name the archive's reference, e.g. \
+             1.0.0_cu121"
+        );
+        assert!(matches!(
+            pack_name(Some("v1 beta"), "1.0.0"),
+            Err(Error::InvalidTag { suggestion, .. }) if suggestion == "v1_beta"
+        ));
     }
 
     #[test]

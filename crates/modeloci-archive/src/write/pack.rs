@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use modeloci_digest::{DigestReader, Measured};
-use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest};
+use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest, annotations};
 
 use crate::codec::compress::{Codec, compress, compresses_well, suits_literals};
 use crate::error::{Error, Result};
@@ -14,7 +14,7 @@ use crate::progress::{Counting, Reporter};
 use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
-use crate::write::index::ref_name;
+use crate::write::index::{pack_name, ref_name};
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::walk::{Selection, model_files, open_planned};
 
@@ -91,10 +91,12 @@ impl ModelPackager {
     ///
     /// [`Error::NotADirectory`], [`Error::EmptyModel`], [`Error::UnpackableFile`] (a FIFO, a
     /// dangling symlink, a name the unpacker would refuse), [`Error::FileChanged`],
-    /// [`Error::InvalidOption`], or [`Error::Io`] naming the file.
+    /// [`Error::InvalidOption`], [`Error::VersionNotATag`] (a version such as `1.0.0+cu121`
+    /// with no [`PackOptions::tag`]), [`Error::InvalidTag`], or [`Error::Io`] naming the file.
     pub fn pack(&self, model_dir: &Path, config: &OciConfig) -> Result<PackReport> {
         self.options.validate()?;
         check_config(config)?;
+        pack_name(self.options.tag.as_deref(), &config.version)?;
         let profile = self.profile();
         let created = self.options.created.as_deref();
         // Refuse what the profile refuses before writing anything.
@@ -122,8 +124,15 @@ impl ModelPackager {
             layers.push(layer);
             diff_ids.extend(diff_id);
         }
-        let (config_bytes, manifest) =
+        let (config_bytes, mut manifest) =
             profile.documents(config, &layers, diff_ids, &detection.facts, created)?;
+        // A name other than the version travels in the manifest, so that a pull names the
+        // archive as pack did, whatever tag it pulls by.
+        if let Some(tag) = self.options.tag.as_deref().filter(|t| *t != config.version) {
+            manifest
+                .annotations
+                .insert(annotations::REF_NAME.to_owned(), tag.to_owned());
+        }
         let (manifest_blob, archive_bytes) = assembler.finish(
             &config_bytes,
             &manifest,

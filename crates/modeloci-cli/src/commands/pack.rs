@@ -113,6 +113,9 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
     if let Some(output) = args.output {
         options = options.with_output(output);
     }
+    if let Some(tag) = args.tag {
+        options = options.with_tag(tag);
+    }
     if let Some(epoch) = source_date_epoch()? {
         options = options.with_source_date_epoch(epoch);
     }

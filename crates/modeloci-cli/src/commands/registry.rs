@@ -4,9 +4,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use modeloci_archive::Archive;
 use modeloci_registry::{
-    BlobOutcome, Client, ClientOptions, Credentials, DockerConfig, PullOptions, PullTarget,
-    PushOptions, Reference, Scheme, TlsOptions,
+    BlobOutcome, ChunkFallback, Client, ClientOptions, Credentials, DockerConfig, PullOptions,
+    PullTarget, PushOptions, PushReport, Reference, Scheme, TlsOptions,
 };
+use modeloci_spec::tag::is_valid_tag;
 use serde::Serialize;
 
 use super::{Ctx, Outcome, credentials, mtime};
@@ -99,6 +100,8 @@ struct PushJson<'a> {
     tags: &'a [String],
     bytes_uploaded: u64,
     blobs: Vec<BlobJson<'a>>,
+    chunk_size: u64,
+    fallback: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -141,21 +144,56 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
                     outcome: outcome(*o),
                 })
                 .collect(),
+            chunk_size: report.chunk_size,
+            fallback: fallback(&report),
         })?;
     } else if ctx.human() {
-        outln!("Pushed {}", printable(&report.reference))?;
-        let uploaded =
-            report.count(BlobOutcome::Uploaded) + report.count(BlobOutcome::UploadedInChunks);
-        outln!(
-            "  {} blobs: {uploaded} uploaded ({}), {} already there, {} mounted; tags: {}",
-            report.blobs.len(),
-            human_size(report.bytes_uploaded()),
-            report.count(BlobOutcome::Existed),
-            report.count(BlobOutcome::Mounted),
-            printable(report.tags.join(", "))
-        )?;
+        push_summary(&report, &archive)?;
     }
     Ok(Outcome::Success)
+}
+
+/// How the push got around the registry's refusal of its chunks, for `--json`.
+fn fallback(report: &PushReport) -> Option<&'static str> {
+    report.fallback.map(|f| match f {
+        ChunkFallback::SmallerChunks => "smaller-chunks",
+        _ => "single-put",
+    })
+}
+
+/// The human summary of a push: what went up, how, and the tag to name it as the archive.
+fn push_summary(report: &PushReport, archive: &Archive) -> Result<()> {
+    outln!("Pushed {}", printable(&report.reference))?;
+    let uploaded =
+        report.count(BlobOutcome::Uploaded) + report.count(BlobOutcome::UploadedInChunks);
+    outln!(
+        "  {} blobs: {uploaded} uploaded ({}), {} already there, {} mounted; tags: {}",
+        report.blobs.len(),
+        human_size(report.bytes_uploaded()),
+        report.count(BlobOutcome::Existed),
+        report.count(BlobOutcome::Mounted),
+        printable(report.tags.join(", "))
+    )?;
+    match report.fallback {
+        Some(ChunkFallback::SmallerChunks) => outln!(
+            "  the registry refused larger chunks: sent {} chunks",
+            human_size(report.chunk_size)
+        )?,
+        Some(_) => outln!("  the registry refused chunks: each blob went up in one PUT")?,
+        None => {}
+    }
+    let name = archive.reference_name().unwrap_or_default();
+    if !report.tags.iter().any(|t| t == name) && is_valid_tag(name) {
+        let mut by_name = report.reference.clone();
+        by_name.tag = Some(name.to_owned());
+        by_name.digest = None;
+        outln!(
+            "  the archive is named {}: push to {} to tag it so too",
+            printable(name),
+            printable(&by_name)
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

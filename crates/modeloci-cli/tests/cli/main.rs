@@ -6,6 +6,7 @@ mod crash;
 mod credentials;
 mod errors;
 mod faults;
+mod quirks;
 mod races;
 mod registry;
 mod terminal;

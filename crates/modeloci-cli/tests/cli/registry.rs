@@ -55,7 +55,14 @@ fn login_push_pull_logout() {
     assert_snapshot!(
         "push",
         run(
-            &["push", "--archive", golden, &target, "--tag", "latest"],
+            &[
+                "push",
+                "--archive",
+                golden,
+                &format!("{target}:1.0.0"),
+                "--tag",
+                "latest"
+            ],
             None
         )
     );

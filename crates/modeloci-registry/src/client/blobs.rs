@@ -82,13 +82,47 @@ pub(crate) enum ChunkAnswer {
     },
     /// Another status.
     Rejected {
-        /// Whether the status means the registry does not take chunks at all.
-        refuses_chunks: bool,
+        /// What the status says of the registry's way with chunks.
+        refusal: Refusal,
         /// The error for the answer, with the registry's description.
         error: Error,
     },
     /// The request failed (a broken connection, a stall, a refusal); it may be resumed.
     Failed(Error),
+}
+
+/// What a PATCH's refusal says of how the registry takes chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The chunk was too large (413, or a 400 or 416 that says so): a smaller one may pass.
+    TooLarge,
+    /// The registry may take no chunks at all (400, 404, 405, 411, 416, 501), when it says
+    /// so of the first.
+    NoChunks,
+    /// Any other status: a fault to retry.
+    Other,
+}
+
+impl Refusal {
+    /// What `status`, with the registry's `error` for it, says.
+    fn of(status: u16, error: &Error) -> Self {
+        let detail = match error {
+            Error::Status {
+                detail: Some(detail),
+                ..
+            } => detail.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        let about_size = ["too large", "too big", "size", "exceed"]
+            .iter()
+            .any(|w| detail.contains(w));
+        match status {
+            413 => Self::TooLarge,
+            400 | 416 if about_size => Self::TooLarge,
+            400 | 404 | 405 | 411 | 416 | 501 => Self::NoChunks,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl Client {
@@ -259,9 +293,10 @@ impl Client {
         };
         let status = resp.status().as_u16();
         if status != 202 {
+            let error = self.unexpected("PATCH", &url, resp);
             return Ok(ChunkAnswer::Rejected {
-                refuses_chunks: matches!(status, 400 | 404 | 405 | 411 | 413 | 416 | 501),
-                error: self.unexpected("PATCH", &url, resp),
+                refusal: Refusal::of(status, &error),
+                error,
             });
         }
         let range = header(&resp, "range");
@@ -322,8 +357,8 @@ impl Client {
         }
     }
 
-    /// Where an upload session stands (GET on its location): the next byte it expects,
-    /// following it to its next location.
+    /// Where an upload session stands (GET on its location): the next byte it expects
+    /// (`Range: 0-0` counts as none), following it to its next location.
     ///
     /// # Errors
     ///
@@ -345,6 +380,10 @@ impl Client {
         let next_location = header(&resp, "location");
         drain(resp);
         let next = match range {
+            // Distribution states an empty session as `0-0`, not as one byte received: the
+            // first byte is sent again, which costs one byte where the other reading would
+            // corrupt the blob.
+            Some(range) if range_end(&range) == Some(0) => 0,
             Some(range) => {
                 let what = format!("the upload's status was answered with Range {range:?}");
                 self.confirmed(blob, &range, &what)?
@@ -402,6 +441,21 @@ mod tests {
         assert_eq!(range_end("bytes=0-9"), Some(9));
         assert_eq!(range_end("0-"), None);
         assert_eq!(range_end("junk"), None);
+    }
+
+    #[test]
+    fn refusals_tell_a_chunk_too_large_from_no_chunks() {
+        let client = Client::new("localhost", super::super::ClientOptions::default());
+        let err =
+            |detail: &str| client.status_error("PATCH", "http://r/u", 400, Some(detail.to_owned()));
+        assert_eq!(Refusal::of(413, &err("")), Refusal::TooLarge);
+        assert_eq!(
+            Refusal::of(400, &err("chunk exceeds the maximum size")),
+            Refusal::TooLarge
+        );
+        assert_eq!(Refusal::of(400, &err("unsupported")), Refusal::NoChunks);
+        assert_eq!(Refusal::of(405, &err("")), Refusal::NoChunks);
+        assert_eq!(Refusal::of(503, &err("")), Refusal::Other);
     }
 
     #[test]
