@@ -77,7 +77,7 @@ fn ci_pushes_and_pulls_with_credentials_from_the_environment_or_standard_input()
     let golden = golden();
     let env = [("MODELOCI_USERNAME", USER), ("MODELOCI_PASSWORD", SECRET)];
 
-    let push = run(tmp, &["push", "--archive", &golden, &repo], &env, None, reg);
+    let push = run(tmp, &["push", "--archive", &golden, &target], &env, None, reg);
     assert_eq!(push.code, 0, "{}", push.stderr);
     assert!(
         !tmp.join("docker").exists(),
@@ -450,7 +450,7 @@ fn bearer_tokens_from_a_token_server_for_ci_credentials_with_the_real_registry()
         "push",
         "--archive",
         golden.as_str(),
-        &format!("{reg}/ci/tiny"),
+        &format!("{reg}/ci/tiny:1.0.0"),
     ];
     let r = run(tmp, &push, &env, None, reg);
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, registry.log());
