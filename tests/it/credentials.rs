@@ -59,7 +59,13 @@ fn a_real_registry_with_token_auth_takes_the_credentials_config_json_holds() {
         .unwrap();
     let authed = client(&registry.addr, stored);
     authed.ping().unwrap();
-    push(&authed, &archive, &r, &PushOptions::default()).unwrap();
+    push(
+        &authed,
+        &archive,
+        &r.with_tag("1.0.0"),
+        &PushOptions::default(),
+    )
+    .unwrap();
     let out = dir.path().join("a.tar");
     pull(
         &authed,

@@ -77,7 +77,13 @@ fn ci_pushes_and_pulls_with_credentials_from_the_environment_or_standard_input()
     let golden = golden();
     let env = [("MODELOCI_USERNAME", USER), ("MODELOCI_PASSWORD", SECRET)];
 
-    let push = run(tmp, &["push", "--archive", &golden, &target], &env, None, reg);
+    let push = run(
+        tmp,
+        &["push", "--archive", &golden, &target],
+        &env,
+        None,
+        reg,
+    );
     assert_eq!(push.code, 0, "{}", push.stderr);
     assert!(
         !tmp.join("docker").exists(),
