@@ -133,6 +133,32 @@ pub enum Error {
     /// The options do not make sense.
     #[error("{0}")]
     InvalidOption(String),
+    /// A reference without a tag, in a repository that has no `latest`: its tags instead.
+    #[error("{repository} has no tag latest in {registry}{}", tag_list(.tags, *.total))]
+    NoDefaultTag {
+        /// `host[:port]`
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// Its first tags.
+        tags: Vec<String>,
+        /// How many tags it has in all.
+        total: usize,
+    },
+}
+
+/// `; its tags: a, b (and 3 more)`, or `; it has no tags`.
+fn tag_list(tags: &[String], total: usize) -> String {
+    if tags.is_empty() {
+        return "; it has no tags".to_owned();
+    }
+    let more = total.saturating_sub(tags.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("; its tags: {}{more}", tags.join(", "))
 }
 
 /// `2 s`, or `1.5 s`, or `250 ms`.
