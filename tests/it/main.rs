@@ -13,6 +13,7 @@ mod properties;
 mod pull_target;
 mod reference;
 mod registry;
+mod remote;
 mod roundtrip;
 mod schema;
 mod selection;
