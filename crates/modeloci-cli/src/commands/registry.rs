@@ -33,7 +33,7 @@ fn blob_cache() -> Option<PathBuf> {
     Some(base.join("modeloci/blob-locations.json"))
 }
 
-fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
+pub(super) fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
     let credentials = docker_config()?.credentials(&reference.registry)?;
     let options = ClientOptions::default()
         .with_credentials(credentials)
