@@ -153,6 +153,7 @@ pub fn copy(
     Ok(CopyReport {
         source: resolved.reference.clone(),
         target: Reference {
+            tag: tags.first().cloned(),
             digest: Some(resolved.digest.clone()),
             ..target.clone()
         },

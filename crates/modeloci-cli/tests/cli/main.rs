@@ -7,6 +7,7 @@ mod errors;
 mod faults;
 mod races;
 mod registry;
+mod remote;
 mod terminal;
 
 use std::path::{Path, PathBuf};
