@@ -44,6 +44,9 @@ pub(crate) enum Command {
     /// image index, the manifests it lists.
     Inspect(InspectArgs),
     /// Check every blob of an archive against its digest and size.
+    ///
+    /// Given a registry reference (host[:port]/repository[:tag|@digest]) instead, it downloads
+    /// each blob of the manifest and checks it as it streams, keeping nothing.
     Verify(VerifyArgs),
     /// Restore the model's files from an archive (or its OCI layout with --layout).
     Unpack(UnpackArgs),
@@ -162,8 +165,8 @@ pub(crate) struct PackArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ArchiveArg {
-    /// The archive: a tar file, or an OCI layout directory (for inspect, also a registry
-    /// reference: host[:port]/repository[:tag|@digest]).
+    /// The archive: a tar file, or an OCI layout directory (for inspect and verify, also a
+    /// registry reference: host[:port]/repository[:tag|@digest]).
     #[arg(value_name = "ARCHIVE", required_unless_present = "archive")]
     pub(crate) operand: Option<String>,
     /// The archive, as a flag: a tar file, or an OCI layout directory.
@@ -186,6 +189,8 @@ pub(crate) struct InspectArgs {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     pub(crate) archive: ArchiveArg,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

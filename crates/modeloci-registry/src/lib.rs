@@ -54,6 +54,6 @@ pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};
 pub use push::{BlobOutcome, PushOptions, PushReport, push};
 pub use reference::Reference;
 pub use remote::{
-    Inspected, MAX_CONFIG_SIZE, RemoteInspect, Resolved, TagsOptions, inspect, is_valid_tag,
-    list_tags, resolve, tag,
+    Inspected, MAX_CONFIG_SIZE, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport, Resolved,
+    TagsOptions, inspect, is_valid_tag, list_tags, resolve, tag, verify,
 };

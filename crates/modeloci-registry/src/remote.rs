@@ -1,13 +1,15 @@
 //! Reading a registry without pulling: a manifest resolved and checked, its config (capped,
-//! checked), a repository's tags page by page, and a new tag for a manifest already there.
-//! No layer blob is read here.
+//! checked), a repository's tags page by page, a new tag for a manifest already there, and a
+//! verify that streams every blob through a hasher and keeps nothing. Only [`verify`] reads
+//! layer blobs.
 
 use std::io::Read;
 
-use modeloci_digest::Hasher;
+use modeloci_archive::BlobStatus;
+use modeloci_digest::{BUFFER_SIZE, Hasher, all_or_first_error, largest_first, read_chunks};
 use modeloci_spec::{Digest, MediaType, OciIndex, OciManifest};
 
-use crate::client::Client;
+use crate::client::{Client, is_io_timeout};
 use crate::naming::{manifest_ref, pull_tag};
 use crate::reference::{Reference, valid_tag};
 use crate::{Error, Result};
@@ -309,4 +311,139 @@ pub fn tag(client: &Client, reference: &Reference, new_tag: &str) -> Result<Dige
         &resolved.media_type,
         &resolved.bytes,
     )
+}
+
+/// One blob of a manifest in a registry, as [`verify`] found it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RemoteBlobCheck {
+    /// `config`, or the layer's title (`layer N` without one).
+    pub what: String,
+    /// The descriptor the manifest gives.
+    pub descriptor: modeloci_spec::Descriptor,
+    /// What its bytes are.
+    pub status: BlobStatus,
+}
+
+/// What [`verify`] found.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RemoteVerifyReport {
+    /// The manifest, checked against its digest.
+    pub resolved: Resolved,
+    /// The config's check.
+    pub config: RemoteBlobCheck,
+    /// Each layer's, in the manifest's order.
+    pub layers: Vec<RemoteBlobCheck>,
+}
+
+impl RemoteVerifyReport {
+    /// How many blobs failed.
+    pub fn failures(&self) -> usize {
+        std::iter::once(&self.config)
+            .chain(&self.layers)
+            .filter(|c| !c.status.is_ok())
+            .count()
+    }
+
+    /// Whether every blob matched.
+    pub fn is_ok(&self) -> bool {
+        self.failures() == 0
+    }
+}
+
+/// Downloads every blob of the manifest `reference` names and checks it against its
+/// descriptor, keeping nothing: each streams through the hasher, `concurrency` at once. A
+/// blob the registry lacks or that does not match is a failed check, not an error.
+///
+/// # Errors
+///
+/// Those of [`resolve`], [`Error::InvalidOption`] for an image index, [`Error::Archive`]
+/// for a manifest that does not parse, and transport errors.
+pub fn verify(
+    client: &Client,
+    reference: &Reference,
+    concurrency: usize,
+) -> Result<RemoteVerifyReport> {
+    let resolved = resolve(client, reference)?;
+    if resolved.is_index() {
+        return Err(Error::InvalidOption(format!(
+            "{} is an image index; verify one of its manifests by digest",
+            resolved.reference
+        )));
+    }
+    let manifest = OciManifest::from_slice(&resolved.bytes).map_err(|source| {
+        Error::Archive(modeloci_archive::Error::InvalidDocument {
+            entry: format!("manifest {}", resolved.digest),
+            source,
+        })
+    })?;
+    let mut jobs = vec![("config".to_owned(), manifest.config.clone())];
+    for (i, layer) in manifest.layers.iter().enumerate() {
+        let what = layer
+            .title()
+            .map_or_else(|| format!("layer {i}"), str::to_owned);
+        jobs.push((what, layer.clone()));
+    }
+    let sizes: Vec<u64> = jobs.iter().map(|(_, d)| d.size).collect();
+    let statuses = all_or_first_error(largest_first(&sizes, concurrency.max(1), |i| {
+        check_blob(client, &reference.repository, &jobs[i].1)
+    }))?;
+    let mut checks = jobs
+        .into_iter()
+        .zip(statuses)
+        .map(|((what, descriptor), status)| RemoteBlobCheck {
+            what,
+            descriptor,
+            status,
+        });
+    let config = checks.next().expect("the config is the first job");
+    Ok(RemoteVerifyReport {
+        resolved,
+        config,
+        layers: checks.collect(),
+    })
+}
+
+/// Streams one blob through a hasher (at most one byte past its size) and compares.
+fn check_blob(
+    client: &Client,
+    repository: &str,
+    descriptor: &modeloci_spec::Descriptor,
+) -> Result<BlobStatus> {
+    let body = match client.get_blob(repository, &descriptor.digest, 0) {
+        Ok(body) => body,
+        Err(Error::NotFound { .. }) => return Ok(BlobStatus::Missing),
+        Err(e) => return Err(e),
+    };
+    let mut hasher = Hasher::new(descriptor.digest.algorithm());
+    let mut reader = body.reader.take(descriptor.size.saturating_add(1));
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    read_chunks(&mut reader, &mut buf, |chunk| {
+        hasher.update(chunk);
+        Ok::<(), std::io::Error>(())
+    })
+    .map_err(|e| {
+        let e = e.into_io();
+        if is_io_timeout(&e) {
+            client.stalled(format!("downloading blob {}", descriptor.digest), 1)
+        } else {
+            Error::Unreachable {
+                registry: client.registry().to_owned(),
+                reason: e.to_string(),
+            }
+        }
+    })?;
+    let actual = hasher.finish();
+    Ok(if actual.size != descriptor.size {
+        BlobStatus::SizeMismatch {
+            actual: actual.size,
+        }
+    } else if actual.digest != descriptor.digest {
+        BlobStatus::DigestMismatch {
+            actual: actual.digest,
+        }
+    } else {
+        BlobStatus::Ok
+    })
 }

@@ -1,14 +1,17 @@
 //! Commands on a registry that move no archive: `inspect REF`, `tags`, `copy`, `tag`.
 
 use anyhow::{Result, bail};
+use modeloci_archive::BlobStatus;
 use modeloci_registry::Reference;
 use modeloci_registry::{
-    BlobOutcome, CopyOptions, Inspected, RemoteInspect, TagsOptions, is_valid_tag,
+    BlobOutcome, CopyOptions, Inspected, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport,
+    TagsOptions, is_valid_tag,
 };
 use modeloci_spec::{Descriptor, MediaType, ModelPackConfig, OciConfig, OciIndex, OciManifest};
 use serde::Serialize;
 
 use super::registry::client;
+use super::verify::{problem, verdict};
 use super::{Ctx, Outcome};
 use crate::cli::{CopyArgs, RegistryArgs, TagArgs, TagsArgs};
 use crate::output::{human_size, outln, print_json, printable};
@@ -189,6 +192,131 @@ fn print_index(found: &RemoteInspect, index: &OciIndex, ctx: &Ctx) -> Result<()>
         )?;
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyJson<'a> {
+    reference: String,
+    ok: bool,
+    failures: usize,
+    manifest: ManifestCheckJson<'a>,
+    config: CheckJson<'a>,
+    layers: Vec<CheckJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ManifestCheckJson<'a> {
+    digest: &'a str,
+    size: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckJson<'a> {
+    what: &'a str,
+    media_type: &'a str,
+    digest: &'a str,
+    size: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actual_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actual_digest: Option<&'a str>,
+}
+
+impl<'a> CheckJson<'a> {
+    fn new(check: &'a RemoteBlobCheck) -> Self {
+        let (status, actual_size, actual_digest) = match &check.status {
+            BlobStatus::Ok => ("ok", None, None),
+            BlobStatus::Missing => ("missing", None, None),
+            BlobStatus::SizeMismatch { actual } => ("size-mismatch", Some(*actual), None),
+            BlobStatus::DigestMismatch { actual } => {
+                ("digest-mismatch", None, Some(actual.as_str()))
+            }
+            _ => ("failed", None, None),
+        };
+        Self {
+            what: &check.what,
+            media_type: check.descriptor.media_type.as_str(),
+            digest: check.descriptor.digest.as_str(),
+            size: check.descriptor.size,
+            status,
+            actual_size,
+            actual_digest,
+        }
+    }
+}
+
+/// `verify REF`: every blob downloaded and checked as it streams, nothing kept.
+pub(super) fn verify(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> Result<Outcome> {
+    let client = client(reference, args)?;
+    let report = modeloci_registry::verify(&client, reference, args.concurrency)?;
+    let resolved = &report.resolved;
+    if ctx.json {
+        print_json(&VerifyJson {
+            reference: resolved.reference.to_string(),
+            ok: report.is_ok(),
+            failures: report.failures(),
+            manifest: ManifestCheckJson {
+                digest: resolved.digest.as_str(),
+                size: resolved.bytes.len() as u64,
+            },
+            config: CheckJson::new(&report.config),
+            layers: report.layers.iter().map(CheckJson::new).collect(),
+        })?;
+    } else if ctx.human() {
+        print_verify(&report)?;
+    } else if !report.is_ok() {
+        eprintln!(
+            "error: {} of the manifest's blobs failed",
+            report.failures()
+        );
+    }
+    Ok(if report.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::VerificationFailed
+    })
+}
+
+fn print_verify(report: &RemoteVerifyReport) -> std::io::Result<()> {
+    let resolved = &report.resolved;
+    outln!(
+        "OK    manifest  {}  {}  ({})",
+        resolved.digest,
+        human_size(resolved.bytes.len() as u64),
+        printable(&resolved.reference)
+    )?;
+    let line = |kind: &str, check: &RemoteBlobCheck| {
+        let title = if kind == "layer" {
+            format!("  {}", printable(&check.what))
+        } else {
+            String::new()
+        };
+        let problem = problem(&check.status)
+            .map(|p| format!(": {}", p.replace("from the archive", "from the registry")))
+            .unwrap_or_default();
+        outln!(
+            "{}  {kind:<8}  {}  {}{title}{problem}",
+            verdict(check.status.is_ok()),
+            check.descriptor.digest,
+            human_size(check.descriptor.size)
+        )
+    };
+    line("config", &report.config)?;
+    for layer in &report.layers {
+        line("layer", layer)?;
+    }
+    let total = 2 + report.layers.len();
+    if report.is_ok() {
+        outln!(
+            "All {total} checks passed ({} layers, downloaded and not kept).",
+            report.layers.len()
+        )
+    } else {
+        outln!("{} of {total} checks failed.", report.failures())
+    }
 }
 
 /// A repository operand: `host[:port]/repository`, no tag or digest.

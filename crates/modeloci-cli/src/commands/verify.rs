@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use modeloci_archive::{
     Archive, ArchiveFormat, BlobCheck, BlobStatus, Error, VerifyReport, verify_with_progress,
 };
@@ -100,7 +100,7 @@ pub(super) fn problem(status: &BlobStatus) -> Option<String> {
     })
 }
 
-fn verdict(ok: bool) -> &'static str {
+pub(super) fn verdict(ok: bool) -> &'static str {
     if ok { "OK  " } else { "FAIL" }
 }
 
@@ -127,7 +127,17 @@ pub(super) fn print_refused_json(path: &std::path::Path, refused: &str) -> Resul
 }
 
 pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
-    let path = super::archive_path(&args.archive, "-o FILE")?;
+    let path = match super::Operand::of(&args.archive) {
+        super::Operand::Archive(path) => path,
+        super::Operand::Remote(reference) => {
+            if args.archive.reference.is_some() {
+                bail!(
+                    "--ref picks a manifest in an archive's index; for a registry, name the tag or digest in the reference"
+                );
+            }
+            return super::remote::verify(&reference, &args.registry, ctx);
+        }
+    };
     let archive = match open(&path, args.archive.reference.as_deref())? {
         Ok(archive) => archive,
         Err(refused) => {

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command as Process;
 
+use modeloci_tests::fake_registry::{FakeRegistry, Script};
 use modeloci_tests::registry::Registry;
 
 use crate::{client_env, fixtures, modeloci, transcript};
@@ -208,8 +209,8 @@ fn operands_these_commands_refuse() {
             "error: invalid tag \"no/slash\": a tag is up to 128 letters, digits, _ . and -, not starting with . or -\n",
         ),
         (
-            &["verify", r],
-            "error: 127.0.0.1:1/models/tiny:1.0.0 is a registry reference, not an archive here: `modeloci pull 127.0.0.1:1/models/tiny:1.0.0 -o FILE` fetches it, verifying every blob\n",
+            &["verify", r, "--ref", "x"],
+            "error: --ref picks a manifest in an archive's index; for a registry, name the tag or digest in the reference\n",
         ),
         (
             &["unpack", r, "-o", "out"],
@@ -235,4 +236,64 @@ fn operands_these_commands_refuse() {
             "{args:?}"
         );
     }
+}
+
+#[test]
+fn verify_of_a_reference_streams_every_blob_and_names_the_one_that_lies() {
+    let fake = FakeRegistry::start(Script::default());
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    std::fs::copy(
+        fixtures().join("golden/tiny-1.0.0.tar"),
+        tmp.join("tiny.tar"),
+    )
+    .unwrap();
+    let r = format!("{}/models/tiny:1.0.0", fake.addr);
+    let push = run(tmp, &["push", "--archive", "tiny.tar", &r], &[]);
+    assert!(push.starts_with("exit: 0\n"), "{push}");
+    let d = "sha256:09ee164c29f5a2c31da8801b04264eb73f6cb0ec93f6a87108b8d45c17fd9501";
+    let weights = "sha256:fa84bb69567ff94ecb7db09357802b57d49b19afd9180836a9211ca3fcb038e8";
+    let expected = |weights_line: &str, verdict: &str, code: u8| {
+        format!(
+            "exit: {code}
+--- stdout
+OK    manifest  {d}  2.0 KiB  ([FAKE]/models/tiny:1.0.0@{d})
+OK    config    sha256:1dd6c83bcd97eaa0fcfe14075c6af956c599b4a1ab4943f99586a9bb5041d2fc  251 B
+OK    layer     sha256:fd59a7999df21132bfbaf4d108683680d0b391d2832eb5340c4097f72d51c881  187 B  README.md
+OK    layer     sha256:d254f4f70977fc158877a15b099d6b6adbea0b9e5de5236a6334122d863e2cf5  240 B  config.json
+OK    layer     sha256:0e2a89f7191b83eef4f822b15269dfcf21e1d49f5bd05041e8aec9ef02064292  170 B  generation_config.json
+{weights_line}
+OK    layer     sha256:a669729911780686990f08c6903abf291e6bbfbdfdafe7c6eb2f659e82adb105  152 B  scripts/serve.sh
+OK    layer     sha256:d98199a6570306fb2344573d30a62f9c5e14a44177219ad99c7e42800ce7101d  471 B  tokenizer.json
+OK    layer     sha256:68f5973fddbb9113c98d9163ca1194d8747ddc0eff90bf01ed40381c758b2107  162 B  tokenizer_config.json
+{verdict}
+--- stderr
+"
+        )
+    };
+    let verify = || run(tmp, &["verify", &r], &[]).replace(&fake.addr, "[FAKE]");
+    assert_eq!(
+        verify(),
+        expected(
+            &format!("OK    layer     {weights}  3.5 KiB  model.safetensors"),
+            "All 9 checks passed (7 layers, downloaded and not kept).",
+            0
+        )
+    );
+    fake.corrupt_blob(weights);
+    let failed = verify();
+    assert!(failed.starts_with("exit: 1\n"), "{failed}");
+    assert!(
+        failed.contains(&format!(
+            "FAIL  layer     {weights}  3.5 KiB  model.safetensors: digest mismatch, the blob hashes to sha256:"
+        )),
+        "{failed}"
+    );
+    assert!(failed.contains("\n1 of 9 checks failed.\n"), "{failed}");
+    let mut names: Vec<String> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cache", "tiny.tar"], "verify keeps nothing");
 }
