@@ -82,7 +82,7 @@ fn inspect_reads_the_manifest_and_the_config_and_nothing_else() {
         let Inspected::Manifest { manifest, config } = &found.inspected else {
             panic!("{name}: not a manifest");
         };
-        assert_eq!(manifest, archive.manifest());
+        assert_eq!(**manifest, *archive.manifest());
         assert_eq!(*config, archive.config_bytes().unwrap());
         assert_eq!(
             proxy.requests()[before..],
@@ -427,7 +427,7 @@ fn copy_carries_referrers_by_the_tag_schema() {
         &CopyOptions::default(),
     )
     .unwrap();
-    assert_eq!(report.referrers, [referrer.clone()]);
+    assert_eq!(report.referrers, std::slice::from_ref(&referrer));
     let fallback = format!("sha256-{}", archive.manifest_digest().hex());
     let listed: OciIndex = OciIndex::from_slice(&skopeo(
         &format!("{}/copied/tiny:{fallback}", two.addr),

@@ -101,6 +101,9 @@ impl CopyReport {
     }
 }
 
+/// The manifests stored and the blobs copied so far.
+type Done = (Vec<Digest>, Vec<(Descriptor, BlobOutcome)>);
+
 /// The two sides of a copy.
 struct Copier<'a> {
     src: &'a Client,
@@ -108,7 +111,7 @@ struct Copier<'a> {
     dst: &'a Client,
     dst_repo: &'a str,
     concurrency: usize,
-    report: Mutex<(Vec<Digest>, Vec<(Descriptor, BlobOutcome)>)>,
+    report: Mutex<Done>,
 }
 
 /// Copies what `source` names to `target` (a tag, else the source's tag, else by digest
@@ -188,7 +191,7 @@ impl Copier<'_> {
             }
         }
         if tags.is_empty() {
-            self.put(&resolved.digest.to_string(), resolved)?;
+            self.put(resolved.digest.as_str(), resolved)?;
         }
         for tag in &tags {
             self.put(tag, resolved)?;

@@ -112,7 +112,7 @@ pub enum Inspected {
     /// A manifest, with its config blob (checked against its descriptor).
     Manifest {
         /// The manifest.
-        manifest: OciManifest,
+        manifest: Box<OciManifest>,
         /// The config blob's bytes.
         config: Vec<u8>,
     },
@@ -151,7 +151,10 @@ pub fn inspect(client: &Client, reference: &Reference) -> Result<RemoteInspect> 
     } else {
         let manifest = OciManifest::from_slice(&resolved.bytes).map_err(invalid)?;
         let config = fetch_config(client, &reference.repository, &manifest)?;
-        Inspected::Manifest { manifest, config }
+        Inspected::Manifest {
+            manifest: Box::new(manifest),
+            config,
+        }
     };
     Ok(RemoteInspect {
         resolved,

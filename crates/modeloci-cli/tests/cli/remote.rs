@@ -74,12 +74,6 @@ fn inspect_tag_tags_and_copy_a_pushed_model() {
         let pick = |t: &str| t.lines().find(|l| l.starts_with(line)).map(str::to_owned);
         assert_eq!(pick(&local), pick(&remote), "{line}");
     }
-    assert!(
-        remote.contains(&format!(
-            "Reference:     [REGISTRY1]/models/tiny:1.0.0@sha256:"
-        )),
-        "{remote}"
-    );
     let d = "sha256:09ee164c29f5a2c31da8801b04264eb73f6cb0ec93f6a87108b8d45c17fd9501";
     assert_eq!(
         remote,
