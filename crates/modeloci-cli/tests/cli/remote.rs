@@ -291,3 +291,45 @@ OK    layer     sha256:68f5973fddbb9113c98d9163ca1194d8747ddc0eff90bf01ed40381c7
     names.sort();
     assert_eq!(names, ["cache", "tiny.tar"], "verify keeps nothing");
 }
+
+#[test]
+fn inspect_of_an_index_lists_its_manifests() {
+    let registry = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let golden = fixtures().join("golden/tiny-1.0.0.tar");
+    std::fs::copy(&golden, tmp.join("tiny.tar")).unwrap();
+    let src = format!("{}/models/tiny", registry.addr);
+    let push = run(tmp, &["push", "--archive", "tiny.tar", &src], &[&registry]);
+    assert!(push.starts_with("exit: 0\n"), "{push}");
+    let archive = modeloci_archive::Archive::open(&golden).unwrap();
+    let child = modeloci_spec::Descriptor::new(
+        modeloci_spec::MediaType::ImageManifest,
+        archive.manifest_digest().clone(),
+        archive.manifest_bytes().len() as u64,
+    )
+    .with_artifact_type(modeloci_spec::MediaType::ModelociArtifact);
+    let index = modeloci_spec::OciIndex::new(vec![child]).to_json();
+    let client = modeloci_registry::Client::new(&registry.addr, Default::default());
+    let digest = client
+        .put_manifest(
+            "models/tiny",
+            "multi",
+            &modeloci_spec::MediaType::ImageIndex,
+            &index,
+        )
+        .unwrap();
+    assert_eq!(
+        run(tmp, &["inspect", &format!("{src}:multi")], &[&registry]),
+        format!(
+            "exit: 0
+--- stdout
+Reference:     [REGISTRY1]/models/tiny:multi@{digest}
+Index:         {digest} (1 manifests)
+  {}     2.0 KiB  application/vnd.modeloci.model.v1
+--- stderr
+",
+            archive.manifest_digest()
+        )
+    );
+}
