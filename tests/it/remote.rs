@@ -539,3 +539,42 @@ fn each_side_of_a_copy_gets_its_own_credentials_only() {
         "the source got its own credentials"
     );
 }
+
+#[test]
+fn a_listed_referrer_that_refers_elsewhere_is_refused() {
+    let one = Registry::start(None);
+    let two = Registry::start(None);
+    let archive = push_golden(&one.addr, "tiny-1.0.0.tar", "models/tiny");
+    let stranger = push_golden(&one.addr, "tiny-1.0.0-modelpack.tar", "models/tiny:other");
+    let src = client(&one.addr);
+    let listed = Descriptor::new(
+        MediaType::ImageManifest,
+        stranger.manifest_digest().clone(),
+        stranger.manifest_bytes().len() as u64,
+    );
+    let fallback = format!("sha256-{}", archive.manifest_digest().hex());
+    src.put_manifest(
+        "models/tiny",
+        &fallback,
+        &MediaType::ImageIndex,
+        &OciIndex::new(vec![listed]).to_json(),
+    )
+    .unwrap();
+    let err = copy(
+        &src,
+        &reference(&one.addr, "models/tiny:1.0.0"),
+        &client(&two.addr),
+        &reference(&two.addr, "copied/tiny"),
+        &CopyOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: it lists {} among the referrers of {}, but that manifest's subject is absent",
+            one.addr,
+            stranger.manifest_digest(),
+            archive.manifest_digest()
+        )
+    );
+}

@@ -245,20 +245,28 @@ impl Copier<'_> {
         }
         let index = OciIndex::from_slice(bytes).map_err(invalid)?;
         for child in &index.manifests {
-            self.copy_by_digest(&child.digest, depth + 1)?;
+            self.copy_by_digest(&child.digest, depth + 1, None)?;
         }
         Ok(())
     }
 
     /// Copies the manifest (or index) `digest` of the source, and what it needs, storing it
-    /// by digest.
-    fn copy_by_digest(&self, digest: &Digest, depth: usize) -> Result<()> {
+    /// by digest. With `subject`, it must be a manifest referring to that one.
+    fn copy_by_digest(
+        &self,
+        digest: &Digest,
+        depth: usize,
+        subject: Option<&Digest>,
+    ) -> Result<()> {
         let (digest, media_type, bytes) = fetch_document(
             self.src,
             self.src_repo,
             digest.as_str(),
             Some(digest.clone()),
         )?;
+        if let Some(subject) = subject {
+            self.check_subject(&digest, &bytes, subject)?;
+        }
         self.copy_children(&media_type, &bytes, &digest, depth)?;
         self.dst
             .put_manifest(self.dst_repo, digest.as_str(), &media_type, &bytes)?;
@@ -441,12 +449,34 @@ impl Copier<'_> {
             return Ok(Vec::new());
         }
         for referrer in &referrers {
-            self.copy_by_digest(&referrer.digest, 0)?;
+            self.copy_by_digest(&referrer.digest, 0, Some(subject))?;
         }
         if self.dst.get_referrers(self.dst_repo, subject)?.is_none() {
             self.update_fallback(subject, &referrers)?;
         }
         Ok(referrers.iter().map(|d| d.digest.clone()).collect())
+    }
+
+    /// Refuses a listed referrer whose own `subject` is not `subject`.
+    fn check_subject(&self, digest: &Digest, bytes: &[u8], subject: &Digest) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            subject: Option<Descriptor>,
+        }
+        let theirs = serde_json::from_slice::<Probe>(bytes)
+            .ok()
+            .and_then(|p| p.subject)
+            .map(|d| d.digest);
+        if theirs.as_ref() == Some(subject) {
+            return Ok(());
+        }
+        Err(Error::Protocol {
+            registry: self.src.registry().to_owned(),
+            reason: format!(
+                "it lists {digest} among the referrers of {subject}, but that manifest's subject is {}",
+                theirs.map_or_else(|| "absent".to_owned(), |d| d.to_string())
+            ),
+        })
     }
 
     /// The source's referrers of `subject`: from its referrers API, else its fallback tag.
