@@ -49,7 +49,8 @@ pub(crate) fn is_index(media_type: &MediaType) -> bool {
 ///
 /// # Errors
 ///
-/// [`Error::NotFound`], [`Error::Verification`] for bytes that do not match the digest, and
+/// [`Error::NotFound`], [`Error::NoDefaultTag`] for a reference without a tag in a
+/// repository without `latest`, [`Error::Verification`] for bytes that do not match the digest, and
 /// those of any request.
 pub fn resolve(client: &Client, reference: &Reference) -> Result<Resolved> {
     let wanted = manifest_ref(reference, &pull_tag(reference));
@@ -59,6 +60,7 @@ pub fn resolve(client: &Client, reference: &Reference) -> Result<Resolved> {
         &wanted,
         reference.digest.clone(),
     )
+    .map_err(|e| with_tags(client, reference, e))
     .map(|(digest, media_type, bytes)| Resolved {
         reference: Reference {
             digest: Some(digest.clone()),
@@ -272,15 +274,28 @@ pub fn list_tags(client: &Client, repository: &str, options: &TagsOptions) -> Re
 /// How many tags an error lists.
 const TAGS_SHOWN: usize = 10;
 
-/// The error for a reference without a tag whose repository has no `latest`: its first
-/// tags, when they can be listed (else `None`, and the caller keeps its own error).
-pub(crate) fn no_default_tag(client: &Client, repository: &str) -> Option<Error> {
-    let tags = list_tags(
+/// A manifest GET's error for `reference`: for a reference without tag or digest that found
+/// no `latest`, [`Error::NoDefaultTag`] with the repository's first tags, when they can be
+/// listed; else `error` as it is.
+pub(crate) fn with_tags(client: &Client, reference: &Reference, error: Error) -> Error {
+    match error {
+        Error::NotFound { .. } if reference.tag.is_none() && reference.digest.is_none() => {
+            no_default_tag(client, &reference.repository).unwrap_or(error)
+        }
+        error => error,
+    }
+}
+
+/// The error for a repository without `latest`: its first tags, when they can be listed.
+fn no_default_tag(client: &Client, repository: &str) -> Option<Error> {
+    let mut tags = list_tags(
         client,
         repository,
         &TagsOptions::default().with_max_pages(10),
     )
     .ok()?;
+    // Registries list in their own order; people read sorted lists.
+    tags.sort();
     Some(Error::NoDefaultTag {
         registry: client.registry().to_owned(),
         repository: repository.to_owned(),

@@ -333,3 +333,34 @@ Index:         {digest} (1 manifests)
         )
     );
 }
+
+#[test]
+fn a_reference_without_a_tag_and_no_latest_names_the_tags() {
+    let registry = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    std::fs::copy(
+        fixtures().join("golden/tiny-1.0.0.tar"),
+        tmp.join("tiny.tar"),
+    )
+    .unwrap();
+    let src = format!("{}/models/tiny", registry.addr);
+    let regs = [&registry];
+    for tag in (0..12).map(|i| format!("{src}:v{i:02}")) {
+        let push = run(tmp, &["push", "--archive", "tiny.tar", &tag], &regs);
+        assert!(push.starts_with("exit: 0\n"), "{push}");
+    }
+    let tags = "v00, v01, v02, v03, v04, v05, v06, v07, v08, v09 and 2 more";
+    for args in [
+        &["inspect", src.as_str()][..],
+        &["pull", src.as_str(), "-o", "x.tar"][..],
+    ] {
+        assert_eq!(
+            run(tmp, args, &regs),
+            format!(
+                "exit: 2\n--- stdout\n--- stderr\nerror: models/tiny has no tag latest in [REGISTRY1]; its tags: {tags}\n"
+            ),
+            "{args:?}"
+        );
+    }
+}
