@@ -578,3 +578,37 @@ fn a_listed_referrer_that_refers_elsewhere_is_refused() {
         )
     );
 }
+
+#[test]
+fn an_untagged_copy_keeps_latest_and_a_bad_extra_tag_sends_nothing() {
+    let one = Registry::start(None);
+    let archive = push_golden(&one.addr, "tiny-1.0.0.tar", "models/tiny:latest");
+    let c = client(&one.addr);
+    let report = copy(
+        &c,
+        &reference(&one.addr, "models/tiny"),
+        &c,
+        &reference(&one.addr, "mirror/tiny"),
+        &CopyOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.tags, ["latest"]);
+    assert_eq!(
+        skopeo(&format!("{}/mirror/tiny:latest", one.addr), true),
+        archive.manifest_bytes()
+    );
+    // Nothing listens on port 1: the refusal comes before any request.
+    let nowhere = client("127.0.0.1:1");
+    let err = copy(
+        &nowhere,
+        &reference("127.0.0.1:1", "m:1"),
+        &nowhere,
+        &reference("127.0.0.1:1", "n"),
+        &CopyOptions::default().with_extra_tags(["ok", "no/slash"]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid tag \"no/slash\": a tag is up to 128 letters, digits, _ . and -, not starting with . or -"
+    );
+}

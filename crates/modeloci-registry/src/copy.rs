@@ -15,7 +15,7 @@ use modeloci_spec::{Descriptor, Digest, MediaType, OciIndex, OciManifest};
 
 use crate::client::{Access, Body, Client, Mount, UploadSession};
 use crate::push::BlobOutcome;
-use crate::reference::Reference;
+use crate::reference::{Reference, valid_tag};
 use crate::remote::{Resolved, fetch_document, is_index, resolve};
 use crate::{Error, Result};
 
@@ -114,14 +114,16 @@ struct Copier<'a> {
     report: Mutex<Done>,
 }
 
-/// Copies what `source` names to `target` (a tag, else the source's tag, else by digest
-/// alone), with `src` and `dst` clients for each side.
+/// Copies what `source` names to `target` under the target's tag, else the tag the source
+/// was read by (`latest` for an untagged source; by digest alone for a source named by
+/// digest), and [`CopyOptions::extra_tags`], with `src` and `dst` clients for each side.
 ///
 /// # Errors
 ///
 /// [`Error::Verification`] when a blob or manifest from the source does not match its
 /// digest (nothing is tagged at the target then), [`Error::InvalidOption`] for a target
-/// digest that is not the source's, and the errors of any request.
+/// digest that is not the source's or an extra tag outside the tag grammar (checked before
+/// any request), and the errors of any request.
 pub fn copy(
     src: &Client,
     source: &Reference,
@@ -129,6 +131,11 @@ pub fn copy(
     target: &Reference,
     options: &CopyOptions,
 ) -> Result<CopyReport> {
+    if let Some(bad) = options.extra_tags.iter().find(|t| !valid_tag(t)) {
+        return Err(Error::InvalidOption(format!(
+            "invalid tag {bad:?}: a tag is up to 128 letters, digits, _ . and -, not starting with . or -"
+        )));
+    }
     let resolved = resolve(src, source)?;
     if let Some(d) = &target.digest
         && *d != resolved.digest
@@ -178,13 +185,12 @@ impl Copier<'_> {
         options: &CopyOptions,
     ) -> Result<Vec<String>> {
         self.copy_children(&resolved.media_type, &resolved.bytes, &resolved.digest, 0)?;
-        let mut tags: Vec<String> = target
-            .tag
-            .iter()
-            .chain(source.tag.iter())
-            .take(1)
-            .cloned()
-            .collect();
+        // The target's tag, else the one the source was read by (`latest` when untagged).
+        let read_by = source
+            .digest
+            .is_none()
+            .then(|| crate::naming::pull_tag(source));
+        let mut tags: Vec<String> = target.tag.clone().or(read_by).into_iter().collect();
         for extra in &options.extra_tags {
             if !tags.contains(extra) {
                 tags.push(extra.clone());

@@ -383,12 +383,6 @@ fn outcome(o: BlobOutcome) -> &'static str {
 pub(super) fn copy(args: &CopyArgs, ctx: &Ctx) -> Result<Outcome> {
     let source: Reference = args.source.parse()?;
     let target: Reference = args.target.parse()?;
-    if let Some(bad) = args.tags.iter().find(|t| !is_valid_tag(t)) {
-        bail!(
-            "invalid tag {:?}: a tag is up to 128 letters, digits, _ . and -, not starting with . or -",
-            bad
-        );
-    }
     // Each side with the credentials of its own registry.
     let src = client(&source, &args.registry)?;
     let dst = client(&target, &args.registry)?;
