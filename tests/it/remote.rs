@@ -7,9 +7,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use modeloci_archive::Archive;
+use modeloci_archive::{Archive, Progress, ProgressHandle};
 use modeloci_registry::{
     BlobOutcome, Client, ClientOptions, CopyOptions, Credentials, Error, Inspected, PullOptions,
     PullTarget, PushOptions, Reference, TagsOptions, copy, inspect, list_tags, pull, push, tag,
@@ -285,6 +286,23 @@ fn pull_without_a_tag_names_the_tags_when_latest_is_absent() {
     );
 }
 
+/// Records what progress a copy reports.
+#[derive(Default)]
+struct Recorder {
+    started: Mutex<Vec<(String, u64)>>,
+    advanced: AtomicU64,
+}
+
+impl Progress for Recorder {
+    fn start(&self, what: &str, total: u64) {
+        self.started.lock().unwrap().push((what.to_owned(), total));
+    }
+    fn advance(&self, bytes: u64) {
+        self.advanced.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn finish(&self) {}
+}
+
 #[test]
 fn copy_mounts_within_a_registry_and_streams_to_another() {
     let one = Registry::start(None);
@@ -311,8 +329,20 @@ fn copy_mounts_within_a_registry_and_streams_to_another() {
 
     let dst = client(&two.addr);
     let target = reference(&two.addr, "copied/tiny:v1");
-    let report = copy(&src, &source, &dst, &target, &CopyOptions::default()).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let options = CopyOptions::default().with_progress(Some(ProgressHandle(recorder.clone())));
+    let report = copy(&src, &source, &dst, &target, &options).unwrap();
     assert_eq!(report.count(BlobOutcome::Uploaded), blobs);
+    let total = report.bytes_copied();
+    assert_eq!(
+        *recorder.started.lock().unwrap(),
+        [("copying".to_owned(), total)]
+    );
+    assert_eq!(
+        recorder.advanced.load(Ordering::Relaxed),
+        total,
+        "each byte once"
+    );
     assert_eq!(&report.manifest_digest, archive.manifest_digest());
     let again = copy(&src, &source, &dst, &target, &CopyOptions::default()).unwrap();
     assert_eq!(again.count(BlobOutcome::Existed), blobs);

@@ -9,6 +9,9 @@
 
 use std::io::{self, Read};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use modeloci_archive::{Progress, ProgressHandle};
 
 use modeloci_digest::{Hasher, all_or_first_error, largest_first};
 use modeloci_spec::{Descriptor, Digest, MediaType, OciIndex, OciManifest};
@@ -32,6 +35,8 @@ pub struct CopyOptions {
     pub referrers: bool,
     /// More tags for the copied manifest.
     pub extra_tags: Vec<String>,
+    /// Where to report the bytes copied (blobs already there or mounted count at once).
+    pub progress: Option<ProgressHandle>,
 }
 
 impl Default for CopyOptions {
@@ -40,6 +45,7 @@ impl Default for CopyOptions {
             concurrency: 4,
             referrers: true,
             extra_tags: Vec::new(),
+            progress: None,
         }
     }
 }
@@ -54,6 +60,12 @@ impl CopyOptions {
     /// Whether to carry referrers.
     pub fn with_referrers(mut self, referrers: bool) -> Self {
         self.referrers = referrers;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Option<ProgressHandle>) -> Self {
+        self.progress = progress;
         self
     }
 
@@ -111,6 +123,7 @@ struct Copier<'a> {
     dst: &'a Client,
     dst_repo: &'a str,
     concurrency: usize,
+    progress: Option<&'a dyn Progress>,
     report: Mutex<Done>,
 }
 
@@ -151,6 +164,7 @@ pub fn copy(
         dst,
         dst_repo: &target.repository,
         concurrency: options.concurrency.max(1),
+        progress: options.progress.as_ref().map(|h| &*h.0),
         report: Mutex::default(),
     };
     let tags = copier.copy_root(&resolved, target, source, options)?;
@@ -289,9 +303,14 @@ impl Copier<'_> {
             }
         }
         let sizes: Vec<u64> = blobs.iter().map(|d| d.size).collect();
-        let outcomes = all_or_first_error(largest_first(&sizes, self.concurrency, |i| {
-            self.copy_blob(blobs[i])
-        }))?;
+        if let Some(p) = self.progress {
+            p.start("copying", sizes.iter().fold(0, |t, s| t.saturating_add(*s)));
+        }
+        let outcomes = largest_first(&sizes, self.concurrency, |i| self.copy_blob(blobs[i]));
+        if let Some(p) = self.progress {
+            p.finish();
+        }
+        let outcomes = all_or_first_error(outcomes)?;
         let mut report = self.report.lock().expect("not poisoned");
         for (d, outcome) in blobs.into_iter().zip(outcomes) {
             if !report.1.iter().any(|(seen, _)| seen.digest == d.digest) {
@@ -303,6 +322,16 @@ impl Copier<'_> {
 
     /// One blob: there already, mounted (same registry), or streamed across.
     fn copy_blob(&self, blob: &Descriptor) -> Result<BlobOutcome> {
+        let outcome = self.transfer(blob)?;
+        if outcome != BlobOutcome::Uploaded
+            && let Some(p) = self.progress
+        {
+            p.advance(blob.size);
+        }
+        Ok(outcome)
+    }
+
+    fn transfer(&self, blob: &Descriptor) -> Result<BlobOutcome> {
         if self
             .dst
             .head_blob(self.dst_repo, &blob.digest, Access::Push)?
@@ -331,6 +360,7 @@ impl Copier<'_> {
     /// not match, so the target never receives a whole wrong blob.
     fn stream(&self, session: UploadSession, blob: &Descriptor) -> Result<()> {
         let failure: Mutex<Option<modeloci_digest::Error>> = Mutex::new(None);
+        let furthest = AtomicU64::new(0);
         let open = || -> io::Result<Box<dyn Read + '_>> {
             if failure.lock().expect("not poisoned").is_some() {
                 return Err(io::Error::other("the source's blob did not match"));
@@ -345,6 +375,8 @@ impl Copier<'_> {
                 passed: 0,
                 blob,
                 failure: &failure,
+                progress: self.progress,
+                furthest: &furthest,
             }))
         };
         let body = Body::Stream {
@@ -373,6 +405,9 @@ struct Checked<'a, R> {
     passed: u64,
     blob: &'a Descriptor,
     failure: &'a Mutex<Option<modeloci_digest::Error>>,
+    progress: Option<&'a dyn Progress>,
+    /// The furthest byte any attempt reached: a retry reports only what goes past it.
+    furthest: &'a AtomicU64,
 }
 
 impl<R: Read> Checked<'_, R> {
@@ -431,6 +466,12 @@ impl<R: Read> Read for Checked<'_, R> {
             hasher.update(&buf[..n]);
         }
         self.passed += n as u64;
+        let before = self.furthest.fetch_max(self.passed, Ordering::Relaxed);
+        if let Some(p) = self.progress
+            && self.passed > before
+        {
+            p.advance(self.passed - before);
+        }
         if self.passed == self.blob.size {
             self.check_digest()?;
         }
@@ -559,6 +600,8 @@ mod tests {
                 passed: 0,
                 blob: &blob,
                 failure: &failure,
+                progress: None,
+                furthest: &AtomicU64::new(0),
             };
             let result = io::copy(&mut checked, &mut out);
             (result.is_ok(), out)

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use modeloci_archive::BlobStatus;
+use modeloci_archive::{BlobStatus, Progress, ProgressHandle};
 use modeloci_digest::{BUFFER_SIZE, Hasher, all_or_first_error, largest_first, read_chunks};
 use modeloci_spec::{Digest, MediaType, OciIndex, OciManifest};
 
@@ -371,8 +371,9 @@ impl RemoteVerifyReport {
 }
 
 /// Downloads every blob of the manifest `reference` names and checks it against its
-/// descriptor, keeping nothing: each streams through the hasher, `concurrency` at once. A
-/// blob the registry lacks or that does not match is a failed check, not an error.
+/// descriptor, keeping nothing: each streams through the hasher, `concurrency` at once,
+/// reporting the bytes hashed to `progress`. A blob the registry lacks or that does not
+/// match is a failed check, not an error.
 ///
 /// # Errors
 ///
@@ -382,6 +383,7 @@ pub fn verify(
     client: &Client,
     reference: &Reference,
     concurrency: usize,
+    progress: Option<&ProgressHandle>,
 ) -> Result<RemoteVerifyReport> {
     let resolved = resolve(client, reference)?;
     if resolved.is_index() {
@@ -404,9 +406,20 @@ pub fn verify(
         jobs.push((what, layer.clone()));
     }
     let sizes: Vec<u64> = jobs.iter().map(|(_, d)| d.size).collect();
-    let statuses = all_or_first_error(largest_first(&sizes, concurrency.max(1), |i| {
-        check_blob(client, &reference.repository, &jobs[i].1)
-    }))?;
+    let progress = progress.map(|h| &*h.0);
+    if let Some(p) = progress {
+        p.start(
+            "verifying",
+            sizes.iter().fold(0, |t, s| t.saturating_add(*s)),
+        );
+    }
+    let statuses = largest_first(&sizes, concurrency.max(1), |i| {
+        check_blob(client, &reference.repository, &jobs[i].1, progress)
+    });
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let statuses = all_or_first_error(statuses)?;
     let mut checks = jobs
         .into_iter()
         .zip(statuses)
@@ -428,6 +441,7 @@ fn check_blob(
     client: &Client,
     repository: &str,
     descriptor: &modeloci_spec::Descriptor,
+    progress: Option<&dyn Progress>,
 ) -> Result<BlobStatus> {
     let body = match client.get_blob(repository, &descriptor.digest, 0) {
         Ok(body) => body,
@@ -439,6 +453,9 @@ fn check_blob(
     let mut buf = vec![0u8; BUFFER_SIZE];
     read_chunks(&mut reader, &mut buf, |chunk| {
         hasher.update(chunk);
+        if let Some(p) = progress {
+            p.advance(chunk.len() as u64);
+        }
         Ok::<(), std::io::Error>(())
     })
     .map_err(|e| {

@@ -251,7 +251,12 @@ impl<'a> CheckJson<'a> {
 /// `verify REF`: every blob downloaded and checked as it streams, nothing kept.
 pub(super) fn verify(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> Result<Outcome> {
     let client = client(reference, args)?;
-    let report = modeloci_registry::verify(&client, reference, args.concurrency)?;
+    let report = modeloci_registry::verify(
+        &client,
+        reference,
+        args.concurrency,
+        ctx.progress.handle().as_ref(),
+    )?;
     let resolved = &report.resolved;
     if ctx.json {
         print_json(&VerifyJson {
@@ -389,7 +394,8 @@ pub(super) fn copy(args: &CopyArgs, ctx: &Ctx) -> Result<Outcome> {
     let options = CopyOptions::default()
         .with_concurrency(args.registry.concurrency)
         .with_referrers(!args.no_referrers)
-        .with_extra_tags(args.tags.clone());
+        .with_extra_tags(args.tags.clone())
+        .with_progress(ctx.progress.handle());
     let report = modeloci_registry::copy(&src, &source, &dst, &target, &options)?;
     if ctx.json {
         print_json(&CopyJson {
