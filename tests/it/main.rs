@@ -15,6 +15,7 @@ mod pull_target;
 mod quirks;
 mod reference;
 mod registry;
+mod remote;
 mod roundtrip;
 mod schema;
 mod selection;

@@ -169,6 +169,16 @@ impl FakeRegistry {
             .clear();
     }
 
+    /// Flips the last byte of a stored blob (`sha256:...`), which then no longer matches
+    /// the digest it is served under.
+    pub fn corrupt_blob(&self, digest: &str) {
+        let mut store = self.shared.store.lock().expect("not poisoned");
+        let blob = store.blobs.get_mut(digest).expect("the blob is stored");
+        if let Some(last) = blob.last_mut() {
+            *last ^= 1;
+        }
+    }
+
     /// Whether the store holds this blob (`sha256:...`).
     pub fn has_blob(&self, digest: &str) -> bool {
         self.shared

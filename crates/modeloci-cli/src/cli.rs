@@ -38,8 +38,15 @@ pub(crate) enum Command {
     /// Package a model directory into an OCI archive.
     Pack(PackArgs),
     /// Show an archive's model, layers and verification verdict without extracting it.
+    ///
+    /// Given a registry reference (host[:port]/repository[:tag|@digest]) instead of an archive,
+    /// it shows the manifest's model and layers, reading the manifest and config only; for an
+    /// image index, the manifests it lists.
     Inspect(InspectArgs),
     /// Check every blob of an archive against its digest and size.
+    ///
+    /// Given a registry reference (host[:port]/repository[:tag|@digest]) instead, it downloads
+    /// each blob of the manifest and checks it as it streams, keeping nothing.
     Verify(VerifyArgs),
     /// Restore the model's files from an archive (or its OCI layout with --layout).
     Unpack(UnpackArgs),
@@ -49,6 +56,16 @@ pub(crate) enum Command {
     Push(PushArgs),
     /// Download a model from an OCI registry, as an archive or as files.
     Pull(PullArgs),
+    /// List a repository's tags.
+    Tags(TagsArgs),
+    /// Copy a model between repositories or registries, blob by blob, with its referrers.
+    ///
+    /// Blobs the target lacks are mounted (on one registry) or streamed from the source into the
+    /// upload, checked on the way; no local copy is made. Referrers (signatures, SBOMs) come
+    /// along, listed at the target by the referrers API or its tag schema (`sha256-<hex>`).
+    Copy(CopyArgs),
+    /// Give a manifest in a registry another tag (no blob is sent).
+    Tag(TagArgs),
     /// Store credentials for a registry (in Docker's config.json).
     Login(LoginArgs),
     /// Remove the stored credentials for a registry.
@@ -153,9 +170,13 @@ pub(crate) struct PackArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ArchiveArg {
-    /// The archive: a tar file, or an OCI layout directory.
-    #[arg(long, value_name = "PATH")]
-    pub(crate) archive: PathBuf,
+    /// The archive: a tar file, or an OCI layout directory (for inspect and verify, also a
+    /// registry reference: host[:port]/repository[:tag|@digest]).
+    #[arg(value_name = "ARCHIVE", required_unless_present = "archive")]
+    pub(crate) operand: Option<String>,
+    /// The archive, as a flag: a tar file, or an OCI layout directory.
+    #[arg(long, value_name = "PATH", conflicts_with = "operand")]
+    pub(crate) archive: Option<PathBuf>,
     /// The manifest to use when the archive's index holds several (its ref name).
     #[arg(long = "ref", value_name = "NAME")]
     pub(crate) reference: Option<String>,
@@ -165,12 +186,16 @@ pub(crate) struct ArchiveArg {
 pub(crate) struct InspectArgs {
     #[command(flatten)]
     pub(crate) archive: ArchiveArg,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     pub(crate) archive: ArchiveArg,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -178,7 +203,7 @@ pub(crate) struct UnpackArgs {
     #[command(flatten)]
     pub(crate) archive: ArchiveArg,
     /// Directory to restore the model into (created if absent).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short, value_name = "DIR")]
     pub(crate) output: PathBuf,
     /// Extract the archive's OCI image layout as it is, instead of the model's files.
     #[arg(long)]
@@ -292,6 +317,48 @@ pub(crate) struct PullArgs {
     /// With --unpack: write into a non-empty directory, replacing the files the model has.
     #[arg(long, requires = "unpack", conflicts_with = "output")]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagsArgs {
+    /// The repository: host[:port]/repository.
+    #[arg(value_name = "REPO")]
+    pub(crate) repository: String,
+    /// Ask the registry for this many tags a page (it names the next page).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..10_001))]
+    pub(crate) page_size: Option<u64>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CopyArgs {
+    /// From: host[:port]/repository[:tag|@digest].
+    #[arg(value_name = "SRC")]
+    pub(crate) source: String,
+    /// To: host[:port]/repository[:tag] (the tag defaults to the source's).
+    #[arg(value_name = "DST")]
+    pub(crate) target: String,
+    /// More tags for the copied manifest.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+    /// Leave the manifests that refer to it (signatures, SBOMs) behind.
+    #[arg(long)]
+    pub(crate) no_referrers: bool,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    /// The manifest: host[:port]/repository[:tag|@digest].
+    #[arg(value_name = "REF")]
+    pub(crate) reference: String,
+    /// The new tag, in the same repository.
+    #[arg(value_name = "NEWTAG")]
+    pub(crate) new_tag: String,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
 }

@@ -161,6 +161,18 @@ pub enum Error {
         /// A valid tag close to it.
         suggestion: String,
     },
+    /// A reference without a tag, in a repository that has no `latest`: its tags instead.
+    #[error("{repository} has no tag latest in {registry}{}", tag_list(.tags, *.total))]
+    NoDefaultTag {
+        /// `host[:port]`
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// Its first tags.
+        tags: Vec<String>,
+        /// How many tags it has in all.
+        total: usize,
+    },
 }
 
 /// What went wrong in TLS with a registry.
@@ -202,6 +214,20 @@ fn for_names(names: &[String]) -> String {
     } else {
         format!(" (it is for {})", names.join(", "))
     }
+}
+
+/// `; its tags: a, b (and 3 more)`, or `; it has no tags`.
+fn tag_list(tags: &[String], total: usize) -> String {
+    if tags.is_empty() {
+        return "; it has no tags".to_owned();
+    }
+    let more = total.saturating_sub(tags.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("; its tags: {}{more}", tags.join(", "))
 }
 
 /// `2 s`, or `1.5 s`, or `250 ms`.

@@ -6,6 +6,11 @@
 //! - [`pull`]: the manifest (capped, digest checked) and its blobs (each verified before it is
 //!   kept; an interrupted pull resumes with HTTP Range) into an archive, byte-identical to the
 //!   one pushed, or straight into a model directory, optionally only some files.
+//! - [`copy`]: a manifest (or an index and its manifests) and its referrers from one
+//!   repository or registry to another, blob by blob, mounted or streamed and checked on
+//!   the way, with no local copy.
+//! - [`inspect`], [`list_tags`], [`tag`]: a manifest and its config, a repository's tags
+//!   (page by page), a new tag for a manifest; no layer is read.
 //! - [`Client`]: anonymous, basic or bearer-token auth, answering the registry's
 //!   `WWW-Authenticate` challenge; plain HTTP for local hosts only unless asked; HTTPS with
 //!   rustls and the system's roots.
@@ -32,16 +37,23 @@
 mod auth;
 mod cache;
 mod client;
+mod copy;
 mod error;
 mod naming;
 mod pull;
 mod push;
 mod reference;
+mod remote;
 mod staging;
 
 pub use auth::{Credentials, DockerConfig, Erased};
 pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, MAX_TLS_FILE, TlsOptions, is_local};
+pub use copy::{CopyOptions, CopyReport, copy};
 pub use error::{Error, Result, TlsFailure};
 pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
 pub use reference::{Reference, Scheme};
+pub use remote::{
+    Inspected, MAX_CONFIG_SIZE, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport, Resolved,
+    TagsOptions, inspect, is_valid_tag, list_tags, resolve, tag, verify,
+};

@@ -191,7 +191,9 @@ struct Resolved {
 fn resolve(client: &Client, reference: &Reference) -> Result<Resolved> {
     let repo = reference.repository.as_str();
     let manifest_ref = manifest_ref(reference, &pull_tag(reference));
-    let (bytes, media_type, stated) = client.get_manifest(repo, &manifest_ref)?;
+    let (bytes, media_type, stated) = client
+        .get_manifest(repo, &manifest_ref)
+        .map_err(|e| crate::remote::with_tags(client, reference, e))?;
     let measured = Hasher::digest_bytes(&bytes);
     let expected = reference.digest.clone().or(stated);
     if let Some(expected) = expected

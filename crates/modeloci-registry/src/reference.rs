@@ -110,7 +110,7 @@ fn valid_component(c: &str) -> bool {
         && !c.contains("___")
 }
 
-fn valid_tag(t: &str) -> bool {
+pub(crate) fn valid_tag(t: &str) -> bool {
     // [\w][\w.-]{0,127}
     (1..=128).contains(&t.len())
         && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')

@@ -1,10 +1,10 @@
-use anyhow::Result;
+use anyhow::{Result, bail};
 use modeloci_archive::{Error, verify_with_progress};
-use modeloci_spec::{MediaType, ModelPackConfig, OciConfig};
+use modeloci_spec::{Digest, MediaType, ModelPackConfig, OciConfig, OciManifest};
 use serde::Serialize;
 
 use super::verify::{CheckJson, format_name, problem};
-use super::{Ctx, Outcome};
+use super::{Ctx, Operand, Outcome};
 use crate::cli::InspectArgs;
 use crate::output::{human_size, outln, print_json, printable};
 
@@ -27,13 +27,24 @@ struct InspectJson<'a> {
 }
 
 pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
-    let archive = match super::verify::open(&args.archive)? {
+    let path = match Operand::of(&args.archive) {
+        Operand::Archive(path) => path,
+        Operand::Remote(reference) => {
+            if args.archive.reference.is_some() {
+                bail!(
+                    "--ref picks a manifest in an archive's index; for a registry, name the tag or digest in the reference"
+                );
+            }
+            return super::remote::inspect(&reference, &args.registry, ctx);
+        }
+    };
+    let archive = match super::verify::open(&path, args.archive.reference.as_deref())? {
         Ok(archive) => archive,
         Err(refused) => {
             if ctx.json {
-                super::verify::print_refused_json(&args.archive.archive, &refused)?;
+                super::verify::print_refused_json(&path, &refused)?;
             } else if ctx.human() {
-                outln!("Archive:       {}", args.archive.archive.display())?;
+                outln!("Archive:       {}", printable(path.display()))?;
                 outln!("Verification: FAILED ({})", printable(refused))?;
             } else {
                 eprintln!("error: {}", printable(&refused));
@@ -81,38 +92,8 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             printable(archive.path().display()),
             format_name(archive.format())
         )?;
-        match &config {
-            Some(c) => {
-                outln!("Model:         {}", printable(&c.model_name))?;
-                outln!("Version:       {}", printable(&c.version))?;
-                outln!("Framework:     {}", printable(&c.framework))?;
-                outln!("Architecture:  {}", printable(&c.architecture))?;
-                if !c.metadata.is_empty() {
-                    outln!(
-                        "Metadata:      {}",
-                        printable(serde_json::Value::Object(c.metadata.clone()))
-                    )?;
-                }
-            }
-            None => match &modelpack {
-                Some(mp) => print_modelpack(mp)?,
-                None => outln!(
-                    "Config:        {} ({})",
-                    printable(&manifest.config.media_type),
-                    manifest.config.digest
-                )?,
-            },
-        }
-        outln!("Manifest:      {}", archive.manifest_digest())?;
-        outln!(
-            "Artifact type: {}",
-            printable(manifest.effective_artifact_type())
-        )?;
-        for (key, value) in &manifest.annotations {
-            if key.starts_with("org.modeloci.model.") {
-                outln!("  {}: {}", printable(key), printable(value))?;
-            }
-        }
+        print_model(config.as_ref(), modelpack.as_ref(), manifest)?;
+        print_identity(manifest, archive.manifest_digest())?;
         outln!("Layers ({}):", report.layers.len())?;
         for layer in &report.layers {
             let ok = layer.status.is_ok();
@@ -158,6 +139,52 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
     } else {
         Outcome::VerificationFailed
     })
+}
+
+/// The model a config describes: modeloci's fields, ModelPack's, or the config's type.
+pub(super) fn print_model(
+    config: Option<&OciConfig>,
+    modelpack: Option<&ModelPackConfig>,
+    manifest: &OciManifest,
+) -> std::io::Result<()> {
+    match config {
+        Some(c) => {
+            outln!("Model:         {}", printable(&c.model_name))?;
+            outln!("Version:       {}", printable(&c.version))?;
+            outln!("Framework:     {}", printable(&c.framework))?;
+            outln!("Architecture:  {}", printable(&c.architecture))?;
+            if !c.metadata.is_empty() {
+                outln!(
+                    "Metadata:      {}",
+                    printable(serde_json::Value::Object(c.metadata.clone()))
+                )?;
+            }
+            Ok(())
+        }
+        None => match modelpack {
+            Some(mp) => print_modelpack(mp),
+            None => outln!(
+                "Config:        {} ({})",
+                printable(&manifest.config.media_type),
+                manifest.config.digest
+            ),
+        },
+    }
+}
+
+/// The manifest's digest, artifact type and the facts among its annotations.
+pub(super) fn print_identity(manifest: &OciManifest, digest: &Digest) -> std::io::Result<()> {
+    outln!("Manifest:      {digest}")?;
+    outln!(
+        "Artifact type: {}",
+        printable(manifest.effective_artifact_type())
+    )?;
+    for (key, value) in &manifest.annotations {
+        if key.starts_with("org.modeloci.model.") {
+            outln!("  {}: {}", printable(key), printable(value))?;
+        }
+    }
+    Ok(())
 }
 
 fn print_modelpack(mp: &ModelPackConfig) -> std::io::Result<()> {

@@ -5,13 +5,18 @@ mod credentials;
 mod inspect;
 mod pack;
 mod registry;
+mod remote;
 mod unpack;
 mod verify;
 
 use anyhow::{Result, bail};
 use modeloci_archive::Compression;
 
-use crate::cli::{Command, CompletionsArgs, CompressionArg};
+use std::path::PathBuf;
+
+use modeloci_registry::Reference;
+
+use crate::cli::{ArchiveArg, Command, CompletionsArgs, CompressionArg};
 use crate::progress::Bars;
 
 /// What every command needs to know about how to talk.
@@ -48,6 +53,9 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> Result<Outcome> {
         Command::Add(args) => add::run(&args, ctx),
         Command::Push(args) => registry::push(&args, ctx),
         Command::Pull(args) => registry::pull(&args, ctx),
+        Command::Tags(args) => remote::tags(&args, ctx),
+        Command::Copy(args) => remote::copy(&args, ctx),
+        Command::Tag(args) => remote::tag(&args, ctx),
         Command::Login(args) => registry::login(&args, ctx),
         Command::Logout(args) => registry::logout(&args, ctx),
         Command::Completions(args) => completions(&args),
@@ -65,6 +73,42 @@ fn completions(args: &CompletionsArgs) -> Result<Outcome> {
     );
     std::io::Write::write_all(&mut std::io::stdout(), &script)?;
     Ok(Outcome::Success)
+}
+
+/// What an archive operand names.
+pub(crate) enum Operand {
+    /// A tar file or an OCI layout directory.
+    Archive(PathBuf),
+    /// A manifest in a registry: an operand that is no existing path but a reference.
+    Remote(Reference),
+}
+
+impl Operand {
+    fn of(arg: &ArchiveArg) -> Self {
+        if let Some(path) = &arg.archive {
+            return Self::Archive(path.clone());
+        }
+        let text = arg.operand.clone().unwrap_or_default();
+        let path = PathBuf::from(&text);
+        if path.exists() {
+            return Self::Archive(path);
+        }
+        match text.parse::<Reference>() {
+            Ok(reference) => Self::Remote(reference),
+            Err(_) => Self::Archive(path),
+        }
+    }
+}
+
+/// The archive a command that reads only archives (verify, unpack) was given; a registry
+/// reference is refused, naming the pull that fetches it.
+fn archive_path(arg: &ArchiveArg, pull: &str) -> Result<PathBuf> {
+    match Operand::of(arg) {
+        Operand::Archive(path) => Ok(path),
+        Operand::Remote(reference) => bail!(
+            "{reference} is a registry reference, not an archive here: `modeloci pull {reference} {pull}` fetches it, verifying every blob"
+        ),
+    }
 }
 
 fn compression(arg: CompressionArg) -> Compression {

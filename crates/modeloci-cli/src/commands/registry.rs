@@ -81,8 +81,44 @@ pub(super) fn credentials_for(
     Ok(docker_config()?.credentials(&reference.registry)?)
 }
 
-fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
+pub(super) fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client> {
     let credentials = credentials_for(reference, args)?;
+    client_with(reference, args, credentials)
+}
+
+/// The clients of a copy, each with the credentials of its own registry. Those of the flags
+/// or the environment are read once and are the destination's (the registry written to, as
+/// in a push); the source gets them too only when it is the same registry, else its own from
+/// Docker's config: a secret given for one registry never reaches another.
+pub(super) fn copy_clients(
+    source: &Reference,
+    target: &Reference,
+    args: &RegistryArgs,
+) -> Result<(Client, Client)> {
+    let given = credentials::from_flags_or_env(args.username.as_deref(), args.password_stdin)?;
+    let stored = |r: &Reference| -> Result<Option<Credentials>> {
+        Ok(docker_config()?.credentials(&r.registry)?)
+    };
+    let dst_credentials = match &given {
+        Some(c) => Some(c.clone()),
+        None => stored(target)?,
+    };
+    let src_credentials = match &given {
+        Some(c) if source.registry == target.registry => Some(c.clone()),
+        _ => stored(source)?,
+    };
+    Ok((
+        client_with(source, args, src_credentials)?,
+        client_with(target, args, dst_credentials)?,
+    ))
+}
+
+/// A client for the reference's registry with these credentials.
+fn client_with(
+    reference: &Reference,
+    args: &RegistryArgs,
+    credentials: Option<Credentials>,
+) -> Result<Client> {
     let options = ClientOptions::default()
         .with_credentials(credentials)
         .with_plain_http(args.plain_http)

@@ -25,6 +25,7 @@ struct FileJson<'a> {
 }
 
 pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
+    let path = super::archive_path(&args.archive, "--unpack DIR")?;
     let mut options = UnpackOptions::default()
         .with_layout(args.layout)
         .with_force(args.force)
@@ -33,8 +34,7 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
     if let Some(reference) = &args.archive.reference {
         options = options.with_reference(reference);
     }
-    let report =
-        ModelUnpackager::with_options(options).extract(&args.archive.archive, &args.output)?;
+    let report = ModelUnpackager::with_options(options).extract(&path, &args.output)?;
     if ctx.json {
         print_json(&UnpackJson {
             output: &report.output,

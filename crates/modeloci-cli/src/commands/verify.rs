@@ -1,11 +1,13 @@
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{Result, bail};
 use modeloci_archive::{
     Archive, ArchiveFormat, BlobCheck, BlobStatus, Error, VerifyReport, verify_with_progress,
 };
 use serde::Serialize;
 
 use super::{Ctx, Outcome};
-use crate::cli::{ArchiveArg, VerifyArgs};
+use crate::cli::VerifyArgs;
 use crate::output::{human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
@@ -98,7 +100,7 @@ pub(super) fn problem(status: &BlobStatus) -> Option<String> {
     })
 }
 
-fn verdict(ok: bool) -> &'static str {
+pub(super) fn verdict(ok: bool) -> &'static str {
     if ok { "OK  " } else { "FAIL" }
 }
 
@@ -106,8 +108,8 @@ fn verdict(ok: bool) -> &'static str {
 /// outer tar is read (a duplicate path, an oversized PAX header, ...) is a failed check, as
 /// what [`Archive::check_layout`] finds is: `Ok(Err(why))`, and the command exits 1. Unpack
 /// refuses the same archive with exit 2, as it refuses every entry it will not extract.
-pub(super) fn open(args: &ArchiveArg) -> Result<Result<Archive, String>> {
-    match Archive::open_with(&args.archive, args.reference.as_deref()) {
+pub(super) fn open(path: &Path, reference: Option<&str>) -> Result<Result<Archive, String>> {
+    match Archive::open_with(path, reference) {
         Ok(archive) => Ok(Ok(archive)),
         Err(e @ Error::UnsafeEntry { .. }) => Ok(Err(e.to_string())),
         Err(e) => Err(e.into()),
@@ -125,11 +127,22 @@ pub(super) fn print_refused_json(path: &std::path::Path, refused: &str) -> Resul
 }
 
 pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
-    let archive = match open(&args.archive)? {
+    let path = match super::Operand::of(&args.archive) {
+        super::Operand::Archive(path) => path,
+        super::Operand::Remote(reference) => {
+            if args.archive.reference.is_some() {
+                bail!(
+                    "--ref picks a manifest in an archive's index; for a registry, name the tag or digest in the reference"
+                );
+            }
+            return super::remote::verify(&reference, &args.registry, ctx);
+        }
+    };
+    let archive = match open(&path, args.archive.reference.as_deref())? {
         Ok(archive) => archive,
         Err(refused) => {
             if ctx.json {
-                print_refused_json(&args.archive.archive, &refused)?;
+                print_refused_json(&path, &refused)?;
             } else if ctx.human() {
                 outln!("{}  archive   {}", verdict(false), printable(refused))?;
                 outln!("1 check failed.")?;

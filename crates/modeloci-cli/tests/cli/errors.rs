@@ -475,7 +475,7 @@ fn json_usage_errors_are_documents_too() {
         doc,
         serde_json::json!({
             "error": "unexpected argument '--bogus' found",
-            "hint": "Usage: modeloci verify [OPTIONS] --archive <PATH>",
+            "hint": "Usage: modeloci verify [OPTIONS] [ARCHIVE]",
             "exitCode": 2
         })
     );
@@ -487,7 +487,7 @@ fn json_usage_errors_are_documents_too() {
     assert_eq!(
         doc,
         serde_json::json!({
-            "error": "'modeloci' requires a subcommand but one was not provided\n  [subcommands: pack, inspect, verify, unpack, add, push, pull, login, logout, completions, help]",
+            "error": "'modeloci' requires a subcommand but one was not provided\n  [subcommands: pack, inspect, verify, unpack, add, push, pull, tags, copy, tag, login, logout, completions, help]",
             "hint": "Usage: modeloci [OPTIONS] <COMMAND>",
             "exitCode": 2
         })

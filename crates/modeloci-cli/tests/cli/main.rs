@@ -9,6 +9,7 @@ mod faults;
 mod quirks;
 mod races;
 mod registry;
+mod remote;
 mod terminal;
 mod tls;
 

@@ -120,3 +120,152 @@ impl Client {
         Ok(ours)
     }
 }
+
+/// The largest tag list page read (a page of ten thousand long tags fits).
+pub(crate) const MAX_TAGS_PAGE: u64 = 4 << 20;
+
+/// One page of a repository's tags.
+#[derive(Debug)]
+pub(crate) struct TagsPage {
+    /// The tags on this page, as the registry listed them.
+    pub(crate) tags: Vec<String>,
+    /// The absolute URL of the next page (from `Link: <...>; rel="next"`, checked by
+    /// [`Client::location`]).
+    pub(crate) next: Option<String>,
+}
+
+impl Client {
+    /// Fetches one page of `GET /v2/<repository>/tags/list`: the first (at most `page_size`
+    /// tags when given), or the one at `next`, a URL a previous page named.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown repository, [`Error::TooLarge`] for a page over
+    /// [`MAX_TAGS_PAGE`], [`Error::Protocol`] for a page that is not a tag list or a `Link`
+    /// that cannot be followed, and those of any request.
+    pub(crate) fn list_tags_page(
+        &self,
+        repository: &str,
+        page_size: Option<usize>,
+        next: Option<&str>,
+    ) -> Result<TagsPage> {
+        let url = match (next, page_size) {
+            (Some(next), _) => next.to_owned(),
+            (None, Some(n)) => self.url(&format!("/v2/{repository}/tags/list?n={n}")),
+            (None, None) => self.url(&format!("/v2/{repository}/tags/list")),
+        };
+        let scopes = [format!("repository:{repository}:pull")];
+        let resp = self.request("GET", &url, &[], &Body::Empty, &scopes, Retry::Yes)?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => {
+                drain(resp);
+                return Err(Error::NotFound {
+                    registry: self.registry.clone(),
+                    what: format!("repository {repository}"),
+                });
+            }
+            _ => return Err(self.unexpected("GET", &url, resp)),
+        }
+        let next = match header(&resp, "link").as_deref().and_then(next_link) {
+            Some(link) => Some(self.location(link)?),
+            None => None,
+        };
+        let what = format!("the tag list of {repository}");
+        let bytes = read_limited(resp, MAX_TAGS_PAGE + 1).map_err(|e| self.transport_error(&e))?;
+        if bytes.len() as u64 > MAX_TAGS_PAGE {
+            return Err(Error::TooLarge {
+                registry: self.registry.clone(),
+                what,
+                size: bytes.len() as u64,
+                limit: MAX_TAGS_PAGE,
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct List {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let list: List = serde_json::from_slice(&bytes)
+            .map_err(|e| self.protocol(format!("{what} is not a tag list: {e}")))?;
+        Ok(TagsPage {
+            tags: list.tags.unwrap_or_default(),
+            next,
+        })
+    }
+
+    /// Fetches `GET /v2/<repository>/referrers/<digest>`: the image index of the manifests
+    /// whose `subject` is `digest` (at most [`MAX_MANIFEST_SIZE`]), or `None` when the
+    /// registry has no referrers API (it answers 404, as Distribution 2.8 does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`], and those of any request.
+    pub(crate) fn get_referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>> {
+        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
+        let scopes = [format!("repository:{repository}:pull")];
+        let accept = [("accept", MediaType::ImageIndex.as_str().to_owned())];
+        let resp = self.request("GET", &url, &accept, &Body::Empty, &scopes, Retry::Yes)?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 | 405 => {
+                drain(resp);
+                return Ok(None);
+            }
+            _ => return Err(self.unexpected("GET", &url, resp)),
+        }
+        let is_index = header(&resp, "content-type").is_some_and(|t| {
+            t.split(';').next().unwrap_or("").trim() == MediaType::ImageIndex.as_str()
+        });
+        let bytes =
+            read_limited(resp, MAX_MANIFEST_SIZE + 1).map_err(|e| self.transport_error(&e))?;
+        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+            return Err(Error::TooLarge {
+                registry: self.registry.clone(),
+                what: format!("the referrers of {digest}"),
+                size: bytes.len() as u64,
+                limit: MAX_MANIFEST_SIZE,
+            });
+        }
+        // Something that is not an index (an HTML 200 from a proxy) means no API.
+        Ok(is_index.then_some(bytes))
+    }
+}
+
+/// The target of the `rel="next"` link in a `Link` header, if any.
+fn next_link(link: &str) -> Option<&str> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then_some(target)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_link_is_the_one_marked_next() {
+        assert_eq!(
+            next_link(r#"</v2/m/tags/list?last=b&n=2>; rel="next""#),
+            Some("/v2/m/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"<https://x/prev>; rel="prev", <https://x/next>; rel=next"#),
+            Some("https://x/next")
+        );
+        assert_eq!(next_link(r#"<https://x/prev>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+}

@@ -1,0 +1,469 @@
+//! Commands on a registry that move no archive: `inspect REF`, `tags`, `copy`, `tag`.
+
+use anyhow::{Result, bail};
+use modeloci_archive::BlobStatus;
+use modeloci_registry::Reference;
+use modeloci_registry::{
+    BlobOutcome, CopyOptions, Inspected, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport,
+    TagsOptions, is_valid_tag,
+};
+use modeloci_spec::{Descriptor, MediaType, ModelPackConfig, OciConfig, OciIndex, OciManifest};
+use serde::Serialize;
+
+use super::registry::{client, copy_clients};
+use super::verify::{problem, verdict};
+use super::{Ctx, Outcome};
+use crate::cli::{CopyArgs, RegistryArgs, TagArgs, TagsArgs};
+use crate::output::{human_size, outln, print_json, printable};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestJson<'a> {
+    reference: String,
+    manifest_digest: &'a str,
+    media_type: &'a str,
+    artifact_type: &'a str,
+    annotations: &'a std::collections::BTreeMap<String, String>,
+    config_media_type: &'a str,
+    config: Option<&'a OciConfig>,
+    modelpack: Option<&'a ModelPackConfig>,
+    size: u64,
+    layers: Vec<LayerJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerJson<'a> {
+    what: String,
+    media_type: &'a str,
+    digest: &'a str,
+    size: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexJson<'a> {
+    reference: String,
+    manifest_digest: &'a str,
+    media_type: &'a str,
+    manifests: Vec<EntryJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryJson<'a> {
+    digest: &'a str,
+    media_type: &'a str,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
+}
+
+/// What `layer i` is called: its title, else its place.
+fn what(i: usize, layer: &Descriptor) -> String {
+    layer
+        .title()
+        .map_or_else(|| format!("layer {i}"), str::to_owned)
+}
+
+/// `inspect REF`: the manifest and config of a model in a registry, no layer downloaded.
+pub(super) fn inspect(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> Result<Outcome> {
+    let client = client(reference, args)?;
+    let found = modeloci_registry::inspect(&client, reference)?;
+    match &found.inspected {
+        Inspected::Manifest { manifest, config } => print_manifest(&found, manifest, config, ctx)?,
+        Inspected::Index(index) => print_index(&found, index, ctx)?,
+        _ => bail!("{reference} is neither a manifest nor an index"),
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_manifest(
+    found: &RemoteInspect,
+    manifest: &OciManifest,
+    config_bytes: &[u8],
+    ctx: &Ctx,
+) -> Result<()> {
+    let config = (manifest.config.media_type == MediaType::ModelociConfig)
+        .then(|| OciConfig::from_slice(config_bytes).ok())
+        .flatten();
+    let modelpack = (manifest.config.media_type == MediaType::ModelPackConfig)
+        .then(|| ModelPackConfig::from_slice(config_bytes).ok())
+        .flatten();
+    let total = manifest
+        .layers
+        .iter()
+        .fold(0u64, |sum, l| sum.saturating_add(l.size));
+    let resolved = &found.resolved;
+    if ctx.json {
+        return print_json(&ManifestJson {
+            reference: resolved.reference.to_string(),
+            manifest_digest: resolved.digest.as_str(),
+            media_type: resolved.media_type.as_str(),
+            artifact_type: manifest.effective_artifact_type().as_str(),
+            annotations: &manifest.annotations,
+            config_media_type: manifest.config.media_type.as_str(),
+            config: config.as_ref(),
+            modelpack: modelpack.as_ref(),
+            size: total,
+            layers: manifest
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| LayerJson {
+                    what: what(i, l),
+                    media_type: l.media_type.as_str(),
+                    digest: l.digest.as_str(),
+                    size: l.size,
+                })
+                .collect(),
+        });
+    }
+    if !ctx.human() {
+        return Ok(());
+    }
+    outln!("Reference:     {}", printable(&resolved.reference))?;
+    super::inspect::print_model(config.as_ref(), modelpack.as_ref(), manifest)?;
+    super::inspect::print_identity(manifest, &resolved.digest)?;
+    outln!(
+        "Layers ({}, {} in all, not downloaded):",
+        manifest.layers.len(),
+        human_size(total)
+    )?;
+    for (i, layer) in manifest.layers.iter().enumerate() {
+        outln!(
+            "  {}  {:>10}  {}",
+            layer.digest,
+            human_size(layer.size),
+            printable(what(i, layer))
+        )?;
+    }
+    Ok(())
+}
+
+fn print_index(found: &RemoteInspect, index: &OciIndex, ctx: &Ctx) -> Result<()> {
+    let resolved = &found.resolved;
+    let platform = |d: &Descriptor| {
+        d.platform
+            .as_ref()
+            .map(|p| format!("{}/{}", p.os, p.architecture))
+    };
+    if ctx.json {
+        return print_json(&IndexJson {
+            reference: resolved.reference.to_string(),
+            manifest_digest: resolved.digest.as_str(),
+            media_type: resolved.media_type.as_str(),
+            manifests: index
+                .manifests
+                .iter()
+                .map(|d| EntryJson {
+                    digest: d.digest.as_str(),
+                    media_type: d.media_type.as_str(),
+                    size: d.size,
+                    artifact_type: d.artifact_type.as_ref().map(MediaType::as_str),
+                    platform: platform(d),
+                })
+                .collect(),
+        });
+    }
+    if !ctx.human() {
+        return Ok(());
+    }
+    outln!("Reference:     {}", printable(&resolved.reference))?;
+    outln!(
+        "Index:         {} ({} manifests)",
+        resolved.digest,
+        index.manifests.len()
+    )?;
+    for d in &index.manifests {
+        let kind = d
+            .artifact_type
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| platform(d))
+            .unwrap_or_else(|| d.media_type.to_string());
+        outln!(
+            "  {}  {:>10}  {}",
+            d.digest,
+            human_size(d.size),
+            printable(kind)
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyJson<'a> {
+    reference: String,
+    ok: bool,
+    failures: usize,
+    manifest: ManifestCheckJson<'a>,
+    config: CheckJson<'a>,
+    layers: Vec<CheckJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ManifestCheckJson<'a> {
+    digest: &'a str,
+    size: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckJson<'a> {
+    what: &'a str,
+    media_type: &'a str,
+    digest: &'a str,
+    size: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actual_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actual_digest: Option<&'a str>,
+}
+
+impl<'a> CheckJson<'a> {
+    fn new(check: &'a RemoteBlobCheck) -> Self {
+        let (status, actual_size, actual_digest) = match &check.status {
+            BlobStatus::Ok => ("ok", None, None),
+            BlobStatus::Missing => ("missing", None, None),
+            BlobStatus::SizeMismatch { actual } => ("size-mismatch", Some(*actual), None),
+            BlobStatus::DigestMismatch { actual } => {
+                ("digest-mismatch", None, Some(actual.as_str()))
+            }
+            _ => ("failed", None, None),
+        };
+        Self {
+            what: &check.what,
+            media_type: check.descriptor.media_type.as_str(),
+            digest: check.descriptor.digest.as_str(),
+            size: check.descriptor.size,
+            status,
+            actual_size,
+            actual_digest,
+        }
+    }
+}
+
+/// `verify REF`: every blob downloaded and checked as it streams, nothing kept.
+pub(super) fn verify(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> Result<Outcome> {
+    let client = client(reference, args)?;
+    let report = modeloci_registry::verify(
+        &client,
+        reference,
+        args.concurrency,
+        ctx.progress.handle().as_ref(),
+    )?;
+    let resolved = &report.resolved;
+    if ctx.json {
+        print_json(&VerifyJson {
+            reference: resolved.reference.to_string(),
+            ok: report.is_ok(),
+            failures: report.failures(),
+            manifest: ManifestCheckJson {
+                digest: resolved.digest.as_str(),
+                size: resolved.bytes.len() as u64,
+            },
+            config: CheckJson::new(&report.config),
+            layers: report.layers.iter().map(CheckJson::new).collect(),
+        })?;
+    } else if ctx.human() {
+        print_verify(&report)?;
+    } else if !report.is_ok() {
+        eprintln!(
+            "error: {} of the manifest's blobs failed",
+            report.failures()
+        );
+    }
+    Ok(if report.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::VerificationFailed
+    })
+}
+
+fn print_verify(report: &RemoteVerifyReport) -> std::io::Result<()> {
+    let resolved = &report.resolved;
+    outln!(
+        "OK    manifest  {}  {}  ({})",
+        resolved.digest,
+        human_size(resolved.bytes.len() as u64),
+        printable(&resolved.reference)
+    )?;
+    let line = |kind: &str, check: &RemoteBlobCheck| {
+        let title = if kind == "layer" {
+            format!("  {}", printable(&check.what))
+        } else {
+            String::new()
+        };
+        let problem = problem(&check.status)
+            .map(|p| format!(": {}", p.replace("from the archive", "from the registry")))
+            .unwrap_or_default();
+        outln!(
+            "{}  {kind:<8}  {}  {}{title}{problem}",
+            verdict(check.status.is_ok()),
+            check.descriptor.digest,
+            human_size(check.descriptor.size)
+        )
+    };
+    line("config", &report.config)?;
+    for layer in &report.layers {
+        line("layer", layer)?;
+    }
+    let total = 2 + report.layers.len();
+    if report.is_ok() {
+        outln!(
+            "All {total} checks passed ({} layers, downloaded and not kept).",
+            report.layers.len()
+        )
+    } else {
+        outln!("{} of {total} checks failed.", report.failures())
+    }
+}
+
+/// A repository operand: `host[:port]/repository`, no tag or digest.
+fn repository(text: &str) -> Result<Reference> {
+    let reference: Reference = text.parse()?;
+    if reference.tag.is_some() || reference.digest.is_some() {
+        bail!(
+            "{} names a tag or digest; tags lists a repository: {}/{}",
+            printable(text),
+            reference.registry,
+            reference.repository
+        );
+    }
+    Ok(reference)
+}
+
+pub(super) fn tags(args: &TagsArgs, ctx: &Ctx) -> Result<Outcome> {
+    let reference = repository(&args.repository)?;
+    let client = client(&reference, &args.registry)?;
+    let page_size = args.page_size.and_then(|n| usize::try_from(n).ok());
+    let options = TagsOptions::default().with_page_size(page_size);
+    let tags = modeloci_registry::list_tags(&client, &reference.repository, &options)?;
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "repository": format!("{}/{}", reference.registry, reference.repository),
+            "tags": tags,
+        }))?;
+    } else if ctx.human() {
+        for tag in &tags {
+            outln!("{}", printable(tag))?;
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CopyJson<'a> {
+    source: String,
+    target: String,
+    manifest_digest: &'a str,
+    tags: &'a [String],
+    bytes_copied: u64,
+    manifests: Vec<&'a str>,
+    referrers: Vec<&'a str>,
+    blobs: Vec<BlobJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct BlobJson<'a> {
+    digest: &'a str,
+    size: u64,
+    outcome: &'static str,
+}
+
+fn outcome(o: BlobOutcome) -> &'static str {
+    match o {
+        BlobOutcome::Existed => "existed",
+        BlobOutcome::Mounted => "mounted",
+        _ => "copied",
+    }
+}
+
+pub(super) fn copy(args: &CopyArgs, ctx: &Ctx) -> Result<Outcome> {
+    let source: Reference = args.source.parse()?;
+    let target: Reference = args.target.parse()?;
+    let (src, dst) = copy_clients(&source, &target, &args.registry)?;
+    let options = CopyOptions::default()
+        .with_concurrency(args.registry.concurrency)
+        .with_referrers(!args.no_referrers)
+        .with_extra_tags(args.tags.clone())
+        .with_progress(ctx.progress.handle());
+    let report = modeloci_registry::copy(&src, &source, &dst, &target, &options)?;
+    if ctx.json {
+        print_json(&CopyJson {
+            source: report.source.to_string(),
+            target: report.target.to_string(),
+            manifest_digest: report.manifest_digest.as_str(),
+            tags: &report.tags,
+            bytes_copied: report.bytes_copied(),
+            manifests: report.manifests.iter().map(|d| d.as_str()).collect(),
+            referrers: report.referrers.iter().map(|d| d.as_str()).collect(),
+            blobs: report
+                .blobs
+                .iter()
+                .map(|(d, o)| BlobJson {
+                    digest: d.digest.as_str(),
+                    size: d.size,
+                    outcome: outcome(*o),
+                })
+                .collect(),
+        })?;
+    } else if ctx.human() {
+        outln!(
+            "Copied {} -> {}",
+            printable(&report.source),
+            printable(&report.target)
+        )?;
+        let tags = if report.tags.is_empty() {
+            "none (by digest)".to_owned()
+        } else {
+            report.tags.join(", ")
+        };
+        outln!(
+            "  {} blobs: {} copied ({}), {} already there, {} mounted; {} manifests, {} referrers; tags: {}",
+            report.blobs.len(),
+            report.count(BlobOutcome::Uploaded),
+            human_size(report.bytes_copied()),
+            report.count(BlobOutcome::Existed),
+            report.count(BlobOutcome::Mounted),
+            report.manifests.len(),
+            report.referrers.len(),
+            printable(tags)
+        )?;
+    }
+    Ok(Outcome::Success)
+}
+
+pub(super) fn tag(args: &TagArgs, ctx: &Ctx) -> Result<Outcome> {
+    let reference: Reference = args.reference.parse()?;
+    // Checked before a client exists: nothing is sent for a bad tag.
+    if !is_valid_tag(&args.new_tag) {
+        bail!(
+            "invalid tag {:?}: a tag is up to 128 letters, digits, _ . and -, not starting with . or -",
+            args.new_tag
+        );
+    }
+    let client = client(&reference, &args.registry)?;
+    let digest = modeloci_registry::tag(&client, &reference, &args.new_tag)?;
+    let tagged = reference.with_tag(&args.new_tag);
+    let tagged = Reference {
+        digest: Some(digest.clone()),
+        ..tagged
+    };
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "reference": tagged.to_string(),
+            "manifestDigest": digest.as_str(),
+            "tag": args.new_tag,
+        }))?;
+    } else if ctx.human() {
+        outln!("Tagged {}", printable(&tagged))?;
+    }
+    Ok(Outcome::Success)
+}
