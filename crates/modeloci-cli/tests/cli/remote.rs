@@ -59,7 +59,7 @@ fn inspect_tag_tags_and_copy_a_pushed_model() {
     let regs = [&one, &two];
     let src = format!("{}/models/tiny", one.addr);
     let tagged = format!("{src}:1.0.0");
-    let push = run(tmp, &["push", "--archive", "tiny.tar", &src], &regs);
+    let push = run(tmp, &["push", "--archive", "tiny.tar", &tagged], &regs);
     assert!(push.starts_with("exit: 0\n"), "{push}");
 
     let local = run(tmp, &["inspect", "tiny.tar"], &regs);
