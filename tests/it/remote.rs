@@ -34,13 +34,19 @@ fn golden(name: &str) -> Archive {
     Archive::open(&fixtures().join("golden").join(name)).unwrap()
 }
 
-/// Pushes a golden archive to `repo` (with its tag); returns the archive.
+/// Pushes a golden archive to `repo` (tagged with its version, `1.0.0`, when `repo` names no
+/// tag); returns the archive.
 fn push_golden(addr: &str, name: &str, repo: &str) -> Archive {
     let archive = golden(name);
+    let tagged = if repo.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        repo.to_owned()
+    } else {
+        format!("{repo}:1.0.0")
+    };
     push(
         &client(addr),
         &archive,
-        &reference(addr, repo),
+        &reference(addr, &tagged),
         &PushOptions::default(),
     )
     .unwrap();
