@@ -38,7 +38,11 @@ fn golden(name: &str) -> Archive {
 /// tag); returns the archive.
 fn push_golden(addr: &str, name: &str, repo: &str) -> Archive {
     let archive = golden(name);
-    let tagged = if repo.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+    let tagged = if repo
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+    {
         repo.to_owned()
     } else {
         format!("{repo}:1.0.0")

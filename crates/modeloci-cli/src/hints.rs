@@ -139,6 +139,15 @@ fn registry(err: &RegistryError) -> Option<String> {
         RegistryError::InvalidTag { suggestion, .. } => Some(format!(
             "tags allow only letters, digits, _ . and -: use {suggestion}"
         )),
+        RegistryError::NoDefaultTag {
+            registry,
+            repository,
+            tags,
+            ..
+        } => Some(match tags.first() {
+            Some(tag) => format!("name a tag: {registry}/{repository}:{tag}"),
+            None => "push a model to it first, or check the repository's name".to_owned(),
+        }),
         RegistryError::Archive(err) => archive_hint(err),
         _ => None,
     }

@@ -533,3 +533,51 @@ fn bearer_tokens_from_a_token_server_for_ci_credentials_with_the_real_registry()
         }
     }
 }
+
+/// `copy` with CI credentials: they are the destination's, and a source on another registry
+/// (here anonymous) never receives them.
+#[test]
+fn copy_gives_ci_credentials_to_the_destination_and_never_to_another_source() {
+    let source = FakeRegistry::start(Script::default());
+    let target = Registry::start(Some((USER, SECRET)));
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let from = format!("{}/models/tiny:1.0.0", source.addr);
+    let to = format!("{}/copied/tiny:1.0.0", target.addr);
+    let push = run(
+        tmp,
+        &["push", "--archive", &golden(), &from],
+        &[],
+        None,
+        "-",
+    );
+    assert_eq!(push.code, 0, "{}", push.stderr);
+
+    let env = [("MODELOCI_USERNAME", USER), ("MODELOCI_PASSWORD", SECRET)];
+    let copy = run(tmp, &["copy", &from, &to], &env, None, "-");
+    assert_eq!(copy.code, 0, "{}", copy.stderr);
+    let seen = source.requests();
+    assert!(
+        seen.iter()
+            .any(|r| r.method == "GET" && r.path.contains("/blobs/"))
+    );
+    assert!(
+        seen.iter().all(|r| r.authorization.is_none()),
+        "the source registry received an Authorization: {seen:?}"
+    );
+    let pull = [
+        "pull",
+        to.as_str(),
+        "-o",
+        "back.tar",
+        "-u",
+        USER,
+        "--password-stdin",
+    ];
+    let back = run(tmp, &pull, &[], Some(SECRET), "-");
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(
+        std::fs::read(tmp.join("back.tar")).unwrap(),
+        std::fs::read(golden()).unwrap()
+    );
+}

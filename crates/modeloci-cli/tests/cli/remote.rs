@@ -358,7 +358,7 @@ fn a_reference_without_a_tag_and_no_latest_names_the_tags() {
         assert_eq!(
             run(tmp, args, &regs),
             format!(
-                "exit: 2\n--- stdout\n--- stderr\nerror: models/tiny has no tag latest in [REGISTRY1]; its tags: {tags}\n"
+                "exit: 2\n--- stdout\n--- stderr\nerror: models/tiny has no tag latest in [REGISTRY1]; its tags: {tags}\nhint: name a tag: [REGISTRY1]/models/tiny:v00\n"
             ),
             "{args:?}"
         );
