@@ -63,6 +63,10 @@ pub(crate) enum Command {
     /// Blobs the target lacks are mounted (on one registry) or streamed from the source into the
     /// upload, checked on the way; no local copy is made. Referrers (signatures, SBOMs) come
     /// along, listed at the target by the referrers API or its tag schema (`sha256-<hex>`).
+    ///
+    /// Credentials from --username/--password-stdin or MODELOCI_USERNAME/MODELOCI_PASSWORD are
+    /// the destination's (and the source's only when it is the same registry); each registry
+    /// otherwise gets its own from Docker's config.json.
     Copy(CopyArgs),
     /// Give a manifest in a registry another tag (no blob is sent).
     Tag(TagArgs),
