@@ -513,7 +513,11 @@ fn a_source_that_lies_about_a_blob_leaves_no_tag_at_the_target() {
     let layer = archive.manifest().layers[0].digest.clone();
     fake.corrupt_blob(layer.as_str());
     let two = Registry::start(None);
-    let dst = Client::new(&two.addr, ClientOptions::default().with_retries(0));
+    // Retries as by default, each after a long wait: a wrong body is not sent again.
+    let dst = Client::new(
+        &two.addr,
+        ClientOptions::default().with_backoff(std::time::Duration::from_secs(20)),
+    );
     let err = copy(
         &src,
         &reference(&fake.addr, "models/tiny:1.0.0"),

@@ -363,7 +363,10 @@ impl Copier<'_> {
         let furthest = AtomicU64::new(0);
         let open = || -> io::Result<Box<dyn Read + '_>> {
             if failure.lock().expect("not poisoned").is_some() {
-                return Err(io::Error::other("the source's blob did not match"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the source's blob did not match",
+                ));
             }
             let body = self
                 .src

@@ -51,12 +51,14 @@ pub(super) fn transient_status(status: u16) -> bool {
 
 /// Whether a transport error may not happen next time.
 pub(super) fn transient_error(e: &ureq::Error) -> bool {
-    // A failed handshake fails the same way again.
+    // A failed handshake fails the same way again, and so does a body whose bytes are
+    // wrong (`InvalidData`: a copy's source that does not match its digest).
     super::tls::failure(e).is_none()
-        && matches!(
-            e,
-            ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
-        )
+        && match e {
+            ureq::Error::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
+            ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => true,
+            _ => false,
+        }
 }
 
 /// The tries of one resumable transfer. Only tries that brought it no further count against
