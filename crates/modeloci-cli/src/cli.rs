@@ -239,11 +239,11 @@ pub(crate) struct AddArgs {
     pub(crate) compression: Option<CompressionArg>,
 }
 
-/// How to speak TLS to a registry: on push, pull and login.
+/// How to speak TLS to a registry: on every registry command and login.
 #[derive(Debug, Args)]
 pub(crate) struct TlsArgs {
     /// Trust the certificate authorities of this PEM file besides the system's (as do
-    /// Docker's certs.d/<host>/*.crt files).
+    /// Docker's certs.d/HOST/*.crt files).
     #[arg(long, value_name = "PEM", env = "MODELOCI_CA_FILE")]
     pub(crate) ca_file: Option<PathBuf>,
     /// Do not verify the registry's TLS certificate at all (insecure: warns every time).
