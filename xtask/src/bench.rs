@@ -373,85 +373,99 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// push and pull against skopeo copy, each run against a registry of its own, so that no
-/// tool mounts or skips blobs an earlier run uploaded.
+/// Wall times and the peak RSS of one tool's runs of one operation.
+#[derive(Default)]
+struct Samples {
+    walls: Vec<f64>,
+    rss_kib: u64,
+}
+
+impl Samples {
+    fn run(&mut self, script: &str, dir: &Path) -> Result<()> {
+        let s = measure(script, dir)?;
+        self.walls.push(s.wall);
+        self.rss_kib = self.rss_kib.max(s.rss_kib);
+        Ok(())
+    }
+}
+
+/// The commands of one registry round, ours or skopeo's: push `fixed.tar` to `r`, pull it
+/// back to `pulled.tar`, copy it from `r` to `to`.
+fn registry_commands(bin: &str, ours: bool, r: &str, to: &str) -> [String; 3] {
+    let env = "XDG_CACHE_HOME=/nonexistent DOCKER_CONFIG=/nonexistent";
+    let skopeo = "skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false";
+    if ours {
+        [
+            format!("{env} {bin} push -q --archive fixed.tar {r}"),
+            format!("{env} {bin} pull -q {r} --output pulled.tar"),
+            format!("{env} {bin} copy -q {r} {to}"),
+        ]
+    } else {
+        [
+            format!("{skopeo} oci-archive:fixed.tar:1 docker://{r}"),
+            format!("{skopeo} docker://{r} oci-archive:pulled.tar:1"),
+            format!("{skopeo} docker://{r} docker://{to}"),
+        ]
+    }
+}
+
+/// push, pull and copy against skopeo copy, each run against registries of its own, so that
+/// no tool mounts or skips blobs an earlier run uploaded.
 fn registry_rows(bin: &str, scratch: &Path, runs: usize) -> Result<Vec<Row>> {
     use modeloci_tests::registry::Registry;
     ensure_debian_tools(&[("docker-registry", "docker-registry"), ("skopeo", "skopeo")])?;
-    let env = "XDG_CACHE_HOME=/nonexistent DOCKER_CONFIG=/nonexistent";
-    let (mut push_ours, mut push_theirs, mut pull_ours, mut pull_theirs) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut rss_push, mut rss_skopeo_push, mut rss_pull, mut rss_skopeo_pull) = (0, 0, 0, 0);
+    // [push, pull, copy] x [ours, skopeo's]
+    let mut samples: [[Samples; 2]; 3] = Default::default();
     for _ in 0..runs {
-        for ours in [true, false] {
-            let registry = Registry::start(None);
+        for (tool, ours) in [(0, true), (1, false)] {
+            let (registry, second) = (Registry::start(None), Registry::start(None));
             let r = format!("{}/bench/model:1", registry.addr);
+            let to = format!("{}/bench/copied:1", second.addr);
+            let [push, pull, copy] = registry_commands(bin, ours, &r, &to);
             measure("sync", scratch)?;
-            let push = if ours {
-                format!("{env} {bin} push -q --archive fixed.tar {r}")
-            } else {
-                format!(
-                    "skopeo copy --quiet --dest-tls-verify=false oci-archive:fixed.tar:1 docker://{r}"
-                )
-            };
-            let s = measure(&push, scratch)?;
-            if ours {
-                push_ours.push(s.wall);
-                rss_push = rss_push.max(s.rss_kib);
-            } else {
-                push_theirs.push(s.wall);
-                rss_skopeo_push = rss_skopeo_push.max(s.rss_kib);
-            }
+            samples[0][tool].run(&push, scratch)?;
             measure("rm -f pulled.tar; sync", scratch)?;
-            let pull = if ours {
-                format!("{env} {bin} pull -q {r} --output pulled.tar")
-            } else {
-                format!(
-                    "skopeo copy --quiet --src-tls-verify=false docker://{r} oci-archive:pulled.tar:1"
-                )
-            };
-            let s = measure(&pull, scratch)?;
-            if ours {
-                pull_ours.push(s.wall);
-                rss_pull = rss_pull.max(s.rss_kib);
-            } else {
-                pull_theirs.push(s.wall);
-                rss_skopeo_pull = rss_skopeo_pull.max(s.rss_kib);
-            }
+            samples[1][tool].run(&pull, scratch)?;
             measure("rm -f pulled.tar", scratch)?;
+            samples[2][tool].run(&copy, scratch)?;
         }
     }
-    let row = |name, baseline_name, ours: Vec<f64>, theirs: Vec<f64>, rss_ours, rss_theirs| {
-        let ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
-        Row {
-            name,
-            baseline_name,
-            ours: median(ours),
-            theirs: median(theirs),
-            ratio: median(ratios),
-            rss_ours,
-            rss_theirs,
-            target: 1.0,
-        }
-    };
-    Ok(vec![
-        row(
+    let names = [
+        (
             "push (a none archive, local registry)",
             "skopeo copy oci-archive: docker://",
-            push_ours,
-            push_theirs,
-            rss_push,
-            rss_skopeo_push,
         ),
-        row(
+        (
             "pull --output (local registry)",
             "skopeo copy docker:// oci-archive:",
-            pull_ours,
-            pull_theirs,
-            rss_pull,
-            rss_skopeo_pull,
         ),
-    ])
+        (
+            "copy (registry to registry)",
+            "skopeo copy docker:// docker://",
+        ),
+    ];
+    Ok(names
+        .into_iter()
+        .zip(samples)
+        .map(|((name, baseline_name), [ours, theirs])| {
+            let ratios = ours
+                .walls
+                .iter()
+                .zip(&theirs.walls)
+                .map(|(a, b)| a / b)
+                .collect();
+            Row {
+                name,
+                baseline_name,
+                ours: median(ours.walls),
+                theirs: median(theirs.walls),
+                ratio: median(ratios),
+                rss_ours: ours.rss_kib,
+                rss_theirs: theirs.rss_kib,
+                target: 1.0,
+            }
+        })
+        .collect())
 }
 
 /// The reference implementation's algorithm, in Python as it is written: one gzip level-9 tar
