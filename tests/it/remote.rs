@@ -260,6 +260,35 @@ fn tags_follow_the_link_header_and_keep_credentials_at_home() {
 }
 
 #[test]
+fn a_tag_listing_is_capped_in_all_pages_together() {
+    // Every page just under the page cap, each linking to the next, without end.
+    let page = format!(
+        r#"{{"name":"m","tags":["{}"]}}"#,
+        "t".repeat((4 << 20) - 64)
+    );
+    let (addr, seen) = listen(move |target, _| {
+        let n: u64 = target
+            .rsplit('=')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let link = format!("</v2/m/tags/list?page={}>; rel=\"next\"", n + 1);
+        ("200 OK", vec![("Link".to_owned(), link)], page.clone())
+    });
+    let c = Client::new(&addr, ClientOptions::default());
+    let err = list_tags(&c, "m", &TagsOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{addr}: the tag list of m holds more than {} bytes of tags",
+            modeloci_registry::MAX_TAG_BYTES
+        )
+    );
+    // 16 pages of just under 4 MiB fit in 64 MiB; the 17th is one too many.
+    assert_eq!(seen.lock().unwrap().len(), 17);
+}
+
+#[test]
 fn tags_of_a_real_registry() {
     let registry = Registry::start(None);
     push_golden(&registry.addr, "tiny-1.0.0.tar", "models/tiny");

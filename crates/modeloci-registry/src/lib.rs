@@ -54,6 +54,6 @@ pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
 pub use reference::{Reference, Scheme};
 pub use remote::{
-    Inspected, MAX_CONFIG_SIZE, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport, Resolved,
-    TagsOptions, inspect, is_valid_tag, list_tags, resolve, tag, verify,
+    Inspected, MAX_CONFIG_SIZE, MAX_TAG_BYTES, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport,
+    Resolved, TagsOptions, inspect, is_valid_tag, list_tags, resolve, tag, verify,
 };

@@ -250,12 +250,26 @@ impl TagsOptions {
 /// # Errors
 ///
 /// [`Error::NotFound`] for an unknown repository, [`Error::Protocol`] for more pages than
-/// [`TagsOptions::max_pages`], and those of each page's request.
+/// [`TagsOptions::max_pages`] or more than [`MAX_TAG_BYTES`] of tags, and those of each
+/// page's request.
 pub fn list_tags(client: &Client, repository: &str, options: &TagsOptions) -> Result<Vec<String>> {
     let mut tags = Vec::new();
+    let mut bytes = 0usize;
     let mut next: Option<String> = None;
     for _ in 0..options.max_pages {
         let page = client.list_tags_page(repository, options.page_size, next.as_deref())?;
+        bytes = page
+            .tags
+            .iter()
+            .fold(bytes, |sum, t| sum.saturating_add(t.len()));
+        if bytes > MAX_TAG_BYTES {
+            return Err(Error::Protocol {
+                registry: client.registry().to_owned(),
+                reason: format!(
+                    "the tag list of {repository} holds more than {MAX_TAG_BYTES} bytes of tags"
+                ),
+            });
+        }
         tags.extend(page.tags);
         match page.next {
             Some(url) => next = Some(url),
@@ -270,6 +284,10 @@ pub fn list_tags(client: &Client, repository: &str, options: &TagsOptions) -> Re
         ),
     })
 }
+
+/// The most tag text a listing holds in all pages together (each page is capped on its own):
+/// a registry cannot make a listing take more memory than this.
+pub const MAX_TAG_BYTES: usize = 64 << 20;
 
 /// How many tags an error lists.
 const TAGS_SHOWN: usize = 10;

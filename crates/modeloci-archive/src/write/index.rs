@@ -100,8 +100,8 @@ mod tests {
 
     #[test]
     fn pack_names_need_to_be_tags() {
-        assert!(pack_name(None, "1.0.0").is_ok());
-        assert!(pack_name(Some("1.0.0_cu121"), "1.0.0+cu121").is_ok());
+        pack_name(None, "1.0.0").unwrap();
+        pack_name(Some("1.0.0_cu121"), "1.0.0+cu121").unwrap();
         assert_eq!(
             pack_name(None, "1.0.0+cu121").unwrap_err().to_string(),
             "version \"1.0.0+cu121\" cannot be a registry tag (a tag is up to 128 letters, \

@@ -1,7 +1,6 @@
 //! Commands on a registry that move no archive: `inspect REF`, `tags`, `copy`, `tag`.
 
 use anyhow::{Result, bail};
-use modeloci_archive::BlobStatus;
 use modeloci_registry::Reference;
 use modeloci_registry::{
     BlobOutcome, CopyOptions, Inspected, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport,
@@ -11,7 +10,7 @@ use modeloci_spec::{Descriptor, MediaType, ModelPackConfig, OciConfig, OciIndex,
 use serde::Serialize;
 
 use super::registry::{client, copy_clients};
-use super::verify::{problem, verdict};
+use super::verify::{CheckJson, problem, verdict};
 use super::{Ctx, Outcome};
 use crate::cli::{CopyArgs, RegistryArgs, TagArgs, TagsArgs};
 use crate::output::{human_size, outln, print_json, printable};
@@ -211,41 +210,10 @@ struct ManifestCheckJson<'a> {
     size: u64,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CheckJson<'a> {
-    what: &'a str,
-    media_type: &'a str,
-    digest: &'a str,
-    size: u64,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actual_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actual_digest: Option<&'a str>,
-}
-
-impl<'a> CheckJson<'a> {
-    fn new(check: &'a RemoteBlobCheck) -> Self {
-        let (status, actual_size, actual_digest) = match &check.status {
-            BlobStatus::Ok => ("ok", None, None),
-            BlobStatus::Missing => ("missing", None, None),
-            BlobStatus::SizeMismatch { actual } => ("size-mismatch", Some(*actual), None),
-            BlobStatus::DigestMismatch { actual } => {
-                ("digest-mismatch", None, Some(actual.as_str()))
-            }
-            _ => ("failed", None, None),
-        };
-        Self {
-            what: &check.what,
-            media_type: check.descriptor.media_type.as_str(),
-            digest: check.descriptor.digest.as_str(),
-            size: check.descriptor.size,
-            status,
-            actual_size,
-            actual_digest,
-        }
-    }
+/// The document of one blob's check, as `verify ARCHIVE` writes it.
+fn check_json(check: &RemoteBlobCheck) -> CheckJson<'_> {
+    let d = &check.descriptor;
+    CheckJson::of(&check.what, &d.media_type, &d.digest, d.size, &check.status)
 }
 
 /// `verify REF`: every blob downloaded and checked as it streams, nothing kept.
@@ -267,8 +235,8 @@ pub(super) fn verify(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> R
                 digest: resolved.digest.as_str(),
                 size: resolved.bytes.len() as u64,
             },
-            config: CheckJson::new(&report.config),
-            layers: report.layers.iter().map(CheckJson::new).collect(),
+            config: check_json(&report.config),
+            layers: report.layers.iter().map(check_json).collect(),
         })?;
     } else if ctx.human() {
         print_verify(&report)?;

@@ -4,6 +4,7 @@ use anyhow::{Result, bail};
 use modeloci_archive::{
     Archive, ArchiveFormat, BlobCheck, BlobStatus, Error, VerifyReport, verify_with_progress,
 };
+use modeloci_spec::{Digest, MediaType};
 use serde::Serialize;
 
 use super::{Ctx, Outcome};
@@ -26,7 +27,24 @@ pub(super) struct CheckJson<'a> {
 
 impl<'a> CheckJson<'a> {
     pub(super) fn new(check: &'a BlobCheck) -> Self {
-        let (status, actual_size, actual_digest) = match &check.status {
+        Self::of(
+            &check.what,
+            &check.media_type,
+            &check.digest,
+            check.size,
+            &check.status,
+        )
+    }
+
+    /// The document of one blob's check, from an archive or a registry.
+    pub(super) fn of(
+        what: &'a str,
+        media_type: &'a MediaType,
+        digest: &'a Digest,
+        size: u64,
+        status: &'a BlobStatus,
+    ) -> Self {
+        let (status, actual_size, actual_digest) = match status {
             BlobStatus::Ok => ("ok", None, None),
             BlobStatus::Missing => ("missing", None, None),
             BlobStatus::SizeMismatch { actual } => ("size-mismatch", Some(*actual), None),
@@ -37,10 +55,10 @@ impl<'a> CheckJson<'a> {
             _ => ("failed", None, None),
         };
         Self {
-            what: &check.what,
-            media_type: check.media_type.as_str(),
-            digest: check.digest.as_str(),
-            size: check.size,
+            what,
+            media_type: media_type.as_str(),
+            digest: digest.as_str(),
+            size,
             status,
             actual_size,
             actual_digest,

@@ -190,13 +190,7 @@ impl Client {
                 from
             }
             200 => 0,
-            404 => {
-                drain(resp);
-                return Err(Error::NotFound {
-                    registry: self.registry.clone(),
-                    what: format!("blob {digest} in {repository}"),
-                });
-            }
+            404 => return Err(self.not_found(resp, format!("blob {digest} in {repository}"))),
             _ => return Err(self.unexpected("GET", &url, resp)),
         };
         let length = header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok());

@@ -37,13 +37,7 @@ impl Client {
         )?;
         match resp.status().as_u16() {
             200 => {}
-            404 => {
-                drain(resp);
-                return Err(Error::NotFound {
-                    registry: self.registry.clone(),
-                    what: format!("manifest {repository}:{reference}"),
-                });
-            }
+            404 => return Err(self.not_found(resp, format!("manifest {repository}:{reference}"))),
             _ => return Err(self.unexpected("GET", &url, resp)),
         }
         let media_type = header(&resp, "content-type")
@@ -158,13 +152,7 @@ impl Client {
         let resp = self.request("GET", &url, &[], &Body::Empty, &scopes, Retry::Yes)?;
         match resp.status().as_u16() {
             200 => {}
-            404 => {
-                drain(resp);
-                return Err(Error::NotFound {
-                    registry: self.registry.clone(),
-                    what: format!("repository {repository}"),
-                });
-            }
+            404 => return Err(self.not_found(resp, format!("repository {repository}"))),
             _ => return Err(self.unexpected("GET", &url, resp)),
         }
         let next = match header(&resp, "link").as_deref().and_then(next_link) {

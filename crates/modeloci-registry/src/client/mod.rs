@@ -568,6 +568,15 @@ impl Client {
         }
     }
 
+    /// The error for a 404 answer about `what` (`manifest repo:tag`, `blob D in repo`).
+    pub(crate) fn not_found(&self, resp: Response<ureq::Body>, what: String) -> Error {
+        drain(resp);
+        Error::NotFound {
+            registry: self.registry.clone(),
+            what,
+        }
+    }
+
     /// An error for an unexpected answer, with the registry's own description.
     pub(crate) fn unexpected(
         &self,
