@@ -141,10 +141,25 @@ struct PushJson<'a> {
 }
 
 #[derive(Serialize)]
-struct BlobJson<'a> {
+pub(super) struct BlobJson<'a> {
     digest: &'a str,
     size: u64,
     outcome: &'static str,
+}
+
+/// The `blobs` of a push or copy document, each outcome named by `outcome`.
+pub(super) fn blobs_json(
+    blobs: &[(modeloci_spec::Descriptor, BlobOutcome)],
+    outcome: fn(BlobOutcome) -> &'static str,
+) -> Vec<BlobJson<'_>> {
+    blobs
+        .iter()
+        .map(|(d, o)| BlobJson {
+            digest: d.digest.as_str(),
+            size: d.size,
+            outcome: outcome(*o),
+        })
+        .collect()
 }
 
 pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
@@ -171,15 +186,7 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
             manifest_digest: report.manifest_digest.as_str(),
             tags: &report.tags,
             bytes_uploaded: report.bytes_uploaded(),
-            blobs: report
-                .blobs
-                .iter()
-                .map(|(d, o)| BlobJson {
-                    digest: d.digest.as_str(),
-                    size: d.size,
-                    outcome: outcome(*o),
-                })
-                .collect(),
+            blobs: blobs_json(&report.blobs, outcome),
             chunk_size: report.chunk_size,
             fallback: fallback(&report),
         })?;

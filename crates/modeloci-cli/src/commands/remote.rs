@@ -9,7 +9,7 @@ use modeloci_registry::{
 use modeloci_spec::{Descriptor, MediaType, ModelPackConfig, OciConfig, OciIndex, OciManifest};
 use serde::Serialize;
 
-use super::registry::{client, copy_clients};
+use super::registry::{BlobJson, blobs_json, client, copy_clients};
 use super::verify::{CheckJson, problem, verdict};
 use super::{Ctx, Outcome};
 use crate::cli::{CopyArgs, RegistryArgs, TagArgs, TagsArgs};
@@ -338,13 +338,6 @@ struct CopyJson<'a> {
     blobs: Vec<BlobJson<'a>>,
 }
 
-#[derive(Serialize)]
-struct BlobJson<'a> {
-    digest: &'a str,
-    size: u64,
-    outcome: &'static str,
-}
-
 fn outcome(o: BlobOutcome) -> &'static str {
     match o {
         BlobOutcome::Existed => "existed",
@@ -372,15 +365,7 @@ pub(super) fn copy(args: &CopyArgs, ctx: &Ctx) -> Result<Outcome> {
             bytes_copied: report.bytes_copied(),
             manifests: report.manifests.iter().map(|d| d.as_str()).collect(),
             referrers: report.referrers.iter().map(|d| d.as_str()).collect(),
-            blobs: report
-                .blobs
-                .iter()
-                .map(|(d, o)| BlobJson {
-                    digest: d.digest.as_str(),
-                    size: d.size,
-                    outcome: outcome(*o),
-                })
-                .collect(),
+            blobs: blobs_json(&report.blobs, outcome),
         })?;
     } else if ctx.human() {
         outln!(
