@@ -21,6 +21,15 @@ pub const MODEL_DTYPE: &str = "org.modeloci.model.dtype";
 pub const MODEL_FORMAT: &str = "org.modeloci.model.format";
 /// The quantization detected (`gptq`, `awq`, `q4_k_m`, ...).
 pub const MODEL_QUANTIZATION: &str = "org.modeloci.model.quantization";
+/// The SHA-256 of the content of the one file a layer holds (`sha256:<hex>`), on layers
+/// whose digest is not already the file's (every layer but a raw one). It lets a signature
+/// be made and checked from the manifest alone; readers still hash what they read.
+pub const FILE_DIGEST: &str = "org.modeloci.file.digest";
+
+/// Sigstore bundle referrers: what the bundle holds (`dsse-envelope`).
+pub const SIGSTORE_BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
+/// Sigstore bundle referrers: the in-toto predicate type of the signed statement.
+pub const SIGSTORE_BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
 
 /// ModelPack: the file's path relative to the model root.
 pub const MODELPACK_FILEPATH: &str = "org.cncf.model.filepath";

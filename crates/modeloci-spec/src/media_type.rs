@@ -123,6 +123,10 @@ pub enum MediaType {
     ModelPackArtifact,
     /// `application/vnd.cncf.model.config.v1+json`: the ModelPack model config.
     ModelPackConfig,
+    /// `application/vnd.dev.sigstore.bundle.v0.3+json`: a Sigstore bundle, as an OpenSSF
+    /// model signature is stored. The `artifactType` of a signature referrer, and the media
+    /// type of the layer that holds the bundle.
+    SigstoreBundle,
     /// `application/vnd.cncf.model.<kind>.v1.<encoding>`: a ModelPack layer.
     ModelPackLayer {
         /// What the layer holds.
@@ -152,6 +156,7 @@ impl MediaType {
             Self::ModelociArtifact => "application/vnd.modeloci.model.v1",
             Self::ModelPackArtifact => "application/vnd.cncf.model.manifest.v1+json",
             Self::ModelPackConfig => "application/vnd.cncf.model.config.v1+json",
+            Self::SigstoreBundle => "application/vnd.dev.sigstore.bundle.v0.3+json",
             Self::ModelPackLayer { kind, encoding } => modelpack_layer_str(*kind, *encoding),
             Self::Other(s) => s,
         }
@@ -256,6 +261,7 @@ impl From<&str> for MediaType {
             Self::ModelociArtifact,
             Self::ModelPackArtifact,
             Self::ModelPackConfig,
+            Self::SigstoreBundle,
         ];
         known
             .into_iter()
@@ -316,6 +322,7 @@ mod tests {
             MediaType::ModelociArtifact,
             MediaType::ModelPackArtifact,
             MediaType::ModelPackConfig,
+            MediaType::SigstoreBundle,
         ];
         for kind in kinds {
             for encoding in encodings {
