@@ -61,6 +61,11 @@ pub struct Script {
     pub blob_length: Option<u64>,
     /// Read every request and never answer it.
     pub silent: bool,
+    /// Have the referrers API: answer `GET /v2/<repo>/referrers/<digest>` with the index of
+    /// the stored manifests whose `subject` is that digest (filtered by an `artifactType`
+    /// query, saying so in `OCI-Filters-Applied`), and a manifest PUT with a subject with
+    /// `OCI-Subject`. Without it, the referrers API answers 404, as Distribution 2.8 does.
+    pub referrers_api: bool,
 }
 
 /// A request as the server saw it.
@@ -479,6 +484,23 @@ fn handle(
             }
         }
     }
+    if let Some((_, subject)) = path.split_once("/referrers/") {
+        if !script.referrers_api || method != "GET" {
+            return respond(&mut stream, "404 Not Found", &[], b"{}");
+        }
+        let wanted = req.query.get("artifactType").map(|t| unescape(t));
+        let store = shared.store.lock().expect("not poisoned");
+        let index = referrers_of(&store, subject, wanted.as_deref());
+        drop(store);
+        let mut headers = vec![(
+            "Content-Type",
+            "application/vnd.oci.image.index.v1+json".into(),
+        )];
+        if wanted.is_some() {
+            headers.push(("OCI-Filters-Applied", "artifactType".into()));
+        }
+        return respond(&mut stream, "200 OK", &headers, &index);
+    }
     if let Some((_, reference)) = path.split_once("/manifests/") {
         let mut store = shared.store.lock().expect("not poisoned");
         return match method {
@@ -492,12 +514,13 @@ fn handle(
                     .manifests
                     .insert(digest.clone(), (media_type, req.body.clone()));
                 drop(store);
-                respond(
-                    &mut stream,
-                    "201 Created",
-                    &[("Docker-Content-Digest", digest)],
-                    b"",
-                )
+                let mut headers = vec![("Docker-Content-Digest", digest)];
+                if script.referrers_api
+                    && let Some(subject) = subject_of(&req.body)
+                {
+                    headers.push(("OCI-Subject", subject));
+                }
+                respond(&mut stream, "201 Created", &headers, b"")
             }
             "GET" | "HEAD" => match store.manifests.get(reference).cloned() {
                 Some((media_type, bytes)) => {
@@ -597,4 +620,72 @@ fn handle(
         return stream.write_all(body);
     }
     respond(&mut stream, "404 Not Found", &[], b"{}")
+}
+
+/// The `subject` digest a manifest names, if any.
+fn subject_of(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    value["subject"]["digest"].as_str().map(str::to_owned)
+}
+
+/// `%XX` escapes decoded.
+fn unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The referrers API's answer: an index of the stored manifests (by digest) whose subject is
+/// `subject`, each with its `artifactType` (else its config's media type) and annotations,
+/// sorted by digest.
+fn referrers_of(store: &Store, subject: &str, artifact_type: Option<&str>) -> Vec<u8> {
+    let mut entries: Vec<(String, serde_json::Value)> = Vec::new();
+    for (key, (media_type, bytes)) in &store.manifests {
+        if !key.starts_with("sha256:") || subject_of(bytes).as_deref() != Some(subject) {
+            continue;
+        }
+        let manifest: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+        let kind = manifest["artifactType"]
+            .as_str()
+            .or_else(|| manifest["config"]["mediaType"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if artifact_type.is_some_and(|t| t != kind) {
+            continue;
+        }
+        let mut entry = serde_json::json!({
+            "mediaType": media_type,
+            "digest": key,
+            "size": bytes.len(),
+            "artifactType": kind,
+        });
+        if let Some(annotations) = manifest.get("annotations") {
+            entry["annotations"] = annotations.clone();
+        }
+        entries.push((key.clone(), entry));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let manifests: Vec<serde_json::Value> = entries.into_iter().map(|(_, e)| e).collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .expect("JSON")
 }

@@ -19,6 +19,7 @@ use modeloci_spec::{Descriptor, Digest, MediaType, OciIndex, OciManifest};
 use crate::client::{Access, Body, Client, Mount, UploadSession};
 use crate::push::BlobOutcome;
 use crate::reference::{Reference, valid_tag};
+use crate::referrers;
 use crate::remote::{Resolved, fetch_document, is_index, resolve};
 use crate::{Error, Result};
 
@@ -265,28 +266,20 @@ impl Copier<'_> {
         }
         let index = OciIndex::from_slice(bytes).map_err(invalid)?;
         for child in &index.manifests {
-            self.copy_by_digest(&child.digest, depth + 1, None)?;
+            self.copy_by_digest(&child.digest, depth + 1)?;
         }
         Ok(())
     }
 
     /// Copies the manifest (or index) `digest` of the source, and what it needs, storing it
-    /// by digest. With `subject`, it must be a manifest referring to that one.
-    fn copy_by_digest(
-        &self,
-        digest: &Digest,
-        depth: usize,
-        subject: Option<&Digest>,
-    ) -> Result<()> {
+    /// by digest.
+    fn copy_by_digest(&self, digest: &Digest, depth: usize) -> Result<()> {
         let (digest, media_type, bytes) = fetch_document(
             self.src,
             self.src_repo,
             digest.as_str(),
             Some(digest.clone()),
         )?;
-        if let Some(subject) = subject {
-            self.check_subject(&digest, &bytes, subject)?;
-        }
         self.copy_children(&media_type, &bytes, &digest, depth)?;
         self.dst
             .put_manifest(self.dst_repo, digest.as_str(), &media_type, &bytes)?;
@@ -482,113 +475,43 @@ impl<R: Read> Read for Checked<'_, R> {
     }
 }
 
-/// The tag under which a registry without the referrers API keeps the index of the
-/// manifests referring to `subject`: `<algorithm>-<hex>`, the hex cut at 64 characters.
-pub(crate) fn fallback_tag(subject: &Digest) -> String {
-    let hex = subject.hex();
-    let (algorithm, _) = subject.as_str().split_once(':').unwrap_or(("sha256", ""));
-    format!("{algorithm}-{}", &hex[..hex.len().min(64)])
-}
-
 impl Copier<'_> {
     /// Copies the manifests referring to `subject`, then lists them at the target under
-    /// the fallback tag when the target has no referrers API.
+    /// the fallback tag unless the target keeps referrers itself.
     fn copy_referrers(&self, subject: &Digest) -> Result<Vec<Digest>> {
-        let referrers = self.source_referrers(subject)?;
-        if referrers.is_empty() {
-            return Ok(Vec::new());
+        let listed = referrers::referrers(self.src, self.src_repo, subject, None)?;
+        let mut stored = Vec::with_capacity(listed.len());
+        for referrer in &listed {
+            stored.push(self.copy_referrer(referrer, subject)?);
         }
-        for referrer in &referrers {
-            self.copy_by_digest(&referrer.digest, 0, Some(subject))?;
-        }
-        if self.dst.get_referrers(self.dst_repo, subject)?.is_none() {
-            self.update_fallback(subject, &referrers)?;
-        }
-        Ok(referrers.iter().map(|d| d.digest.clone()).collect())
+        referrers::list_where_needed(self.dst, self.dst_repo, subject, &stored)?;
+        Ok(listed.into_iter().map(|d| d.digest).collect())
     }
 
-    /// Refuses a listed referrer whose own `subject` is not `subject`.
-    fn check_subject(&self, digest: &Digest, bytes: &[u8], subject: &Digest) -> Result<()> {
-        #[derive(serde::Deserialize)]
-        struct Probe {
-            subject: Option<Descriptor>,
-        }
-        let theirs = serde_json::from_slice::<Probe>(bytes)
-            .ok()
-            .and_then(|p| p.subject)
-            .map(|d| d.digest);
-        if theirs.as_ref() == Some(subject) {
-            return Ok(());
-        }
-        Err(Error::Protocol {
-            registry: self.src.registry().to_owned(),
-            reason: format!(
-                "it lists {digest} among the referrers of {subject}, but that manifest's subject is {}",
-                theirs.map_or_else(|| "absent".to_owned(), |d| d.to_string())
-            ),
-        })
-    }
-
-    /// The source's referrers of `subject`: from its referrers API, else its fallback tag.
-    fn source_referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
-        let bytes = match self.src.get_referrers(self.src_repo, subject)? {
-            Some(bytes) => bytes,
-            None => match self.src.get_manifest(self.src_repo, &fallback_tag(subject)) {
-                Ok((bytes, _, _)) => bytes,
-                Err(Error::NotFound { .. }) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            },
-        };
-        let index = OciIndex::from_slice(&bytes).map_err(|source| {
-            Error::Archive(modeloci_archive::Error::InvalidDocument {
-                entry: format!("the referrers of {subject}"),
-                source,
-            })
-        })?;
-        Ok(index.manifests)
-    }
-
-    /// Adds `referrers` to the target's fallback index for `subject`.
-    fn update_fallback(&self, subject: &Digest, referrers: &[Descriptor]) -> Result<()> {
-        let tag = fallback_tag(subject);
-        let mut index = match self.dst.get_manifest(self.dst_repo, &tag) {
-            Ok((bytes, _, _)) => {
-                OciIndex::from_slice(&bytes).unwrap_or_else(|_| OciIndex::new(Vec::new()))
-            }
-            Err(Error::NotFound { .. }) => OciIndex::new(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let before = index.manifests.len();
-        for referrer in referrers {
-            if !index.manifests.iter().any(|m| m.digest == referrer.digest) {
-                index.manifests.push(referrer.clone());
-            }
-        }
-        if before > 0 && index.manifests.len() == before {
-            return Ok(());
-        }
-        self.dst
-            .put_manifest(
-                self.dst_repo,
-                &tag,
-                &MediaType::ImageIndex,
-                &index.to_json(),
-            )
-            .map(drop)
+    /// One referrer of `subject`, with what it needs, stored by digest; its entry for the
+    /// target's fallback index is the source's, with the size of the bytes copied.
+    fn copy_referrer(&self, listed: &Descriptor, subject: &Digest) -> Result<referrers::Stored> {
+        let (digest, media_type, bytes) = fetch_document(
+            self.src,
+            self.src_repo,
+            listed.digest.as_str(),
+            Some(listed.digest.clone()),
+        )?;
+        referrers::check_subject(self.src, &digest, &bytes, subject)?;
+        self.copy_children(&media_type, &bytes, &digest, 0)?;
+        let mut entry = listed.clone();
+        entry.media_type = media_type.clone();
+        entry.size = bytes.len() as u64;
+        let stored =
+            referrers::store(self.dst, self.dst_repo, subject, &media_type, &bytes, entry)?;
+        self.note_manifest(&digest);
+        Ok(stored)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_fallback_tag_is_the_digest_with_a_dash() {
-        let d = Digest::from_sha256_bytes(&[0xab; 32]);
-        assert_eq!(fallback_tag(&d), format!("sha256-{}", "ab".repeat(32)));
-        let long = Digest::from_sha512_bytes(&[0xcd; 64]);
-        assert_eq!(fallback_tag(&long), format!("sha512-{}", "cd".repeat(32)));
-    }
 
     #[test]
     fn a_blob_that_does_not_match_never_hands_out_its_end() {

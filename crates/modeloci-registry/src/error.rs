@@ -161,6 +161,10 @@ pub enum Error {
         /// A valid tag close to it.
         suggestion: String,
     },
+    /// A pull's check (its [`PullCheck`](crate::PullCheck)) refused what was staged; nothing
+    /// reached the target.
+    #[error("{0}")]
+    Check(crate::pull::CheckError),
     /// A reference without a tag, in a repository that has no `latest`: its tags instead.
     #[error("{repository} has no tag latest in {registry}{}", tag_list(.tags, *.total))]
     NoDefaultTag {
@@ -252,7 +256,7 @@ impl Error {
     /// Whether content failed verification (exit code 1) rather than input or I/O (2).
     pub fn is_verification_failure(&self) -> bool {
         match self {
-            Self::Verification { .. } => true,
+            Self::Verification { .. } | Self::Check(_) => true,
             Self::Archive(e) => e.is_verification_failure(),
             _ => false,
         }

@@ -9,6 +9,9 @@
 //! - [`copy`]: a manifest (or an index and its manifests) and its referrers from one
 //!   repository or registry to another, blob by blob, mounted or streamed and checked on
 //!   the way, with no local copy.
+//! - [`referrers`], [`fetch_referrer`], [`attach`]: the manifests that refer to a manifest
+//!   (signatures, SBOMs), through the referrers API or the `sha256-<hex>` tag schema;
+//!   [`push`] attaches those it is given, [`pull`] brings them into the archive.
 //! - [`inspect`], [`list_tags`], [`tag`]: a manifest and its config, a repository's tags
 //!   (page by page), a new tag for a manifest; no layer is read.
 //! - [`Client`]: anonymous, basic or bearer-token auth, answering the registry's
@@ -43,6 +46,7 @@ mod naming;
 mod pull;
 mod push;
 mod reference;
+mod referrers;
 mod remote;
 mod staging;
 
@@ -50,9 +54,13 @@ pub use auth::{Credentials, DockerConfig, Erased};
 pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, MAX_TLS_FILE, TlsOptions, is_local};
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use error::{Error, Result, TlsFailure};
-pub use pull::{PullOptions, PullReport, PullTarget, pull, staging_dir};
+pub use pull::{
+    CheckError, MAX_REFERRER_BLOB, PullCheck, PullOptions, PullReport, PullTarget, pull,
+    staging_dir,
+};
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
 pub use reference::{Reference, Scheme};
+pub use referrers::{FetchedReferrer, attach, fetch_referrer, referrers};
 pub use remote::{
     Inspected, MAX_CONFIG_SIZE, MAX_TAG_BYTES, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport,
     Resolved, TagsOptions, inspect, is_valid_tag, list_tags, resolve, tag, verify,

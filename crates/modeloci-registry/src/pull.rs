@@ -10,6 +10,7 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use modeloci_archive::{
     Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, UnpackedFile, index_json,
@@ -18,11 +19,13 @@ use modeloci_archive::{
 use modeloci_digest::{
     BUFFER_SIZE, ChunkError, Hasher, Measured, all_or_first_error, largest_first, read_chunks,
 };
-use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciManifest};
+use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIndex, OciManifest};
 
 use crate::client::{BlobBody, Client, Tries, is_io_timeout};
 use crate::naming::{manifest_ref, pull_tag};
 use crate::reference::Reference;
+use crate::referrers::{FetchedReferrer, fetch_referrer, referrers};
+use crate::remote::fetch_document;
 use crate::staging::{self, Staging};
 use crate::{Error, Result};
 
@@ -59,6 +62,35 @@ pub struct PullOptions {
     pub mtime: u64,
     /// Where to report the bytes downloaded (and, with [`PullTarget::Unpack`], unpacked).
     pub progress: Option<ProgressHandle>,
+    /// Bring the manifest's signatures (referrers whose artifact is a Sigstore bundle) into
+    /// the staged layout, listed in its `index.json` after the model: with
+    /// [`PullTarget::Archive`], or whenever [`Self::check`] is set.
+    pub referrers: bool,
+    /// The largest blob of a referrer brought along (refused before it is read).
+    pub referrer_blob_limit: u64,
+    /// Run on the staged, verified layout and the referrers brought along, before anything
+    /// reaches the target; an error stops the pull there.
+    pub check: Option<PullCheck>,
+}
+
+/// The largest blob of a referrer a pull brings along by default: a Sigstore bundle is a few
+/// KiB.
+pub const MAX_REFERRER_BLOB: u64 = 16 << 20;
+
+/// What a [`PullCheck`] returns when it refuses.
+pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A check of a pulled model before it is delivered: the staged layout (opened as an
+/// archive, every blob of it verified) and the referrers brought along.
+#[derive(Clone)]
+pub struct PullCheck(
+    pub Arc<dyn Fn(&Archive, &[FetchedReferrer]) -> Result<(), CheckError> + Send + Sync>,
+);
+
+impl std::fmt::Debug for PullCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PullCheck(..)")
+    }
 }
 
 impl Default for PullOptions {
@@ -69,6 +101,9 @@ impl Default for PullOptions {
             force: false,
             mtime: 0,
             progress: None,
+            referrers: true,
+            referrer_blob_limit: MAX_REFERRER_BLOB,
+            check: None,
         }
     }
 }
@@ -98,6 +133,24 @@ impl PullOptions {
         self
     }
 
+    /// Whether to bring the manifest's signatures along ([`Self::referrers`]).
+    pub fn with_referrers(mut self, referrers: bool) -> Self {
+        self.referrers = referrers;
+        self
+    }
+
+    /// Sets the largest referrer blob brought along.
+    pub fn with_referrer_blob_limit(mut self, limit: u64) -> Self {
+        self.referrer_blob_limit = limit;
+        self
+    }
+
+    /// Sets the check run before delivery ([`Self::check`]).
+    pub fn with_check(mut self, check: Option<PullCheck>) -> Self {
+        self.check = check;
+        self
+    }
+
     /// Sets the tar header time of rebuilt archives.
     pub fn with_mtime(mut self, mtime: u64) -> Self {
         self.mtime = mtime;
@@ -123,6 +176,9 @@ pub struct PullReport {
     pub config: Option<OciConfig>,
     /// The files restored, for [`PullTarget::Unpack`].
     pub files: Vec<modeloci_archive::UnpackedFile>,
+    /// The referrers brought along, as the staged `index.json` lists them (image manifest,
+    /// digest, size, artifact type).
+    pub referrers: Vec<Descriptor>,
 }
 
 /// The staging directory for a target: beside it, named after it.
@@ -161,10 +217,22 @@ pub fn pull(
     let resolved = resolve(client, reference)?;
     let wanted = choose_blobs(&resolved.manifest, target, options)?;
     let fetched = fetch_into(client, &reference.repository, &wanted, &staging, options)?;
-    write_layout(&staging, &resolved, reference)?;
-    let (config, files) = deliver(&staging, target, options)?;
+    let digest = resolved.measured.digest.clone();
+    let signatures = if options.referrers
+        && (matches!(target, PullTarget::Archive(_)) || options.check.is_some())
+    {
+        signatures(client, &reference.repository, &digest, options)?
+    } else {
+        Vec::new()
+    };
+    let (name, referrers) = write_layout(&staging, &resolved, reference, &signatures)?;
+    let layout = Archive::open_with(staging.root(), Some(&name))?;
+    if let Some(check) = &options.check {
+        (check.0)(&layout, &signatures).map_err(Error::Check)?;
+    }
+    let (config, files) = deliver(&layout, target, options)?;
+    drop(layout);
     let _ = fs::remove_dir_all(staging.root());
-    let digest = resolved.measured.digest;
     Ok(PullReport {
         reference: Reference {
             digest: Some(digest.clone()),
@@ -176,7 +244,55 @@ pub fn pull(
         bytes_resumed: fetched.resumed,
         config,
         files,
+        referrers,
     })
+}
+
+/// The referrers of `subject` that hold a signature, fetched and checked.
+///
+/// Only signatures come along, not every referrer (as `copy` carries): they are what a
+/// pulled archive needs to be verified offline, each is small and capped at
+/// [`PullOptions::referrer_blob_limit`], and an SBOM or scan report of any size that someone
+/// attached cannot then fail or swell a pull. A signature is recognised by the listed
+/// `artifactType`, or, where the writer left that out or listed the empty type (as some
+/// cosign versions did), by its manifest's config or layer media type.
+fn signatures(
+    client: &Client,
+    repo: &str,
+    subject: &Digest,
+    options: &PullOptions,
+) -> Result<Vec<FetchedReferrer>> {
+    let mut found = Vec::new();
+    for listed in referrers(client, repo, subject, None)? {
+        let bundle = match &listed.artifact_type {
+            Some(MediaType::SigstoreBundle) => true,
+            None | Some(MediaType::Empty) => {
+                let wanted = listed.digest.as_str();
+                let (_, _, bytes) =
+                    fetch_document(client, repo, wanted, Some(listed.digest.clone()))?;
+                OciManifest::from_slice(&bytes).is_ok_and(|m| holds_bundle(&m))
+            }
+            Some(_) => false,
+        };
+        if bundle {
+            found.push(fetch_referrer(
+                client,
+                repo,
+                subject,
+                &listed,
+                options.referrer_blob_limit,
+            )?);
+        }
+    }
+    Ok(found)
+}
+
+/// Whether a manifest says it holds a Sigstore bundle, by any of its three media types.
+fn holds_bundle(manifest: &OciManifest) -> bool {
+    let bundle = MediaType::SigstoreBundle;
+    manifest.artifact_type.as_ref() == Some(&bundle)
+        || manifest.config.media_type == bundle
+        || manifest.layers.iter().any(|l| l.media_type == bundle)
 }
 
 /// A manifest from the registry, checked against its digest.
@@ -280,29 +396,60 @@ fn fetch_into(
     fetched
 }
 
-/// The manifest and an index naming it make the staging directory a layout.
-fn write_layout(staging: &Staging, resolved: &Resolved, reference: &Reference) -> Result<()> {
+/// The manifest, the referrers' manifests and blobs, and an index naming the manifest then
+/// listing each referrer (without a name) make the staging directory a layout. Returns the
+/// name and the referrers' entries.
+fn write_layout(
+    staging: &Staging,
+    resolved: &Resolved,
+    reference: &Reference,
+    referrers: &[FetchedReferrer],
+) -> Result<(String, Vec<Descriptor>)> {
     let measured = &resolved.measured;
     staging.write(&measured.digest.blob_path(), &resolved.bytes)?;
-    let name = ref_name(&resolved.manifest, reference.tag.as_deref());
-    staging.write(
-        "index.json",
-        &index_json(&resolved.manifest, measured, name),
-    )
+    let name = ref_name(&resolved.manifest, reference.tag.as_deref()).to_owned();
+    let index = index_json(&resolved.manifest, measured, &name);
+    if referrers.is_empty() {
+        staging.write("index.json", &index)?;
+        return Ok((name, Vec::new()));
+    }
+    let mut entries = Vec::with_capacity(referrers.len());
+    for referrer in referrers {
+        for (descriptor, bytes) in &referrer.blobs {
+            staging.write(&descriptor.digest.blob_path(), bytes)?;
+        }
+        let digest = &referrer.descriptor.digest;
+        staging.write(&digest.blob_path(), &referrer.bytes)?;
+        let mut entry = Descriptor::new(
+            MediaType::ImageManifest,
+            digest.clone(),
+            referrer.bytes.len() as u64,
+        );
+        entry.artifact_type = referrer
+            .manifest
+            .artifact_type
+            .clone()
+            .or_else(|| referrer.descriptor.artifact_type.clone())
+            .or_else(|| Some(referrer.manifest.config.media_type.clone()));
+        entries.push(entry);
+    }
+    let mut index = OciIndex::from_slice(&index).expect("index_json writes an index");
+    index.manifests.extend(entries.iter().cloned());
+    staging.write("index.json", &index.to_json())?;
+    Ok((name, entries))
 }
 
 /// Repacks the staged layout into the archive, or unpacks it into the directory; returns
 /// the model config (if it is one) and the files restored.
 fn deliver(
-    staging: &Staging,
+    layout: &Archive,
     target: &PullTarget,
     options: &PullOptions,
 ) -> Result<(Option<OciConfig>, Vec<UnpackedFile>)> {
-    let layout = Archive::open(staging.root())?;
     let config = layout.config().ok();
     let files = match target {
         PullTarget::Archive(path) => {
-            repack_with_progress(&layout, path, options.mtime, options.progress.as_ref())?;
+            repack_with_progress(layout, path, options.mtime, options.progress.as_ref())?;
             Vec::new()
         }
         PullTarget::Unpack(dir) => {
@@ -311,7 +458,7 @@ fn deliver(
                 .with_include(options.include.clone())
                 .with_progress(options.progress.clone());
             ModelUnpackager::with_options(unpack)
-                .extract_from(&layout, dir)?
+                .extract_from(layout, dir)?
                 .files
         }
     };

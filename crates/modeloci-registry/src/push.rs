@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use modeloci_archive::{Archive, Progress, ProgressHandle};
-use modeloci_digest::{all_or_first_error, largest_first};
+use modeloci_digest::{Hasher, all_or_first_error, largest_first};
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
 use crate::cache::BlobLocations;
@@ -37,6 +37,9 @@ pub struct PushOptions {
     pub cache: Option<PathBuf>,
     /// Where to report the bytes uploaded (blobs the registry has count as done).
     pub progress: Option<ProgressHandle>,
+    /// Manifests to attach as referrers of the pushed manifest once it is stored (a
+    /// signature, say): each manifest's bytes, with the blobs it needs.
+    pub referrers: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
 }
 
 impl Default for PushOptions {
@@ -48,6 +51,7 @@ impl Default for PushOptions {
             mount_from: Vec::new(),
             cache: None,
             progress: None,
+            referrers: Vec::new(),
         }
     }
 }
@@ -83,6 +87,13 @@ impl PushOptions {
     /// Reports progress to `progress`.
     pub fn with_progress(mut self, progress: Option<ProgressHandle>) -> Self {
         self.progress = progress;
+        self
+    }
+
+    /// Attaches these manifests (each with the bytes of the blobs it needs) as referrers of
+    /// the pushed manifest: each must name it as its `subject`.
+    pub fn with_referrers(mut self, referrers: Vec<(Vec<u8>, Vec<Vec<u8>>)>) -> Self {
+        self.referrers = referrers;
         self
     }
 
@@ -137,6 +148,8 @@ pub struct PushReport {
     pub chunk_size: u64,
     /// How the push got around a registry that refused its chunks, if it had to.
     pub fallback: Option<ChunkFallback>,
+    /// The referrers attached, in the order given.
+    pub referrers: Vec<Digest>,
 }
 
 impl PushReport {
@@ -157,14 +170,17 @@ impl PushReport {
 
 /// Pushes `archive` to `reference` (tagged with the reference's tag, else `latest`, the tag a
 /// pull without one asks for): every blob the registry lacks, concurrently and streamed
-/// from the archive file, then the manifest with its bytes as stored, then the tags.
+/// from the archive file, then the manifest with its bytes as stored, then the tags, then
+/// the referrers of [`PushOptions::referrers`] ([`crate::attach`]).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidTag`] before any request for a tag outside the OCI grammar,
 /// [`Error::Unauthorized`] (with a hint to log in), [`Error::Unreachable`],
-/// [`Error::Status`], [`Error::Verification`] when the registry states another digest, and
-/// archive errors (a corrupt blob is refused by the registry's digest check).
+/// [`Error::Status`], [`Error::Verification`] when the registry states another digest,
+/// [`Error::InvalidOption`] before any request for a referrer that does not name the
+/// archive's manifest as its subject, and archive errors (a corrupt blob is refused by the
+/// registry's digest check).
 pub fn push(
     client: &Client,
     archive: &Archive,
@@ -179,6 +195,7 @@ pub fn push(
             archive.manifest_digest()
         )));
     }
+    check_referrers(archive.manifest_digest(), &options.referrers)?;
     let tag = push_tag(reference);
     check_tags(std::iter::once(tag.as_str()).chain(options.extra_tags.iter().map(String::as_str)))?;
     let repo = reference.repository.as_str();
@@ -192,6 +209,7 @@ pub fn push(
     let blobs = uploader.upload_all(blobs_of(archive.manifest()), &locations)?;
     let (chunk_size, fallback) = uploader.fallback();
     let (digest, tags) = push_manifest(client, archive, reference, &tag, &options.extra_tags)?;
+    let referrers = attach_all(client, repo, &options.referrers)?;
     if let Some(path) = &options.cache {
         for (descriptor, _) in &blobs {
             locations.record(client.registry(), repo, &descriptor.digest);
@@ -210,11 +228,57 @@ pub fn push(
         tags,
         chunk_size,
         fallback,
+        referrers,
     })
 }
 
+/// Refuses, before any request, a referrer that is not a manifest naming `subject`.
+fn check_referrers(subject: &Digest, referrers: &[(Vec<u8>, Vec<Vec<u8>>)]) -> Result<()> {
+    for (i, (bytes, _)) in referrers.iter().enumerate() {
+        let manifest = OciManifest::from_slice(bytes).map_err(|source| {
+            Error::Archive(modeloci_archive::Error::InvalidDocument {
+                entry: format!("referrer {i}"),
+                source,
+            })
+        })?;
+        let theirs = manifest.subject.map(|d| d.digest);
+        if theirs.as_ref() != Some(subject) {
+            return Err(Error::InvalidOption(format!(
+                "referrer {} refers to {}, not to the pushed manifest {subject}",
+                Hasher::digest_bytes(bytes).digest,
+                theirs.map_or_else(|| "no manifest".to_owned(), |d| d.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Attaches each referrer with its blobs; their digests.
+fn attach_all(
+    client: &Client,
+    repo: &str,
+    referrers: &[(Vec<u8>, Vec<Vec<u8>>)],
+) -> Result<Vec<Digest>> {
+    referrers
+        .iter()
+        .map(|(bytes, blobs)| {
+            let described: Vec<(Descriptor, &[u8])> = blobs
+                .iter()
+                .map(|b| {
+                    let m = Hasher::digest_bytes(b);
+                    (
+                        Descriptor::new(MediaType::Empty, m.digest, m.size),
+                        b.as_slice(),
+                    )
+                })
+                .collect();
+            crate::referrers::attach(client, repo, bytes, &described)
+        })
+        .collect()
+}
+
 /// The blobs a manifest needs: its config, then each layer once.
-fn blobs_of(manifest: &OciManifest) -> Vec<Descriptor> {
+pub(crate) fn blobs_of(manifest: &OciManifest) -> Vec<Descriptor> {
     let mut descriptors = vec![manifest.config.clone()];
     for layer in &manifest.layers {
         if !descriptors.iter().any(|d| d.digest == layer.digest) {

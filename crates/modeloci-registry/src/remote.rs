@@ -7,7 +7,7 @@ use std::io::Read;
 
 use modeloci_archive::{BlobStatus, Progress, ProgressHandle};
 use modeloci_digest::{BUFFER_SIZE, Hasher, all_or_first_error, largest_first, read_chunks};
-use modeloci_spec::{Digest, MediaType, OciIndex, OciManifest};
+use modeloci_spec::{Descriptor, Digest, MediaType, OciIndex, OciManifest};
 
 use crate::client::{Client, is_io_timeout};
 use crate::naming::{manifest_ref, pull_tag};
@@ -166,15 +166,31 @@ pub fn inspect(client: &Client, reference: &Reference) -> Result<RemoteInspect> 
 
 /// The config blob a manifest names, capped and checked.
 fn fetch_config(client: &Client, repository: &str, manifest: &OciManifest) -> Result<Vec<u8>> {
-    let descriptor = &manifest.config;
-    let too_large = |size| Error::TooLarge {
-        registry: client.registry().to_owned(),
-        what: format!("config {}", descriptor.digest),
-        size,
-        limit: MAX_CONFIG_SIZE,
-    };
-    if descriptor.size > MAX_CONFIG_SIZE {
-        return Err(too_large(descriptor.size));
+    fetch_small_blob(
+        client,
+        repository,
+        &manifest.config,
+        MAX_CONFIG_SIZE,
+        "config",
+    )
+}
+
+/// A blob read into memory, refused before any request when its descriptor says it is over
+/// `limit`, and checked against its digest and size (at most one byte more is read).
+pub(crate) fn fetch_small_blob(
+    client: &Client,
+    repository: &str,
+    descriptor: &Descriptor,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    if descriptor.size > limit {
+        return Err(Error::TooLarge {
+            registry: client.registry().to_owned(),
+            what: format!("{what} {}", descriptor.digest),
+            size: descriptor.size,
+            limit,
+        });
     }
     let body = client.get_blob(repository, &descriptor.digest, 0)?;
     let mut bytes = Vec::new();
@@ -204,7 +220,7 @@ fn fetch_config(client: &Client, repository: &str, manifest: &OciManifest) -> Re
     };
     Err(Error::Verification {
         registry: client.registry().to_owned(),
-        what: "config".into(),
+        what: what.to_owned(),
         digest: descriptor.digest.clone(),
         source,
     })

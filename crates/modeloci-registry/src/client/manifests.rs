@@ -80,6 +80,24 @@ impl Client {
         media_type: &MediaType,
         bytes: &[u8],
     ) -> Result<Digest> {
+        self.put_manifest_answer(repository, reference, media_type, bytes)
+            .map(|(digest, _)| digest)
+    }
+
+    /// Like [`Self::put_manifest`], also returning the `OCI-Subject` the registry answered
+    /// with: the subject it recorded the manifest as a referrer of, when it has the
+    /// referrers API.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::put_manifest`].
+    pub(crate) fn put_manifest_answer(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &MediaType,
+        bytes: &[u8],
+    ) -> Result<(Digest, Option<Digest>)> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let scopes = [format!("repository:{repository}:pull,push")];
         let headers = [("content-type", media_type.as_str().to_owned())];
@@ -97,6 +115,7 @@ impl Client {
         let ours = Hasher::digest_bytes(bytes).digest;
         let stated: Option<Digest> =
             header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
+        let subject: Option<Digest> = header(&resp, "oci-subject").and_then(|d| d.parse().ok());
         drain(resp);
         if let Some(stated) = stated
             && stated != ours
@@ -111,7 +130,7 @@ impl Client {
                 },
             });
         }
-        Ok(ours)
+        Ok((ours, subject))
     }
 }
 
@@ -184,7 +203,8 @@ impl Client {
 
     /// Fetches `GET /v2/<repository>/referrers/<digest>`: the image index of the manifests
     /// whose `subject` is `digest` (at most [`MAX_MANIFEST_SIZE`]), or `None` when the
-    /// registry has no referrers API (it answers 404, as Distribution 2.8 does).
+    /// registry has no referrers API (it answers 404, as Distribution 2.8 does). With
+    /// `artifact_type`, asks the registry to list only those (it may ignore the filter).
     ///
     /// # Errors
     ///
@@ -193,8 +213,12 @@ impl Client {
         &self,
         repository: &str,
         digest: &Digest,
+        artifact_type: Option<&MediaType>,
     ) -> Result<Option<Vec<u8>>> {
-        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
+        let filter = artifact_type.map_or_else(String::new, |t| {
+            format!("?artifactType={}", query_escape(t.as_str()))
+        });
+        let url = self.url(&format!("/v2/{repository}/referrers/{digest}{filter}"));
         let scopes = [format!("repository:{repository}:pull")];
         let accept = [("accept", MediaType::ImageIndex.as_str().to_owned())];
         let resp = self.request("GET", &url, &accept, &Body::Empty, &scopes, Retry::Yes)?;
@@ -224,6 +248,19 @@ impl Client {
     }
 }
 
+/// `text` as a query value: everything but unreserved characters percent-encoded (a media
+/// type's `+` would otherwise read as a space).
+fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The target of the `rel="next"` link in a `Link` header, if any.
 fn next_link(link: &str) -> Option<&str> {
     link.split(',').find_map(|part| {
@@ -241,7 +278,15 @@ fn next_link(link: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::next_link;
+    use super::{next_link, query_escape};
+
+    #[test]
+    fn media_types_are_escaped_in_queries() {
+        assert_eq!(
+            query_escape("application/vnd.dev.sigstore.bundle.v0.3+json"),
+            "application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson"
+        );
+    }
 
     #[test]
     fn the_next_link_is_the_one_marked_next() {

@@ -302,7 +302,7 @@ impl Client {
         theirs.is_some() && theirs == self.origin()
     }
 
-    fn protocol(&self, reason: String) -> Error {
+    pub(crate) fn protocol(&self, reason: String) -> Error {
         Error::Protocol {
             registry: self.registry.clone(),
             reason,
