@@ -488,3 +488,134 @@ fn copy_to_a_registry_with_the_api_writes_no_fallback_index() {
     let listed = referrers(&dst, REPO, archive.manifest_digest(), None).unwrap();
     assert_eq!(listed, [entry(&sig.0)]);
 }
+
+#[test]
+fn a_registry_with_the_api_but_no_oci_subject_is_asked_before_a_fallback_is_written() {
+    let fake = FakeRegistry::start(Script {
+        referrers_api: true,
+        no_oci_subject: true,
+        ..Script::default()
+    });
+    let archive = push_golden(&fake.addr, "tiny-1.0.0.tar", "1.0.0");
+    let c = client(&fake.addr);
+    let sig = signature(&archive, br#"{"bundle":7}"#);
+    let before = fake.requests().len();
+    let digest = attach_signature(&c, &sig);
+    let asked: Vec<String> = fake.requests()[before..]
+        .iter()
+        .filter(|s| s.path.contains("/manifests/") || s.path.contains("/referrers/"))
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            format!("PUT /v2/{REPO}/manifests/{digest}"),
+            format!("GET /v2/{REPO}/referrers/{}", archive.manifest_digest()),
+        ],
+        "the listing confirmed it: no fallback index"
+    );
+}
+
+#[test]
+fn an_index_replaced_by_another_writer_is_written_again_until_it_keeps_our_entry() {
+    let fake = FakeRegistry::start(Script {
+        lose_index_puts: 2,
+        ..Script::default()
+    });
+    let archive = push_golden(&fake.addr, "tiny-1.0.0.tar", "1.0.0");
+    let c = client(&fake.addr);
+    let sig = signature(&archive, br#"{"bundle":8}"#);
+    let digest = attach_signature(&c, &sig);
+    let tag = fallback_tag(&archive);
+    let puts = fake
+        .requests()
+        .iter()
+        .filter(|s| s.method == "PUT" && s.path.ends_with(&tag))
+        .count();
+    assert_eq!(puts, 3, "two writes lost, the third kept");
+    let listed = referrers(&c, REPO, archive.manifest_digest(), None).unwrap();
+    assert_eq!(
+        listed.iter().map(|d| &d.digest).collect::<Vec<_>>(),
+        [&digest]
+    );
+
+    fake.script(|s| s.lose_index_puts = 100);
+    let other = signature(&archive, br#"{"bundle":9}"#);
+    let err = attach(
+        &c,
+        REPO,
+        &other.0,
+        &[(
+            Descriptor::new(
+                MediaType::SigstoreBundle,
+                Hasher::digest_bytes(&other.1[1]).digest,
+                other.1[1].len() as u64,
+            ),
+            &other.1[1],
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: the referrers index under tag {tag} lost our entry to other writers 5 times",
+            fake.addr
+        )
+    );
+}
+
+#[test]
+fn pull_recognises_a_signature_listed_without_its_artifact_type() {
+    let registry = Registry::start(None);
+    let archive = golden("tiny-1.0.0.tar");
+    let c = client(&registry.addr);
+    // As some cosign versions wrote it: no artifactType, so the listing says the config's
+    // empty type; the layer still says what it holds.
+    let (bytes, blobs) = signature(&archive, br#"{"bundle":10}"#);
+    let mut manifest = OciManifest::from_slice(&bytes).unwrap();
+    manifest.artifact_type = None;
+    let bytes = manifest.to_json();
+    push(
+        &c,
+        &archive,
+        &reference(&registry.addr, &format!("{REPO}:1.0.0")),
+        &PushOptions::default().with_referrers(vec![(bytes.clone(), blobs)]),
+    )
+    .unwrap();
+    let listed = referrers(&c, REPO, archive.manifest_digest(), None).unwrap();
+    assert_eq!(
+        listed.iter().map(|d| &d.artifact_type).collect::<Vec<_>>(),
+        [&Some(MediaType::Empty)]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = pull(
+        &c,
+        &reference(&registry.addr, &format!("{REPO}:1.0.0")),
+        &PullTarget::Archive(dir.path().join("tiny.tar")),
+        &PullOptions::default(),
+    )
+    .unwrap();
+    let digests: Vec<&Digest> = report.referrers.iter().map(|d| &d.digest).collect();
+    assert_eq!(digests, [&Hasher::digest_bytes(&bytes).digest]);
+    // The staged index says what it is.
+    assert_eq!(
+        report.referrers[0].artifact_type,
+        Some(MediaType::SigstoreBundle)
+    );
+
+    // A check runs before an unpack too, and when it refuses no directory appears.
+    let seen: Seen = Arc::default();
+    let target = dir.path().join("model");
+    let err = pull(
+        &c,
+        &reference(&registry.addr, &format!("{REPO}:1.0.0")),
+        &PullTarget::Unpack(target.clone()),
+        &PullOptions::default().with_check(Some(recording_check(&seen, true))),
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "no signature by a trusted key");
+    let (index, files) = seen.lock().unwrap().take().expect("the check ran");
+    assert_eq!(index.manifests.len(), 2);
+    assert_eq!(files[0], bytes);
+    assert!(!target.exists());
+}

@@ -66,6 +66,11 @@ pub struct Script {
     /// query, saying so in `OCI-Filters-Applied`), and a manifest PUT with a subject with
     /// `OCI-Subject`. Without it, the referrers API answers 404, as Distribution 2.8 does.
     pub referrers_api: bool,
+    /// With `referrers_api`: never send `OCI-Subject`, as some registries with the API do.
+    pub no_oci_subject: bool,
+    /// Answer this many PUTs to a `sha256-<hex>` tag with `201` and store nothing, as if
+    /// another writer had replaced the index at once.
+    pub lose_index_puts: usize,
 }
 
 /// A request as the server saw it.
@@ -96,6 +101,7 @@ struct Shared {
     store: Mutex<Store>,
     log: Mutex<Vec<Seen>>,
     next_upload: AtomicUsize,
+    lost_index_puts: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -128,6 +134,7 @@ impl FakeRegistry {
             store: Mutex::new(Store::default()),
             log: Mutex::new(Vec::new()),
             next_upload: AtomicUsize::new(0),
+            lost_index_puts: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
         let registry = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
@@ -504,6 +511,20 @@ fn handle(
     if let Some((_, reference)) = path.split_once("/manifests/") {
         let mut store = shared.store.lock().expect("not poisoned");
         return match method {
+            "PUT"
+                if reference.starts_with("sha256-")
+                    && shared.lost_index_puts.fetch_add(1, Ordering::Relaxed)
+                        < script.lose_index_puts =>
+            {
+                drop(store);
+                let digest = Hasher::digest_bytes(&req.body).digest.to_string();
+                respond(
+                    &mut stream,
+                    "201 Created",
+                    &[("Docker-Content-Digest", digest)],
+                    b"",
+                )
+            }
             "PUT" => {
                 let digest = Hasher::digest_bytes(&req.body).digest.to_string();
                 let media_type = req.header("content-type").unwrap_or("").to_owned();
@@ -516,6 +537,7 @@ fn handle(
                 drop(store);
                 let mut headers = vec![("Docker-Content-Digest", digest)];
                 if script.referrers_api
+                    && !script.no_oci_subject
                     && let Some(subject) = subject_of(&req.body)
                 {
                     headers.push(("OCI-Subject", subject));

@@ -55,7 +55,7 @@ pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, MAX_TLS_FILE, TlsOpti
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use error::{Error, Result, TlsFailure};
 pub use pull::{
-    CheckError, MAX_REFERRER_BLOB, PullCheck, PullOptions, PullReport, PullTarget, pull,
+    CheckError, CheckFn, MAX_REFERRER_BLOB, PullCheck, PullOptions, PullReport, PullTarget, pull,
     staging_dir,
 };
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};

@@ -80,12 +80,13 @@ pub const MAX_REFERRER_BLOB: u64 = 16 << 20;
 /// What a [`PullCheck`] returns when it refuses.
 pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The function a [`PullCheck`] calls.
+pub type CheckFn = dyn Fn(&Archive, &[FetchedReferrer]) -> Result<(), CheckError> + Send + Sync;
+
 /// A check of a pulled model before it is delivered: the staged layout (opened as an
 /// archive, every blob of it verified) and the referrers brought along.
 #[derive(Clone)]
-pub struct PullCheck(
-    pub Arc<dyn Fn(&Archive, &[FetchedReferrer]) -> Result<(), CheckError> + Send + Sync>,
-);
+pub struct PullCheck(pub Arc<CheckFn>);
 
 impl std::fmt::Debug for PullCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -425,12 +426,14 @@ fn write_layout(
             digest.clone(),
             referrer.bytes.len() as u64,
         );
-        entry.artifact_type = referrer
-            .manifest
-            .artifact_type
-            .clone()
-            .or_else(|| referrer.descriptor.artifact_type.clone())
-            .or_else(|| Some(referrer.manifest.config.media_type.clone()));
+        // Only signatures are brought along: one listed without its type gets it here.
+        entry.artifact_type = Some(
+            referrer
+                .manifest
+                .artifact_type
+                .clone()
+                .unwrap_or(MediaType::SigstoreBundle),
+        );
         entries.push(entry);
     }
     let mut index = OciIndex::from_slice(&index).expect("index_json writes an index");

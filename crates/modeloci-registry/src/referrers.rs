@@ -254,13 +254,12 @@ pub fn attach(
     Ok(digest)
 }
 
+/// A blob a manifest needs, with its bytes when they were given.
+type Needed<'a> = (Descriptor, Option<&'a [u8]>);
+
 /// Uploads each blob `repository` lacks (HEAD first); before the first upload, refuses when
 /// one it lacks was not given.
-fn push_blobs(
-    client: &Client,
-    repository: &str,
-    needed: &[(Descriptor, Option<&[u8]>)],
-) -> Result<()> {
+fn push_blobs(client: &Client, repository: &str, needed: &[Needed<'_>]) -> Result<()> {
     let mut missing = Vec::new();
     for (descriptor, bytes) in needed {
         if client
@@ -293,7 +292,7 @@ const EMPTY_JSON: &[u8] = b"{}";
 fn given_blobs<'a>(
     manifest: &OciManifest,
     blobs: &[(Descriptor, &'a [u8])],
-) -> Result<Vec<(Descriptor, Option<&'a [u8]>)>> {
+) -> Result<Vec<Needed<'a>>> {
     let empty = Hasher::digest_bytes(EMPTY_JSON);
     blobs_of(manifest)
         .into_iter()
