@@ -262,6 +262,8 @@ fn attach_all(
     referrers
         .iter()
         .map(|(bytes, blobs)| {
+            // `attach` matches given blobs to the manifest's descriptors by digest; the media
+            // type it uses is the manifest's.
             let described: Vec<(Descriptor, &[u8])> = blobs
                 .iter()
                 .map(|b| {

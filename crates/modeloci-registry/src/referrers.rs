@@ -36,7 +36,8 @@ pub(crate) fn fallback_tag(subject: &Digest) -> String {
 /// The manifests in `repository` that refer to `subject`: from the registry's referrers API
 /// (asking it to filter by `artifact_type` when given), else (it answers 404) from the index
 /// under the fallback tag, else none. Each listed once; only those whose `artifactType` is
-/// `artifact_type` when given (filtered here too, as a registry may ignore the filter).
+/// `artifact_type` when given (filtered here too, as a registry may ignore the filter). The
+/// API's first page is read: further pages it may link to are not followed.
 ///
 /// # Errors
 ///
