@@ -8,6 +8,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::DecodePaddingMode;
 use serde::{Deserialize, Serialize};
 
+use crate::json::Obj;
 use crate::{Error, PrivateKey, PublicKey, Result, Statement};
 
 /// The bundle's `mediaType`, the only one `model_signing` verifies.
@@ -63,13 +64,24 @@ pub fn sign(statement: &Statement, key: &PrivateKey) -> Vec<u8> {
 
 /// A parsed and checked signature bundle. Parsing checks the form and the statement (its
 /// root digest included); [`Bundle::verify`] checks the signature.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Bundle {
     bytes: Vec<u8>,
     payload: Vec<u8>,
     signature: Vec<u8>,
     hint: Option<String>,
     statement: Statement,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("size", &self.bytes.len())
+            .field("hint", &self.hint)
+            .field("root", self.statement.root())
+            .field("files", &self.statement.resources().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bundle {
@@ -112,7 +124,7 @@ impl Bundle {
 
     fn parse_owned(bytes: Vec<u8>) -> Result<Self> {
         // serde_json refuses nesting deeper than 128 levels, so hostile depth is bounded.
-        let json: BundleIn =
+        let Obj(json): Obj<BundleIn> =
             serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{e}")))?;
         if json.media_type != BUNDLE_MEDIA_TYPE {
             return Err(invalid(format!(
@@ -120,8 +132,8 @@ impl Bundle {
                 json.media_type
             )));
         }
-        let hint = check_material(json.verification_material)?;
-        let envelope = json
+        let hint = check_material(json.verification_material.0)?;
+        let Obj(envelope) = json
             .dsse_envelope
             .ok_or_else(|| invalid("no dsseEnvelope (a message signature is not a model signature)".into()))?;
         if envelope.payload_type != PAYLOAD_TYPE {
@@ -130,7 +142,7 @@ impl Bundle {
                 envelope.payload_type
             )));
         }
-        let first = envelope
+        let Obj(first) = envelope
             .signatures
             .into_iter()
             .next()
@@ -219,7 +231,7 @@ fn check_material(material: MaterialIn) -> Result<Option<String>> {
             "signed with a certificate; only public-key signatures are supported".into(),
         ));
     }
-    let key = material
+    let Obj(key) = material
         .public_key
         .ok_or_else(|| invalid("no publicKey in verificationMaterial".into()))?;
     Ok(key.hint.filter(|h| !h.is_empty()))
@@ -264,9 +276,9 @@ struct SignatureOut {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BundleIn {
     media_type: String,
-    verification_material: MaterialIn,
+    verification_material: Obj<MaterialIn>,
     #[serde(default)]
-    dsse_envelope: Option<EnvelopeIn>,
+    dsse_envelope: Option<Obj<EnvelopeIn>>,
     /// Present in message-signature bundles, which are refused by name.
     #[serde(default, rename = "messageSignature")]
     _message_signature: Option<serde::de::IgnoredAny>,
@@ -276,7 +288,7 @@ struct BundleIn {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct MaterialIn {
     #[serde(default)]
-    public_key: Option<PublicKeyIn>,
+    public_key: Option<Obj<PublicKeyIn>>,
     #[serde(default)]
     x509_certificate_chain: Option<serde::de::IgnoredAny>,
     #[serde(default)]
@@ -304,7 +316,7 @@ struct PublicKeyIn {
 struct EnvelopeIn {
     payload: String,
     payload_type: String,
-    signatures: Vec<SignatureIn>,
+    signatures: Vec<Obj<SignatureIn>>,
 }
 
 #[derive(Deserialize)]

@@ -35,6 +35,7 @@
 mod bundle;
 mod compare;
 mod error;
+mod json;
 mod key;
 mod referrer;
 mod statement;

@@ -5,6 +5,7 @@ use modeloci_spec::{Algorithm, Digest};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::json::Obj;
 use crate::{Error, Result};
 
 /// The in-toto statement type.
@@ -141,14 +142,16 @@ impl Statement {
         let value: serde_json::Value = serde_json::from_slice(payload)
             .map_err(|e| invalid_statement(format!("not JSON: {e}")))?;
         check_types(&value)?;
-        let json: StatementIn = serde_json::from_value(value)
+        let Obj(json): Obj<StatementIn> = serde_json::from_value(value)
             .map_err(|e| invalid_statement(format!("not an OpenSSF model statement: {e}")))?;
-        let [subject] = <[SubjectIn; 1]>::try_from(json.subject).map_err(|subjects| {
+        let [Obj(subject)] = <[Obj<SubjectIn>; 1]>::try_from(json.subject).map_err(|subjects| {
             invalid_statement(format!("{} subjects, not exactly one", subjects.len()))
         })?;
-        check_serialization(&json.predicate.serialization)?;
-        let resources = parse_resources(json.predicate.resources)?;
-        let signed = parse_hex_digest(&subject.digest.sha256, "the subject's digest")?;
+        let Obj(predicate) = json.predicate;
+        let Obj(serialization) = predicate.serialization;
+        check_serialization(&serialization)?;
+        let resources = parse_resources(predicate.resources)?;
+        let signed = parse_hex_digest(&subject.digest.0.sha256, "the subject's digest")?;
         let computed = root_digest(&resources);
         if signed != computed {
             return Err(Error::RootMismatch {
@@ -160,7 +163,7 @@ impl Statement {
             name: subject.name,
             root: computed,
             resources,
-            ignore_paths: json.predicate.serialization.ignore_paths.unwrap_or_default(),
+            ignore_paths: serialization.ignore_paths.unwrap_or_default(),
         })
     }
 }
@@ -208,9 +211,9 @@ fn check_serialization(s: &SerializationIn) -> Result<()> {
     Ok(())
 }
 
-fn parse_resources(resources: Vec<ResourceIn>) -> Result<Vec<Resource>> {
+fn parse_resources(resources: Vec<Obj<ResourceIn>>) -> Result<Vec<Resource>> {
     let mut out = Vec::with_capacity(resources.len());
-    for r in resources {
+    for Obj(r) in resources {
         check_name(&r.name)?;
         if r.algorithm != "sha256" {
             return Err(invalid_statement(format!(
@@ -363,17 +366,17 @@ struct Sha256Out<'a> {
 struct StatementIn {
     #[serde(rename = "_type")]
     _type: String,
-    subject: Vec<SubjectIn>,
+    subject: Vec<Obj<SubjectIn>>,
     #[serde(rename = "predicateType")]
     _predicate_type: String,
-    predicate: PredicateIn,
+    predicate: Obj<PredicateIn>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubjectIn {
     name: String,
-    digest: Sha256In,
+    digest: Obj<Sha256In>,
 }
 
 #[derive(Deserialize)]
@@ -385,8 +388,8 @@ struct Sha256In {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PredicateIn {
-    serialization: SerializationIn,
-    resources: Vec<ResourceIn>,
+    serialization: Obj<SerializationIn>,
+    resources: Vec<Obj<ResourceIn>>,
 }
 
 #[derive(Deserialize)]
