@@ -33,8 +33,15 @@ fn model_signing_verifies_what_we_sign() {
         sign_ours(&model, &private, &signature);
 
         let out = oms::verify(&model, &public, &signature);
-        assert!(out.status.success(), "{curve:?} {format:?}: {}", oms::text(&out));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Verification succeeded");
+        assert!(
+            out.status.success(),
+            "{curve:?} {format:?}: {}",
+            oms::text(&out)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "Verification succeeded"
+        );
 
         // One flipped byte of a signed file: refused.
         let weights = model.join("weights.bin");
@@ -62,7 +69,9 @@ fn model_signing_refuses_our_bundle_with_a_flipped_signature_byte() {
     sign_ours(&model, &private, &signature);
     let mut bundle: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&signature).unwrap()).unwrap();
-    let sig = bundle["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap();
+    let sig = bundle["dsseEnvelope"]["signatures"][0]["sig"]
+        .as_str()
+        .unwrap();
     // The last base64 digit before the padding holds the signature's last bits.
     let mut chars: Vec<char> = sig.chars().collect();
     let at = chars.iter().rposition(|&c| c != '=').unwrap() - 1;
@@ -75,7 +84,10 @@ fn model_signing_refuses_our_bundle_with_a_flipped_signature_byte() {
     // And so do we.
     let ours = Bundle::parse(&std::fs::read(&signature).unwrap()).unwrap();
     let key = PublicKey::from_pem(&std::fs::read(&public).unwrap()).unwrap();
-    assert!(matches!(ours.verify(&[key]), Err(Error::BadSignature { keys: 1 })));
+    assert!(matches!(
+        ours.verify(&[key]),
+        Err(Error::BadSignature { keys: 1 })
+    ));
 }
 
 /// Reads and verifies the bundle at `signature` with the key at `public`, then compares it
@@ -97,7 +109,11 @@ fn we_verify_what_model_signing_signs() {
         let (private, public) = key_pair(tmp.path(), "key", curve, format);
         let signature = tmp.path().join("model.sig");
         let out = oms::sign(&model, &private, &signature);
-        assert!(out.status.success(), "{curve:?} {format:?}: {}", oms::text(&out));
+        assert!(
+            out.status.success(),
+            "{curve:?} {format:?}: {}",
+            oms::text(&out)
+        );
 
         verify_ours(&model, &public, &signature).unwrap();
         let bundle = Bundle::parse(&std::fs::read(&signature).unwrap()).unwrap();
@@ -109,7 +125,14 @@ fn we_verify_what_model_signing_signs() {
             .collect();
         assert_eq!(
             names,
-            [".hidden", "README.md", "config.json", "sub/deeper/empty", "sub/tok.txt", "weights.bin"]
+            [
+                ".hidden",
+                "README.md",
+                "config.json",
+                "sub/deeper/empty",
+                "sub/tok.txt",
+                "weights.bin"
+            ]
         );
         // The same files give our statement the same root.
         let ours = Statement::for_files("x", hash_dir(&model, 1, &[]).unwrap()).unwrap();
@@ -118,7 +141,10 @@ fn we_verify_what_model_signing_signs() {
         // Another key: refused by its hint.
         let (_, other) = key_pair(tmp.path(), "other", curve, format);
         let err = verify_ours(&model, &other, &signature).unwrap_err();
-        assert!(err.starts_with("the signature was signed by another key"), "{err}");
+        assert!(
+            err.starts_with("the signature was signed by another key"),
+            "{err}"
+        );
     }
 }
 

@@ -47,7 +47,13 @@ fn install() -> PathBuf {
         run_setup(Command::new("python3").arg("-m").arg("venv").arg(&venv));
         run_setup(
             Command::new(venv.join("bin/python"))
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
                 .arg(format!("model-signing=={MODEL_SIGNING_VERSION}"))
                 .arg(format!("pyopenssl=={PYOPENSSL_VERSION}")),
         );

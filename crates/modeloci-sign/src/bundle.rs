@@ -4,8 +4,8 @@
 use std::io::Read;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde::{Deserialize, Serialize};
 
 use crate::json::Obj;
@@ -133,9 +133,9 @@ impl Bundle {
             )));
         }
         let hint = check_material(json.verification_material.0)?;
-        let Obj(envelope) = json
-            .dsse_envelope
-            .ok_or_else(|| invalid("no dsseEnvelope (a message signature is not a model signature)".into()))?;
+        let Obj(envelope) = json.dsse_envelope.ok_or_else(|| {
+            invalid("no dsseEnvelope (a message signature is not a model signature)".into())
+        })?;
         if envelope.payload_type != PAYLOAD_TYPE {
             return Err(invalid(format!(
                 "payloadType is {:?}, not {PAYLOAD_TYPE}",

@@ -5,8 +5,8 @@ use std::fmt;
 
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::pkcs8::{
-    AssociatedOid, DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _,
-    LineEnding, ObjectIdentifier, PrivateKeyInfoRef, SubjectPublicKeyInfoRef, der::pem,
+    AssociatedOid, DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _, LineEnding,
+    ObjectIdentifier, PrivateKeyInfoRef, SubjectPublicKeyInfoRef, der::pem,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -137,7 +137,8 @@ impl PublicKey {
         let spki = SubjectPublicKeyInfoRef::try_from(der.as_slice())
             .map_err(|e| unsupported(format!("a damaged public key ({e})")))?;
         let curve = ec_curve(spki.algorithm.oid, spki.algorithm.parameters_oid().ok())?;
-        let damaged = |e: p256::pkcs8::spki::Error| unsupported(format!("a damaged {curve} key ({e})"));
+        let damaged =
+            |e: p256::pkcs8::spki::Error| unsupported(format!("a damaged {curve} key ({e})"));
         Ok(Self(if curve == Curve::P256 {
             Verifying::P256(p256::ecdsa::VerifyingKey::from_public_key_der(&der).map_err(damaged)?)
         } else {
@@ -214,7 +215,9 @@ impl fmt::Display for Curve {
 /// The curve of an EC key from its PKCS#8/SPKI algorithm identifier.
 fn ec_curve(algorithm: ObjectIdentifier, curve: Option<ObjectIdentifier>) -> Result<Curve> {
     if algorithm != EC_PUBLIC_KEY {
-        return Err(unsupported(format!("a key of algorithm {algorithm}, not EC")));
+        return Err(unsupported(format!(
+            "a key of algorithm {algorithm}, not EC"
+        )));
     }
     match curve {
         Some(oid) if oid == p256::NistP256::OID => Ok(Curve::P256),
@@ -264,7 +267,8 @@ const DASHES: &[u8] = b"-----";
 
 /// Where the first armor line `-----<word>` starts.
 fn find_armor(text: &[u8], word: &[u8]) -> Option<usize> {
-    (0..text.len()).find(|&i| text[i..].starts_with(DASHES) && text[i + DASHES.len()..].starts_with(word))
+    (0..text.len())
+        .find(|&i| text[i..].starts_with(DASHES) && text[i + DASHES.len()..].starts_with(word))
 }
 
 /// The text from the first PEM begin line on.
@@ -280,7 +284,10 @@ fn decode_pem(pem: &[u8]) -> Result<(String, Vec<u8>)> {
     let section = match find_armor(section, b"END ") {
         Some(end) => {
             let rest = &section[end..];
-            let line_end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+            let line_end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| i + 1);
             &section[..end + line_end]
         }
         None => section,

@@ -76,13 +76,20 @@ fn is_bundle_type(media_type: &MediaType) -> bool {
 pub fn is_signature(manifest: &OciManifest) -> bool {
     manifest.artifact_type.as_ref().is_some_and(is_bundle_type)
         || is_bundle_type(&manifest.config.media_type)
-        || manifest.layers.iter().any(|l| is_bundle_type(&l.media_type))
+        || manifest
+            .layers
+            .iter()
+            .any(|l| is_bundle_type(&l.media_type))
 }
 
 /// The layer holding the bundle: the first layer of the bundle media type, or else the only
 /// layer of a manifest that [`is_signature`] by its artifact or config type.
 pub fn bundle_layer(manifest: &OciManifest) -> Option<&Descriptor> {
-    if let Some(layer) = manifest.layers.iter().find(|l| is_bundle_type(&l.media_type)) {
+    if let Some(layer) = manifest
+        .layers
+        .iter()
+        .find(|l| is_bundle_type(&l.media_type))
+    {
         return Some(layer);
     }
     match manifest.layers.as_slice() {

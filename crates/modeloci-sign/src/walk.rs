@@ -37,7 +37,9 @@ pub fn hash_dir(dir: &Path, threads: usize, ignore: &[String]) -> Result<Vec<(St
 }
 
 fn components(path: &str) -> Vec<&str> {
-    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect()
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
 }
 
 /// `(name, path, size)` of every file to hash.
@@ -88,7 +90,9 @@ fn is_ignored(dir: &Path, path: &Path, ignored: &[Vec<&str>]) -> bool {
 }
 
 fn relative_name(dir: &Path, path: &Path) -> Result<String> {
-    let rel = path.strip_prefix(dir).expect("the walk stays below its root");
+    let rel = path
+        .strip_prefix(dir)
+        .expect("the walk stays below its root");
     let parts: Option<Vec<&str>> = rel.iter().map(|c| c.to_str()).collect();
     match parts {
         Some(parts) => Ok(parts.join("/")),

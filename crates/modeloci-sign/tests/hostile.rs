@@ -17,8 +17,12 @@ use modeloci_spec::Digest;
 use serde_json::{Value, json};
 
 fn data(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name))
-        .unwrap()
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn key() -> PrivateKey {
@@ -29,7 +33,14 @@ fn files() -> Vec<(String, Digest)> {
     ["a.txt", "b/c.bin"]
         .iter()
         .enumerate()
-        .map(|(i, n)| ((*n).to_owned(), format!("sha256:{}", i.to_string().repeat(64)).parse().unwrap()))
+        .map(|(i, n)| {
+            (
+                (*n).to_owned(),
+                format!("sha256:{}", i.to_string().repeat(64))
+                    .parse()
+                    .unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -50,7 +61,9 @@ fn with_statement(f: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut bundle = good();
     let mut statement = payload_of(&bundle);
     f(&mut statement);
-    bundle["dsseEnvelope"]["payload"] = STANDARD.encode(serde_json::to_vec(&statement).unwrap()).into();
+    bundle["dsseEnvelope"]["payload"] = STANDARD
+        .encode(serde_json::to_vec(&statement).unwrap())
+        .into();
     serde_json::to_vec(&bundle).unwrap()
 }
 
@@ -74,13 +87,22 @@ fn assert_refused(bytes: &[u8], want: &str) {
 #[test]
 fn our_good_bundle_verifies() {
     let bytes = serde_json::to_vec(&good()).unwrap();
-    Bundle::parse(&bytes).unwrap().verify(&[key().public_key()]).unwrap();
+    Bundle::parse(&bytes)
+        .unwrap()
+        .verify(&[key().public_key()])
+        .unwrap();
 }
 
 #[test]
 fn not_json_or_not_an_object() {
-    assert_refused(b"garbage", "the signature bundle is not valid: expected value");
-    assert_refused(b"[1,2]", "the signature bundle is not valid: invalid type: sequence, expected a JSON object");
+    assert_refused(
+        b"garbage",
+        "the signature bundle is not valid: expected value",
+    );
+    assert_refused(
+        b"[1,2]",
+        "the signature bundle is not valid: invalid type: sequence, expected a JSON object",
+    );
     // Nor an array of the fields in order, which serde would otherwise take for the object.
     let array = with_bundle(|b| {
         let m = b["verificationMaterial"].clone();
@@ -97,15 +119,30 @@ fn not_json_or_not_an_object() {
 
 #[test]
 fn unknown_fields_are_refused_at_every_level() {
-    assert_refused(&with_bundle(|b| b["extra"] = json!(1)), "unknown field `extra`");
-    assert_refused(&with_bundle(|b| b["dsseEnvelope"]["x"] = json!(1)), "unknown field `x`");
+    assert_refused(
+        &with_bundle(|b| b["extra"] = json!(1)),
+        "unknown field `extra`",
+    );
+    assert_refused(
+        &with_bundle(|b| b["dsseEnvelope"]["x"] = json!(1)),
+        "unknown field `x`",
+    );
     assert_refused(
         &with_bundle(|b| b["verificationMaterial"]["publicKey"]["x"] = json!(1)),
         "unknown field `x`",
     );
-    assert_refused(&with_bundle(|b| b["dsseEnvelope"]["signatures"][0]["x"] = json!(1)), "unknown field `x`");
-    assert_refused(&with_statement(|s| s["extra"] = json!(1)), "unknown field `extra`");
-    assert_refused(&with_statement(|s| s["predicate"]["x"] = json!(1)), "unknown field `x`");
+    assert_refused(
+        &with_bundle(|b| b["dsseEnvelope"]["signatures"][0]["x"] = json!(1)),
+        "unknown field `x`",
+    );
+    assert_refused(
+        &with_statement(|s| s["extra"] = json!(1)),
+        "unknown field `extra`",
+    );
+    assert_refused(
+        &with_statement(|s| s["predicate"]["x"] = json!(1)),
+        "unknown field `x`",
+    );
 }
 
 #[test]
@@ -114,8 +151,22 @@ fn tolerated_as_model_signing_tolerates() {
     for bytes in [
         with_bundle(|b| b["verificationMaterial"]["publicKey"]["rawBytes"] = json!("AAAA")),
         with_bundle(|b| b["verificationMaterial"]["publicKey"]["keyDetails"] = json!("PKIX")),
-        with_bundle(|b| drop(b["verificationMaterial"].as_object_mut().unwrap().remove("tlogEntries"))),
-        with_bundle(|b| drop(b["dsseEnvelope"]["signatures"][0].as_object_mut().unwrap().remove("keyid"))),
+        with_bundle(|b| {
+            drop(
+                b["verificationMaterial"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("tlogEntries"),
+            );
+        }),
+        with_bundle(|b| {
+            drop(
+                b["dsseEnvelope"]["signatures"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("keyid"),
+            );
+        }),
         with_bundle(|b| b["verificationMaterial"]["publicKey"] = json!({})),
         with_bundle(|b| b["verificationMaterial"]["publicKey"]["hint"] = json!(null)),
         // Only the first signature counts.
@@ -124,14 +175,19 @@ fn tolerated_as_model_signing_tolerates() {
             b["dsseEnvelope"]["signatures"] = json!([first, {"sig": "AAAA"}]);
         }),
     ] {
-        Bundle::parse(&bytes).unwrap().verify(std::slice::from_ref(&public)).unwrap();
+        Bundle::parse(&bytes)
+            .unwrap()
+            .verify(std::slice::from_ref(&public))
+            .unwrap();
     }
 }
 
 #[test]
 fn the_envelope_is_checked() {
     assert_refused(
-        &with_bundle(|b| b["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.3")),
+        &with_bundle(|b| {
+            b["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.3");
+        }),
         "mediaType is \"application/vnd.dev.sigstore.bundle+json;version=0.3\", not application/vnd.dev.sigstore.bundle.v0.3+json",
     );
     assert_refused(
@@ -147,7 +203,9 @@ fn the_envelope_is_checked() {
         "no signature in the envelope",
     );
     assert_refused(
-        &with_bundle(|b| b["verificationMaterial"] = json!({"x509CertificateChain": {"certificates": []}})),
+        &with_bundle(|b| {
+            b["verificationMaterial"] = json!({"x509CertificateChain": {"certificates": []}});
+        }),
         "signed with a certificate; only public-key signatures are supported",
     );
     assert_refused(
@@ -164,21 +222,41 @@ fn signatures_must_be_der_and_good() {
         "the signature is not base64",
     );
     let good = good();
-    let der = STANDARD.decode(good["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap()).unwrap();
+    let der = STANDARD
+        .decode(
+            good["dsseEnvelope"]["signatures"][0]["sig"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
     let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
     let raw = STANDARD.encode(sig.to_bytes());
     let cases = [
-        (raw, "the signature is not a DER-encoded ECDSA signature for P-256"),
-        (STANDARD.encode(b"\x30\x03\x02\x01"), "the signature is not a DER-encoded ECDSA signature for P-256"),
-        (STANDARD.encode(b"\x30\x06\x02\x01\x01\x02\x01\x01"), "the signature does not verify with the key"),
+        (
+            raw,
+            "the signature is not a DER-encoded ECDSA signature for P-256",
+        ),
+        (
+            STANDARD.encode(b"\x30\x03\x02\x01"),
+            "the signature is not a DER-encoded ECDSA signature for P-256",
+        ),
+        (
+            STANDARD.encode(b"\x30\x06\x02\x01\x01\x02\x01\x01"),
+            "the signature does not verify with the key",
+        ),
     ];
     for (sig, want) in cases {
         let bytes = with_bundle(|b| b["dsseEnvelope"]["signatures"][0]["sig"] = json!(sig));
-        let err = Bundle::parse(&bytes).unwrap().verify(std::slice::from_ref(&public)).unwrap_err();
+        let err = Bundle::parse(&bytes)
+            .unwrap()
+            .verify(std::slice::from_ref(&public))
+            .unwrap_err();
         assert!(err.to_string().starts_with(want), "{err}");
     }
     // One byte of a signed name changed (names are not under the root): a bad signature.
-    let mut statement = STANDARD.decode(good["dsseEnvelope"]["payload"].as_str().unwrap()).unwrap();
+    let mut statement = STANDARD
+        .decode(good["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
     let at = statement.windows(5).position(|w| w == b"a.txt").unwrap();
     statement[at + 4] = b'u';
     let bytes = with_bundle(|b| b["dsseEnvelope"]["payload"] = json!(STANDARD.encode(&statement)));
@@ -190,7 +268,10 @@ fn signatures_must_be_der_and_good() {
 
 #[test]
 fn the_payload_must_be_a_model_statement() {
-    assert_refused(&with_bundle(|b| b["dsseEnvelope"]["payload"] = json!("%%%")), "the payload is not base64");
+    assert_refused(
+        &with_bundle(|b| b["dsseEnvelope"]["payload"] = json!("%%%")),
+        "the payload is not base64",
+    );
     assert_refused(
         &with_bundle(|b| b["dsseEnvelope"]["payload"] = json!(STANDARD.encode("not json"))),
         "the signed statement is not valid: not JSON",
@@ -207,9 +288,17 @@ fn the_payload_must_be_a_model_statement() {
         &with_statement(|s| s["predicateType"] = json!("https://slsa.dev/provenance/v1")),
         "predicateType is \"https://slsa.dev/provenance/v1\", not https://model_signing/signature/v1.0",
     );
-    let legacy = refused(&with_statement(|s| s["predicateType"] = json!("https://model_signing/Digests/v0.1")));
-    assert!(legacy.contains("legacy statement format https://model_signing/Digests/v0.1"), "{legacy}");
-    assert_refused(&with_statement(|s| s["subject"] = json!([])), "0 subjects, not exactly one");
+    let legacy = refused(&with_statement(|s| {
+        s["predicateType"] = json!("https://model_signing/Digests/v0.1");
+    }));
+    assert!(
+        legacy.contains("legacy statement format https://model_signing/Digests/v0.1"),
+        "{legacy}"
+    );
+    assert_refused(
+        &with_statement(|s| s["subject"] = json!([])),
+        "0 subjects, not exactly one",
+    );
     assert_refused(
         &with_statement(|s| {
             let one = s["subject"][0].clone();
@@ -241,8 +330,16 @@ fn the_payload_must_be_a_model_statement() {
 
 #[test]
 fn the_root_must_match_the_listed_files() {
-    let msg = refused(&with_statement(|s| s["subject"][0]["digest"]["sha256"] = json!("0".repeat(64))));
-    assert!(msg.starts_with(&format!("the signed root digest {} is not that of the signed file list", "0".repeat(64))), "{msg}");
+    let msg = refused(&with_statement(|s| {
+        s["subject"][0]["digest"]["sha256"] = json!("0".repeat(64));
+    }));
+    assert!(
+        msg.starts_with(&format!(
+            "the signed root digest {} is not that of the signed file list",
+            "0".repeat(64)
+        )),
+        "{msg}"
+    );
     // A resource dropped: the root no longer covers the list.
     assert_refused(
         &with_statement(|s| drop(s["predicate"]["resources"].as_array_mut().unwrap().pop())),
@@ -264,7 +361,10 @@ fn hostile_names_are_refused() {
     for (name, want) in cases {
         let bytes = with_statement(|s| s["predicate"]["resources"][0]["name"] = json!(name));
         let got = refused(&bytes);
-        assert_eq!(got, format!("invalid file name {name:?} in a signed file list: {want}"));
+        assert_eq!(
+            got,
+            format!("invalid file name {name:?} in a signed file list: {want}")
+        );
     }
     let dup = with_statement(|s| s["predicate"]["resources"][1]["name"] = json!("a.txt"));
     assert_eq!(refused(&dup), "the file \"a.txt\" is listed twice");
@@ -309,8 +409,14 @@ impl Read for Brackets {
 fn a_100_mb_bundle_is_refused_unparsed() {
     let mut reader = Brackets(100_000_000);
     let err = Bundle::parse_reader(&mut reader, MAX_BUNDLE_SIZE).unwrap_err();
-    assert!(matches!(err, Error::BundleTooLarge { limit } if limit == MAX_BUNDLE_SIZE), "{err}");
-    assert_eq!(err.to_string(), "the signature bundle is larger than 33554432 bytes");
+    assert!(
+        matches!(err, Error::BundleTooLarge { limit } if limit == MAX_BUNDLE_SIZE),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the signature bundle is larger than 33554432 bytes"
+    );
     // It read the limit and one byte more, no further.
     assert_eq!(reader.0, 100_000_000 - MAX_BUNDLE_SIZE - 1);
     // A smaller limit is honoured; the slice form checks the same bound.
@@ -324,14 +430,23 @@ fn a_100_mb_bundle_is_refused_unparsed() {
 fn deep_nesting_is_refused() {
     // serde_json stops at 128 levels: deep documents fail fast, in the bundle and the payload.
     let deep = "[".repeat(100_000);
-    assert_refused(deep.as_bytes(), "invalid type: sequence, expected a JSON object");
+    assert_refused(
+        deep.as_bytes(),
+        "invalid type: sequence, expected a JSON object",
+    );
     let bytes = with_bundle(|b| b["dsseEnvelope"]["payload"] = json!(STANDARD.encode(&deep)));
-    assert_refused(&bytes, "the signed statement is not valid: not JSON: recursion limit exceeded");
+    assert_refused(
+        &bytes,
+        "the signed statement is not valid: not JSON: recursion limit exceeded",
+    );
     // Where a value is skipped unread (publicKey.rawBytes), serde_json skips it without
     // recursing, on the heap: a million levels are no danger, and the bundle still reads.
     let mut doc = with_bundle(|b| b["verificationMaterial"]["publicKey"]["rawBytes"] = json!("X"));
     let at = doc.windows(3).position(|w| w == b"\"X\"").unwrap();
     let deep = format!("{}1{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
     doc.splice(at..at + 3, deep.bytes());
-    Bundle::parse(&doc).unwrap().verify(&[key().public_key()]).unwrap();
+    Bundle::parse(&doc)
+        .unwrap()
+        .verify(&[key().public_key()])
+        .unwrap();
 }

@@ -2,8 +2,8 @@
 //! the comparison's messages, the directory walk and the referrer layout.
 
 use modeloci_sign::{
-    Bundle, Error, PrivateKey, PublicKey, Statement, bundle_layer, compare, hash_dir,
-    is_signature, referrer_manifest, sign,
+    Bundle, Error, PrivateKey, PublicKey, Statement, bundle_layer, compare, hash_dir, is_signature,
+    referrer_manifest, sign,
 };
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
@@ -13,8 +13,12 @@ const SAMPLE_HINT: &str = "b1bbb8fb904d91cdde53fbb9e262d60129d7613d88dec3f324326
 const SAMPLE_ROOT: &str = "0418c171ec5f0a568d38a94d094de111efe528c5dbd5cf981a6f35c530bb8ed3";
 
 fn data(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name))
-        .unwrap()
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn d(hex: &str) -> Digest {
@@ -28,11 +32,26 @@ fn sample_key() -> PublicKey {
 /// The sample model's files, as `model_signing` signed them.
 fn sample_files() -> Vec<(String, Digest)> {
     [
-        ("README.md", "c0cde77fa8fef97d476c10aad3d2d54fcc2f336140d073651c2dcccf1e379fd6"),
-        ("config.json", "e346432021b04179518d9614f3560ccd71354a4ee101ddcb893d6959a9d6301c"),
-        ("sub/deeper/empty", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-        ("sub/tok.txt", "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"),
-        ("weights.bin", "faa973de574a315e743173ee5ca8d24a785b15f0cffbaa7bee21240780f8ef51"),
+        (
+            "README.md",
+            "c0cde77fa8fef97d476c10aad3d2d54fcc2f336140d073651c2dcccf1e379fd6",
+        ),
+        (
+            "config.json",
+            "e346432021b04179518d9614f3560ccd71354a4ee101ddcb893d6959a9d6301c",
+        ),
+        (
+            "sub/deeper/empty",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ),
+        (
+            "sub/tok.txt",
+            "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+        ),
+        (
+            "weights.bin",
+            "faa973de574a315e743173ee5ca8d24a785b15f0cffbaa7bee21240780f8ef51",
+        ),
     ]
     .into_iter()
     .map(|(n, h)| (n.to_owned(), d(h)))
@@ -80,12 +99,17 @@ fn bundles_of_model_signing_parse_and_verify() {
 
 #[test]
 fn the_key_that_verifies_is_named_by_index() {
-    let other = PrivateKey::from_pem(&data("p384-pkcs8.pem"), None).unwrap().public_key();
+    let other = PrivateKey::from_pem(&data("p384-pkcs8.pem"), None)
+        .unwrap()
+        .public_key();
     let bundle = Bundle::parse(&data("oms-p256.sig")).unwrap();
     assert_eq!(bundle.verify(&[other.clone(), sample_key()]).unwrap(), 1);
     let err = bundle.verify(&[other.clone(), other]).unwrap_err();
     assert!(matches!(err, Error::SignedByAnotherKey { ref key_hints, .. } if key_hints.len() == 2));
-    assert!(err.to_string().contains("not that of the 2 keys given"), "{err}");
+    assert!(
+        err.to_string().contains("not that of the 2 keys given"),
+        "{err}"
+    );
     assert!(matches!(bundle.verify(&[]), Err(Error::NoKeys)));
 }
 
@@ -94,11 +118,14 @@ fn signing_is_deterministic_and_verifies() {
     let key = PrivateKey::from_pem(&data("p256.pem"), None).unwrap();
     let statement = Statement::for_files("model", sample_files()).unwrap();
     let a = sign(&statement, &key);
-    let b = sign(&statement, &PrivateKey::from_pem(&data("p256.pem"), None).unwrap());
+    let b = sign(
+        &statement,
+        &PrivateKey::from_pem(&data("p256.pem"), None).unwrap(),
+    );
     assert_eq!(a, b);
     let public = PublicKey::from_pem(&data("p256.pub")).unwrap();
     let bundle = Bundle::parse(&a).unwrap();
-    assert_eq!(bundle.verify(&[public.clone()]).unwrap(), 0);
+    assert_eq!(bundle.verify(std::slice::from_ref(&public)).unwrap(), 0);
     assert_eq!(bundle.statement(), &statement);
     assert_eq!(bundle.hint(), Some(public.hint().as_str()));
     let text = String::from_utf8(a).unwrap();
@@ -131,14 +158,20 @@ fn encrypted_pkcs8_needs_the_right_password() {
     assert!(PrivateKey::is_encrypted_pem(&pem));
     assert!(!PrivateKey::is_encrypted_pem(&data("p256.pem")));
     let key = PrivateKey::from_pem(&pem, Some(b"secret")).unwrap();
-    assert_eq!(key.public_key(), PublicKey::from_pem(&data("p256.pub")).unwrap());
+    assert_eq!(
+        key.public_key(),
+        PublicKey::from_pem(&data("p256.pub")).unwrap()
+    );
     let wrong = PrivateKey::from_pem(&pem, Some(b"Secret")).unwrap_err();
     assert_eq!(
         wrong.to_string(),
         "the private key could not be decrypted: wrong password, or a damaged key"
     );
     let none = PrivateKey::from_pem(&pem, None).unwrap_err();
-    assert_eq!(none.to_string(), "the private key is encrypted and no password was given");
+    assert_eq!(
+        none.to_string(),
+        "the private key is encrypted and no password was given"
+    );
 }
 
 #[test]
@@ -167,7 +200,11 @@ fn other_keys_are_refused_by_kind() {
     );
     let private_as_public = PublicKey::from_pem(&data("p256.pem")).unwrap_err();
     assert!(matches!(private_as_public, Error::PrivateKeyNotPublic));
-    assert!(private_as_public.to_string().starts_with("a private key was given"));
+    assert!(
+        private_as_public
+            .to_string()
+            .starts_with("a private key was given")
+    );
     let garbage = PublicKey::from_pem(b"hello").unwrap_err();
     assert!(matches!(garbage, Error::KeyNotPem { .. }), "{garbage}");
 }
@@ -176,13 +213,20 @@ fn other_keys_are_refused_by_kind() {
 fn key_material_never_shows_in_debug_or_errors() {
     let pem = data("p256.pem");
     let key = PrivateKey::from_pem(&pem, None).unwrap();
-    let body: String = String::from_utf8(pem.clone()).unwrap().lines().nth(1).unwrap().into();
+    let body: String = String::from_utf8(pem.clone())
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .into();
     let debug = format!("{key:?}");
     assert_eq!(debug, "PrivateKey(P-256)");
     // A damaged key: the error names the fault, not the bytes.
     let mut damaged = String::from_utf8(pem).unwrap();
     damaged = damaged.replacen(&body[..8], "AAAAAAAA", 1);
-    let err = PrivateKey::from_pem(damaged.as_bytes(), None).unwrap_err().to_string();
+    let err = PrivateKey::from_pem(damaged.as_bytes(), None)
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains(&body[8..24]), "{err}");
 }
 
@@ -247,14 +291,28 @@ fn hash_dir_lists_what_model_signing_signs() {
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        [".hidden", "README.md", "config.json", "skipped", "sub/deeper/empty", "sub/tok.txt", "weights.bin"]
+        [
+            ".hidden",
+            "README.md",
+            "config.json",
+            "skipped",
+            "sub/deeper/empty",
+            "sub/tok.txt",
+            "weights.bin"
+        ]
     );
     let weights = &files.iter().find(|(n, _)| n == "weights.bin").unwrap().1;
-    assert_eq!(weights.hex(), "faa973de574a315e743173ee5ca8d24a785b15f0cffbaa7bee21240780f8ef51");
+    assert_eq!(
+        weights.hex(),
+        "faa973de574a315e743173ee5ca8d24a785b15f0cffbaa7bee21240780f8ef51"
+    );
 
     std::os::unix::fs::symlink("README.md", root.join("sub/link")).unwrap();
     let err = hash_dir(root, 2, &[]).unwrap_err();
-    assert!(matches!(err, Error::Symlink { ref path } if path.ends_with("sub/link")), "{err}");
+    assert!(
+        matches!(err, Error::Symlink { ref path } if path.ends_with("sub/link")),
+        "{err}"
+    );
     // An ignored symlink is no error.
     hash_dir(root, 1, &["sub/link".into()]).unwrap();
 }
@@ -265,7 +323,10 @@ fn hash_dir_refuses_special_files() {
     let sock = dir.path().join("sock");
     let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let err = hash_dir(dir.path(), 1, &[]).unwrap_err();
-    assert!(matches!(err, Error::SpecialFile { ref path } if *path == sock), "{err}");
+    assert!(
+        matches!(err, Error::SpecialFile { ref path } if *path == sock),
+        "{err}"
+    );
 }
 
 #[test]
@@ -289,15 +350,24 @@ fn the_referrer_is_laid_out_as_the_cosign_bundle_spec() {
          \"dev.sigstore.bundle.predicateType\":\"https://model_signing/signature/v1.0\"}}}}",
         "a".repeat(64)
     );
-    assert_eq!(String::from_utf8(referrer.manifest_bytes.clone()).unwrap(), want);
-    assert_eq!(OciManifest::from_slice(&referrer.manifest_bytes).unwrap(), referrer.manifest);
+    assert_eq!(
+        String::from_utf8(referrer.manifest_bytes.clone()).unwrap(),
+        want
+    );
+    assert_eq!(
+        OciManifest::from_slice(&referrer.manifest_bytes).unwrap(),
+        referrer.manifest
+    );
     assert_eq!(referrer.blobs.len(), 2);
     assert_eq!(referrer.blobs[0].1, b"{}");
     assert_eq!(referrer.blobs[1].1, bundle);
     assert_eq!(referrer.blobs[1].0.digest.hex(), bundle_hex);
     assert!(is_signature(&referrer.manifest));
     assert_eq!(bundle_layer(&referrer.manifest), Some(&referrer.blobs[1].0));
-    assert_eq!(referrer.descriptor().size, referrer.manifest_bytes.len() as u64);
+    assert_eq!(
+        referrer.descriptor().size,
+        referrer.manifest_bytes.len() as u64
+    );
 }
 
 #[test]
