@@ -41,8 +41,22 @@ impl fmt::Display for Mismatch {
 
 impl std::error::Error for Mismatch {}
 
+/// A name as shown: as it is, or quoted and escaped when it holds a control character (the
+/// model's own names are not checked).
+fn shown(name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        format!("{name:?}")
+    } else {
+        name.to_owned()
+    }
+}
+
 fn list(names: &[String]) -> String {
-    let shown = names[..names.len().min(NAMES_SHOWN)].join(", ");
+    let shown: Vec<String> = names[..names.len().min(NAMES_SHOWN)]
+        .iter()
+        .map(|n| shown(n))
+        .collect();
+    let shown = shown.join(", ");
     match names.len().checked_sub(NAMES_SHOWN) {
         Some(more) if more > 0 => format!("{shown}, and {more} more"),
         _ => shown,

@@ -130,6 +130,12 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A model path that is not a directory.
+    #[error("{} is not a directory", path.display())]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
     /// A path whose name is not UTF-8.
     #[error("{} has a name that is not UTF-8", path.display())]
     NonUtf8Name {

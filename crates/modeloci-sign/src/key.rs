@@ -79,11 +79,12 @@ impl PrivateKey {
         }
     }
 
-    /// Whether `pem` is an encrypted private key (PKCS#8 or OpenSSL's legacy form), so that
-    /// a caller knows to ask for a password before [`PrivateKey::from_pem`].
+    /// Whether `pem` is an encrypted PKCS#8 private key, so that a caller knows to ask for a
+    /// password before [`PrivateKey::from_pem`]. OpenSSL's legacy encrypted form is not one:
+    /// it is refused whatever the password, so asking for one would be in vain.
     pub fn is_encrypted_pem(pem: &[u8]) -> bool {
-        is_legacy_encrypted(pem)
-            || find_pem(pem)
+        !is_legacy_encrypted(pem)
+            && find_pem(pem)
                 .and_then(|p| pem::decode_label(p).ok())
                 .is_some_and(|label| label == "ENCRYPTED PRIVATE KEY")
     }

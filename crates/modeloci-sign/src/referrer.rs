@@ -25,15 +25,17 @@ pub struct Referrer {
 }
 
 impl Referrer {
-    /// The descriptor of the referrer manifest, with its `artifactType`, as a referrers
-    /// index lists it.
+    /// The descriptor of the referrer manifest as a referrers index lists it: with its
+    /// `artifactType` and the manifest's annotations.
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(
+        let mut descriptor = Descriptor::new(
             MediaType::ImageManifest,
             sha256(&self.manifest_bytes),
             self.manifest_bytes.len() as u64,
         )
-        .with_artifact_type(MediaType::SigstoreBundle)
+        .with_artifact_type(MediaType::SigstoreBundle);
+        descriptor.annotations = self.manifest.annotations.clone();
+        descriptor
     }
 }
 

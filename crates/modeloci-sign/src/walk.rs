@@ -15,20 +15,28 @@ use crate::{Error, Result};
 /// directory. Skipped: directories themselves (an empty one is not recorded) and the paths
 /// `model_signing` ignores by default (`.git`, `.gitattributes`, `.github`, `.gitignore`),
 /// plus `ignore`, each a path relative to `dir` that ignores itself and everything below it
-/// (whole components: `a` ignores `a/b`, not `ab`). The list is in walk order; a
-/// [`crate::Statement`] sorts it.
+/// (whole components: `a` ignores `a/b`, not `ab`). An ignore path that is not a valid
+/// relative name ([`crate::check_name`]: absolute, with `..`, ...) ignores nothing. The list is
+/// in walk order; a [`crate::Statement`] sorts it.
 ///
 /// # Errors
 ///
-/// [`Error::Symlink`] and [`Error::SpecialFile`] naming the path, [`Error::NonUtf8Name`],
-/// [`Error::Io`] and [`Error::Digest`] when something cannot be read.
+/// [`Error::NotADirectory`], [`Error::Symlink`] and [`Error::SpecialFile`] naming the path,
+/// [`Error::NonUtf8Name`], [`Error::Io`] and [`Error::Digest`] when something cannot be read.
 pub fn hash_dir(dir: &Path, threads: usize, ignore: &[String]) -> Result<Vec<(String, Digest)>> {
+    let meta = std::fs::metadata(dir).map_err(|source| Error::Io {
+        path: dir.into(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::NotADirectory { path: dir.into() });
+    }
     let ignored: Vec<Vec<&str>> = DEFAULT_IGNORE_PATHS
         .iter()
         .copied()
         .chain(ignore.iter().map(String::as_str))
-        .map(components)
-        .filter(|c| !c.is_empty())
+        .filter(|path| crate::check_name(path).is_ok())
+        .map(|path| path.split('/').collect())
         .collect();
     let files = list_files(dir, &ignored)?;
     let sizes: Vec<u64> = files.iter().map(|f| f.2).collect();

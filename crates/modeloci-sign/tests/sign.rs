@@ -177,7 +177,12 @@ fn encrypted_pkcs8_needs_the_right_password() {
 #[test]
 fn legacy_encrypted_sec1_is_refused_with_the_conversion() {
     let pem = data("p256-legacy-encrypted.pem");
-    assert!(PrivateKey::is_encrypted_pem(&pem));
+    // No password is asked for: none would help.
+    assert!(!PrivateKey::is_encrypted_pem(&pem));
+    assert!(matches!(
+        PrivateKey::from_pem(&pem, None),
+        Err(Error::LegacyEncryptedKey)
+    ));
     let err = PrivateKey::from_pem(&pem, Some(b"secret")).unwrap_err();
     assert!(matches!(err, Error::LegacyEncryptedKey));
     assert!(err.to_string().contains("`openssl pkcs8 -topk8`"), "{err}");
@@ -259,6 +264,12 @@ fn compare_names_changed_extra_and_missing() {
         "the model's files differ from the signed ones: 5 missing (README.md, config.json, \
          sub/deeper/empty, and 2 more)"
     );
+    let mut odd = sample_files();
+    odd.push(("bad\nname\u{1b}[31m".into(), d(&"2".repeat(64))));
+    assert_eq!(
+        compare(&signed, &odd).unwrap_err().to_string(),
+        "the model's files differ from the signed ones: 1 extra (\"bad\\nname\\u{1b}[31m\")"
+    );
     let mut reversed = sample_files();
     reversed.reverse();
     compare(&signed, &reversed).unwrap();
@@ -313,8 +324,20 @@ fn hash_dir_lists_what_model_signing_signs() {
         matches!(err, Error::Symlink { ref path } if path.ends_with("sub/link")),
         "{err}"
     );
-    // An ignored symlink is no error.
+    // An ignored symlink is no error; an ignore path that is no valid name ignores nothing.
     hash_dir(root, 1, &["sub/link".into()]).unwrap();
+    for bad in ["/sub", "../x/sub", "sub/", ""] {
+        assert!(
+            matches!(hash_dir(root, 1, &[bad.into()]), Err(Error::Symlink { .. })),
+            "{bad}"
+        );
+    }
+    let file = root.join("README.md");
+    let err = hash_dir(&file, 1, &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{} is not a directory", file.display())
+    );
 }
 
 #[test]
