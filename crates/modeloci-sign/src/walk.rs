@@ -44,12 +44,6 @@ pub fn hash_dir(dir: &Path, threads: usize, ignore: &[String]) -> Result<Vec<(St
     Ok(files.into_iter().map(|f| f.0).zip(digests).collect())
 }
 
-fn components(path: &str) -> Vec<&str> {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect()
-}
-
 /// `(name, path, size)` of every file to hash.
 fn list_files(dir: &Path, ignored: &[Vec<&str>]) -> Result<Vec<(String, PathBuf, u64)>> {
     let mut files = Vec::new();
