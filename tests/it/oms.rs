@@ -180,3 +180,42 @@ fn we_refuse_a_model_changed_after_model_signing_signed_it() {
     let out = oms::verify(&model, &public, &signature);
     assert!(out.status.success(), "{}", oms::text(&out));
 }
+
+#[test]
+fn the_paths_model_signing_was_told_to_ignore_are_ignored_by_us_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    write_model(&model);
+    std::fs::write(model.join("notes.tmp"), b"scratch").unwrap();
+    std::fs::create_dir_all(model.join("cache/x")).unwrap();
+    std::fs::write(model.join("cache/x/blob"), b"cached").unwrap();
+    let (private, public) = key_pair(tmp.path(), "key", Curve::P256, KeyFormat::Pkcs8);
+    let signature = tmp.path().join("model.sig");
+    let ignore = [model.join("notes.tmp"), model.join("cache")];
+    let ignore: Vec<&Path> = ignore.iter().map(|p| p.as_path()).collect();
+    let out = oms::sign_ignoring(&model, &private, &signature, &ignore);
+    assert!(out.status.success(), "{}", oms::text(&out));
+
+    let bundle = Bundle::parse(&std::fs::read(&signature).unwrap()).unwrap();
+    let mut ignored = bundle.statement().ignore_paths().to_vec();
+    ignored.sort();
+    assert_eq!(
+        ignored,
+        [
+            ".git",
+            ".gitattributes",
+            ".github",
+            ".gitignore",
+            "cache",
+            "notes.tmp"
+        ]
+    );
+    // Changing an ignored file changes nothing; a signed one does.
+    std::fs::write(model.join("cache/x/blob"), b"other").unwrap();
+    verify_ours(&model, &public, &signature).unwrap();
+    std::fs::write(model.join("sub/tok.txt"), b"other").unwrap();
+    assert_eq!(
+        verify_ours(&model, &public, &signature).unwrap_err(),
+        "the model's files differ from the signed ones: 1 changed (sub/tok.txt)"
+    );
+}

@@ -86,12 +86,21 @@ fn run_setup(command: &mut Command) -> Output {
 
 /// `model_signing sign key --private_key KEY --signature SIG MODEL`.
 pub fn sign(model: &Path, key: &Path, signature: &Path) -> Output {
-    run(Command::new(model_signing())
+    sign_ignoring(model, key, signature, &[])
+}
+
+/// [`sign`] with `--ignore-paths PATH` for each of `ignore`.
+pub fn sign_ignoring(model: &Path, key: &Path, signature: &Path, ignore: &[&Path]) -> Output {
+    let mut command = Command::new(model_signing());
+    command
         .args(["sign", "key", "--private_key"])
         .arg(key)
         .arg("--signature")
-        .arg(signature)
-        .arg(model))
+        .arg(signature);
+    for path in ignore {
+        command.arg("--ignore-paths").arg(path);
+    }
+    run(command.arg(model))
 }
 
 /// `model_signing verify key --signature SIG --public_key PUB MODEL`.

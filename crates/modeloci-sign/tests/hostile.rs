@@ -380,11 +380,22 @@ fn model_signings_own_odd_bundles_are_refused_or_read() {
         ("oms-dup.sig", "the file \"README.md\" is listed twice"),
         ("oms-single.sig", "invalid file name \".\""),
         ("oms-shard.sig", "serialization method \"shards\""),
+        (
+            "oms-cert.sig",
+            "signed with a certificate; only public-key signatures are supported",
+        ),
     ];
     for (file, want) in cases {
         let got = refused(&data(file));
         assert!(got.contains(want), "{file}: {got}");
     }
+    // A P-521 signature reads, but no P-256 key made it.
+    let p521 = Bundle::parse(&data("oms-p521.sig")).unwrap();
+    let public = PublicKey::from_pem(&data("oms-p256.pub")).unwrap();
+    assert!(matches!(
+        p521.verify(&[public]),
+        Err(Error::SignedByAnotherKey { .. })
+    ));
     // Unsorted resources with the root over that order: accepted, as model_signing does.
     let unsorted = Bundle::parse(&data("oms-unsorted.sig")).unwrap();
     assert_eq!(unsorted.statement().resources()[0].name, "weights.bin");
