@@ -10,6 +10,7 @@ mod hostile_registry;
 mod large;
 mod metadata;
 mod modelpack;
+mod oms;
 mod properties;
 mod pull_target;
 mod quirks;

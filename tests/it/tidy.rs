@@ -10,18 +10,20 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The layers, bottom first. A crate may depend only on crates before it.
-const LAYERS: [&str; 5] = [
+const LAYERS: [&str; 6] = [
     "modeloci-spec",
     "modeloci-digest",
     "modeloci-archive",
     "modeloci-registry",
+    "modeloci-sign",
     "modeloci-cli",
 ];
-const LIBRARIES: [&str; 4] = [
+const LIBRARIES: [&str; 5] = [
     "modeloci-spec",
     "modeloci-digest",
     "modeloci-archive",
     "modeloci-registry",
+    "modeloci-sign",
 ];
 
 fn metadata() -> Value {
@@ -171,9 +173,10 @@ fn every_crate_states_a_license_and_the_msrv() {
 }
 
 /// The library crates whose messages reach users of the API, not only of the command.
-const FLAG_FREE: [&str; 2] = [
+const FLAG_FREE: [&str; 3] = [
     "crates/modeloci-archive/src",
     "crates/modeloci-registry/src",
+    "crates/modeloci-sign/src",
 ];
 
 /// The string literals of Rust source outside comments and `#[cfg(test)]` items, each with

@@ -11,6 +11,7 @@
 //! - [`forward_proxy`]: a `CONNECT` proxy that records what it was asked;
 //! - [`fake_registry`]: a scripted in-memory registry that lies about uploads and downloads;
 //! - [`token_server`]: the real registry demanding bearer tokens from a token server of ours;
+//! - [`oms`]: the real `model_signing` 1.1.1 (OpenSSF model signing) and `openssl` keys;
 //! - [`only_entry`]: the check that work left nothing beside its target.
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
@@ -19,6 +20,7 @@ pub mod fixtures;
 pub mod forward_proxy;
 pub mod gguf;
 pub mod layout;
+pub mod oms;
 pub mod proxy;
 pub mod rawtar;
 pub mod reference;
