@@ -80,12 +80,14 @@ pub use error::{Error, Result};
 pub use facts::metadata::ModelFacts;
 pub use glob::glob_match;
 pub use options::{
-    AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions, Symlinks,
-    UnpackOptions, rfc3339,
+    AddOptions, CheckError, CheckFn, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format,
+    PackOptions, Symlinks, UnpackCheck, UnpackOptions, rfc3339,
 };
 pub use progress::{Progress, ProgressHandle};
 pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
-pub use read::unpack::{ModelUnpackager, UnpackReport, UnpackedFile, layers_for};
+pub use read::unpack::{
+    FileDigest, ModelUnpackager, UnpackReport, UnpackedFile, layers_for, recorded_file_digests,
+};
 pub use read::verify::{
     BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress,
 };

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
+use modeloci_spec::{Algorithm, Descriptor, Digest, MediaType, OciManifest, annotations};
 
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::error::{Error, Result};
@@ -192,4 +192,56 @@ pub(crate) fn check_manifest(archive: &Archive) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One file of a model and the SHA-256 of its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    /// Its path, as unpack writes it (`/`-separated, relative).
+    pub path: String,
+    /// The SHA-256 of its content.
+    pub digest: Digest,
+}
+
+/// Each file's content digest as the manifest alone tells it, in manifest order: a raw
+/// layer's blob digest (the blob is the file), else a one-file layer's
+/// `org.modeloci.file.digest` annotation (parsed: a SHA-256 digest). Paths are those unpack
+/// writes, checked by the same rules. `None` when some layer holding files tells neither (a
+/// tree layer, another tool's tar without the annotation, a raw blob hashed otherwise than
+/// with SHA-256). Nothing is read or verified: a reader hashing what it reads must still
+/// compare.
+///
+/// # Errors
+///
+/// What unpack refuses in the manifest ([`layers_for`]), and [`Error::BadLayer`] for an
+/// annotation that is not a SHA-256 digest.
+pub fn recorded_file_digests(manifest: &OciManifest) -> Result<Option<Vec<FileDigest>>> {
+    let (plan, _) = plan_manifest(manifest)?;
+    let mut files = Vec::with_capacity(plan.len());
+    for planned in plan {
+        let Some(path) = planned.path else {
+            return Ok(None);
+        };
+        let digest = match planned.form {
+            Form::Raw => planned.descriptor.digest.clone(),
+            _ => match planned.descriptor.annotations.get(annotations::FILE_DIGEST) {
+                Some(text) => text.parse::<Digest>().map_err(|e| Error::BadLayer {
+                    title: planned.label.clone(),
+                    reason: format!("its {} annotation {text:?}: {e}", annotations::FILE_DIGEST),
+                })?,
+                None => return Ok(None),
+            },
+        };
+        if digest.algorithm() != Algorithm::Sha256 {
+            if planned.form == Form::Raw {
+                return Ok(None);
+            }
+            return Err(Error::BadLayer {
+                title: planned.label,
+                reason: format!("its {} annotation is not SHA-256", annotations::FILE_DIGEST),
+            });
+        }
+        files.push(FileDigest { path, digest });
+    }
+    Ok(Some(files))
 }
