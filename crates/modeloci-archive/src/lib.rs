@@ -85,6 +85,7 @@ pub use options::{
 };
 pub use progress::{Progress, ProgressHandle};
 pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
+pub use read::referrers::{MAX_REFERRERS, Referrer};
 pub use read::unpack::{
     FileDigest, ModelUnpackager, UnpackReport, UnpackedFile, layers_for, recorded_file_digests,
 };
@@ -95,4 +96,7 @@ pub use write::add::AddReport;
 pub use write::assemble::{RepackReport, repack, repack_with_progress};
 pub use write::index::{DEFAULT_TAG, index_json, ref_name};
 pub use write::pack::{ModelPackager, PackReport};
+pub use write::referrers::{
+    MAX_REFERRER_BLOB_SIZE, NewReferrer, ReferrersReport, attach_referrers, remove_referrers,
+};
 pub use write::walk::IGNORE_FILE;

@@ -723,6 +723,35 @@ impl Archive {
         })
     }
 
+    /// A blob's bytes, read whole and verified against `descriptor` (digest and size);
+    /// refused before reading when the descriptor's size is over `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingBlob`], [`Error::BlobMismatch`], [`Error::TooLarge`], I/O errors.
+    pub fn read_blob(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        self.read_blob_as(descriptor, "blob", limit)
+    }
+
+    /// [`Self::read_blob`], calling the blob `what` in errors.
+    pub(crate) fn read_blob_as(
+        &self,
+        descriptor: &Descriptor,
+        what: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        read_verified(&self.store, &self.path, descriptor, what, limit)
+    }
+
+    /// The modification time of the archive's `index.json` header (else `manifest.json`'s),
+    /// which a rewrite keeps: 0 for a layout directory or when neither is there.
+    pub(crate) fn header_mtime(&self) -> u64 {
+        self.tar_entries()
+            .iter()
+            .find(|e| e.name == "index.json" || e.name == "manifest.json")
+            .map_or(0, |e| e.mtime)
+    }
+
     /// Whether the archive holds a blob with this digest.
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.store.exists(&digest.blob_path())
@@ -860,6 +889,8 @@ impl Archive {
 }
 
 fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Result<Descriptor> {
+    // Signatures listed beside the model (no reference name, a Sigstore bundle artifact
+    // type) are never the model.
     let manifests: Vec<&Descriptor> = index
         .manifests
         .iter()
@@ -867,7 +898,7 @@ fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Re
             matches!(
                 d.media_type,
                 MediaType::ImageManifest | MediaType::DockerManifest
-            )
+            ) && (reference.is_some() || d.artifact_type != Some(MediaType::SigstoreBundle))
         })
         .collect();
     let refs = || {

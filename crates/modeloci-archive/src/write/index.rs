@@ -55,10 +55,23 @@ pub(crate) fn pack_name(tag: Option<&str>, version: &str) -> Result<()> {
 /// The bytes of `index.json` for one manifest, whose blob is `blob`: an image index with one
 /// descriptor, named `ref_name` and carrying the manifest's `artifactType` when it has one.
 pub fn index_json(manifest: &OciManifest, blob: &Measured, ref_name: &str) -> Vec<u8> {
+    index_json_with(manifest, blob, ref_name, &[])
+}
+
+/// [`index_json`] listing after the model's descriptor the `referrers`' descriptors as
+/// given (sorted by digest by the caller, without a reference name).
+pub(crate) fn index_json_with(
+    manifest: &OciManifest,
+    blob: &Measured,
+    ref_name: &str,
+    referrers: &[Descriptor],
+) -> Vec<u8> {
     let mut descriptor = Descriptor::new(MediaType::ImageManifest, blob.digest.clone(), blob.size)
         .with_annotation(annotations::REF_NAME, ref_name);
     descriptor.artifact_type = manifest.artifact_type.clone();
-    OciIndex::new(vec![descriptor]).to_json()
+    let mut manifests = vec![descriptor];
+    manifests.extend_from_slice(referrers);
+    OciIndex::new(manifests).to_json()
 }
 
 #[cfg(test)]

@@ -138,6 +138,7 @@ impl ModelPackager {
             &manifest,
             &manifest.to_json(),
             ref_name(&manifest, None),
+            &[],
         )?;
         Ok(PackReport {
             path: output,
