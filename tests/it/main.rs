@@ -14,6 +14,7 @@ mod properties;
 mod pull_target;
 mod quirks;
 mod reference;
+mod referrers;
 mod registry;
 mod remote;
 mod roundtrip;

@@ -156,20 +156,32 @@ pub fn repack_with_progress(
     progress: Option<&ProgressHandle>,
 ) -> Result<RepackReport> {
     let referrers = stored_referrers(archive)?;
-    write_artifact(archive, output, mtime, &referrers, progress)
+    let mut assembler = Assembler::create(output, mtime)?;
+    copy_layers(&mut assembler, archive, progress)?;
+    finish_artifact(assembler, archive, &referrers, archive.reference_name())
 }
 
 /// Writes the artifact in `archive` at `output` as [`repack`] does, with `referrers` (sorted
-/// by digest) listed after the model.
+/// by digest) listed after the model, named `known` when its index names it not.
 pub(crate) fn write_artifact(
     archive: &Archive,
     output: &Path,
     mtime: u64,
     referrers: &[StoredReferrer],
-    progress: Option<&ProgressHandle>,
+    known: Option<&str>,
 ) -> Result<RepackReport> {
-    let manifest = archive.manifest();
     let mut assembler = Assembler::create(output, mtime)?;
+    copy_layers(&mut assembler, archive, None)?;
+    finish_artifact(assembler, archive, referrers, known)
+}
+
+/// Copies the model's layer blobs, verified, in manifest order.
+fn copy_layers(
+    assembler: &mut Assembler,
+    archive: &Archive,
+    progress: Option<&ProgressHandle>,
+) -> Result<()> {
+    let manifest = archive.manifest();
     let reporter = Reporter::start(
         progress,
         "writing",
@@ -187,13 +199,24 @@ pub(crate) fn write_artifact(
         }
         assembler.copy_blob(archive, layer, &what, reporter.0)?;
     }
-    drop(reporter);
+    Ok(())
+}
+
+/// The config, manifest and referrers after the layers, named `known` (else by the
+/// manifest), and the archive renamed into place.
+fn finish_artifact(
+    assembler: Assembler,
+    archive: &Archive,
+    referrers: &[StoredReferrer],
+    known: Option<&str>,
+) -> Result<RepackReport> {
+    let manifest = archive.manifest();
     let config = archive.config_bytes()?;
     let (manifest_blob, archive_bytes) = assembler.finish(
         &config,
         manifest,
         archive.manifest_bytes(),
-        kept_name(manifest, archive.reference_name()),
+        kept_name(manifest, known),
         referrers,
     )?;
     Ok(RepackReport {

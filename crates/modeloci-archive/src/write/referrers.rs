@@ -256,12 +256,18 @@ fn rewrite(
         .iter()
         .map(|r| r.descriptor.digest.clone())
         .collect();
+    // The name the archive goes by: its index's, else (a reference archive has no index)
+    // its config's version, as add keeps it.
+    let known = archive
+        .reference_name()
+        .map(str::to_owned)
+        .or_else(|| archive.config().ok().map(|c| c.version));
     let report = write_artifact(
         &archive,
         archive_path,
         archive.header_mtime(),
         &referrers,
-        None,
+        known.as_deref(),
     )?;
     drop(archive);
     Ok(ReferrersReport {
