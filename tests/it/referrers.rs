@@ -78,8 +78,8 @@ fn referrers_attach_to_both_profiles_and_the_model_is_still_chosen() {
         drop(opened);
         let report = attach_referrers(&path, std::slice::from_ref(&new)).unwrap();
         let referrer = digest_of(&new.manifest_bytes);
-        assert_eq!(report.changed, [referrer.clone()]);
-        assert_eq!(report.referrers, [referrer.clone()]);
+        assert_eq!(report.changed, std::slice::from_ref(&referrer));
+        assert_eq!(report.referrers, std::slice::from_ref(&referrer));
         assert_eq!(report.manifest_digest, model);
 
         let archive = Archive::open(&path).unwrap();
@@ -308,7 +308,7 @@ fn verify_names_a_corrupt_bundle_blob() {
         .filter(|c| !c.status.is_ok())
         .map(|c| c.digest.clone())
         .collect();
-    assert_eq!(failed, [digest.clone()]);
+    assert_eq!(failed, std::slice::from_ref(&digest));
     let refused = report.refused.unwrap();
     assert!(refused.contains(&digest.to_string()), "{refused}");
 }
@@ -330,6 +330,16 @@ fn an_index_with_too_many_referrers_is_refused_when_they_are_read() {
                 .with_artifact_type(MediaType::SigstoreBundle),
         );
     }
+    let unsigned = Archive::open(&layout).unwrap();
+    let err = attach_referrers(&layout, &[fake_referrer(&unsigned, b"{}")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is a layout directory; referrers are attached to archive files",
+            layout.display()
+        )
+    );
+    drop(unsigned);
     std::fs::write(&index_path, index.to_json()).unwrap();
     let archive = Archive::open(&layout).unwrap();
     let err = archive.referrers().unwrap_err();

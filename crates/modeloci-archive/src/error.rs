@@ -312,11 +312,15 @@ impl Error {
     /// bad input or an I/O problem (exit code 2). A truncated archive counts: it is the most
     /// common corruption. An entry or manifest the safety policy refuses does not: unpack
     /// refuses it as bad input (exit 2), while verify and inspect report it as a failed check
-    /// ([`crate::VerifyReport::refused`], exit 1).
+    /// ([`crate::VerifyReport::refused`], exit 1). A failed unpack check
+    /// ([`Self::CheckFailed`], a signature that does not cover the files) counts.
     pub fn is_verification_failure(&self) -> bool {
         matches!(
             self,
-            Self::BlobMismatch { .. } | Self::MissingBlob { .. } | Self::Truncated { .. }
+            Self::BlobMismatch { .. }
+                | Self::MissingBlob { .. }
+                | Self::Truncated { .. }
+                | Self::CheckFailed { .. }
         )
     }
 

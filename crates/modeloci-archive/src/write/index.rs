@@ -141,4 +141,31 @@ mod tests {
         assert_eq!(descriptor.artifact_type, Some(MediaType::ModelociArtifact));
         assert_eq!(descriptor.annotations[annotations::REF_NAME], "1.0.0");
     }
+
+    #[test]
+    fn referrers_follow_the_model_without_a_name() {
+        let manifest = manifest().with_artifact_type(MediaType::ModelociArtifact);
+        let blob = Hasher::digest_bytes(&manifest.to_json());
+        let signature = Hasher::digest_bytes(b"signature manifest");
+        let referrer = Descriptor::new(
+            MediaType::ImageManifest,
+            signature.digest.clone(),
+            signature.size,
+        )
+        .with_artifact_type(MediaType::SigstoreBundle);
+        let bytes = index_json_with(&manifest, &blob, "1.0.0", std::slice::from_ref(&referrer));
+        let index = OciIndex::from_slice(&bytes).unwrap();
+        assert_eq!(index.manifests.len(), 2);
+        assert_eq!(index.manifests[0].digest, blob.digest);
+        assert_eq!(
+            index.manifests[0].annotations[annotations::REF_NAME],
+            "1.0.0"
+        );
+        assert_eq!(index.manifests[1], referrer);
+        assert!(index.manifests[1].annotations.is_empty());
+        assert_eq!(
+            index_json(&manifest, &blob, "1.0.0"),
+            index_json_with(&manifest, &blob, "1.0.0", &[])
+        );
+    }
 }

@@ -176,3 +176,32 @@ impl Read for LayerTar {
         self.inner.read(buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use modeloci_digest::Hasher;
+
+    use super::*;
+
+    #[test]
+    fn the_layer_tar_hashes_its_file_in_the_read_that_feeds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.bin");
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = SourceFile {
+            rel: "w.bin".into(),
+            path: path.clone(),
+            size: data.len() as u64,
+            executable: false,
+        };
+        let mut tar = LayerTar::new(File::open(&path).unwrap(), &file, 0);
+        let mut out = Vec::new();
+        tar.read_to_end(&mut out).unwrap();
+        assert_eq!(out.len(), 512 + 70_144 + 1024);
+        assert_eq!(&out[512..512 + data.len()], &data[..]);
+        assert_eq!(tar.content(), Hasher::digest_bytes(&data));
+    }
+}
