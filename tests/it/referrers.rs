@@ -483,3 +483,23 @@ fn a_failed_check_publishes_nothing_and_carries_its_error() {
     only_entry(&out, "keep.txt");
     assert_eq!(std::fs::read(out.join("keep.txt")).unwrap(), b"mine");
 }
+
+#[test]
+fn a_referrer_listed_without_an_artifact_type_is_still_not_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = signed(&packed(dir.path(), "a.tar", Format::Modeloci), b"{\"s\":2}");
+    let layout = dir.path().join("layout");
+    ModelUnpackager::with_options(UnpackOptions::default().with_layout(true))
+        .extract(&path, &layout)
+        .unwrap();
+    let index_path = layout.join("index.json");
+    let mut index = OciIndex::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index.manifests[1].artifact_type = None;
+    std::fs::write(&index_path, index.to_json()).unwrap();
+    let archive = Archive::open(&layout).unwrap();
+    assert_eq!(archive.manifest_digest(), &index.manifests[0].digest);
+    let referrers = archive.referrers().unwrap();
+    assert_eq!(referrers.len(), 1);
+    assert!(referrers[0].is_sigstore_bundle());
+    assert!(crate::assert_verifies(&archive).is_ok());
+}

@@ -579,7 +579,13 @@ impl Archive {
                 entry: "index.json".into(),
                 source,
             })?;
-            let descriptor = choose_manifest(&index, reference, path)?;
+            let has_subject = |d: &Descriptor| {
+                read_verified(&store, path, d, "manifest", MAX_DOCUMENT_SIZE)
+                    .ok()
+                    .and_then(|bytes| OciManifest::from_slice(&bytes).ok())
+                    .is_some_and(|m| m.subject.is_some())
+            };
+            let descriptor = choose_manifest(&index, reference, path, has_subject)?;
             let bytes = read_verified(&store, path, &descriptor, "manifest", MAX_DOCUMENT_SIZE)?;
             (ArchiveFormat::Layout, Some(index), Some(descriptor), bytes)
         } else if let Some(bytes) = store.read_small("manifest.json", MAX_DOCUMENT_SIZE)? {
@@ -888,7 +894,16 @@ impl Archive {
     }
 }
 
-fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Result<Descriptor> {
+/// The manifest the index names `reference`, else its one image manifest. Without a
+/// reference, referrers are not candidates: those whose `artifactType` says they are
+/// signatures, and, only when several remain, those `has_subject` finds to refer to another
+/// manifest (tools that list them without an `artifactType`).
+fn choose_manifest(
+    index: &OciIndex,
+    reference: Option<&str>,
+    path: &Path,
+    has_subject: impl Fn(&Descriptor) -> bool,
+) -> Result<Descriptor> {
     // Signatures listed beside the model (no reference name, a Sigstore bundle artifact
     // type) are never the model.
     let manifests: Vec<&Descriptor> = index
@@ -922,6 +937,18 @@ fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Re
             .copied()
             .filter(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(name))
             .collect(),
+        None if manifests.len() > 1 => {
+            let models: Vec<&Descriptor> = manifests
+                .iter()
+                .copied()
+                .filter(|d| !has_subject(d))
+                .collect();
+            if models.len() == 1 {
+                models
+            } else {
+                manifests.clone()
+            }
+        }
         None => manifests.clone(),
     };
     match (chosen.as_slice(), reference) {
