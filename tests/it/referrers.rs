@@ -503,3 +503,33 @@ fn a_referrer_listed_without_an_artifact_type_is_still_not_the_model() {
     assert!(referrers[0].is_sigstore_bundle());
     assert!(crate::assert_verifies(&archive).is_ok());
 }
+
+#[test]
+fn a_referrer_over_the_document_cap_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = packed(dir.path(), "a.tar", Format::Modeloci);
+    let layout = dir.path().join("layout");
+    ModelUnpackager::with_options(UnpackOptions::default().with_layout(true))
+        .extract(&path, &layout)
+        .unwrap();
+    let index_path = layout.join("index.json");
+    let mut index = OciIndex::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let huge = digest_of(b"a 100 MB manifest");
+    index.manifests.push(
+        Descriptor::new(MediaType::ImageManifest, huge.clone(), 100 << 20)
+            .with_artifact_type(MediaType::SigstoreBundle),
+    );
+    std::fs::write(&index_path, index.to_json()).unwrap();
+    let archive = Archive::open(&layout).unwrap();
+    let expected = format!(
+        "referrer manifest blob {huge} is 104857600 bytes, more than the 4194304-byte limit \
+         for such documents"
+    );
+    assert_eq!(archive.referrers().unwrap_err().to_string(), expected);
+    let report = verify(&archive, 2).unwrap();
+    assert_eq!(report.refused.as_deref(), Some(expected.as_str()));
+    assert!(!report.is_ok());
+    // The model itself still unpacks: its signatures are not its files.
+    let out = dir.path().join("out");
+    ModelUnpackager::new().extract_from(&archive, &out).unwrap();
+}

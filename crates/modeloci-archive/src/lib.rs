@@ -12,6 +12,10 @@
 //!   archives ([`ModelUnpackager::verify_layers`], [`ModelUnpackager::verify`]).
 //! - [`Archive`] reads archives: this project's, the reference implementation's, and OCI
 //!   layout directories.
+//! - [`attach_referrers`] and [`remove_referrers`] store signatures (OCI referrers whose
+//!   subject is the model manifest) in an archive; [`Archive::referrers`] reads them, and
+//!   [`recorded_file_digests`] and [`ModelUnpackager::file_digests`] give the per-file
+//!   digests a signature covers.
 //!
 //! # Guarantees
 //!

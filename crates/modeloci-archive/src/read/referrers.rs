@@ -91,11 +91,10 @@ impl Archive {
 
     /// The manifest `descriptor` names, read and parsed.
     fn read_referrer(&self, descriptor: &Descriptor) -> Result<Referrer> {
-        let what = format!("referrer {}", descriptor.digest);
-        let bytes = self.read_blob_as(descriptor, &what, MAX_DOCUMENT_SIZE)?;
+        let bytes = self.read_blob_as(descriptor, "referrer manifest", MAX_DOCUMENT_SIZE)?;
         let manifest =
             OciManifest::from_slice(&bytes).map_err(|source| Error::InvalidDocument {
-                entry: what,
+                entry: format!("referrer manifest {}", descriptor.digest),
                 source,
             })?;
         Ok(Referrer {

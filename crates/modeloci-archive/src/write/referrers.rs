@@ -72,7 +72,7 @@ fn stored(archive: &Archive, referrer: &Referrer) -> Result<StoredReferrer> {
     let blobs = referrer
         .blobs()
         .map(|d| {
-            let what = format!("referrer {} blob {}", referrer.descriptor.digest, d.digest);
+            let what = format!("referrer {}", referrer.descriptor.digest);
             archive.read_blob_as(d, &what, MAX_REFERRER_BLOB_SIZE)
         })
         .collect::<Result<Vec<_>>>()?;
