@@ -529,7 +529,11 @@ fn a_referrer_over_the_document_cap_is_refused_before_it_is_read() {
     let report = verify(&archive, 2).unwrap();
     assert_eq!(report.refused.as_deref(), Some(expected.as_str()));
     assert!(!report.is_ok());
-    // The model itself still unpacks: its signatures are not its files.
+    // Unpack refuses what verify refuses, and writes nothing.
     let out = dir.path().join("out");
-    ModelUnpackager::new().extract_from(&archive, &out).unwrap();
+    let err = ModelUnpackager::new()
+        .extract_from(&archive, &out)
+        .unwrap_err();
+    assert_eq!(err.to_string(), expected);
+    assert!(!out.exists());
 }

@@ -885,6 +885,15 @@ impl Archive {
         Ok(())
     }
 
+    /// In a layout directory, opens the blob `digest` names as reading it would (refusing a
+    /// link or a non-file on the way); nothing to do in a tar, whose entries were checked.
+    pub(crate) fn check_blob_entry(&self, digest: &Digest) -> Result<()> {
+        match &self.store {
+            Store::Dir { .. } => self.store.open_entry(&digest.blob_path()).map(drop),
+            Store::Tar { .. } => Ok(()),
+        }
+    }
+
     /// The root directory, for a layout directory.
     pub(crate) fn layout_dir(&self) -> Option<&Path> {
         match &self.store {
