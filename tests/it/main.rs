@@ -16,6 +16,7 @@ mod pull_target;
 mod quirks;
 mod reference;
 mod referrers_registry;
+mod referrers;
 mod registry;
 mod remote;
 mod roundtrip;

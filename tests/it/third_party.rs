@@ -150,3 +150,52 @@ fn gnu_tar_and_python_list_the_archive_as_we_do() {
         ["index.json", "manifest.json", "config.json"]
     );
 }
+
+/// A signed archive (the model plus a bundle referrer listed beside it in `index.json`)
+/// is read by skopeo, umoci and oci-image-tool by its version, as an unsigned one is.
+#[test]
+fn signed_archives_are_read_by_skopeo_umoci_and_oci_image_tool_by_their_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.tar");
+    std::fs::copy(fixtures().join("golden/tiny-1.0.0.tar"), &path).unwrap();
+    crate::referrers::signed(&path, b"{\"mediaType\":\"fake bundle\"}");
+    let ours = Archive::open(&path).unwrap();
+    assert_eq!(ours.index().unwrap().manifests.len(), 2);
+
+    let source = format!("oci-archive:{}:1.0.0", path.display());
+    let raw = tool("skopeo", &["inspect", "--raw", &source]);
+    assert_eq!(raw.stdout, ours.manifest_bytes());
+    let copy = dir.path().join("copy");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            &source,
+            &format!("oci:{}:copied", copy.display()),
+        ],
+    );
+    let copied = Archive::open_with(&copy, Some("copied")).unwrap();
+    assert_eq!(copied.manifest_digest(), ours.manifest_digest());
+
+    let layout = extract_with_tar(&path, &dir.path().join("layout"));
+    let out = tool("umoci", &["ls", "--layout", layout.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1.0.0\n");
+    let referrer = &ours.referrers().unwrap()[0].descriptor.digest;
+    let referrer_path = layout.join(referrer.blob_path());
+    for (kind, file) in [
+        ("manifest", layout.join("manifest.json")),
+        ("imageIndex", layout.join("index.json")),
+        ("manifest", referrer_path),
+    ] {
+        let out = tool(
+            "oci-image-tool",
+            &["validate", "--type", kind, file.to_str().unwrap()],
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Validation succeeded"),
+            "{kind} {}",
+            file.display()
+        );
+    }
+}

@@ -264,6 +264,47 @@ pub enum Error {
         /// A valid tag close to it.
         suggestion: String,
     },
+    /// The check given to unpack ([`crate::UnpackOptions::with_check`]) refused the files
+    /// staged; nothing was published into the target. The check's own error is the source,
+    /// so the caller can downcast it.
+    #[error("the unpacked files failed the check: {source}")]
+    CheckFailed {
+        /// What the check said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `add` to an archive holding referrers (signatures of its model): they would no
+    /// longer match the files, so they must be dropped explicitly.
+    #[error(
+        "{} holds {count} referrer(s) of its model (signatures); adding a file would leave \
+         them stale",
+        archive.display()
+    )]
+    HasReferrers {
+        /// The archive.
+        archive: PathBuf,
+        /// How many referrers it lists.
+        count: usize,
+    },
+    /// A referrer (a manifest whose subject is the model's) is malformed or cannot be
+    /// stored with the model.
+    #[error("referrer {digest}: {reason}")]
+    BadReferrer {
+        /// The referrer manifest's digest.
+        digest: Digest,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index lists more referrers than are read.
+    #[error("{} lists {count} referrers of its model, more than the {limit} read", archive.display())]
+    TooManyReferrers {
+        /// The archive.
+        archive: PathBuf,
+        /// How many it lists.
+        count: usize,
+        /// The most read.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -271,11 +312,15 @@ impl Error {
     /// bad input or an I/O problem (exit code 2). A truncated archive counts: it is the most
     /// common corruption. An entry or manifest the safety policy refuses does not: unpack
     /// refuses it as bad input (exit 2), while verify and inspect report it as a failed check
-    /// ([`crate::VerifyReport::refused`], exit 1).
+    /// ([`crate::VerifyReport::refused`], exit 1). A failed unpack check
+    /// ([`Self::CheckFailed`], a signature that does not cover the files) counts.
     pub fn is_verification_failure(&self) -> bool {
         matches!(
             self,
-            Self::BlobMismatch { .. } | Self::MissingBlob { .. } | Self::Truncated { .. }
+            Self::BlobMismatch { .. }
+                | Self::MissingBlob { .. }
+                | Self::Truncated { .. }
+                | Self::CheckFailed { .. }
         )
     }
 

@@ -12,6 +12,10 @@
 //!   archives ([`ModelUnpackager::verify_layers`], [`ModelUnpackager::verify`]).
 //! - [`Archive`] reads archives: this project's, the reference implementation's, and OCI
 //!   layout directories.
+//! - [`attach_referrers`] and [`remove_referrers`] store signatures (OCI referrers whose
+//!   subject is the model manifest) in an archive; [`Archive::referrers`] reads them, and
+//!   [`recorded_file_digests`] and [`ModelUnpackager::file_digests`] give the per-file
+//!   digests a signature covers.
 //!
 //! # Guarantees
 //!
@@ -80,12 +84,15 @@ pub use error::{Error, Result};
 pub use facts::metadata::ModelFacts;
 pub use glob::glob_match;
 pub use options::{
-    AddOptions, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format, PackOptions, Symlinks,
-    UnpackOptions, rfc3339,
+    AddOptions, CheckError, CheckFn, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format,
+    PackOptions, Symlinks, UnpackCheck, UnpackOptions, rfc3339,
 };
 pub use progress::{Progress, ProgressHandle};
 pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
-pub use read::unpack::{ModelUnpackager, UnpackReport, UnpackedFile, layers_for};
+pub use read::referrers::{MAX_REFERRERS, Referrer};
+pub use read::unpack::{
+    FileDigest, ModelUnpackager, UnpackReport, UnpackedFile, layers_for, recorded_file_digests,
+};
 pub use read::verify::{
     BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress,
 };
@@ -93,4 +100,7 @@ pub use write::add::AddReport;
 pub use write::assemble::{RepackReport, repack, repack_with_progress};
 pub use write::index::{DEFAULT_TAG, index_json, ref_name};
 pub use write::pack::{ModelPackager, PackReport};
+pub use write::referrers::{
+    MAX_REFERRER_BLOB_SIZE, NewReferrer, ReferrersReport, attach_referrers, remove_referrers,
+};
 pub use write::walk::IGNORE_FILE;

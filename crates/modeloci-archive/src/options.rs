@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use modeloci_spec::Digest;
 
 use crate::codec::compress::Codec;
 use crate::error::{Error, Result};
@@ -322,6 +325,8 @@ pub struct UnpackOptions {
     pub threads: usize,
     /// Where to report progress.
     pub progress: Option<ProgressHandle>,
+    /// Called with the files staged (and hashed) before any is published into the target.
+    pub check: Option<UnpackCheck>,
 }
 
 impl Default for UnpackOptions {
@@ -333,7 +338,40 @@ impl Default for UnpackOptions {
             include: Vec::new(),
             threads: default_threads(),
             progress: None,
+            check: None,
         }
+    }
+}
+
+/// A file written by unpack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnpackedFile {
+    /// Its path relative to the output directory.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Whether it was given mode 0755 (else 0644).
+    pub executable: bool,
+    /// The SHA-256 of the bytes written, hashed as they were written.
+    pub digest: Digest,
+}
+
+/// The error a check of unpacked files returns: any error, kept as the source of
+/// [`Error::CheckFailed`].
+pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A check of the files unpack staged, run before any is published into the target: an
+/// `Err` leaves the target as it was ([`Error::CheckFailed`]).
+pub type CheckFn = dyn Fn(&[UnpackedFile]) -> std::result::Result<(), CheckError> + Send + Sync;
+
+/// [`UnpackOptions::check`]: a shared [`CheckFn`].
+#[derive(Clone)]
+pub struct UnpackCheck(pub Arc<CheckFn>);
+
+impl std::fmt::Debug for UnpackCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnpackCheck")
     }
 }
 
@@ -373,6 +411,14 @@ impl UnpackOptions {
         self.threads = threads.max(1);
         self
     }
+
+    /// Runs `check` on the files staged, each with its size and SHA-256, before any is
+    /// published into the target; an `Err` becomes [`Error::CheckFailed`] and nothing lands.
+    /// With include patterns, the check sees only the files extracted.
+    pub fn with_check(mut self, check: Arc<CheckFn>) -> Self {
+        self.check = Some(UnpackCheck(check));
+        self
+    }
 }
 
 /// Options for [`crate::ModelPackager::add`].
@@ -385,6 +431,9 @@ pub struct AddOptions {
     pub force: bool,
     /// The compression of the new layer; by default that of the archive's existing layers.
     pub compression: Option<Compression>,
+    /// Drop the referrers (signatures) the archive holds, which would no longer match its
+    /// files; without it, `add` to an archive with referrers is refused.
+    pub drop_referrers: bool,
 }
 
 impl AddOptions {
@@ -403,6 +452,12 @@ impl AddOptions {
     /// Sets the compression of the new layer.
     pub fn with_compression(mut self, compression: Compression) -> Self {
         self.compression = Some(compression);
+        self
+    }
+
+    /// Allows dropping the archive's referrers (signatures).
+    pub fn with_drop_referrers(mut self, drop: bool) -> Self {
+        self.drop_referrers = drop;
         self
     }
 }

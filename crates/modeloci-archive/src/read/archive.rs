@@ -579,7 +579,13 @@ impl Archive {
                 entry: "index.json".into(),
                 source,
             })?;
-            let descriptor = choose_manifest(&index, reference, path)?;
+            let has_subject = |d: &Descriptor| {
+                read_verified(&store, path, d, "manifest", MAX_DOCUMENT_SIZE)
+                    .ok()
+                    .and_then(|bytes| OciManifest::from_slice(&bytes).ok())
+                    .is_some_and(|m| m.subject.is_some())
+            };
+            let descriptor = choose_manifest(&index, reference, path, has_subject)?;
             let bytes = read_verified(&store, path, &descriptor, "manifest", MAX_DOCUMENT_SIZE)?;
             (ArchiveFormat::Layout, Some(index), Some(descriptor), bytes)
         } else if let Some(bytes) = store.read_small("manifest.json", MAX_DOCUMENT_SIZE)? {
@@ -723,6 +729,35 @@ impl Archive {
         })
     }
 
+    /// A blob's bytes, read whole and verified against `descriptor` (digest and size);
+    /// refused before reading when the descriptor's size is over `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingBlob`], [`Error::BlobMismatch`], [`Error::TooLarge`], I/O errors.
+    pub fn read_blob(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        self.read_blob_as(descriptor, "blob", limit)
+    }
+
+    /// [`Self::read_blob`], calling the blob `what` in errors.
+    pub(crate) fn read_blob_as(
+        &self,
+        descriptor: &Descriptor,
+        what: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        read_verified(&self.store, &self.path, descriptor, what, limit)
+    }
+
+    /// The modification time of the archive's `index.json` header (else `manifest.json`'s),
+    /// which a rewrite keeps: 0 for a layout directory or when neither is there.
+    pub(crate) fn header_mtime(&self) -> u64 {
+        self.tar_entries()
+            .iter()
+            .find(|e| e.name == "index.json" || e.name == "manifest.json")
+            .map_or(0, |e| e.mtime)
+    }
+
     /// Whether the archive holds a blob with this digest.
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.store.exists(&digest.blob_path())
@@ -850,6 +885,15 @@ impl Archive {
         Ok(())
     }
 
+    /// In a layout directory, opens the blob `digest` names as reading it would (refusing a
+    /// link or a non-file on the way); nothing to do in a tar, whose entries were checked.
+    pub(crate) fn check_blob_entry(&self, digest: &Digest) -> Result<()> {
+        match &self.store {
+            Store::Dir { .. } => self.store.open_entry(&digest.blob_path()).map(drop),
+            Store::Tar { .. } => Ok(()),
+        }
+    }
+
     /// The root directory, for a layout directory.
     pub(crate) fn layout_dir(&self) -> Option<&Path> {
         match &self.store {
@@ -859,7 +903,18 @@ impl Archive {
     }
 }
 
-fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Result<Descriptor> {
+/// The manifest the index names `reference`, else its one image manifest. Without a
+/// reference, referrers are not candidates: those whose `artifactType` says they are
+/// signatures, and, only when several remain, those `has_subject` finds to refer to another
+/// manifest (tools that list them without an `artifactType`).
+fn choose_manifest(
+    index: &OciIndex,
+    reference: Option<&str>,
+    path: &Path,
+    has_subject: impl Fn(&Descriptor) -> bool,
+) -> Result<Descriptor> {
+    // Signatures listed beside the model (no reference name, a Sigstore bundle artifact
+    // type) are never the model.
     let manifests: Vec<&Descriptor> = index
         .manifests
         .iter()
@@ -867,7 +922,7 @@ fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Re
             matches!(
                 d.media_type,
                 MediaType::ImageManifest | MediaType::DockerManifest
-            )
+            ) && (reference.is_some() || d.artifact_type != Some(MediaType::SigstoreBundle))
         })
         .collect();
     let refs = || {
@@ -891,6 +946,18 @@ fn choose_manifest(index: &OciIndex, reference: Option<&str>, path: &Path) -> Re
             .copied()
             .filter(|d| d.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(name))
             .collect(),
+        None if manifests.len() > 1 => {
+            let models: Vec<&Descriptor> = manifests
+                .iter()
+                .copied()
+                .filter(|d| !has_subject(d))
+                .collect();
+            if models.len() == 1 {
+                models
+            } else {
+                manifests.clone()
+            }
+        }
         None => manifests.clone(),
     };
     match (chosen.as_slice(), reference) {

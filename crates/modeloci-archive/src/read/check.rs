@@ -14,18 +14,28 @@ impl Archive {
     /// them (their paths and types, blobs shared between layers or with the config, see
     /// [`crate::layers_for`]), no descriptor naming the manifest's own blob, and a model
     /// config that parses, and that each blob of the outer tar no descriptor names hashes to
-    /// the digest its name gives (as `unpack --layout` checks it). A missing or corrupt blob
-    /// the manifest names is not reported here: verify reports it per blob.
+    /// the digest its name gives (as `unpack --layout` checks it), and the referrers of the
+    /// model ([`Archive::referrers`]: their manifests read, capped and verified). A missing or
+    /// corrupt blob the manifest (or a referrer) names is not reported here: verify reports it
+    /// per blob.
     ///
     /// # Errors
     ///
     /// The first problem: [`Error::UnsafeEntry`] naming the entry or path,
     /// [`Error::BadLayer`], [`Error::UnsupportedLayer`], [`Error::BadManifest`],
     /// [`Error::InvalidDocument`] or [`Error::TooLarge`] for the config,
-    /// [`Error::BlobMismatch`] for a blob no descriptor names, I/O errors.
+    /// [`Error::BlobMismatch`] for a blob no descriptor names, those of
+    /// [`Archive::referrers`], I/O errors.
     pub fn check_layout(&self) -> Result<()> {
         self.check_outer_entries()?;
         check_manifest(self)?;
+        // The referrers' manifests, read capped and verified; in a layout directory their
+        // blobs are opened as the model's are (a tar's blobs were checked by name above).
+        for referrer in self.referrers()? {
+            for blob in referrer.blobs() {
+                self.check_blob_entry(&blob.digest)?;
+            }
+        }
         match self.config() {
             Ok(_)
             | Err(

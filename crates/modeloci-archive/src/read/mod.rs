@@ -4,5 +4,6 @@
 
 pub(crate) mod archive;
 pub(crate) mod check;
+pub(crate) mod referrers;
 pub(crate) mod unpack;
 pub(crate) mod verify;

@@ -92,6 +92,10 @@ pub struct VerifyReport {
     pub layers: Vec<BlobCheck>,
     /// The root copies of the manifest and config, where present.
     pub copies: Vec<CopyCheck>,
+    /// The blobs of the model's referrers (signatures), each manifest's config then
+    /// layers, named `referrer <digest> config` or `referrer <digest> layer <i>`. A
+    /// referrer manifest that cannot be read is in `refused`.
+    pub referrers: Vec<BlobCheck>,
     /// Why unpack refuses the archive whatever the blobs its manifest names hold, naming the
     /// entry, layer or descriptor ([`Archive::check_layout`]: this includes a blob no
     /// descriptor names whose bytes do not match its name); `None` when it does not.
@@ -105,6 +109,7 @@ impl VerifyReport {
             && self.config.status.is_ok()
             && self.layers.iter().all(|l| l.status.is_ok())
             && self.copies.iter().all(|c| c.matches)
+            && self.referrers.iter().all(|r| r.status.is_ok())
     }
 
     /// How many checks failed.
@@ -113,6 +118,7 @@ impl VerifyReport {
             + usize::from(!self.config.status.is_ok())
             + self.layers.iter().filter(|l| !l.status.is_ok()).count()
             + self.copies.iter().filter(|c| !c.matches).count()
+            + self.referrers.iter().filter(|r| !r.status.is_ok()).count()
     }
 }
 
@@ -170,14 +176,24 @@ pub fn verify_with_progress(
     threads: usize,
     progress: Option<&ProgressHandle>,
 ) -> Result<VerifyReport> {
-    let refused = match archive.check_layout() {
+    let mut refused = match archive.check_layout() {
         Ok(()) => None,
         Err(e @ Error::Io { .. }) => return Err(e),
         Err(e) => Some(e.to_string()),
     };
+    let referrers = match archive.referrers() {
+        Ok(referrers) => referrers,
+        Err(e @ Error::Io { .. }) => return Err(e),
+        Err(e) => {
+            refused.get_or_insert_with(|| e.to_string());
+            Vec::new()
+        }
+    };
     let manifest = archive.manifest();
     let reference = archive.format() == ArchiveFormat::Reference;
-    let jobs = blob_jobs(manifest);
+    let mut jobs = blob_jobs(manifest);
+    let model_jobs = jobs.len();
+    jobs.extend(referrer_jobs(&referrers));
     let sizes: Vec<u64> = jobs.iter().map(|(_, d)| d.size).collect();
     // Descriptor sizes come from the input: their sum may not fit.
     let total = sizes.iter().fold(0u64, |sum, &s| sum.saturating_add(s));
@@ -198,6 +214,7 @@ pub fn verify_with_progress(
             status,
         })
         .collect();
+    let referrers = checks.split_off(model_jobs);
     let config = checks.remove(0);
     let copies = if reference {
         Vec::new()
@@ -214,7 +231,24 @@ pub fn verify_with_progress(
         layers: checks,
         copies,
         refused,
+        referrers,
     })
+}
+
+/// The blobs of the referrers, named as the report names them.
+fn referrer_jobs(referrers: &[crate::read::referrers::Referrer]) -> Vec<(String, &Descriptor)> {
+    let mut jobs = Vec::new();
+    for referrer in referrers {
+        let digest = &referrer.descriptor.digest;
+        jobs.push((
+            format!("referrer {digest} config"),
+            &referrer.manifest.config,
+        ));
+        for (i, layer) in referrer.manifest.layers.iter().enumerate() {
+            jobs.push((format!("referrer {digest} layer {i}"), layer));
+        }
+    }
+    jobs
 }
 
 /// The blobs to check, named as the report names them: the config first, then each layer.

@@ -68,6 +68,8 @@ pub(crate) struct Entry {
     pub(crate) mode: u32,
     /// Offset of the entry's data from the start of the stream.
     pub(crate) data_offset: u64,
+    /// The modification time of its ustar header (0 when unreadable; PAX times ignored).
+    pub(crate) mtime: u64,
 }
 
 /// Why a tar stream cannot be read.
@@ -347,6 +349,7 @@ impl<S: Source> TarReader<S> {
             size,
             mode: header.mode().unwrap_or(0o644),
             data_offset: self.pos,
+            mtime: header.mtime().unwrap_or(0),
         })
     }
 

@@ -32,6 +32,9 @@ pub struct AddReport {
     pub replaced: Option<ModelLayer>,
     /// The new manifest's digest.
     pub manifest_digest: Digest,
+    /// The referrers (signatures) dropped with [`AddOptions::drop_referrers`], by manifest
+    /// digest: they were made for the old manifest's files.
+    pub dropped_referrers: Vec<Digest>,
 }
 
 impl ModelPackager {
@@ -58,6 +61,8 @@ impl ModelPackager {
     ///
     /// # Errors
     ///
+    /// [`Error::HasReferrers`] when the archive holds referrers (signatures) and
+    /// [`AddOptions::drop_referrers`] is not set,
     /// [`Error::AlreadyInModel`] without `force`, [`Error::UnsafeEntry`] for a path the
     /// unpacker would refuse, [`Error::BlobMismatch`] when an existing blob is corrupt, and
     /// the errors of [`Archive::open`].
@@ -126,6 +131,8 @@ struct AddPlan {
     packager: ModelPackager,
     /// The archive's config, to rewrite.
     config: ArchiveConfig,
+    /// The referrers dropped.
+    dropped: Vec<Digest>,
 }
 
 impl AddPlan {
@@ -142,6 +149,7 @@ impl AddPlan {
                 archive_path.display()
             )));
         }
+        let dropped = droppable_referrers(archive, archive_path, options)?;
         let manifest = archive.manifest();
         let rel = source.rel.as_str();
         let existing = manifest.layers.iter().position(|l| l.title() == Some(rel));
@@ -166,6 +174,7 @@ impl AddPlan {
             profile,
             packager,
             config,
+            dropped,
         })
     }
 
@@ -246,14 +255,37 @@ impl AddPlan {
             &manifest,
             &manifest.to_json(),
             kept_name(&manifest, known.as_deref()),
+            &[],
         )?;
         Ok(AddReport {
             path: archive_path.to_owned(),
             layer: new_layer,
             replaced: self.replaced,
             manifest_digest: manifest_blob.digest,
+            dropped_referrers: self.dropped,
         })
     }
+}
+
+/// The referrers `add` drops: none without any; with some, refused unless
+/// `options.drop_referrers` (a signature of the old files would not cover the new ones).
+///
+/// # Errors
+///
+/// [`Error::HasReferrers`], and those of [`Archive::referrers`].
+fn droppable_referrers(
+    archive: &Archive,
+    archive_path: &Path,
+    options: &AddOptions,
+) -> Result<Vec<Digest>> {
+    let referrers = archive.referrers()?;
+    if !referrers.is_empty() && !options.drop_referrers {
+        return Err(Error::HasReferrers {
+            archive: archive_path.to_owned(),
+            count: referrers.len(),
+        });
+    }
+    Ok(referrers.into_iter().map(|r| r.descriptor.digest).collect())
 }
 
 impl ModelPackager {

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::progress::{Counting, Progress, ProgressHandle, Reporter};
 use crate::read::archive::{Archive, blob_error};
 use crate::write::archive_write::ArchiveWriter;
-use crate::write::index::{index_json, kept_name};
+use crate::write::index::{index_json_with, kept_name};
+use crate::write::referrers::{StoredReferrer, stored_referrers};
 
 /// An archive being written beside its final path: `oci-layout` and the blob directories
 /// first, then the layer blobs, then [`Assembler::finish`] adds config, manifest, index and
@@ -71,15 +72,18 @@ impl Assembler {
             .map_err(Error::io(&self.path))
     }
 
-    /// Adds the config and manifest blobs (`manifest_bytes` are `manifest`'s), `index.json`
-    /// naming the manifest `ref_name`, the root copies, and renames the archive into place.
-    /// Returns the manifest blob's digest and size, and the archive's size.
+    /// Adds the config and manifest blobs (`manifest_bytes` are `manifest`'s), each
+    /// referrer's blobs and manifest (in the order given), `index.json` naming the manifest
+    /// `ref_name` and listing the referrers after it, the root copies, and renames the
+    /// archive into place. Returns the manifest blob's digest and size, and the archive's
+    /// size.
     pub(crate) fn finish(
         mut self,
         config: &[u8],
         manifest: &OciManifest,
         manifest_bytes: &[u8],
         ref_name: &str,
+        referrers: &[StoredReferrer],
     ) -> Result<(Measured, u64)> {
         let path = self.path.clone();
         let out = |e| Error::Io {
@@ -88,10 +92,19 @@ impl Assembler {
         };
         self.writer.append_blob(config).map_err(out)?;
         let manifest_blob = self.writer.append_blob(manifest_bytes).map_err(out)?;
+        for referrer in referrers {
+            for blob in &referrer.blobs {
+                self.writer.append_blob(blob).map_err(out)?;
+            }
+            self.writer
+                .append_blob(&referrer.manifest_bytes)
+                .map_err(out)?;
+        }
+        let listed: Vec<Descriptor> = referrers.iter().map(|r| r.descriptor.clone()).collect();
         self.writer
             .append_file(
                 "index.json",
-                &index_json(manifest, &manifest_blob, ref_name),
+                &index_json_with(manifest, &manifest_blob, ref_name, &listed),
             )
             .map_err(out)?;
         self.writer
@@ -119,7 +132,8 @@ pub struct RepackReport {
 
 /// Writes the artifact in `archive` (any readable archive or OCI layout directory) as a
 /// modeloci archive at `output`: blobs in manifest order, the manifest bytes as they are, the
-/// index naming it by the manifest's version annotation (else its current reference name).
+/// index naming it by the manifest's version annotation (else its current reference name),
+/// and the model's referrers (signatures) carried along, listed after it.
 /// For an artifact packed by modeloci this gives the bytes pack wrote.
 ///
 /// # Errors
@@ -141,8 +155,33 @@ pub fn repack_with_progress(
     mtime: u64,
     progress: Option<&ProgressHandle>,
 ) -> Result<RepackReport> {
-    let manifest = archive.manifest();
+    let referrers = stored_referrers(archive)?;
     let mut assembler = Assembler::create(output, mtime)?;
+    copy_layers(&mut assembler, archive, progress)?;
+    finish_artifact(assembler, archive, &referrers, archive.reference_name())
+}
+
+/// Writes the artifact in `archive` at `output` as [`repack`] does, with `referrers` (sorted
+/// by digest) listed after the model, named `known` when its index names it not.
+pub(crate) fn write_artifact(
+    archive: &Archive,
+    output: &Path,
+    mtime: u64,
+    referrers: &[StoredReferrer],
+    known: Option<&str>,
+) -> Result<RepackReport> {
+    let mut assembler = Assembler::create(output, mtime)?;
+    copy_layers(&mut assembler, archive, None)?;
+    finish_artifact(assembler, archive, referrers, known)
+}
+
+/// Copies the model's layer blobs, verified, in manifest order.
+fn copy_layers(
+    assembler: &mut Assembler,
+    archive: &Archive,
+    progress: Option<&ProgressHandle>,
+) -> Result<()> {
+    let manifest = archive.manifest();
     let reporter = Reporter::start(
         progress,
         "writing",
@@ -160,13 +199,25 @@ pub fn repack_with_progress(
         }
         assembler.copy_blob(archive, layer, &what, reporter.0)?;
     }
-    drop(reporter);
+    Ok(())
+}
+
+/// The config, manifest and referrers after the layers, named `known` (else by the
+/// manifest), and the archive renamed into place.
+fn finish_artifact(
+    assembler: Assembler,
+    archive: &Archive,
+    referrers: &[StoredReferrer],
+    known: Option<&str>,
+) -> Result<RepackReport> {
+    let manifest = archive.manifest();
     let config = archive.config_bytes()?;
     let (manifest_blob, archive_bytes) = assembler.finish(
         &config,
         manifest,
         archive.manifest_bytes(),
-        kept_name(manifest, archive.reference_name()),
+        kept_name(manifest, known),
+        referrers,
     )?;
     Ok(RepackReport {
         manifest_digest: manifest_blob.digest,

@@ -55,10 +55,23 @@ pub(crate) fn pack_name(tag: Option<&str>, version: &str) -> Result<()> {
 /// The bytes of `index.json` for one manifest, whose blob is `blob`: an image index with one
 /// descriptor, named `ref_name` and carrying the manifest's `artifactType` when it has one.
 pub fn index_json(manifest: &OciManifest, blob: &Measured, ref_name: &str) -> Vec<u8> {
+    index_json_with(manifest, blob, ref_name, &[])
+}
+
+/// [`index_json`] listing after the model's descriptor the `referrers`' descriptors as
+/// given (sorted by digest by the caller, without a reference name).
+pub(crate) fn index_json_with(
+    manifest: &OciManifest,
+    blob: &Measured,
+    ref_name: &str,
+    referrers: &[Descriptor],
+) -> Vec<u8> {
     let mut descriptor = Descriptor::new(MediaType::ImageManifest, blob.digest.clone(), blob.size)
         .with_annotation(annotations::REF_NAME, ref_name);
     descriptor.artifact_type = manifest.artifact_type.clone();
-    OciIndex::new(vec![descriptor]).to_json()
+    let mut manifests = vec![descriptor];
+    manifests.extend_from_slice(referrers);
+    OciIndex::new(manifests).to_json()
 }
 
 #[cfg(test)]
@@ -127,5 +140,32 @@ mod tests {
         assert_eq!(descriptor.media_type, MediaType::ImageManifest);
         assert_eq!(descriptor.artifact_type, Some(MediaType::ModelociArtifact));
         assert_eq!(descriptor.annotations[annotations::REF_NAME], "1.0.0");
+    }
+
+    #[test]
+    fn referrers_follow_the_model_without_a_name() {
+        let manifest = manifest().with_artifact_type(MediaType::ModelociArtifact);
+        let blob = Hasher::digest_bytes(&manifest.to_json());
+        let signature = Hasher::digest_bytes(b"signature manifest");
+        let referrer = Descriptor::new(
+            MediaType::ImageManifest,
+            signature.digest.clone(),
+            signature.size,
+        )
+        .with_artifact_type(MediaType::SigstoreBundle);
+        let bytes = index_json_with(&manifest, &blob, "1.0.0", std::slice::from_ref(&referrer));
+        let index = OciIndex::from_slice(&bytes).unwrap();
+        assert_eq!(index.manifests.len(), 2);
+        assert_eq!(index.manifests[0].digest, blob.digest);
+        assert_eq!(
+            index.manifests[0].annotations[annotations::REF_NAME],
+            "1.0.0"
+        );
+        assert_eq!(index.manifests[1], referrer);
+        assert!(index.manifests[1].annotations.is_empty());
+        assert_eq!(
+            index_json(&manifest, &blob, "1.0.0"),
+            index_json_with(&manifest, &blob, "1.0.0", &[])
+        );
     }
 }

@@ -4,6 +4,8 @@ use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 
+use modeloci_digest::{Hasher, Measured};
+
 use crate::error::Error;
 use crate::source::SourceFile;
 use crate::tarfile::header::{END_OF_ARCHIVE, Kind, entry_headers, padding};
@@ -63,6 +65,8 @@ struct Exact {
     remaining: u64,
     path: PathBuf,
     expected: u64,
+    /// The file's content hashed as it is read, when asked for.
+    hasher: Option<Hasher>,
 }
 
 impl Exact {
@@ -102,6 +106,9 @@ impl Read for Exact {
         if n == 0 && want > 0 {
             return Err(self.error(None));
         }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.remaining -= n as u64;
         Ok(n)
     }
@@ -115,6 +122,7 @@ pub(crate) fn exact(handle: File, file: &SourceFile) -> impl Read {
         remaining: file.size,
         path: file.path.clone(),
         expected: file.size,
+        hasher: None,
     }
 }
 
@@ -128,7 +136,8 @@ pub(crate) struct LayerTar {
 
 impl LayerTar {
     /// The layer of `file`, its content read from `handle` (the file opened by
-    /// [`crate::write::walk::open_planned`]).
+    /// [`crate::write::walk::open_planned`]) and hashed on the way: [`Self::content`] is
+    /// the file's digest once the tar has been read to its end.
     pub(crate) fn new(handle: File, file: &SourceFile, mtime: u64) -> Self {
         let size = file.size;
         let headers = entry_headers(
@@ -146,15 +155,53 @@ impl LayerTar {
             remaining: size,
             path: file.path.clone(),
             expected: size,
+            hasher: Some(Hasher::default()),
         };
         Self {
             inner: Cursor::new(headers).chain(exact).chain(Cursor::new(tail)),
         }
+    }
+
+    /// The SHA-256 and size of the file's content as it was read: the one read that fed
+    /// the layer, so no byte is read twice.
+    pub(crate) fn content(self) -> Measured {
+        let (front, _) = self.inner.into_inner();
+        let (_, exact) = front.into_inner();
+        exact.hasher.expect("a layer tar hashes its file").finish()
     }
 }
 
 impl Read for LayerTar {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use modeloci_digest::Hasher;
+
+    use super::*;
+
+    #[test]
+    fn the_layer_tar_hashes_its_file_in_the_read_that_feeds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.bin");
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = SourceFile {
+            rel: "w.bin".into(),
+            path: path.clone(),
+            size: data.len() as u64,
+            executable: false,
+        };
+        let mut tar = LayerTar::new(File::open(&path).unwrap(), &file, 0);
+        let mut out = Vec::new();
+        tar.read_to_end(&mut out).unwrap();
+        assert_eq!(out.len(), 512 + 70_144 + 1024);
+        assert_eq!(&out[512..512 + data.len()], &data[..]);
+        assert_eq!(tar.content(), Hasher::digest_bytes(&data));
     }
 }

@@ -138,6 +138,7 @@ impl ModelPackager {
             &manifest,
             &manifest.to_json(),
             ref_name(&manifest, None),
+            &[],
         )?;
         Ok(PackReport {
             path: output,
@@ -179,10 +180,10 @@ impl ModelPackager {
     }
 
     /// Streams one file into the archive as a blob: the file itself (`raw`) or its layer
-    /// tar through `codec`. Returns the blob's digest and size, and those of the
-    /// uncompressed content (the ModelPack `diffId`), hashed on the way only when they differ
-    /// from the blob's and `want_content` asks for them. `handle` is the file, opened by
-    /// [`open_planned`].
+    /// tar through `codec`. Returns the blob's digest and size; those of the uncompressed
+    /// content (the ModelPack `diffId`), hashed on the way only when they differ from the
+    /// blob's and `want_content` asks for them; and for a tar, the digest of the file's
+    /// content, hashed in the same read. `handle` is the file, opened by [`open_planned`].
     #[allow(clippy::too_many_arguments)]
     fn stream_layer(
         &self,
@@ -193,34 +194,38 @@ impl ModelPackager {
         codec: Codec,
         want_content: bool,
         output: &Path,
-    ) -> Result<(Measured, Option<Measured>)> {
+    ) -> Result<Streamed> {
         let slot = writer.begin_blob().map_err(Error::io(output))?;
         let mut blob = writer.blob_writer();
         let threads = self.options.threads;
         let pipeline = |e| pipeline_error(e, output);
         let progress = self.options.progress.as_ref().map(|h| &*h.0);
-        let content = if raw {
+        let (content, file_digest) = if raw {
             let mut source = Counting::new(exact(handle, file), progress);
             compress(Codec::Identity, &mut source, &mut blob, threads).map_err(pipeline)?;
-            None
+            (None, None)
         } else {
             let inner = LayerTar::new(handle, file, self.options.mtime);
-            let tar = Counting::capped(inner, progress, file.size);
-            if want_content && codec != Codec::Identity {
-                let mut hashing = DigestReader::new(tar);
+            let mut tar = Counting::capped(inner, progress, file.size);
+            let content = if want_content && codec != Codec::Identity {
+                let mut hashing = DigestReader::new(&mut tar);
                 compress(codec, &mut hashing, &mut blob, threads).map_err(pipeline)?;
                 Some(hashing.finish())
             } else {
-                let mut tar = tar;
                 compress(codec, &mut tar, &mut blob, threads).map_err(pipeline)?;
                 None
-            }
+            };
+            (content, Some(tar.inner.content().digest))
         };
         let (_, measured) = blob.finish();
         writer
             .finish_blob(slot, &measured)
             .map_err(Error::io(output))?;
-        Ok((measured, content))
+        Ok(Streamed {
+            blob: measured,
+            content,
+            file_digest,
+        })
     }
 
     /// Streams one file's layer into the archive, as the profile of the options says;
@@ -255,15 +260,23 @@ impl ModelPackager {
             self.codec_for(file)?
         };
         let diff_ids = profile.records_diff_ids();
-        let (blob, content) =
-            self.stream_layer(writer, file, handle, plan.raw, codec, diff_ids, output)?;
+        let Streamed {
+            blob,
+            content,
+            file_digest,
+        } = self.stream_layer(writer, file, handle, plan.raw, codec, diff_ids, output)?;
         let encoding = if plan.raw {
             LayerEncoding::Raw
         } else {
             codec.encoding()
         };
         let diff_id = diff_ids.then(|| content.map_or_else(|| blob.digest.clone(), |c| c.digest));
-        let layer = profile.layer(&plan, file, blob, encoding, self.options.mtime);
+        let mut layer = profile.layer(&plan, file, blob, encoding, self.options.mtime);
+        if let Some(digest) = file_digest {
+            layer
+                .annotations
+                .insert(annotations::FILE_DIGEST.to_owned(), digest.to_string());
+        }
         Ok((layer, diff_id))
     }
 
@@ -278,6 +291,16 @@ impl ModelPackager {
             self.options.created.as_deref(),
         )
     }
+}
+
+/// What [`ModelPackager::stream_layer`] measured of one blob.
+struct Streamed {
+    /// The blob's digest and size.
+    blob: Measured,
+    /// The uncompressed layer's, when asked for and different from the blob's.
+    content: Option<Measured>,
+    /// The file's content digest, for a layer whose blob is not the file.
+    file_digest: Option<Digest>,
 }
 
 /// Refuses an output whose directory entry (the one the finished archive is renamed onto) is

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Mutex;
 
-use modeloci_digest::{ChunkError, VerifyingReader, read_chunks};
+use modeloci_digest::{ChunkError, Measured, VerifyingReader, read_chunks};
 use modeloci_spec::{Digest, LayerEncoding};
 
 use crate::codec::compress::decoder;
@@ -19,7 +19,7 @@ use crate::tarfile::reader::{
 
 use super::UnpackedFile;
 use super::plan::Planned;
-use super::target::{StageError, create_dirs, write_staged};
+use super::target::{StageError, create_dirs, hash_only, write_staged};
 use crate::profile::read::Form;
 
 fn layer_tar_error(err: TarError, title: &str) -> Error {
@@ -37,11 +37,49 @@ fn layer_tar_error(err: TarError, title: &str) -> Error {
     }
 }
 
-/// Extracts one layer's file(s) into `staging`, verifying the blob as it streams.
+/// Where a layer's files go: into the staging directory, or nowhere (only hashed).
+#[derive(Clone, Copy)]
+pub(super) enum Out<'a> {
+    /// Written below this directory.
+    Stage(&'a Path),
+    /// Hashed only.
+    Hash,
+}
+
+impl Out<'_> {
+    /// Writes (or only hashes) `data` as the file `name`; returns its SHA-256 and size.
+    fn file(
+        self,
+        name: &str,
+        data: &mut dyn Read,
+        executable: bool,
+    ) -> std::result::Result<Measured, (StageError, std::path::PathBuf)> {
+        match self {
+            Self::Stage(staging) => {
+                let dest = staging.join(name);
+                write_staged(&dest, data, executable).map_err(|e| (e, dest))
+            }
+            Self::Hash => hash_only(data).map_err(|e| (e, name.into())),
+        }
+    }
+
+    /// Creates the directory `name` (when staging).
+    fn dir(self, name: &str) -> Result<()> {
+        match self {
+            Self::Stage(staging) => {
+                let dest = staging.join(name);
+                create_dirs(&dest).map_err(Error::io(&dest))
+            }
+            Self::Hash => Ok(()),
+        }
+    }
+}
+
+/// Extracts one layer's file(s) into `out`, verifying the blob as it streams.
 pub(super) fn extract_layer(
     archive: &Archive,
     planned: &Planned<'_>,
-    staging: &Path,
+    staging: Out<'_>,
     set: &Mutex<PathSet>,
     include: &[String],
     progress: Option<&dyn Progress>,
@@ -123,21 +161,23 @@ impl Read for LayerBlob<'_> {
 fn extract_raw(
     blob: &mut LayerBlob<'_>,
     planned: &Planned<'_>,
-    staging: &Path,
+    staging: Out<'_>,
 ) -> Result<UnpackedFile> {
     let path = planned.path.as_deref().expect("raw layers have a path");
-    let dest = staging.join(path);
-    let size = write_staged(&dest, blob, planned.executable).map_err(|e| match e {
-        StageError::Read(e) => blob.error(e),
-        StageError::Write(e) => Error::Io {
-            path: dest.clone(),
-            source: e,
-        },
-    })?;
+    let written = staging
+        .file(path, blob, planned.executable)
+        .map_err(|(e, dest)| match e {
+            StageError::Read(e) => blob.error(e),
+            StageError::Write(e) => Error::Io {
+                path: dest,
+                source: e,
+            },
+        })?;
     Ok(UnpackedFile {
         path: path.to_owned(),
-        size,
+        size: written.size,
         executable: planned.executable,
+        digest: written.digest,
     })
 }
 
@@ -146,7 +186,7 @@ fn extract_one_file(
     blob: &mut LayerBlob<'_>,
     planned: &Planned<'_>,
     encoding: LayerEncoding,
-    staging: &Path,
+    staging: Out<'_>,
 ) -> Result<UnpackedFile> {
     let label = planned.label.as_str();
     let title = planned
@@ -191,7 +231,7 @@ fn extract_tree(
     blob: &mut LayerBlob<'_>,
     planned: &Planned<'_>,
     encoding: LayerEncoding,
-    staging: &Path,
+    staging: Out<'_>,
     set: &Mutex<PathSet>,
     include: &[String],
 ) -> Result<Vec<UnpackedFile>> {
@@ -217,8 +257,7 @@ fn extract_tree(
         })?;
         any = true;
         if entry.kind == EntryKind::Dir {
-            let dest = staging.join(name);
-            create_dirs(&dest).map_err(Error::io(&dest))?;
+            staging.dir(name)?;
             continue;
         }
         if !include.is_empty() && !include.iter().any(|p| glob_match(p, name)) {
@@ -271,22 +310,24 @@ fn write_entry<S: Source>(
     tar: &mut TarReader<S>,
     entry: &Entry,
     name: &str,
-    staging: &Path,
+    staging: Out<'_>,
     label: &str,
 ) -> Result<UnpackedFile> {
-    let dest = staging.join(name);
     let executable = entry.mode & 0o111 != 0;
-    let size = write_staged(&dest, &mut EntryData(tar), executable).map_err(|e| match e {
-        StageError::Read(e) => layer_tar_error(TarError::Io(e), label),
-        StageError::Write(e) => Error::Io {
-            path: dest.clone(),
-            source: e,
-        },
-    })?;
+    let written = staging
+        .file(name, &mut EntryData(tar), executable)
+        .map_err(|(e, dest)| match e {
+            StageError::Read(e) => layer_tar_error(TarError::Io(e), label),
+            StageError::Write(e) => Error::Io {
+                path: dest,
+                source: e,
+            },
+        })?;
     Ok(UnpackedFile {
         path: name.to_owned(),
-        size,
+        size: written.size,
         executable,
+        digest: written.digest,
     })
 }
 

@@ -37,7 +37,7 @@ pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<Un
             .as_ref()
             .map_or(Algorithm::Sha256, Digest::algorithm);
         let mut hashing = DigestReader::with_algorithm(reader, algorithm);
-        let size = write_staged(&dest, &mut hashing, false).map_err(|e| match e {
+        let written = write_staged(&dest, &mut hashing, false).map_err(|e| match e {
             StageError::Read(e) => Error::Io {
                 path: archive.path().to_owned(),
                 source: e,
@@ -55,8 +55,9 @@ pub(super) fn extract_layout(archive: &Archive, staging: &Path) -> Result<Vec<Un
         }
         files.push(UnpackedFile {
             path: entry.name.clone(),
-            size,
+            size: written.size,
             executable: false,
+            digest: written.digest,
         });
     }
     Ok(files)

@@ -28,10 +28,10 @@ use crate::progress::Reporter;
 use crate::read::archive::Archive;
 use crate::read::verify::{VerifyReport, verify};
 
-use layer::extract_layer;
+use layer::{Out, extract_layer};
 use layout::extract_layout;
 pub(crate) use plan::check_manifest;
-pub use plan::layers_for;
+pub use plan::{FileDigest, layers_for, recorded_file_digests};
 use plan::{Planned, plan_for};
 use target::{Target, as_written_to};
 
@@ -53,17 +53,7 @@ pub struct ModelUnpackager {
     options: UnpackOptions,
 }
 
-/// A file written by unpack.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UnpackedFile {
-    /// Its path relative to the output directory.
-    pub path: String,
-    /// Its size.
-    pub size: u64,
-    /// Whether it was given mode 0755 (else 0644).
-    pub executable: bool,
-}
+pub use crate::options::UnpackedFile;
 
 /// What [`ModelUnpackager::extract`] wrote.
 #[derive(Clone, Debug)]
@@ -147,6 +137,7 @@ impl ModelUnpackager {
             let staging = target.staging()?;
             let files = extract_layout(archive, staging.path())
                 .map_err(|e| as_written_to(e, staging.path(), output_dir))?;
+            self.check(&files)?;
             target.publish(staging, &files)?;
             files
         } else {
@@ -154,8 +145,9 @@ impl ModelUnpackager {
             target.check_conflicts(plan.iter().filter_map(|p| p.path.as_deref()))?;
             let staging = target.staging()?;
             let files = self
-                .extract_layers(archive, &plan, staging.path(), set)
+                .extract_layers(archive, &plan, Out::Stage(staging.path()), set)
                 .map_err(|e| as_written_to(e, staging.path(), output_dir))?;
+            self.check(&files)?;
             target.publish(staging, &files)?;
             files
         };
@@ -192,11 +184,40 @@ impl ModelUnpackager {
         verify(&archive, self.options.threads)
     }
 
+    /// The SHA-256 of each file's content, hashed by reading every layer as unpack does
+    /// (the same checks and refusals, each blob verified against its digest, layers in
+    /// parallel), writing nothing. Include patterns select files as for unpack. No
+    /// annotation is trusted: this is what the bytes say.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::extract_from`], but never about a target.
+    pub fn file_digests(&self, archive: &Archive) -> Result<Vec<FileDigest>> {
+        archive.check_layout()?;
+        let (plan, set) = plan_for(archive.manifest(), &self.options.include)?;
+        let files = self.extract_layers(archive, &plan, Out::Hash, set)?;
+        Ok(files
+            .into_iter()
+            .map(|f| FileDigest {
+                path: f.path,
+                digest: f.digest,
+            })
+            .collect())
+    }
+
+    /// Runs the options' check on the staged files.
+    fn check(&self, files: &[UnpackedFile]) -> Result<()> {
+        match &self.options.check {
+            Some(check) => (check.0)(files).map_err(|source| Error::CheckFailed { source }),
+            None => Ok(()),
+        }
+    }
+
     fn extract_layers(
         &self,
         archive: &Archive,
         plan: &[Planned<'_>],
-        staging: &Path,
+        staging: Out<'_>,
         set: PathSet,
     ) -> Result<Vec<UnpackedFile>> {
         let set = Mutex::new(set);

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
+use modeloci_spec::{Algorithm, Descriptor, Digest, MediaType, OciManifest, annotations};
 
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::error::{Error, Result};
@@ -192,4 +192,75 @@ pub(crate) fn check_manifest(archive: &Archive) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One file of a model and the SHA-256 of its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    /// Its path, as unpack writes it (`/`-separated, relative).
+    pub path: String,
+    /// The SHA-256 of its content.
+    pub digest: Digest,
+}
+
+/// Each file's content digest as the manifest alone tells it, in manifest order: a raw
+/// layer's blob digest (the blob is the file), else the `org.modeloci.file.digest`
+/// annotation (a SHA-256 digest) of a layer holding one file: a one-file layer, or a tar
+/// layer read as a tree (ModelPack's) that names its one file. Paths are those unpack
+/// writes, checked by the same rules. `None` when some layer holding files tells neither (a
+/// tree without the annotation, another tool's tar, a raw blob hashed otherwise than with
+/// SHA-256). Nothing is read or verified: a reader hashing what it reads must still
+/// compare.
+///
+/// # Errors
+///
+/// What unpack refuses in the manifest ([`layers_for`]), [`Error::BadLayer`] for an
+/// annotation that is not a SHA-256 digest, and [`Error::UnsafeEntry`] for a path the
+/// policy refuses.
+pub fn recorded_file_digests(manifest: &OciManifest) -> Result<Option<Vec<FileDigest>>> {
+    let (plan, mut set) = plan_manifest(manifest)?;
+    let mut files = Vec::with_capacity(plan.len());
+    for planned in plan {
+        let annotation = planned.descriptor.annotations.get(annotations::FILE_DIGEST);
+        let digest = match (planned.form, annotation) {
+            (Form::Raw, _) if planned.descriptor.digest.algorithm() == Algorithm::Sha256 => {
+                planned.descriptor.digest.clone()
+            }
+            (Form::Raw, _) | (_, None) => return Ok(None),
+            (_, Some(text)) => recorded_digest(&planned, text)?,
+        };
+        let path = match planned.path {
+            Some(path) => path,
+            None => {
+                let Some(path) = layer_path(planned.descriptor) else {
+                    return Ok(None);
+                };
+                let refused = |refusal| Error::UnsafeEntry {
+                    entry: path.to_owned(),
+                    refusal,
+                };
+                check_relative_path(path).map_err(refused)?;
+                set.insert(path).map_err(refused)?;
+                path.to_owned()
+            }
+        };
+        files.push(FileDigest { path, digest });
+    }
+    Ok(Some(files))
+}
+
+/// The file digest an annotation records, which must be SHA-256.
+fn recorded_digest(planned: &Planned<'_>, text: &str) -> Result<Digest> {
+    let bad = |reason: String| Error::BadLayer {
+        title: planned.label.clone(),
+        reason: format!(
+            "its {} annotation {text:?}: {reason}",
+            annotations::FILE_DIGEST
+        ),
+    };
+    let digest = text.parse::<Digest>().map_err(|e| bad(e.to_string()))?;
+    if digest.algorithm() != Algorithm::Sha256 {
+        return Err(bad("not a SHA-256 digest".into()));
+    }
+    Ok(digest)
 }

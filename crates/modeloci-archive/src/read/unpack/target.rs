@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use modeloci_digest::{ChunkError, read_chunks};
+use modeloci_digest::{ChunkError, Hasher, Measured, read_chunks};
 
 use crate::atomic::temp::TempDir;
 use crate::error::{Error, Result};
@@ -39,12 +39,13 @@ pub(super) enum StageError {
     Write(io::Error),
 }
 
-/// Writes a new file (never through an existing one) from `data`, with mode 0644 or 0755.
+/// Writes a new file (never through an existing one) from `data`, with mode 0644 or 0755;
+/// returns the SHA-256 and size of what was written, hashed on the way.
 pub(super) fn write_staged(
     dest: &Path,
     data: &mut dyn Read,
     executable: bool,
-) -> std::result::Result<u64, StageError> {
+) -> std::result::Result<Measured, StageError> {
     if let Some(parent) = dest.parent() {
         create_dirs(parent).map_err(StageError::Write)?;
     }
@@ -55,15 +56,34 @@ pub(super) fn write_staged(
         .open(dest)
         .map_err(StageError::Write)?;
     let mut buf = vec![0u8; 1 << 20];
-    let total =
-        read_chunks(data, &mut buf, |chunk| file.write_all(chunk)).map_err(|e| match e {
-            ChunkError::Read(e) => StageError::Read(e),
-            ChunkError::Sink(e) => StageError::Write(e),
-        })?;
+    let mut hasher = Hasher::default();
+    read_chunks(data, &mut buf, |chunk| {
+        hasher.update(chunk);
+        file.write_all(chunk)
+    })
+    .map_err(|e| match e {
+        ChunkError::Read(e) => StageError::Read(e),
+        ChunkError::Sink(e) => StageError::Write(e),
+    })?;
     let mode = if executable { 0o755 } else { 0o644 };
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(StageError::Write)?;
-    Ok(total)
+    Ok(hasher.finish())
+}
+
+/// Hashes `data` without writing it anywhere: what [`write_staged`] would have written.
+pub(super) fn hash_only(data: &mut dyn Read) -> std::result::Result<Measured, StageError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = Hasher::default();
+    read_chunks(data, &mut buf, |chunk| {
+        hasher.update(chunk);
+        Ok::<(), io::Error>(())
+    })
+    .map_err(|e| match e {
+        ChunkError::Read(e) => StageError::Read(e),
+        ChunkError::Sink(e) => StageError::Write(e),
+    })?;
+    Ok(hasher.finish())
 }
 
 /// The output directory, and how files get there.
