@@ -52,6 +52,15 @@ pub(crate) enum Command {
     Unpack(UnpackArgs),
     /// Add a file to an archive's model as a new layer.
     Add(AddArgs),
+    /// Sign the model in an archive or a registry with an OpenSSF model signature.
+    ///
+    /// The signature (a Sigstore bundle, as `model_signing sign key` writes it) covers every
+    /// file's name and SHA-256; it is stored beside the model as an OCI referrer (a manifest
+    /// whose subject is the model's), in the archive or in the registry (by the referrers API,
+    /// else the `sha256-<hex>` tag). A registry model is signed from its manifest's recorded
+    /// file digests, without downloading its weights. With --signature, a bundle made
+    /// elsewhere is attached once its files are checked to be exactly the model's.
+    Sign(SignArgs),
     /// Upload an archive to an OCI registry.
     Push(PushArgs),
     /// Download a model from an OCI registry, as an archive or as files.
@@ -190,6 +199,9 @@ pub(crate) struct ArchiveArg {
 pub(crate) struct InspectArgs {
     #[command(flatten)]
     pub(crate) archive: ArchiveArg,
+    /// Check each signature against this public key (PEM); repeatable.
+    #[arg(long = "key", value_name = "PUB.pem")]
+    pub(crate) keys: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
 }
@@ -197,7 +209,64 @@ pub(crate) struct InspectArgs {
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
+    pub(crate) archive: VerifyOperand,
+    /// Also require a signature by this public key (PEM) that covers exactly the model's
+    /// files; repeatable: any one of the keys must have signed.
+    #[arg(long = "key", value_name = "PUB.pem")]
+    pub(crate) keys: Vec<PathBuf>,
+    /// With --dir: the signature (Sigstore bundle) to check the directory against.
+    #[arg(long, value_name = "FILE", requires = "dir")]
+    pub(crate) signature: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+/// What verify checks: an archive, a registry model, or (with --signature) a directory.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyOperand {
+    /// The archive: a tar file, an OCI layout directory, or a registry reference
+    /// (host[:port]/repository[:tag|@digest]).
+    #[arg(value_name = "ARCHIVE", required_unless_present_any = ["archive", "dir"])]
+    pub(crate) operand: Option<String>,
+    /// The archive, as a flag: a tar file, or an OCI layout directory.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["operand", "dir"])]
+    pub(crate) archive: Option<PathBuf>,
+    /// The manifest to use when the archive's index holds several (its ref name).
+    #[arg(long = "ref", value_name = "NAME")]
+    pub(crate) reference: Option<String>,
+    /// A model directory (unpacked, or as it was signed) to check against --signature and
+    /// --key, its files hashed in parallel.
+    #[arg(long, value_name = "DIR", conflicts_with = "operand", requires_all = ["signature", "keys"])]
+    pub(crate) dir: Option<PathBuf>,
+}
+
+impl VerifyOperand {
+    /// The archive operand, as the commands that read only archives take it.
+    pub(crate) fn archive_arg(&self) -> ArchiveArg {
+        ArchiveArg {
+            operand: self.operand.clone(),
+            archive: self.archive.clone(),
+            reference: self.reference.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("how").required(true).args(["key", "signature"]))]
+pub(crate) struct SignArgs {
+    #[command(flatten)]
     pub(crate) archive: ArchiveArg,
+    /// The private key (PEM: `openssl ecparam -name prime256v1 -genkey -noout` or PKCS#8;
+    /// P-256 or P-384). An encrypted key needs --key-password-stdin.
+    #[arg(long, value_name = "KEY.pem")]
+    pub(crate) key: Option<PathBuf>,
+    /// Read the private key's password from standard input.
+    #[arg(long, requires = "key")]
+    pub(crate) key_password_stdin: bool,
+    /// Attach this signature (made by `model_signing sign key` on the model's directory)
+    /// instead of signing; its files must be exactly the model's.
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub(crate) signature: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
 }
@@ -218,6 +287,21 @@ pub(crate) struct UnpackArgs {
     /// Restore only files whose paths match (`*` also crosses `/`); repeatable.
     #[arg(long, value_name = "GLOB", conflicts_with = "layout")]
     pub(crate) include: Vec<String>,
+    #[command(flatten)]
+    pub(crate) signed: SignedArgs,
+}
+
+/// Requiring a signature before files land, and keeping it.
+#[derive(Debug, Args)]
+pub(crate) struct SignedArgs {
+    /// Require a signature by this public key (PEM) covering exactly the model's files;
+    /// nothing lands otherwise. Repeatable: any one of the keys must have signed.
+    #[arg(long = "key", value_name = "PUB.pem")]
+    pub(crate) keys: Vec<PathBuf>,
+    /// Write the verified signature here, for `modeloci verify --dir` or
+    /// `model_signing verify key` on the files later.
+    #[arg(long, value_name = "FILE", requires = "keys")]
+    pub(crate) signature_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -231,7 +315,8 @@ pub(crate) struct AddArgs {
     /// Its path in the model [default: its file name].
     #[arg(long, value_name = "IN_MODEL_PATH")]
     pub(crate) path: Option<String>,
-    /// Replace the file if the model already has one at that path.
+    /// Replace the file if the model already has one at that path; on a signed archive,
+    /// drop the signatures, which no longer cover the files.
     #[arg(long)]
     pub(crate) force: bool,
     /// Compression of the new layer [default: that of the existing layers].
@@ -321,6 +406,8 @@ pub(crate) struct PullArgs {
     /// With --unpack: write into a non-empty directory, replacing the files the model has.
     #[arg(long, requires = "unpack", conflicts_with = "output")]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) signed: SignedArgs,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
 }

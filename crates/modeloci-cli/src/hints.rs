@@ -7,6 +7,7 @@ use std::io;
 
 use modeloci_archive::Error as ArchiveError;
 use modeloci_registry::{Error as RegistryError, TlsFailure, is_local};
+use modeloci_sign::Error as SignError;
 
 /// The error message for an error the command ended with: the libraries' own, except for
 /// the errors about an option, which name the flag that set it.
@@ -58,10 +59,39 @@ fn archive_message(err: &ArchiveError) -> Option<String> {
 
 /// The hint for an error the command ended with, if one helps.
 pub(crate) fn hint(err: &anyhow::Error) -> Option<String> {
+    if let Some(err) = err.downcast_ref::<SignError>() {
+        return signing(err).map(str::to_owned);
+    }
     if let Some(err) = err.downcast_ref::<ArchiveError>() {
         return archive_hint(err);
     }
     err.downcast_ref::<RegistryError>().and_then(registry)
+}
+
+/// The hint for a signing or signature error.
+fn signing(err: &SignError) -> Option<&'static str> {
+    Some(match err {
+        SignError::Unsigned => {
+            "sign it with `modeloci sign ... --key KEY.pem`, or attach a model_signing signature with --signature"
+        }
+        SignError::SignedByAnotherKey { .. } => {
+            "pass the signer's public key with --key (repeatable: any one of them may have signed)"
+        }
+        SignError::FilesDiffer(_) => {
+            "the files are not those that were signed: fetch the model again, or sign it anew"
+        }
+        SignError::NoRecordedDigests { .. } => {
+            "pull it with --output, sign the archive, and push it: its files are then hashed from the layers"
+        }
+        SignError::PasswordNeeded | SignError::WrongPassword => {
+            "give the key's password on standard input with --key-password-stdin"
+        }
+        SignError::PrivateKeyNotPublic => {
+            "verify with the public key: `openssl ec -in KEY.pem -pubout`"
+        }
+        SignError::Archive(e) => return archive(e),
+        _ => return None,
+    })
 }
 
 /// The hint for an archive error, with the tag pack suggests when the name is not one.
@@ -82,6 +112,9 @@ fn archive(err: &ArchiveError) -> Option<&'static str> {
             "pass --force to overwrite the files the archive holds, or choose an empty directory"
         }
         ArchiveError::AlreadyInModel { .. } => "pass --force to replace it",
+        ArchiveError::HasReferrers { .. } => {
+            "pass --force to drop the signatures (they would not cover the new file), then sign the archive again"
+        }
         ArchiveError::AmbiguousIndex { .. } => "pass --ref to choose a manifest",
         ArchiveError::BlobMismatch { .. } | ArchiveError::MissingBlob { .. } => {
             "the archive is corrupt or was tampered with; fetch it again"

@@ -79,8 +79,10 @@ fn report_error(err: &anyhow::Error, ctx: &Ctx) -> ExitCode {
     }
     let archive = err.downcast_ref::<modeloci_archive::Error>();
     let registry = err.downcast_ref::<modeloci_registry::Error>();
+    let signing = err.downcast_ref::<modeloci_sign::Error>();
     let verification = archive.is_some_and(modeloci_archive::Error::is_verification_failure)
-        || registry.is_some_and(modeloci_registry::Error::is_verification_failure);
+        || registry.is_some_and(modeloci_registry::Error::is_verification_failure)
+        || signing.is_some_and(modeloci_sign::Error::is_verification_failure);
     let code = if verification { 1 } else { 2 };
     let message = hints::message(err);
     let hint = hints::hint(err);

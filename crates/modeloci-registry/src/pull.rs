@@ -71,6 +71,9 @@ pub struct PullOptions {
     /// Run on the staged, verified layout and the referrers brought along, before anything
     /// reaches the target; an error stops the pull there.
     pub check: Option<PullCheck>,
+    /// With [`PullTarget::Unpack`]: the check unpack runs on the files it wrote (hashed as
+    /// they were written) before any is published into the target.
+    pub unpack_check: Option<modeloci_archive::UnpackCheck>,
 }
 
 /// The largest blob of a referrer a pull brings along by default: a Sigstore bundle is a few
@@ -105,6 +108,7 @@ impl Default for PullOptions {
             referrers: true,
             referrer_blob_limit: MAX_REFERRER_BLOB,
             check: None,
+            unpack_check: None,
         }
     }
 }
@@ -149,6 +153,12 @@ impl PullOptions {
     /// Sets the check run before delivery ([`Self::check`]).
     pub fn with_check(mut self, check: Option<PullCheck>) -> Self {
         self.check = check;
+        self
+    }
+
+    /// Sets the check unpack runs before publishing ([`Self::unpack_check`]).
+    pub fn with_unpack_check(mut self, check: Option<Arc<modeloci_archive::CheckFn>>) -> Self {
+        self.unpack_check = check.map(modeloci_archive::UnpackCheck);
         self
     }
 
@@ -456,10 +466,13 @@ fn deliver(
             Vec::new()
         }
         PullTarget::Unpack(dir) => {
-            let unpack = UnpackOptions::default()
+            let mut unpack = UnpackOptions::default()
                 .with_force(options.force)
                 .with_include(options.include.clone())
                 .with_progress(options.progress.clone());
+            if let Some(check) = &options.unpack_check {
+                unpack = unpack.with_check(Arc::clone(&check.0));
+            }
             ModelUnpackager::with_options(unpack)
                 .extract_from(layout, dir)?
                 .files

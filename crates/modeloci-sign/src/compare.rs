@@ -95,3 +95,33 @@ pub fn compare(signed: &Statement, actual: &[(String, Digest)]) -> Result<(), Mi
         Err(mismatch)
     }
 }
+
+/// Like [`compare`] for part of a model (unpack with include patterns): every file of
+/// `actual` must be signed, with its signed digest; signed files absent from `actual` are
+/// not missing.
+///
+/// # Errors
+///
+/// The [`Mismatch`] (changed and extra files only).
+pub fn compare_subset(signed: &Statement, actual: &[(String, Digest)]) -> Result<(), Mismatch> {
+    let signed: BTreeMap<&str, &Digest> = signed
+        .resources()
+        .iter()
+        .map(|r| (r.name.as_str(), &r.digest))
+        .collect();
+    let mut mismatch = Mismatch::default();
+    for (name, digest) in actual {
+        match signed.get(name.as_str()) {
+            None => mismatch.extra.push(name.clone()),
+            Some(d) if *d != digest => mismatch.changed.push(name.clone()),
+            Some(_) => {}
+        }
+    }
+    mismatch.extra.sort();
+    mismatch.changed.sort();
+    if mismatch == Mismatch::default() {
+        Ok(())
+    } else {
+        Err(mismatch)
+    }
+}

@@ -154,6 +154,60 @@ pub enum Error {
     /// Hashing a file failed.
     #[error(transparent)]
     Digest(#[from] modeloci_digest::Error),
+    /// No signature is stored beside the model.
+    #[error("the model is not signed: no signature is stored beside it")]
+    Unsigned,
+    /// Several signatures, none of which verifies.
+    #[error("none of the {} signatures verifies: {}", .reasons.len(), .reasons.join("; "))]
+    NoSignatureVerifies {
+        /// Each signature's referrer digest and why it does not verify.
+        reasons: Vec<String>,
+    },
+    /// The model's files are not the signed ones.
+    #[error(transparent)]
+    FilesDiffer(crate::compare::Mismatch),
+    /// What was named is not a model manifest.
+    #[error("{what}")]
+    NotAModel {
+        /// What it is.
+        what: String,
+    },
+    /// A registry model whose manifest does not record every file's digest.
+    #[error(
+        "the manifest of {reference} does not record the digest of every file (a layer holds \
+         files it does not list), so they cannot be known without downloading its layers"
+    )]
+    NoRecordedDigests {
+        /// The model.
+        reference: String,
+    },
+    /// Reading or writing an archive failed.
+    #[error(transparent)]
+    Archive(#[from] modeloci_archive::Error),
+    /// A registry request failed.
+    #[error(transparent)]
+    Registry(#[from] modeloci_registry::Error),
+}
+
+impl Error {
+    /// Whether this says that a signature or the files it covers did not check out (exit 1
+    /// in the CLI), rather than that the check could not be made.
+    pub fn is_verification_failure(&self) -> bool {
+        match self {
+            Self::Archive(e) => e.is_verification_failure(),
+            Self::Registry(e) => e.is_verification_failure(),
+            Self::Io { .. } | Self::NotADirectory { .. } | Self::NotAModel { .. } => false,
+            Self::KeyNotPem { .. }
+            | Self::LegacyEncryptedKey
+            | Self::PasswordNeeded
+            | Self::WrongPassword
+            | Self::UnsupportedKey { .. }
+            | Self::PrivateKeyNotPublic
+            | Self::WrongPemLabel { .. }
+            | Self::NoKeys => false,
+            _ => true,
+        }
+    }
 }
 
 fn key_count(n: usize) -> String {

@@ -10,7 +10,12 @@
 //!   checks its signature with [`PublicKey`]s, and [`compare`] checks the signed files
 //!   against a model's;
 //! - [`referrer_manifest`] stores a bundle as an OCI referrer of the model's manifest,
-//!   [`is_signature`] and [`bundle_layer`] find it again.
+//!   [`is_signature`] and [`bundle_layer`] find it again;
+//! - on top of the archive and registry crates: [`sign_archive`], [`attach_signature`] and
+//!   [`verify_archive`] for a model in an archive (files hashed from its layers);
+//!   [`sign_remote`] and [`verify_remote`] for a model in a registry, from the file digests
+//!   its manifest records, without downloading a layer; [`unpack_check`] for unpack and pull
+//!   to compare the files they write before any lands.
 //!
 //! The signature covers file names and contents, never the OCI manifest: a verifier always
 //! compares the signed files with the model's.
@@ -32,22 +37,34 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod archive;
 mod bundle;
 mod compare;
 mod error;
 mod json;
 mod key;
 mod referrer;
+mod registry;
 mod statement;
+mod stored;
 mod walk;
 
+pub use archive::{
+    HashOptions, Signed, archive_files, archive_signatures, attach_signature, sign_archive,
+    verify_archive,
+};
 pub use bundle::{BUNDLE_MEDIA_TYPE, Bundle, MAX_BUNDLE_SIZE, PAYLOAD_TYPE, pae, sign};
-pub use compare::{Mismatch, compare};
+pub use compare::{Mismatch, compare, compare_subset};
 pub use error::{Error, Result};
 pub use key::{PrivateKey, PublicKey};
 pub use referrer::{EMPTY_CONFIG, Referrer, bundle_layer, is_signature, referrer_manifest};
+pub use registry::{
+    RemoteModel, RemoteVerified, attach_remote_signature, fetched_signature, remote_signatures,
+    sign_remote, verify_remote,
+};
 pub use statement::{
     DEFAULT_IGNORE_PATHS, LEGACY_PREDICATE_TYPE, PREDICATE_TYPE, Resource, STATEMENT_TYPE,
     Statement, check_name, root_digest, sort_key,
 };
+pub use stored::{StoredSignature, Verified, check_files, choose, unpack_check};
 pub use walk::hash_dir;

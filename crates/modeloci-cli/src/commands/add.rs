@@ -14,6 +14,7 @@ struct AddJson<'a> {
     manifest_digest: &'a str,
     layer: LayerJson<'a>,
     replaced: Option<LayerJson<'a>>,
+    dropped_signatures: Vec<&'a str>,
 }
 
 fn layer_json(layer: &modeloci_spec::ModelLayer) -> LayerJson<'_> {
@@ -26,7 +27,9 @@ fn layer_json(layer: &modeloci_spec::ModelLayer) -> LayerJson<'_> {
 }
 
 pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
-    let mut options = AddOptions::default().with_force(args.force);
+    let mut options = AddOptions::default()
+        .with_force(args.force)
+        .with_drop_referrers(args.force);
     if let Some(path) = &args.path {
         options = options.with_path(path);
     }
@@ -45,6 +48,11 @@ pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
             manifest_digest: report.manifest_digest.as_str(),
             layer: layer_json(&report.layer),
             replaced: report.replaced.as_ref().map(layer_json),
+            dropped_signatures: report
+                .dropped_referrers
+                .iter()
+                .map(modeloci_spec::Digest::as_str)
+                .collect(),
         })?;
     } else if ctx.human() {
         let verb = if report.replaced.is_some() {
@@ -60,6 +68,17 @@ pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
             printable(report.path.display())
         )?;
         outln!("  manifest {}", report.manifest_digest)?;
+        let dropped = report.dropped_referrers.len();
+        if dropped > 0 {
+            let what = if dropped == 1 {
+                "signature"
+            } else {
+                "signatures"
+            };
+            outln!(
+                "  dropped {dropped} {what}: they covered the old files (sign the archive again)"
+            )?;
+        }
     }
     Ok(Outcome::Success)
 }

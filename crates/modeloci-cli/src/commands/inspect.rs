@@ -24,6 +24,8 @@ struct InspectJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refused: Option<&'a str>,
     layers: Vec<CheckJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signatures: Vec<super::signing::SignatureJson>,
 }
 
 pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
@@ -63,6 +65,18 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         std::thread::available_parallelism().map_or(1, usize::from),
         ctx.progress.handle().as_ref(),
     )?;
+    let keys = super::signing::public_keys(&args.keys)?;
+    let recorded: Option<Vec<(String, Digest)>> =
+        modeloci_archive::recorded_file_digests(archive.manifest())
+            .ok()
+            .flatten()
+            .map(|files| files.into_iter().map(|f| (f.path, f.digest)).collect());
+    let signatures = super::signing::signature_views(
+        modeloci_sign::archive_signatures(&archive)?,
+        &keys,
+        recorded.as_deref(),
+    );
+    let signatures_ok = signatures.iter().any(|s| s.status == "verified");
     let manifest = archive.manifest();
     let modelpack = (manifest.config.media_type == MediaType::ModelPackConfig)
         .then(|| {
@@ -85,6 +99,7 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             ok: report.is_ok(),
             refused: report.refused.as_deref(),
             layers: report.layers.iter().map(CheckJson::new).collect(),
+            signatures,
         })?;
     } else if ctx.human() {
         outln!(
@@ -107,6 +122,9 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
                 human_size(layer.size),
                 printable(&layer.what)
             )?;
+        }
+        if !signatures.is_empty() || !keys.is_empty() {
+            super::signing::print_signatures(&signatures)?;
         }
         if report.is_ok() {
             outln!(
@@ -134,7 +152,7 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             )?;
         }
     }
-    Ok(if report.is_ok() {
+    Ok(if report.is_ok() && (keys.is_empty() || signatures_ok) {
         Outcome::Success
     } else {
         Outcome::VerificationFailed

@@ -6,6 +6,8 @@ mod inspect;
 mod pack;
 mod registry;
 mod remote;
+mod sign;
+mod signing;
 mod unpack;
 mod verify;
 
@@ -51,6 +53,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> Result<Outcome> {
         Command::Verify(args) => verify::run(&args, ctx),
         Command::Unpack(args) => unpack::run(&args, ctx),
         Command::Add(args) => add::run(&args, ctx),
+        Command::Sign(args) => sign::run(&args, ctx),
         Command::Push(args) => registry::push(&args, ctx),
         Command::Pull(args) => registry::pull(&args, ctx),
         Command::Tags(args) => remote::tags(&args, ctx),

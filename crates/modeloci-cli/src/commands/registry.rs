@@ -172,7 +172,8 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_extra_tags(args.tags.clone())
         .with_mount_from(args.mount_from.clone())
         .with_cache(blob_cache())
-        .with_progress(ctx.progress.handle());
+        .with_progress(ctx.progress.handle())
+        .with_referrers(archive_referrers(&archive)?);
     let report = modeloci_registry::push(&client, &archive, &reference, &options)?;
     let outcome = |o: BlobOutcome| match o {
         BlobOutcome::Existed => "existed",
@@ -196,6 +197,24 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// A referrer as push attaches it: its manifest's bytes and its blobs' bytes.
+type ReferrerBytes = (Vec<u8>, Vec<Vec<u8>>);
+
+/// The archive's referrers (its signatures) with their blobs, for push to attach.
+fn archive_referrers(archive: &Archive) -> Result<Vec<ReferrerBytes>> {
+    archive
+        .referrers()?
+        .into_iter()
+        .map(|r| {
+            let blobs = r
+                .blobs()
+                .map(|d| archive.read_blob(d, modeloci_archive::MAX_REFERRER_BLOB_SIZE))
+                .collect::<modeloci_archive::Result<Vec<_>>>()?;
+            Ok((r.bytes, blobs))
+        })
+        .collect()
+}
+
 /// How the push got around the registry's refusal of its chunks, for `--json`.
 fn fallback(report: &PushReport) -> Option<&'static str> {
     report.fallback.map(|f| match f {
@@ -217,6 +236,13 @@ fn push_summary(report: &PushReport, archive: &Archive) -> Result<()> {
         report.count(BlobOutcome::Mounted),
         printable(report.tags.join(", "))
     )?;
+    if !report.referrers.is_empty() {
+        let n = report.referrers.len();
+        outln!(
+            "  {n} {} attached (referrers of the manifest)",
+            if n == 1 { "signature" } else { "signatures" }
+        )?;
+    }
     match report.fallback {
         Some(ChunkFallback::SmallerChunks) => outln!(
             "  the registry refused larger chunks: sent {} chunks",
@@ -261,13 +287,33 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         (None, Some(dir)) => PullTarget::Unpack(dir.clone()),
         _ => bail!("give one of --output and --unpack"),
     };
-    let options = PullOptions::default()
+    let mut options = PullOptions::default()
         .with_concurrency(args.registry.concurrency)
         .with_include(args.include.clone())
         .with_force(args.force)
         .with_mtime(mtime()?)
         .with_progress(ctx.progress.handle());
+    let keys = super::signing::public_keys(&args.signed.keys)?;
+    let mut reference = reference;
+    let verified = if keys.is_empty() {
+        None
+    } else {
+        let (pinned, checked, verified) = signed_pull(
+            &client,
+            &reference,
+            &keys,
+            &target,
+            options,
+            !args.include.is_empty(),
+        )?;
+        reference = pinned;
+        options = checked;
+        Some(verified)
+    };
     let report = modeloci_registry::pull(&client, &reference, &target, &options)?;
+    if let (Some(verified), Some(out)) = (&verified, &args.signed.signature_out) {
+        super::signing::write_signature(out, verified)?;
+    }
     let (path, unpacked) = match &target {
         PullTarget::Archive(p) => (p.as_path(), false),
         PullTarget::Unpack(p) => (p.as_path(), true),
@@ -308,6 +354,40 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         )?;
     }
     Ok(Outcome::Success)
+}
+
+/// Before a pull with `--key`: the signature in the registry, checked against the manifest's
+/// recorded file digests when it records them (so that an unsigned model is refused before a
+/// layer is fetched); the reference pinned to the manifest verified; and the check of the
+/// files the pull brings, before any reaches the target.
+fn signed_pull(
+    client: &Client,
+    reference: &Reference,
+    keys: &[modeloci_sign::PublicKey],
+    target: &PullTarget,
+    options: PullOptions,
+    subset: bool,
+) -> Result<(Reference, PullOptions, modeloci_sign::Verified)> {
+    let found = modeloci_sign::verify_remote(client, reference, keys)?;
+    let statement = found.verified.bundle.statement().clone();
+    let pinned = Reference {
+        digest: Some(found.model.resolved.digest.clone()),
+        ..reference.clone()
+    };
+    let options = match target {
+        PullTarget::Unpack(_) => {
+            options.with_unpack_check(Some(modeloci_sign::unpack_check(statement, subset)))
+        }
+        _ => options.with_check(Some(modeloci_registry::PullCheck(std::sync::Arc::new(
+            move |layout, _| {
+                let files =
+                    modeloci_sign::archive_files(layout, &modeloci_sign::HashOptions::default())?;
+                modeloci_sign::check_files(&statement, &files)?;
+                Ok(())
+            },
+        )))),
+    };
+    Ok((pinned, options, found.verified))
 }
 
 pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {

@@ -1,4 +1,4 @@
-use anyhow::Result;
+use anyhow::{Result, bail};
 use modeloci_archive::{ModelUnpackager, UnpackOptions};
 use serde::Serialize;
 
@@ -34,7 +34,30 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
     if let Some(reference) = &args.archive.reference {
         options = options.with_reference(reference);
     }
+    let keys = super::signing::public_keys(&args.signed.keys)?;
+    let verified = if keys.is_empty() {
+        None
+    } else {
+        if args.layout {
+            bail!(
+                "--key checks the model's files; --layout extracts the layout as it is (verify --key the archive instead)"
+            );
+        }
+        // The signature first, so that an unsigned model is refused before a file is read;
+        // the files then as they are written, before any lands.
+        let archive =
+            modeloci_archive::Archive::open_with(&path, args.archive.reference.as_deref())?;
+        let verified = modeloci_sign::choose(modeloci_sign::archive_signatures(&archive)?, &keys)?;
+        options = options.with_check(modeloci_sign::unpack_check(
+            verified.bundle.statement().clone(),
+            !args.include.is_empty(),
+        ));
+        Some(verified)
+    };
     let report = ModelUnpackager::with_options(options).extract(&path, &args.output)?;
+    if let (Some(verified), Some(out)) = (&verified, &args.signed.signature_out) {
+        super::signing::write_signature(out, verified)?;
+    }
     if ctx.json {
         print_json(&UnpackJson {
             output: &report.output,
@@ -73,6 +96,9 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
             report.files.len(),
             human_size(report.bytes())
         )?;
+        if let Some(verified) = &verified {
+            super::signing::print_verified(&keys, verified, "match the files written")?;
+        }
     }
     Ok(Outcome::Success)
 }

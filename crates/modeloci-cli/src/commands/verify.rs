@@ -145,13 +145,20 @@ pub(super) fn print_refused_json(path: &std::path::Path, refused: &str) -> Resul
 }
 
 pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
-    let path = match super::Operand::of(&args.archive) {
+    let keys = super::signing::public_keys(&args.keys)?;
+    if let (Some(dir), Some(signature)) = (&args.archive.dir, &args.signature) {
+        return super::signing::verify_dir(dir, signature, &keys, ctx);
+    }
+    let path = match super::Operand::of(&args.archive.archive_arg()) {
         super::Operand::Archive(path) => path,
         super::Operand::Remote(reference) => {
             if args.archive.reference.is_some() {
                 bail!(
                     "--ref picks a manifest in an archive's index; for a registry, name the tag or digest in the reference"
                 );
+            }
+            if !keys.is_empty() {
+                return super::signing::verify_remote(&reference, &keys, &args.registry, ctx);
             }
             return super::remote::verify(&reference, &args.registry, ctx);
         }
@@ -175,10 +182,30 @@ pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
         std::thread::available_parallelism().map_or(1, usize::from),
         ctx.progress.handle().as_ref(),
     )?;
+    let signature = if keys.is_empty() || !report.is_ok() {
+        None
+    } else {
+        let hashing = modeloci_sign::HashOptions {
+            threads: 0,
+            progress: ctx.progress.handle(),
+        };
+        Some(modeloci_sign::verify_archive(&archive, &keys, &hashing)?)
+    };
     if ctx.json {
-        print_json(&json(&report))?;
+        let mut doc = serde_json::to_value(json(&report))?;
+        if let Some(verified) = &signature {
+            doc["signature"] = super::signing::verified_json(&keys, verified);
+        }
+        print_json(&doc)?;
     } else if ctx.human() {
         print_human(&report)?;
+        if let Some(verified) = &signature {
+            super::signing::print_verified(
+                &keys,
+                verified,
+                "match the archive's, hashed from its layers",
+            )?;
+        }
     } else if !report.is_ok() {
         eprintln!(
             "error: {} of the archive's checks failed",

@@ -487,7 +487,7 @@ fn json_usage_errors_are_documents_too() {
     assert_eq!(
         doc,
         serde_json::json!({
-            "error": "'modeloci' requires a subcommand but one was not provided\n  [subcommands: pack, inspect, verify, unpack, add, push, pull, tags, copy, tag, login, logout, completions, help]",
+            "error": "'modeloci' requires a subcommand but one was not provided\n  [subcommands: pack, inspect, verify, unpack, add, sign, push, pull, tags, copy, tag, login, logout, completions, help]",
             "hint": "Usage: modeloci [OPTIONS] <COMMAND>",
             "exitCode": 2
         })

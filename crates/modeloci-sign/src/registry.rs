@@ -1,0 +1,244 @@
+//! Signing a model in a registry from its manifest, and checking its signatures there,
+//! without downloading its weights.
+
+use modeloci_archive::recorded_file_digests;
+use modeloci_registry::{
+    Client, FetchedReferrer, Reference, Resolved, attach, fetch_referrer, referrers, resolve,
+};
+use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
+
+use crate::archive::{Signed, model_name};
+use crate::bundle::{Bundle, MAX_BUNDLE_SIZE, sign};
+use crate::error::{Error, Result};
+use crate::key::{PrivateKey, PublicKey};
+use crate::referrer::{bundle_layer, is_signature, referrer_manifest};
+use crate::statement::Statement;
+use crate::stored::{StoredSignature, Verified, check_files, choose};
+
+/// A model manifest in a registry, resolved and parsed.
+#[derive(Debug)]
+pub struct RemoteModel {
+    /// The manifest as the registry stored it.
+    pub resolved: Resolved,
+    /// Parsed.
+    pub manifest: OciManifest,
+}
+
+impl RemoteModel {
+    /// Fetches the manifest `reference` names; an index is refused.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`resolve`], and [`Error::NotAModel`] for an index or a document that is
+    /// not a manifest.
+    pub fn resolve(client: &Client, reference: &Reference) -> Result<Self> {
+        let resolved = resolve(client, reference)?;
+        if resolved.is_index() {
+            return Err(Error::NotAModel {
+                what: format!(
+                    "{} is an image index; name one of its manifests by digest",
+                    resolved.reference
+                ),
+            });
+        }
+        let manifest = OciManifest::from_slice(&resolved.bytes).map_err(|e| Error::NotAModel {
+            what: format!("{} is not an image manifest: {e}", resolved.reference),
+        })?;
+        Ok(Self { resolved, manifest })
+    }
+
+    /// The descriptor a referrer names as its subject.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            MediaType::ImageManifest,
+            self.resolved.digest.clone(),
+            self.resolved.bytes.len() as u64,
+        )
+    }
+
+    /// Each file with its content digest as the manifest records them (raw layers' digests,
+    /// `org.modeloci.file.digest` annotations).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRecordedDigests`] when a layer records none (its weights would have to be
+    /// downloaded), and the manifest's errors as unpack sees them.
+    pub fn recorded_files(&self) -> Result<Vec<(String, Digest)>> {
+        let files =
+            recorded_file_digests(&self.manifest)?.ok_or_else(|| Error::NoRecordedDigests {
+                reference: self.resolved.reference.to_string(),
+            })?;
+        Ok(files.into_iter().map(|f| (f.path, f.digest)).collect())
+    }
+}
+
+/// Signs the model `reference` names from the file digests its manifest records, without
+/// downloading a layer, and attaches the signature in the registry (by the referrers API,
+/// else the `sha256-<hex>` tag).
+///
+/// # Errors
+///
+/// [`Error::NoRecordedDigests`], and those of the registry.
+pub fn sign_remote(client: &Client, reference: &Reference, key: &PrivateKey) -> Result<Signed> {
+    let model = RemoteModel::resolve(client, reference)?;
+    let files = model.recorded_files()?;
+    let repository = reference.repository.rsplit('/').next();
+    let name = model_name(None, model.manifest.title().or(repository));
+    let statement = Statement::for_files(&name, files)?;
+    let bundle = sign(&statement, key);
+    push_signature(
+        client,
+        reference,
+        &model,
+        bundle,
+        statement.resources().len(),
+    )
+}
+
+/// Attaches a signature made elsewhere to the model `reference` names, once its files are
+/// checked to be exactly those the manifest records.
+///
+/// # Errors
+///
+/// The bundle's, [`Error::NoRecordedDigests`], [`Error::FilesDiffer`], and those of the
+/// registry.
+pub fn attach_remote_signature(
+    client: &Client,
+    reference: &Reference,
+    bundle: &[u8],
+) -> Result<Signed> {
+    let parsed = Bundle::parse(bundle)?;
+    let model = RemoteModel::resolve(client, reference)?;
+    let files = model.recorded_files()?;
+    check_files(parsed.statement(), &files)?;
+    push_signature(client, reference, &model, bundle.to_vec(), files.len())
+}
+
+fn push_signature(
+    client: &Client,
+    reference: &Reference,
+    model: &RemoteModel,
+    bundle: Vec<u8>,
+    files: usize,
+) -> Result<Signed> {
+    let referrer = referrer_manifest(&model.descriptor(), &bundle);
+    let blobs: Vec<(Descriptor, &[u8])> = referrer
+        .blobs
+        .iter()
+        .map(|(d, b)| (d.clone(), b.as_slice()))
+        .collect();
+    let digest = attach(
+        client,
+        &reference.repository,
+        &referrer.manifest_bytes,
+        &blobs,
+    )?;
+    Ok(Signed {
+        manifest_digest: model.resolved.digest.clone(),
+        referrer: digest,
+        bundle,
+        files,
+    })
+}
+
+/// The signature in a fetched referrer, parsed.
+pub fn fetched_signature(fetched: &FetchedReferrer) -> StoredSignature {
+    let layer = bundle_layer(&fetched.manifest);
+    let bytes = layer.and_then(|l| fetched.blobs.iter().find(|(d, _)| d.digest == l.digest));
+    StoredSignature {
+        referrer: fetched.descriptor.digest.clone(),
+        bundle_digest: layer.map(|l| l.digest.clone()),
+        bundle: match bytes {
+            Some((_, bytes)) => Bundle::parse(bytes),
+            None => Err(Error::InvalidBundle {
+                reason: "the signature referrer holds no bundle layer".into(),
+            }),
+        },
+    }
+}
+
+/// The signatures of `model` in the registry, each bundle fetched (at most
+/// [`MAX_BUNDLE_SIZE`]) and parsed.
+///
+/// # Errors
+///
+/// Those of the registry's listing; a referrer that cannot be fetched or parsed is
+/// reported in its [`StoredSignature`].
+pub fn remote_signatures(
+    client: &Client,
+    repository: &str,
+    model: &RemoteModel,
+) -> Result<Vec<StoredSignature>> {
+    let subject = &model.resolved.digest;
+    let listed = referrers(
+        client,
+        repository,
+        subject,
+        Some(&MediaType::SigstoreBundle),
+    )?;
+    Ok(listed
+        .iter()
+        .map(
+            |d| match fetch_referrer(client, repository, subject, d, MAX_BUNDLE_SIZE) {
+                Ok(fetched) if is_signature(&fetched.manifest) => fetched_signature(&fetched),
+                Ok(_) => StoredSignature {
+                    referrer: d.digest.clone(),
+                    bundle_digest: None,
+                    bundle: Err(Error::InvalidBundle {
+                        reason: "the referrer is not a signature".into(),
+                    }),
+                },
+                Err(e) => StoredSignature {
+                    referrer: d.digest.clone(),
+                    bundle_digest: None,
+                    bundle: Err(e.into()),
+                },
+            },
+        )
+        .collect())
+}
+
+/// A registry model's signature that verified.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RemoteVerified {
+    /// The model.
+    pub model: RemoteModel,
+    /// The signature, and the key that verified it.
+    pub verified: Verified,
+    /// Whether the signed files were compared with those the manifest records (`false`
+    /// when a layer records none: only reading the layers can tell).
+    pub files_checked: bool,
+}
+
+/// Checks that one of `keys` signed the model `reference` names, and that the signed files
+/// are those its manifest records, when it records them all; no layer is downloaded.
+///
+/// # Errors
+///
+/// [`Error::Unsigned`], the signatures' errors, [`Error::FilesDiffer`], and those of the
+/// registry.
+pub fn verify_remote(
+    client: &Client,
+    reference: &Reference,
+    keys: &[PublicKey],
+) -> Result<RemoteVerified> {
+    let model = RemoteModel::resolve(client, reference)?;
+    let verified = choose(
+        remote_signatures(client, &reference.repository, &model)?,
+        keys,
+    )?;
+    let files_checked = match model.recorded_files() {
+        Ok(files) => {
+            check_files(verified.bundle.statement(), &files)?;
+            true
+        }
+        Err(Error::NoRecordedDigests { .. }) => false,
+        Err(e) => return Err(e),
+    };
+    Ok(RemoteVerified {
+        model,
+        verified,
+        files_checked,
+    })
+}
