@@ -28,6 +28,8 @@ struct ManifestJson<'a> {
     modelpack: Option<&'a ModelPackConfig>,
     size: u64,
     layers: Vec<LayerJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signatures: Option<&'a [super::signing::SignatureJson]>,
 }
 
 #[derive(Serialize)]
@@ -68,21 +70,66 @@ fn what(i: usize, layer: &Descriptor) -> String {
 }
 
 /// `inspect REF`: the manifest and config of a model in a registry, no layer downloaded.
-pub(super) fn inspect(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> Result<Outcome> {
+///
+/// Given keys, it also lists the model's signatures and checks each against the keys and the
+/// file digests the manifest records (the referrers and bundles are then read too).
+pub(super) fn inspect(
+    reference: &Reference,
+    args: &RegistryArgs,
+    keys: &[std::path::PathBuf],
+    ctx: &Ctx,
+) -> Result<Outcome> {
+    let keys = super::signing::public_keys(keys)?;
     let client = client(reference, args)?;
     let found = modeloci_registry::inspect(&client, reference)?;
+    let signatures = match &found.inspected {
+        Inspected::Manifest { manifest, .. } if !keys.is_empty() => {
+            Some(remote_signatures(&client, &found, manifest, &keys)?)
+        }
+        _ => None,
+    };
     match &found.inspected {
-        Inspected::Manifest { manifest, config } => print_manifest(&found, manifest, config, ctx)?,
+        Inspected::Manifest { manifest, config } => {
+            print_manifest(&found, manifest, config, signatures.as_deref(), ctx)?;
+        }
         Inspected::Index(index) => print_index(&found, index, ctx)?,
         _ => bail!("{reference} is neither a manifest nor an index"),
     }
-    Ok(Outcome::Success)
+    let verified = signatures.is_none_or(|s| s.iter().any(|v| v.status == "verified"));
+    Ok(if verified {
+        Outcome::Success
+    } else {
+        Outcome::VerificationFailed
+    })
+}
+
+/// The model's signatures in the registry, each checked against `keys` and the file
+/// digests its manifest records.
+fn remote_signatures(
+    client: &modeloci_registry::Client,
+    found: &RemoteInspect,
+    manifest: &OciManifest,
+    keys: &[modeloci_sign::PublicKey],
+) -> Result<Vec<super::signing::SignatureJson>> {
+    let model = modeloci_sign::RemoteModel {
+        resolved: found.resolved.clone(),
+        manifest: manifest.clone(),
+    };
+    let stored =
+        modeloci_sign::remote_signatures(client, &found.resolved.reference.repository, &model)?;
+    let recorded = model.recorded_files().ok();
+    Ok(super::signing::signature_views(
+        stored,
+        keys,
+        recorded.as_deref(),
+    ))
 }
 
 fn print_manifest(
     found: &RemoteInspect,
     manifest: &OciManifest,
     config_bytes: &[u8],
+    signatures: Option<&[super::signing::SignatureJson]>,
     ctx: &Ctx,
 ) -> Result<()> {
     let config = (manifest.config.media_type == MediaType::ModelociConfig)
@@ -118,6 +165,7 @@ fn print_manifest(
                     size: l.size,
                 })
                 .collect(),
+            signatures,
         });
     }
     if !ctx.human() {
@@ -138,6 +186,9 @@ fn print_manifest(
             human_size(layer.size),
             printable(what(i, layer))
         )?;
+    }
+    if let Some(signatures) = signatures {
+        super::signing::print_signatures(signatures)?;
     }
     Ok(())
 }
