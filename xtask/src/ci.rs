@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::util::{cargo, ensure_debian_tools, have, sh, timed};
+use crate::util::{cargo, ensure_debian_tools, ensure_python_venv, have, sh, timed};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -27,7 +27,10 @@ pub(crate) const TEST_TOOLS: &[(&str, &str)] = &[
 
 pub(crate) fn run(args: &Args) -> Result<()> {
     let start = Instant::now();
-    timed("tools", || ensure_debian_tools(TEST_TOOLS))?;
+    timed("tools", || {
+        ensure_debian_tools(TEST_TOOLS)?;
+        ensure_python_venv()
+    })?;
     if !args.tests_only {
         timed("fmt", || {
             sh(cargo().args(["fmt", "--all", "--", "--check"]))?;

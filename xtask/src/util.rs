@@ -54,6 +54,24 @@ pub(crate) fn ensure_debian_tools(tools: &[(&str, &str)]) -> Result<()> {
         .filter(|(program, _)| !have(program))
         .map(|(_, package)| *package)
         .collect();
+    install_debian_packages(&missing)
+}
+
+/// `python3 -m venv`, which Debian ships apart (`python3-venv`): the tests install
+/// `model_signing` into a virtual environment of their own.
+pub(crate) fn ensure_python_venv() -> Result<()> {
+    let works = Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        return Ok(());
+    }
+    install_debian_packages(&["python3", "python3-venv"])
+}
+
+/// Installs `missing` with apt-get (through sudo unless root).
+fn install_debian_packages(missing: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -76,6 +94,6 @@ pub(crate) fn ensure_debian_tools(tools: &[(&str, &str)]) -> Result<()> {
     };
     apt(&["update", "-qq"])?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    args.extend(&missing);
+    args.extend(missing);
     apt(&args).context("installing the tools the tests need (run as root or with sudo)")
 }
