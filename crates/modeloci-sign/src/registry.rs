@@ -224,21 +224,37 @@ pub fn verify_remote(
     keys: &[PublicKey],
 ) -> Result<RemoteVerified> {
     let model = RemoteModel::resolve(client, reference)?;
-    let verified = choose(
-        remote_signatures(client, &reference.repository, &model)?,
-        keys,
-    )?;
-    let files_checked = match model.recorded_files() {
-        Ok(files) => {
-            check_files(verified.bundle.statement(), &files)?;
-            true
-        }
-        Err(Error::NoRecordedDigests { .. }) => false,
+    let recorded = match model.recorded_files() {
+        Ok(files) => Some(files),
+        Err(Error::NoRecordedDigests { .. }) => None,
         Err(e) => return Err(e),
     };
+    let mut signatures = remote_signatures(client, &reference.repository, &model)?;
+    if let Some(files) = &recorded {
+        for stored in &mut signatures {
+            refuse_other_files(stored, keys, files);
+        }
+    }
+    let verified = choose(signatures, keys)?;
     Ok(RemoteVerified {
         model,
         verified,
-        files_checked,
+        files_checked: recorded.is_some(),
     })
+}
+
+/// Marks a signature that one of `keys` made, but over other files than `files`, as
+/// failing with what differs: another signature (listed later) may cover these files.
+fn refuse_other_files(
+    stored: &mut StoredSignature,
+    keys: &[PublicKey],
+    files: &[(String, Digest)],
+) {
+    let differs = match &stored.bundle {
+        Ok(bundle) if bundle.verify(keys).is_ok() => check_files(bundle.statement(), files).err(),
+        _ => None,
+    };
+    if let Some(e) = differs {
+        stored.bundle = Err(e);
+    }
 }

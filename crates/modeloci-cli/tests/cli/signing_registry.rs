@@ -1,0 +1,590 @@
+//! Signing and verifying models in a real registry (Debian's `docker-registry`, CNCF
+//! Distribution 2.8, which has no referrers API): the tag schema it gets, what each command
+//! downloads (seen through the recording proxy), what lands on disk, and tampering.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use modeloci_registry::{Client, ClientOptions};
+use modeloci_spec::{Descriptor, MediaType, OciIndex, OciManifest};
+use modeloci_tests::oms::{self, Curve, KeyFormat};
+use modeloci_tests::proxy::{Behaviour, Proxy};
+use modeloci_tests::registry::Registry;
+
+use crate::{client_env, modeloci, pack_args, transcript, workspace};
+
+/// A workspace with the tiny model at `model/`, a registry, and two key pairs (`k`, `other`).
+struct World {
+    dir: tempfile::TempDir,
+    registry: Registry,
+    key: PathBuf,
+    public: PathBuf,
+    other: PathBuf,
+    other_public: PathBuf,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = workspace();
+        let (key, public) = oms::key_pair(dir.path(), "k", Curve::P256, KeyFormat::Sec1);
+        let (other, other_public) =
+            oms::key_pair(dir.path(), "other", Curve::P256, KeyFormat::Pkcs8);
+        Self {
+            dir,
+            registry: Registry::start(None),
+            key,
+            public,
+            other,
+            other_public,
+        }
+    }
+
+    fn tmp(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `modeloci ARGS` in the workspace: its transcript, with the registry and the proxies
+    /// at `hosts` written as `[REGISTRY]` and `[PROXY<n>]`.
+    fn run(&self, args: &[&str], hosts: &[&str]) -> String {
+        let mut cmd = modeloci(self.tmp());
+        cmd.envs(client_env(self.tmp())).args(args);
+        let mut text = transcript(&mut cmd, self.tmp());
+        for (i, host) in hosts.iter().enumerate() {
+            text = text.replace(host, &format!("[PROXY{}]", i + 1));
+        }
+        text.replace(&self.registry.addr, "[REGISTRY]")
+    }
+
+    /// Runs and requires exit 0.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, &[]);
+        assert!(out.starts_with("exit: 0\n"), "{args:?}: {out}");
+        out
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.tmp().join(name).display().to_string()
+    }
+
+    /// The manifest `reference` names (as skopeo reads it), with its digest's hex (as
+    /// `inspect` tells it).
+    fn manifest_of(&self, reference: &str) -> (OciManifest, String) {
+        let manifest = OciManifest::from_slice(&skopeo_raw(reference)).unwrap();
+        let doc = json(&self.ok(&["--json", "inspect", reference]));
+        let digest = doc["manifestDigest"].as_str().unwrap();
+        (manifest, digest.strip_prefix("sha256:").unwrap().to_owned())
+    }
+
+    fn client(&self) -> Client {
+        Client::try_new(
+            &self.registry.addr,
+            ClientOptions::default().with_plain_http(true),
+        )
+        .unwrap()
+    }
+}
+
+/// `skopeo inspect --raw` of `docker://<reference>`: the document as the registry stores it.
+fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = Process::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed by `cargo xtask ci`");
+    assert!(
+        out.status.success(),
+        "{reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The JSON a transcript printed.
+fn json(text: &str) -> serde_json::Value {
+    let stdout = text
+        .split("--- stdout\n")
+        .nth(1)
+        .and_then(|s| s.split("--- stderr\n").next())
+        .unwrap();
+    serde_json::from_str(stdout).unwrap()
+}
+
+/// The blob GETs among the proxy's requests.
+fn blob_gets(proxy: &Proxy) -> Vec<String> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/blobs/"))
+        .collect()
+}
+
+/// Requires that none of the proxy's requests fetched a blob of `manifest` (config or layer).
+fn no_model_blob_fetched(proxy: &Proxy, manifest: &OciManifest) {
+    let gets = blob_gets(proxy);
+    for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        assert!(
+            !gets.iter().any(|g| g.contains(d.digest.as_str())),
+            "{} was downloaded: {:?}",
+            d.digest,
+            proxy.requests()
+        );
+    }
+}
+
+/// The stderr of a transcript.
+fn stderr(text: &str) -> &str {
+    text.split("--- stderr\n").nth(1).unwrap()
+}
+
+#[test]
+fn a_pushed_signed_archive_is_signed_in_the_registry_and_pull_key_verifies() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    w.ok(&["sign", "m.tar", "--key", key]);
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    let pushed = w.ok(&["push", "--archive", "m.tar", &reference]);
+    assert!(
+        pushed.contains("\n  1 signature attached (referrers of the manifest)\n"),
+        "{pushed}"
+    );
+
+    // Distribution 2.8 has no referrers API: the signature is listed under the tag schema.
+    let (manifest, hex) = w.manifest_of(&reference);
+    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let index = OciIndex::from_slice(&index).unwrap();
+    assert_eq!(index.manifests.len(), 1, "{index:?}");
+    let entry = &index.manifests[0];
+    assert_eq!(entry.media_type, MediaType::ImageManifest);
+    assert_eq!(
+        entry.artifact_type.as_ref().map(MediaType::as_str),
+        Some("application/vnd.dev.sigstore.bundle.v0.3+json")
+    );
+    let referrer = skopeo_raw(&format!("{}/models/m@{}", w.registry.addr, entry.digest));
+    let referrer = OciManifest::from_slice(&referrer).unwrap();
+    assert_eq!(
+        referrer.subject.as_ref().map(|s| s.digest.hex()),
+        Some(hex.as_str())
+    );
+
+    // pull --key --unpack, and the signature it writes verifies with model_signing.
+    let unpacked = w.ok(&[
+        "pull",
+        &reference,
+        "--key",
+        public,
+        "--unpack",
+        "d",
+        "--signature-out",
+        "d.sig",
+    ]);
+    assert!(
+        unpacked.contains("Pulled [REGISTRY]/models/m:1@sha256:"),
+        "{unpacked}"
+    );
+    for file in ["config.json", "model.safetensors", "scripts/serve.sh"] {
+        assert_eq!(
+            std::fs::read(w.tmp().join("d").join(file)).unwrap(),
+            std::fs::read(w.tmp().join("model").join(file)).unwrap()
+        );
+    }
+    let theirs = oms::verify(&w.tmp().join("d"), &w.public, &w.tmp().join("d.sig"));
+    assert!(theirs.status.success(), "{}", oms::text(&theirs));
+    let other = oms::verify(&w.tmp().join("d"), &w.other_public, &w.tmp().join("d.sig"));
+    assert!(!other.status.success(), "{}", oms::text(&other));
+
+    // pull --output brings the signature into the archive, with or without --key.
+    w.ok(&["pull", &reference, "--key", public, "--output", "keyed.tar"]);
+    w.ok(&["pull", &reference, "--output", "plain.tar"]);
+    for pulled in ["keyed.tar", "plain.tar"] {
+        assert_eq!(
+            std::fs::read(w.tmp().join(pulled)).unwrap(),
+            std::fs::read(w.tmp().join("m.tar")).unwrap(),
+            "{pulled} is the signed archive pushed, byte for byte"
+        );
+        let verified = w.ok(&["verify", pulled, "--key", public]);
+        assert!(
+            verified.contains("\nOK    signature  signed by "),
+            "{verified}"
+        );
+        let inspected = w.ok(&["inspect", pulled, "--key", public]);
+        assert!(
+            inspected.contains(&format!("Signatures (1):\n  OK    {}  key ", entry.digest)),
+            "{inspected}"
+        );
+    }
+    let _ = manifest;
+}
+
+#[test]
+fn pull_key_of_an_unsigned_model_or_by_another_key_writes_nothing_and_fetches_no_blob() {
+    let w = World::new();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let unsigned = format!("{}/models/unsigned:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &unsigned]);
+    w.ok(&["sign", "m.tar", "--key", w.other.to_str().unwrap()]);
+    let other = format!("{}/models/other:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &other]);
+    std::fs::create_dir(w.tmp().join("out")).unwrap();
+    std::fs::write(w.tmp().join("out/keep"), "").unwrap();
+
+    let proxy = Proxy::start(&w.registry.addr, Behaviour::default());
+    let via = |reference: &str| reference.replace(&w.registry.addr, &proxy.addr);
+    for (reference, target) in [(&unsigned, "--unpack"), (&unsigned, "--output")] {
+        let out = w.run(
+            &["pull", &via(reference), "--key", public, target, "out/t"],
+            &[&proxy.addr],
+        );
+        assert_eq!(
+            out,
+            "exit: 1\n--- stdout\n--- stderr\nerror: the model is not signed: no signature is stored beside it\nhint: sign it with `modeloci sign ... --key KEY.pem`, or attach a model_signing signature with --signature\n",
+            "{target}"
+        );
+        modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+    }
+    assert_eq!(
+        blob_gets(&proxy),
+        Vec::<String>::new(),
+        "{:?}",
+        proxy.requests()
+    );
+
+    for target in ["--unpack", "--output"] {
+        let out = w.run(
+            &["pull", &via(&other), "--key", public, target, "out/t"],
+            &[&proxy.addr],
+        );
+        let err = stderr(&out);
+        assert!(
+            out.starts_with("exit: 1\n--- stdout\n--- stderr\n"),
+            "{out}"
+        );
+        assert!(
+            err.starts_with("error: the signature was signed by another key: its key hint is "),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("\nhint: pass the signer's public key with --key (repeatable: any one of them may have signed)\n"),
+            "{err}"
+        );
+        modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+    }
+    let (manifest, _) = w.manifest_of(&other);
+    no_model_blob_fetched(&proxy, &manifest);
+}
+
+#[test]
+fn sign_ref_signs_from_the_manifest_and_verify_ref_downloads_no_layer() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    let (manifest, hex) = w.manifest_of(&reference);
+    let proxy = Proxy::start(&w.registry.addr, Behaviour::default());
+    let via = reference.replace(&w.registry.addr, &proxy.addr);
+
+    let signed = w.run(&["sign", &via, "--key", key], &[&proxy.addr]);
+    eprintln!("{signed}");
+    assert!(signed.starts_with("exit: 0\n"), "{signed}");
+    no_model_blob_fetched(&proxy, &manifest);
+    let tag = format!("PUT /v2/models/m/manifests/sha256-{hex}");
+    assert!(
+        proxy.requests().iter().any(|r| r == &tag),
+        "{:?}",
+        proxy.requests()
+    );
+    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 1);
+
+    let verified = w.run(&["verify", &via, "--key", public], &[&proxy.addr]);
+    eprintln!("{verified}");
+    assert!(verified.starts_with("exit: 0\n"), "{verified}");
+    let refused = w.run(
+        &["verify", &via, "--key", w.other_public.to_str().unwrap()],
+        &[&proxy.addr],
+    );
+    eprintln!("{refused}");
+    assert!(refused.starts_with("exit: 1\n"), "{refused}");
+    no_model_blob_fetched(&proxy, &manifest);
+
+    // The registry copy verifies where the bytes are read, too.
+    w.ok(&["pull", &reference, "--key", public, "--unpack", "d"]);
+    w.ok(&["pull", &reference, "--key", public, "--output", "p.tar"]);
+    w.ok(&["verify", "p.tar", "--key", public]);
+}
+
+#[test]
+fn sign_ref_attaches_a_model_signing_bundle_made_on_the_model_directory() {
+    let w = World::new();
+    let other = w.other_public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    let made = oms::sign(
+        &w.tmp().join("model"),
+        &w.other,
+        &w.tmp().join("theirs.sig"),
+    );
+    assert!(made.status.success(), "{}", oms::text(&made));
+    let attached = w.ok(&["sign", &reference, "--signature", "theirs.sig"]);
+    eprintln!("{attached}");
+    let verified = w.ok(&["verify", &reference, "--key", other]);
+    eprintln!("{verified}");
+    w.ok(&["pull", &reference, "--key", other, "--unpack", "d"]);
+
+    // A bundle made on other files is refused, naming them, and nothing is attached.
+    std::fs::write(w.tmp().join("model/extra.txt"), "x").unwrap();
+    let made = oms::sign(&w.tmp().join("model"), &w.other, &w.tmp().join("more.sig"));
+    assert!(made.status.success(), "{}", oms::text(&made));
+    let refused = w.run(&["sign", &reference, "--signature", "more.sig"], &[]);
+    eprintln!("{refused}");
+    assert!(refused.starts_with("exit: 1\n"), "{refused}");
+}
+
+#[test]
+fn a_modelpack_model_signs_from_its_manifest() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("mp.tar", &["--format", "modelpack"]));
+    let reference = format!("{}/models/mp:1", w.registry.addr);
+    w.ok(&["push", "--archive", "mp.tar", &reference]);
+    let (manifest, _) = w.manifest_of(&reference);
+    let kinds: Vec<&str> = manifest
+        .layers
+        .iter()
+        .map(|l| l.media_type.as_str())
+        .collect();
+    eprintln!("{kinds:?}");
+    let proxy = Proxy::start(&w.registry.addr, Behaviour::default());
+    let via = reference.replace(&w.registry.addr, &proxy.addr);
+    let signed = w.run(&["sign", &via, "--key", key], &[&proxy.addr]);
+    eprintln!("{signed}");
+    assert!(signed.starts_with("exit: 0\n"), "{signed}");
+    let verified = w.run(&["verify", &via, "--key", public], &[&proxy.addr]);
+    assert!(verified.starts_with("exit: 0\n"), "{verified}");
+    no_model_blob_fetched(&proxy, &manifest);
+    w.ok(&[
+        "pull",
+        &reference,
+        "--key",
+        public,
+        "--unpack",
+        "d",
+        "--signature-out",
+        "d.sig",
+    ]);
+    let theirs = oms::verify(&w.tmp().join("d"), &w.public, &w.tmp().join("d.sig"));
+    assert!(theirs.status.success(), "{}", oms::text(&theirs));
+}
+
+/// An archive of another tool: a KitOps-style tree layer holding two files, and a code
+/// layer; no layer records its files' digests.
+fn foreign_archive() -> Vec<u8> {
+    use modeloci_tests::layout::{Artifact, Layer};
+    use modeloci_tests::rawtar::{Raw, gzip, tar};
+    Artifact::new(
+        "application/vnd.kitops.modelkit.config.v1+json",
+        b"{}",
+        vec![
+            Layer::new(
+                "application/vnd.kitops.modelkit.model.v1.tar+gzip",
+                gzip(&tar(&[
+                    Raw::file("models/a.gguf", b"GGUF weights"),
+                    Raw::file("models/b.gguf", b"GGUF more weights"),
+                ])),
+            ),
+            Layer::new(
+                "application/vnd.kitops.modelkit.code.v1.tar",
+                tar(&[Raw::file("src/x.py", b"print(1)\n")]),
+            ),
+        ],
+    )
+    .to_tar()
+}
+
+#[test]
+fn a_model_without_recorded_digests_is_signed_as_an_archive_and_pull_hashes_its_files() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    std::fs::write(w.tmp().join("kit.tar"), foreign_archive()).unwrap();
+    let reference = format!("{}/models/kit:1", w.registry.addr);
+    w.ok(&["push", "--archive", "kit.tar", &reference]);
+    let refused = w.run(&["sign", &reference, "--key", key], &[]);
+    eprintln!("{refused}");
+    assert!(refused.starts_with("exit: 1\n"), "{refused}");
+
+    w.ok(&["pull", &reference, "--output", "f.tar"]);
+    w.ok(&["sign", "f.tar", "--key", key]);
+    let pushed = w.ok(&["push", "--archive", "f.tar", &reference]);
+    eprintln!("{pushed}");
+    let verify = w.run(&["verify", &reference, "--key", public], &[]);
+    eprintln!("{verify}");
+    let pulled = w.ok(&[
+        "pull",
+        &reference,
+        "--key",
+        public,
+        "--unpack",
+        "d",
+        "--signature-out",
+        "d.sig",
+    ]);
+    eprintln!("{pulled}");
+    assert_eq!(
+        std::fs::read(w.tmp().join("d/models/b.gguf")).unwrap(),
+        b"GGUF more weights"
+    );
+    let theirs = oms::verify(&w.tmp().join("d"), &w.public, &w.tmp().join("d.sig"));
+    assert!(theirs.status.success(), "{}", oms::text(&theirs));
+    w.ok(&["pull", &reference, "--key", public, "--output", "g.tar"]);
+    let wrong = w.run(
+        &[
+            "pull",
+            &reference,
+            "--key",
+            w.other_public.to_str().unwrap(),
+            "--unpack",
+            "e",
+        ],
+        &[],
+    );
+    eprintln!("{wrong}");
+    assert!(!w.tmp().join("e").exists());
+}
+
+/// Stores `bundle` in the registry as a signature referrer of the manifest `tag` names in
+/// `repository` (blobs, manifest, and its entry in the `sha256-` index); returns the
+/// referrer's index entry and the subject's fallback tag.
+fn attach_by_hand(w: &World, repository: &str, tag: &str, bundle: &[u8]) -> (Descriptor, String) {
+    let (_, hex) = w.manifest_of(&format!("{}/{repository}:{tag}", w.registry.addr));
+    let bytes = skopeo_raw(&format!("{}/{repository}:{tag}", w.registry.addr));
+    let subject = Descriptor::new(
+        MediaType::ImageManifest,
+        format!("sha256:{hex}").parse().unwrap(),
+        bytes.len() as u64,
+    );
+    let referrer = modeloci_sign::referrer_manifest(&subject, bundle);
+    let blobs: Vec<(Descriptor, &[u8])> = referrer
+        .blobs
+        .iter()
+        .map(|(d, b)| (d.clone(), b.as_slice()))
+        .collect();
+    modeloci_registry::attach(&w.client(), repository, &referrer.manifest_bytes, &blobs).unwrap();
+    (referrer.descriptor(), format!("sha256-{hex}"))
+}
+
+#[test]
+fn tampered_signatures_in_the_registry_are_refused_and_nothing_is_written() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    w.ok(&["sign", &reference, "--key", key]);
+    std::fs::create_dir(w.tmp().join("out")).unwrap();
+    std::fs::write(w.tmp().join("out/keep"), "").unwrap();
+
+    // The index under the tag now lists only a referrer whose bundle is garbage.
+    let (garbage, tag) = attach_by_hand(&w, "models/m", "1", b"not a bundle");
+    let index = OciIndex::new(vec![garbage]).to_json();
+    w.client()
+        .put_manifest("models/m", &tag, &MediaType::ImageIndex, &index)
+        .unwrap();
+    for target in ["--unpack", "--output"] {
+        let out = w.run(&["pull", &reference, "--key", public, target, "out/t"], &[]);
+        eprintln!("{out}");
+        assert!(out.starts_with("exit: 1\n"), "{out}");
+        modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+    }
+    let out = w.run(&["verify", &reference, "--key", public], &[]);
+    eprintln!("{out}");
+
+    // A signature by the right key, listed for this manifest, made for other files.
+    std::fs::write(w.tmp().join("model/README.md"), "changed\n").unwrap();
+    std::fs::write(w.tmp().join("model/added.txt"), "added\n").unwrap();
+    let made = oms::sign(&w.tmp().join("model"), &w.key, &w.tmp().join("other.sig"));
+    assert!(made.status.success(), "{}", oms::text(&made));
+    let other = std::fs::read(w.tmp().join("other.sig")).unwrap();
+    let (listed, tag) = attach_by_hand(&w, "models/m", "1", &other);
+    let index = OciIndex::new(vec![listed]).to_json();
+    w.client()
+        .put_manifest("models/m", &tag, &MediaType::ImageIndex, &index)
+        .unwrap();
+    for target in ["--unpack", "--output"] {
+        let out = w.run(&["pull", &reference, "--key", public, target, "out/t"], &[]);
+        eprintln!("{out}");
+        assert!(out.starts_with("exit: 1\n"), "{out}");
+        modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+    }
+    let out = w.run(&["verify", &reference, "--key", public], &[]);
+    eprintln!("{out}");
+}
+
+#[test]
+fn a_valid_signature_listed_after_one_for_other_files_still_verifies() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    std::fs::write(w.tmp().join("model/added.txt"), "added\n").unwrap();
+    let made = oms::sign(&w.tmp().join("model"), &w.key, &w.tmp().join("other.sig"));
+    assert!(made.status.success(), "{}", oms::text(&made));
+    let other = std::fs::read(w.tmp().join("other.sig")).unwrap();
+    attach_by_hand(&w, "models/m", "1", &other);
+    // Alone, it is refused, naming what differs.
+    let alone = w.run(&["verify", &reference, "--key", public], &[]);
+    assert_eq!(
+        alone,
+        "exit: 1\n--- stdout\n--- stderr\nerror: the model's files differ from the signed ones: 1 missing (added.txt)\nhint: the files are not those that were signed: fetch the model again, or sign it anew\n"
+    );
+    w.ok(&["sign", &reference, "--key", key]);
+    let (_, hex) = w.manifest_of(&reference);
+    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 2);
+    let verified = w.ok(&["verify", &reference, "--key", public]);
+    assert!(
+        verified.contains("; 7 files match the manifest's recorded digests"),
+        "{verified}"
+    );
+    w.ok(&[
+        "pull",
+        &reference,
+        "--key",
+        public,
+        "--unpack",
+        "d",
+        "--signature-out",
+        "d.sig",
+    ]);
+    w.ok(&["pull", &reference, "--key", public, "--output", "p.tar"]);
+    let theirs = oms::verify(&w.tmp().join("d"), &w.public, &w.tmp().join("d.sig"));
+    assert!(theirs.status.success(), "{}", oms::text(&theirs));
+}
+
+#[test]
+fn copy_carries_the_signature_to_another_registry() {
+    let w = World::new();
+    let two = Registry::start(None);
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let source = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &source]);
+    w.ok(&["sign", &source, "--key", key]);
+    let target = format!("{}/mirror/m:1", two.addr);
+    let copied = w.run(&["copy", &source, &target], &[&two.addr]);
+    eprintln!("{copied}");
+    let out = w.run(&["verify", &target, "--key", public], &[&two.addr]);
+    eprintln!("{out}");
+    assert!(out.starts_with("exit: 0\n"), "{out}");
+    w.ok(&["pull", &target, "--key", public, "--unpack", "d"]);
+}
