@@ -62,10 +62,6 @@ impl World {
         out
     }
 
-    fn path(&self, name: &str) -> String {
-        self.tmp().join(name).display().to_string()
-    }
-
     /// The manifest `reference` names (as skopeo reads it), with its digest's hex (as
     /// `inspect` tells it).
     fn manifest_of(&self, reference: &str) -> (OciManifest, String) {
@@ -131,6 +127,43 @@ fn no_model_blob_fetched(proxy: &Proxy, manifest: &OciManifest) {
     }
 }
 
+/// The proxy's requests from the `from`th on, with each digest of `names` (hex, label)
+/// written as its label, any other as `[DIGEST]`, and upload sessions as `[SESSION]`.
+fn requests(proxy: &Proxy, from: usize, names: &[(&str, &str)]) -> Vec<String> {
+    proxy.requests()[from..]
+        .iter()
+        .map(|r| {
+            let mut r = match r.split_once("/uploads/") {
+                Some((head, session)) if !session.is_empty() => format!("{head}/uploads/[SESSION]"),
+                _ => r.clone(),
+            };
+            for (hex, label) in names {
+                r = r.replace(hex, label);
+            }
+            label_digests(&r)
+        })
+        .collect()
+}
+
+/// `text` with each run of 64 hex digits written as `[DIGEST]`.
+fn label_digests(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_hexdigit()) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let n = rest
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len());
+        out.push_str(if n == 64 { "[DIGEST]" } else { &rest[..n] });
+        rest = &rest[n..];
+    }
+    out + rest
+}
+
+/// The hex of the `{}` config every signature referrer names.
+const EMPTY: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
 /// The stderr of a transcript.
 fn stderr(text: &str) -> &str {
     text.split("--- stderr\n").nth(1).unwrap()
@@ -151,7 +184,7 @@ fn a_pushed_signed_archive_is_signed_in_the_registry_and_pull_key_verifies() {
     );
 
     // Distribution 2.8 has no referrers API: the signature is listed under the tag schema.
-    let (manifest, hex) = w.manifest_of(&reference);
+    let (_, hex) = w.manifest_of(&reference);
     let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
     let index = OciIndex::from_slice(&index).unwrap();
     assert_eq!(index.manifests.len(), 1, "{index:?}");
@@ -214,7 +247,6 @@ fn a_pushed_signed_archive_is_signed_in_the_registry_and_pull_key_verifies() {
             "{inspected}"
         );
     }
-    let _ = manifest;
 }
 
 #[test]
@@ -224,6 +256,7 @@ fn pull_key_of_an_unsigned_model_or_by_another_key_writes_nothing_and_fetches_no
     w.ok(&pack_args("m.tar", &[]));
     let unsigned = format!("{}/models/unsigned:1", w.registry.addr);
     w.ok(&["push", "--archive", "m.tar", &unsigned]);
+    let (_, hex) = w.manifest_of(&unsigned);
     w.ok(&["sign", "m.tar", "--key", w.other.to_str().unwrap()]);
     let other = format!("{}/models/other:1", w.registry.addr);
     w.ok(&["push", "--archive", "m.tar", &other]);
@@ -232,9 +265,10 @@ fn pull_key_of_an_unsigned_model_or_by_another_key_writes_nothing_and_fetches_no
 
     let proxy = Proxy::start(&w.registry.addr, Behaviour::default());
     let via = |reference: &str| reference.replace(&w.registry.addr, &proxy.addr);
-    for (reference, target) in [(&unsigned, "--unpack"), (&unsigned, "--output")] {
+    for target in ["--unpack", "--output"] {
+        let before = proxy.requests().len();
         let out = w.run(
-            &["pull", &via(reference), "--key", public, target, "out/t"],
+            &["pull", &via(&unsigned), "--key", public, target, "out/t"],
             &[&proxy.addr],
         );
         assert_eq!(
@@ -243,14 +277,19 @@ fn pull_key_of_an_unsigned_model_or_by_another_key_writes_nothing_and_fetches_no
             "{target}"
         );
         modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+        // The manifest, the referrers API (404) and the tag schema's index (404): no blob.
+        assert_eq!(
+            requests(&proxy, before, &[(&hex, "[M]")]),
+            [
+                "GET /v2/models/unsigned/manifests/1",
+                "GET /v2/models/unsigned/referrers/sha256:[M]?artifactType=application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson",
+                "GET /v2/models/unsigned/manifests/sha256-[M]",
+            ],
+            "{target}"
+        );
     }
-    assert_eq!(
-        blob_gets(&proxy),
-        Vec::<String>::new(),
-        "{:?}",
-        proxy.requests()
-    );
 
+    let (manifest, _) = w.manifest_of(&other);
     for target in ["--unpack", "--output"] {
         let out = w.run(
             &["pull", &via(&other), "--key", public, target, "out/t"],
@@ -271,7 +310,6 @@ fn pull_key_of_an_unsigned_model_or_by_another_key_writes_nothing_and_fetches_no
         );
         modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
     }
-    let (manifest, _) = w.manifest_of(&other);
     no_model_blob_fetched(&proxy, &manifest);
 }
 
@@ -288,31 +326,86 @@ fn sign_ref_signs_from_the_manifest_and_verify_ref_downloads_no_layer() {
     let via = reference.replace(&w.registry.addr, &proxy.addr);
 
     let signed = w.run(&["sign", &via, "--key", key], &[&proxy.addr]);
-    eprintln!("{signed}");
-    assert!(signed.starts_with("exit: 0\n"), "{signed}");
-    no_model_blob_fetched(&proxy, &manifest);
-    let tag = format!("PUT /v2/models/m/manifests/sha256-{hex}");
-    assert!(
-        proxy.requests().iter().any(|r| r == &tag),
-        "{:?}",
-        proxy.requests()
-    );
     let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
-    assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 1);
+    let index = OciIndex::from_slice(&index).unwrap();
+    assert_eq!(index.manifests.len(), 1, "{index:?}");
+    let referrer = index.manifests[0].digest.clone();
+    let names = [
+        (hex.as_str(), "[M]"),
+        (referrer.hex(), "[R]"),
+        (EMPTY, "[EMPTY]"),
+    ];
+    assert_eq!(
+        label_digests(&signed.replace(referrer.hex(), "[R]").replace(&hex, "[M]")),
+        "exit: 0\n--- stdout\nSigned [PROXY1]/models/m:1: 7 files, by P-256 key [KEY]\n  signature sha256:[R] (a referrer of manifest sha256:[M])\n--- stderr\n"
+            .replace("[KEY]", &signed[signed.find("P-256 key ").unwrap() + 10..][..16])
+    );
+    // Only the manifest is read; the referrer goes up, then its entry under the tag schema.
+    assert_eq!(
+        requests(&proxy, 0, &names),
+        [
+            "GET /v2/models/m/manifests/1",
+            "HEAD /v2/models/m/blobs/sha256:[EMPTY]",
+            "HEAD /v2/models/m/blobs/sha256:[DIGEST]",
+            "POST /v2/models/m/blobs/uploads/",
+            "PUT /v2/models/m/blobs/uploads/[SESSION]",
+            "POST /v2/models/m/blobs/uploads/",
+            "PUT /v2/models/m/blobs/uploads/[SESSION]",
+            "PUT /v2/models/m/manifests/sha256:[R]",
+            "GET /v2/models/m/referrers/sha256:[M]",
+            "GET /v2/models/m/manifests/sha256-[M]",
+            "PUT /v2/models/m/manifests/sha256-[M]",
+            "GET /v2/models/m/manifests/sha256-[M]",
+        ]
+    );
 
+    let before = proxy.requests().len();
     let verified = w.run(&["verify", &via, "--key", public], &[&proxy.addr]);
-    eprintln!("{verified}");
-    assert!(verified.starts_with("exit: 0\n"), "{verified}");
+    assert!(
+        verified.starts_with(
+            "exit: 0\n--- stdout\nVerified [PROXY1]/models/m:1@sha256:"
+        ) && verified.ends_with("; 7 files match the manifest's recorded digests (no layer downloaded; pull --key checks the bytes)\n--- stderr\n"),
+        "{verified}"
+    );
+    // The manifest and the signature: no layer, not even the config.
+    assert_eq!(
+        requests(&proxy, before, &names),
+        [
+            "GET /v2/models/m/manifests/1",
+            "GET /v2/models/m/referrers/sha256:[M]?artifactType=application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson",
+            "GET /v2/models/m/manifests/sha256-[M]",
+            "GET /v2/models/m/manifests/sha256:[R]",
+            "GET /v2/models/m/blobs/sha256:[EMPTY]",
+            "GET /v2/models/m/blobs/sha256:[DIGEST]",
+        ]
+    );
     let refused = w.run(
         &["verify", &via, "--key", w.other_public.to_str().unwrap()],
         &[&proxy.addr],
     );
-    eprintln!("{refused}");
-    assert!(refused.starts_with("exit: 1\n"), "{refused}");
+    assert!(
+        stderr(&refused).starts_with("error: the signature was signed by another key: "),
+        "{refused}"
+    );
+    assert!(
+        refused.starts_with("exit: 1\n--- stdout\n--- stderr\n"),
+        "{refused}"
+    );
     no_model_blob_fetched(&proxy, &manifest);
 
     // The registry copy verifies where the bytes are read, too.
-    w.ok(&["pull", &reference, "--key", public, "--unpack", "d"]);
+    w.ok(&[
+        "pull",
+        &reference,
+        "--key",
+        public,
+        "--unpack",
+        "d",
+        "--signature-out",
+        "d.sig",
+    ]);
+    let theirs = oms::verify(&w.tmp().join("d"), &w.public, &w.tmp().join("d.sig"));
+    assert!(theirs.status.success(), "{}", oms::text(&theirs));
     w.ok(&["pull", &reference, "--key", public, "--output", "p.tar"]);
     w.ok(&["verify", "p.tar", "--key", public]);
 }
@@ -320,10 +413,12 @@ fn sign_ref_signs_from_the_manifest_and_verify_ref_downloads_no_layer() {
 #[test]
 fn sign_ref_attaches_a_model_signing_bundle_made_on_the_model_directory() {
     let w = World::new();
+    let key = w.key.to_str().unwrap();
     let other = w.other_public.to_str().unwrap();
     w.ok(&pack_args("m.tar", &[]));
     let reference = format!("{}/models/m:1", w.registry.addr);
     w.ok(&["push", "--archive", "m.tar", &reference]);
+    w.ok(&["sign", &reference, "--key", key]);
     let made = oms::sign(
         &w.tmp().join("model"),
         &w.other,
@@ -331,18 +426,32 @@ fn sign_ref_attaches_a_model_signing_bundle_made_on_the_model_directory() {
     );
     assert!(made.status.success(), "{}", oms::text(&made));
     let attached = w.ok(&["sign", &reference, "--signature", "theirs.sig"]);
-    eprintln!("{attached}");
-    let verified = w.ok(&["verify", &reference, "--key", other]);
-    eprintln!("{verified}");
+    assert!(
+        attached.starts_with("exit: 0\n--- stdout\nSigned [REGISTRY]/models/m:1: 7 files, by key "),
+        "{attached}"
+    );
+    assert!(
+        attached.contains(" (the signature's key hint)\n"),
+        "{attached}"
+    );
+    let (_, hex) = w.manifest_of(&reference);
+    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 2);
+    // Either key is one that signed: each verifies, and both together.
+    w.ok(&["verify", &reference, "--key", other]);
+    w.ok(&["verify", &reference, "--key", w.public.to_str().unwrap()]);
     w.ok(&["pull", &reference, "--key", other, "--unpack", "d"]);
 
     // A bundle made on other files is refused, naming them, and nothing is attached.
     std::fs::write(w.tmp().join("model/extra.txt"), "x").unwrap();
     let made = oms::sign(&w.tmp().join("model"), &w.other, &w.tmp().join("more.sig"));
     assert!(made.status.success(), "{}", oms::text(&made));
-    let refused = w.run(&["sign", &reference, "--signature", "more.sig"], &[]);
-    eprintln!("{refused}");
-    assert!(refused.starts_with("exit: 1\n"), "{refused}");
+    assert_eq!(
+        w.run(&["sign", &reference, "--signature", "more.sig"], &[]),
+        "exit: 1\n--- stdout\n--- stderr\nerror: the model's files differ from the signed ones: 1 missing (extra.txt)\nhint: the files are not those that were signed: fetch the model again, or sign it anew\n"
+    );
+    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 2);
 }
 
 #[test]
@@ -354,17 +463,24 @@ fn a_modelpack_model_signs_from_its_manifest() {
     let reference = format!("{}/models/mp:1", w.registry.addr);
     w.ok(&["push", "--archive", "mp.tar", &reference]);
     let (manifest, _) = w.manifest_of(&reference);
-    let kinds: Vec<&str> = manifest
+    // The weights are a raw layer (the layer digest is the file's), the rest tar layers.
+    let raw: Vec<&str> = manifest
         .layers
         .iter()
+        .filter(|l| l.media_type.as_str().ends_with(".raw"))
         .map(|l| l.media_type.as_str())
         .collect();
-    eprintln!("{kinds:?}");
+    assert_eq!(raw, ["application/vnd.cncf.model.weight.v1.raw"]);
+    assert_eq!(manifest.layers.len(), 7);
     let proxy = Proxy::start(&w.registry.addr, Behaviour::default());
     let via = reference.replace(&w.registry.addr, &proxy.addr);
     let signed = w.run(&["sign", &via, "--key", key], &[&proxy.addr]);
-    eprintln!("{signed}");
-    assert!(signed.starts_with("exit: 0\n"), "{signed}");
+    assert!(
+        signed.starts_with(
+            "exit: 0\n--- stdout\nSigned [PROXY1]/models/mp:1: 7 files, by P-256 key "
+        ),
+        "{signed}"
+    );
     let verified = w.run(&["verify", &via, "--key", public], &[&proxy.addr]);
     assert!(verified.starts_with("exit: 0\n"), "{verified}");
     no_model_blob_fetched(&proxy, &manifest);
@@ -415,16 +531,33 @@ fn a_model_without_recorded_digests_is_signed_as_an_archive_and_pull_hashes_its_
     std::fs::write(w.tmp().join("kit.tar"), foreign_archive()).unwrap();
     let reference = format!("{}/models/kit:1", w.registry.addr);
     w.ok(&["push", "--archive", "kit.tar", &reference]);
-    let refused = w.run(&["sign", &reference, "--key", key], &[]);
-    eprintln!("{refused}");
-    assert!(refused.starts_with("exit: 1\n"), "{refused}");
+    let (_, hex) = w.manifest_of(&reference);
+    assert_eq!(
+        w.run(&["sign", &reference, "--key", key], &[]),
+        format!(
+            "exit: 1\n--- stdout\n--- stderr\nerror: the manifest of [REGISTRY]/models/kit:1@sha256:{hex} does not record the digest of every file (a layer holds files it does not list), so they cannot be known without downloading its layers\nhint: pull it with --output, sign the archive, and push it: its files are then hashed from the layers\n"
+        )
+    );
+    assert_eq!(
+        w.run(&["verify", &reference, "--key", public], &[]),
+        "exit: 1\n--- stdout\n--- stderr\nerror: the model is not signed: no signature is stored beside it\nhint: sign it with `modeloci sign ... --key KEY.pem`, or attach a model_signing signature with --signature\n"
+    );
 
+    // What the hint says: pull the archive, sign it, push it back.
     w.ok(&["pull", &reference, "--output", "f.tar"]);
     w.ok(&["sign", "f.tar", "--key", key]);
     let pushed = w.ok(&["push", "--archive", "f.tar", &reference]);
-    eprintln!("{pushed}");
-    let verify = w.run(&["verify", &reference, "--key", public], &[]);
-    eprintln!("{verify}");
+    assert!(
+        pushed.starts_with(&format!("exit: 0\n--- stdout\nPushed [REGISTRY]/models/kit:1@sha256:{hex}\n  3 blobs: 0 uploaded (0 B), 3 already there, 0 mounted; tags: 1\n  1 signature attached (referrers of the manifest)\n")),
+        "{pushed}"
+    );
+    // verify REF cannot tell the files from the manifest, and says how to check them.
+    assert_eq!(
+        w.run(&["verify", &reference, "--key", public], &[]),
+        "exit: 2\n--- stdout\n--- stderr\nerror: [REGISTRY]/models/kit:1 is signed by P-256 key [KEY], but its manifest does not record every file's digest: `modeloci pull [REGISTRY]/models/kit:1 --key ... --unpack DIR` checks the files as it writes them\n"
+            .replace("[KEY]", &key_hint(&w.public)[..16])
+    );
+    // pull --key checks the files as they are written.
     let pulled = w.ok(&[
         "pull",
         &reference,
@@ -435,7 +568,7 @@ fn a_model_without_recorded_digests_is_signed_as_an_archive_and_pull_hashes_its_
         "--signature-out",
         "d.sig",
     ]);
-    eprintln!("{pulled}");
+    assert!(pulled.contains(" -> 3 files into d\n"), "{pulled}");
     assert_eq!(
         std::fs::read(w.tmp().join("d/models/b.gguf")).unwrap(),
         b"GGUF more weights"
@@ -443,6 +576,10 @@ fn a_model_without_recorded_digests_is_signed_as_an_archive_and_pull_hashes_its_
     let theirs = oms::verify(&w.tmp().join("d"), &w.public, &w.tmp().join("d.sig"));
     assert!(theirs.status.success(), "{}", oms::text(&theirs));
     w.ok(&["pull", &reference, "--key", public, "--output", "g.tar"]);
+    assert_eq!(
+        std::fs::read(w.tmp().join("g.tar")).unwrap(),
+        std::fs::read(w.tmp().join("f.tar")).unwrap()
+    );
     let wrong = w.run(
         &[
             "pull",
@@ -454,8 +591,23 @@ fn a_model_without_recorded_digests_is_signed_as_an_archive_and_pull_hashes_its_
         ],
         &[],
     );
-    eprintln!("{wrong}");
+    assert!(
+        wrong.starts_with(
+            "exit: 1\n--- stdout\n--- stderr\nerror: the signature was signed by another key"
+        ),
+        "{wrong}"
+    );
     assert!(!w.tmp().join("e").exists());
+    assert!(!w.tmp().join(".e.modeloci-pull").exists());
+}
+
+/// The hint `model_signing` names a public key by: the SHA-256 of its PEM.
+fn key_hint(public: &Path) -> String {
+    let pem = std::fs::read(public).unwrap();
+    modeloci_sign::PublicKey::from_pem(&pem)
+        .unwrap()
+        .hint()
+        .to_owned()
 }
 
 /// Stores `bundle` in the registry as a signature referrer of the manifest `tag` names in
@@ -497,14 +649,16 @@ fn tampered_signatures_in_the_registry_are_refused_and_nothing_is_written() {
     w.client()
         .put_manifest("models/m", &tag, &MediaType::ImageIndex, &index)
         .unwrap();
+    let not_a_bundle = "exit: 1\n--- stdout\n--- stderr\nerror: the signature bundle is not valid: expected ident at line 1 column 2\n";
     for target in ["--unpack", "--output"] {
         let out = w.run(&["pull", &reference, "--key", public, target, "out/t"], &[]);
-        eprintln!("{out}");
-        assert!(out.starts_with("exit: 1\n"), "{out}");
+        assert_eq!(out, not_a_bundle, "{target}");
         modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
     }
-    let out = w.run(&["verify", &reference, "--key", public], &[]);
-    eprintln!("{out}");
+    assert_eq!(
+        w.run(&["verify", &reference, "--key", public], &[]),
+        not_a_bundle
+    );
 
     // A signature by the right key, listed for this manifest, made for other files.
     std::fs::write(w.tmp().join("model/README.md"), "changed\n").unwrap();
@@ -517,14 +671,13 @@ fn tampered_signatures_in_the_registry_are_refused_and_nothing_is_written() {
     w.client()
         .put_manifest("models/m", &tag, &MediaType::ImageIndex, &index)
         .unwrap();
+    let differ = "exit: 1\n--- stdout\n--- stderr\nerror: the model's files differ from the signed ones: 1 changed (README.md), 1 missing (added.txt)\nhint: the files are not those that were signed: fetch the model again, or sign it anew\n";
     for target in ["--unpack", "--output"] {
         let out = w.run(&["pull", &reference, "--key", public, target, "out/t"], &[]);
-        eprintln!("{out}");
-        assert!(out.starts_with("exit: 1\n"), "{out}");
+        assert_eq!(out, differ, "{target}");
         modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
     }
-    let out = w.run(&["verify", &reference, "--key", public], &[]);
-    eprintln!("{out}");
+    assert_eq!(w.run(&["verify", &reference, "--key", public], &[]), differ);
 }
 
 #[test]
@@ -541,9 +694,8 @@ fn a_valid_signature_listed_after_one_for_other_files_still_verifies() {
     let other = std::fs::read(w.tmp().join("other.sig")).unwrap();
     attach_by_hand(&w, "models/m", "1", &other);
     // Alone, it is refused, naming what differs.
-    let alone = w.run(&["verify", &reference, "--key", public], &[]);
     assert_eq!(
-        alone,
+        w.run(&["verify", &reference, "--key", public], &[]),
         "exit: 1\n--- stdout\n--- stderr\nerror: the model's files differ from the signed ones: 1 missing (added.txt)\nhint: the files are not those that were signed: fetch the model again, or sign it anew\n"
     );
     w.ok(&["sign", &reference, "--key", key]);
@@ -580,11 +732,27 @@ fn copy_carries_the_signature_to_another_registry() {
     let source = format!("{}/models/m:1", w.registry.addr);
     w.ok(&["push", "--archive", "m.tar", &source]);
     w.ok(&["sign", &source, "--key", key]);
+    let (_, hex) = w.manifest_of(&source);
     let target = format!("{}/mirror/m:1", two.addr);
     let copied = w.run(&["copy", &source, &target], &[&two.addr]);
-    eprintln!("{copied}");
+    assert!(
+        copied.contains("\n  10 blobs: 10 copied (7.0 KiB), 0 already there, 0 mounted; 2 manifests, 1 referrers; tags: 1\n"),
+        "{copied}"
+    );
+    // The target registry has no referrers API either: the copy lists it under the tag.
+    let index = skopeo_raw(&format!("{}/mirror/m:sha256-{hex}", two.addr));
+    assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 1);
     let out = w.run(&["verify", &target, "--key", public], &[&two.addr]);
-    eprintln!("{out}");
-    assert!(out.starts_with("exit: 0\n"), "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "exit: 0\n--- stdout\nVerified [PROXY1]/mirror/m:1@sha256:{hex}\n"
+        )),
+        "{out}"
+    );
     w.ok(&["pull", &target, "--key", public, "--unpack", "d"]);
+    let refused = w.run(
+        &["verify", &target, "--key", w.other_public.to_str().unwrap()],
+        &[&two.addr],
+    );
+    assert!(refused.starts_with("exit: 1\n"), "{refused}");
 }
