@@ -158,7 +158,9 @@ pub fn fetched_signature(fetched: &FetchedReferrer) -> StoredSignature {
 }
 
 /// The signatures of `model` in the registry, each bundle fetched (at most
-/// [`MAX_BUNDLE_SIZE`]) and parsed.
+/// [`MAX_BUNDLE_SIZE`]) and parsed: the referrers listed with the bundle's artifact type,
+/// and those listed with none or the empty one (as some writers list them) whose manifest
+/// says it holds a bundle, the same referrers a pull brings along.
 ///
 /// # Errors
 ///
@@ -170,14 +172,9 @@ pub fn remote_signatures(
     model: &RemoteModel,
 ) -> Result<Vec<StoredSignature>> {
     let subject = &model.resolved.digest;
-    let listed = referrers(
-        client,
-        repository,
-        subject,
-        Some(&MediaType::SigstoreBundle),
-    )?;
-    Ok(listed
+    Ok(referrers(client, repository, subject, None)?
         .iter()
+        .filter(|d| is_listed_signature(client, model, d))
         .map(
             |d| match fetch_referrer(client, repository, subject, d, MAX_BUNDLE_SIZE) {
                 Ok(fetched) if is_signature(&fetched.manifest) => fetched_signature(&fetched),
@@ -196,6 +193,25 @@ pub fn remote_signatures(
             },
         )
         .collect())
+}
+
+/// Whether a listed referrer is a signature: by its listed artifact type, else (none, or
+/// the empty one) by its manifest, fetched by digest; one that cannot be read is not taken
+/// for a signature.
+fn is_listed_signature(client: &Client, model: &RemoteModel, listed: &Descriptor) -> bool {
+    match &listed.artifact_type {
+        Some(MediaType::SigstoreBundle) => true,
+        None | Some(MediaType::Empty) => {
+            let by_digest = Reference {
+                tag: None,
+                digest: Some(listed.digest.clone()),
+                ..model.resolved.reference.clone()
+            };
+            resolve(client, &by_digest)
+                .is_ok_and(|r| OciManifest::from_slice(&r.bytes).is_ok_and(|m| is_signature(&m)))
+        }
+        Some(_) => false,
+    }
 }
 
 /// A registry model's signature that verified.

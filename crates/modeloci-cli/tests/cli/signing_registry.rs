@@ -282,7 +282,7 @@ fn pull_key_of_an_unsigned_model_or_by_another_key_writes_nothing_and_fetches_no
             requests(&proxy, before, &[(&hex, "[M]")]),
             [
                 "GET /v2/models/unsigned/manifests/1",
-                "GET /v2/models/unsigned/referrers/sha256:[M]?artifactType=application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson",
+                "GET /v2/models/unsigned/referrers/sha256:[M]",
                 "GET /v2/models/unsigned/manifests/sha256-[M]",
             ],
             "{target}"
@@ -372,7 +372,7 @@ fn sign_ref_signs_from_the_manifest_and_verify_ref_downloads_no_layer() {
         requests(&proxy, before, &names),
         [
             "GET /v2/models/m/manifests/1",
-            "GET /v2/models/m/referrers/sha256:[M]?artifactType=application%2Fvnd.dev.sigstore.bundle.v0.3%2Bjson",
+            "GET /v2/models/m/referrers/sha256:[M]",
             "GET /v2/models/m/manifests/sha256-[M]",
             "GET /v2/models/m/manifests/sha256:[R]",
             "GET /v2/models/m/blobs/sha256:[EMPTY]",
@@ -755,4 +755,28 @@ fn copy_carries_the_signature_to_another_registry() {
         &[&two.addr],
     );
     assert!(refused.starts_with("exit: 1\n"), "{refused}");
+}
+
+#[test]
+fn a_signature_listed_without_its_artifact_type_is_found_by_every_command() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    w.ok(&["sign", &reference, "--key", key]);
+    let (_, hex) = w.manifest_of(&reference);
+    let tag = format!("sha256-{hex}");
+    let index = skopeo_raw(&format!("{}/models/m:{tag}", w.registry.addr));
+    let mut index = OciIndex::from_slice(&index).unwrap();
+    // As a writer that leaves the listing's artifactType out writes it.
+    index.manifests[0].artifact_type = None;
+    w.client()
+        .put_manifest("models/m", &tag, &MediaType::ImageIndex, &index.to_json())
+        .unwrap();
+    w.ok(&["pull", &reference, "--output", "p.tar"]);
+    w.ok(&["verify", "p.tar", "--key", public]);
+    w.ok(&["verify", &reference, "--key", public]);
+    w.ok(&["pull", &reference, "--key", public, "--unpack", "d"]);
 }
