@@ -37,7 +37,7 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
                     "--ref picks a manifest in an archive's index; for a registry, name the tag or digest in the reference"
                 );
             }
-            return super::remote::inspect(&reference, &args.registry, ctx);
+            return super::remote::inspect(&reference, &args.registry, &args.keys, ctx);
         }
     };
     let archive = match super::verify::open(&path, args.archive.reference.as_deref())? {

@@ -9,7 +9,10 @@ use modeloci_registry::{
 use modeloci_spec::{Descriptor, MediaType, ModelPackConfig, OciConfig, OciIndex, OciManifest};
 use serde::Serialize;
 
+use std::path::PathBuf;
+
 use super::registry::{BlobJson, blobs_json, client, copy_clients};
+use super::signing::SignatureJson;
 use super::verify::{CheckJson, problem, verdict};
 use super::{Ctx, Outcome};
 use crate::cli::{CopyArgs, RegistryArgs, TagArgs, TagsArgs};
@@ -28,6 +31,8 @@ struct ManifestJson<'a> {
     modelpack: Option<&'a ModelPackConfig>,
     size: u64,
     layers: Vec<LayerJson<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    signatures: &'a [SignatureJson],
 }
 
 #[derive(Serialize)]
@@ -67,22 +72,76 @@ fn what(i: usize, layer: &Descriptor) -> String {
         .map_or_else(|| format!("layer {i}"), str::to_owned)
 }
 
-/// `inspect REF`: the manifest and config of a model in a registry, no layer downloaded.
-pub(super) fn inspect(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> Result<Outcome> {
+/// `inspect REF`: the manifest and config of a model in a registry, and its signatures
+/// (checked against `keys` and the file digests the manifest records, when given); no layer
+/// downloaded.
+pub(super) fn inspect(
+    reference: &Reference,
+    args: &RegistryArgs,
+    keys: &[PathBuf],
+    ctx: &Ctx,
+) -> Result<Outcome> {
+    let keys = super::signing::public_keys(keys)?;
     let client = client(reference, args)?;
     let found = modeloci_registry::inspect(&client, reference)?;
     match &found.inspected {
-        Inspected::Manifest { manifest, config } => print_manifest(&found, manifest, config, ctx)?,
-        Inspected::Index(index) => print_index(&found, index, ctx)?,
+        Inspected::Manifest { manifest, config } => {
+            let views = signatures(&client, &found, manifest, &keys)?;
+            print_manifest(&found, manifest, config, &views, ctx)?;
+            if ctx.human() && (!views.is_empty() || !keys.is_empty()) {
+                super::signing::print_signatures(&views)?;
+            }
+            if !keys.is_empty() && !views.iter().any(|v| v.status == "verified") {
+                return Ok(Outcome::VerificationFailed);
+            }
+        }
+        Inspected::Index(index) => {
+            if !keys.is_empty() {
+                bail!(
+                    "{reference} is an image index; name one of its manifests by digest to check its signatures"
+                );
+            }
+            print_index(&found, index, ctx)?;
+        }
         _ => bail!("{reference} is neither a manifest nor an index"),
     }
     Ok(Outcome::Success)
+}
+
+/// The signatures of a registry model, as inspect shows them. Without keys, a registry that
+/// cannot list them leaves them out rather than failing the inspection.
+fn signatures(
+    client: &modeloci_registry::Client,
+    found: &RemoteInspect,
+    manifest: &OciManifest,
+    keys: &[modeloci_sign::PublicKey],
+) -> Result<Vec<SignatureJson>> {
+    let model = modeloci_sign::RemoteModel {
+        resolved: found.resolved.clone(),
+        manifest: manifest.clone(),
+    };
+    let stored = match modeloci_sign::remote_signatures(
+        client,
+        &model.resolved.reference.repository,
+        &model,
+    ) {
+        Ok(stored) => stored,
+        Err(_) if keys.is_empty() => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let recorded = model.recorded_files().ok();
+    Ok(super::signing::signature_views(
+        stored,
+        keys,
+        recorded.as_deref(),
+    ))
 }
 
 fn print_manifest(
     found: &RemoteInspect,
     manifest: &OciManifest,
     config_bytes: &[u8],
+    signatures: &[SignatureJson],
     ctx: &Ctx,
 ) -> Result<()> {
     let config = (manifest.config.media_type == MediaType::ModelociConfig)
@@ -118,6 +177,7 @@ fn print_manifest(
                     size: l.size,
                 })
                 .collect(),
+            signatures,
         });
     }
     if !ctx.human() {

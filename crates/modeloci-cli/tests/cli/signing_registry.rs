@@ -780,3 +780,81 @@ fn a_signature_listed_without_its_artifact_type_is_found_by_every_command() {
     w.ok(&["verify", &reference, "--key", public]);
     w.ok(&["pull", &reference, "--key", public, "--unpack", "d"]);
 }
+
+#[test]
+fn inspect_ref_lists_the_signatures_and_checks_them_against_the_keys() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    let unsigned = w.run(&["inspect", &reference, "--key", public], &[]);
+    assert!(
+        unsigned.starts_with("exit: 1\n")
+            && unsigned.ends_with("\nSignatures:    none\n--- stderr\n"),
+        "{unsigned}"
+    );
+    let plain = w.ok(&["inspect", &reference]);
+    assert!(!plain.contains("Signatures"), "{plain}");
+
+    w.ok(&["sign", &reference, "--key", key]);
+    let (manifest, hex) = w.manifest_of(&reference);
+    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let referrer = OciIndex::from_slice(&index).unwrap().manifests[0]
+        .digest
+        .clone();
+    let hint = key_hint(&w.public);
+    let proxy = Proxy::start(&w.registry.addr, Behaviour::default());
+    let via = reference.replace(&w.registry.addr, &proxy.addr);
+    let line = |verdict: &str| {
+        format!(
+            "\nSignatures (1):\n  {verdict}  {referrer}  key {}, 7 files",
+            &hint[..16]
+        )
+    };
+    let listed = w.run(&["inspect", &via], &[&proxy.addr]);
+    assert!(listed.starts_with("exit: 0\n"), "{listed}");
+    assert!(
+        listed.ends_with(&format!("{}\n--- stderr\n", line("    "))),
+        "{listed}"
+    );
+    let checked = w.run(&["inspect", &via, "--key", public], &[&proxy.addr]);
+    assert!(checked.starts_with("exit: 0\n"), "{checked}");
+    assert!(
+        checked.ends_with(&format!("{}\n--- stderr\n", line("OK  "))),
+        "{checked}"
+    );
+    let other = w.run(
+        &["inspect", &via, "--key", w.other_public.to_str().unwrap()],
+        &[&proxy.addr],
+    );
+    assert!(other.starts_with("exit: 1\n"), "{other}");
+    assert!(
+        other.contains(&format!(
+            "{}: the signature was signed by another key: ",
+            line("FAIL")
+        )),
+        "{other}"
+    );
+    let doc = json(&w.run(
+        &["--json", "inspect", &via, "--key", public],
+        &[&proxy.addr],
+    ));
+    assert_eq!(doc["signatures"][0]["status"], "verified", "{doc}");
+    assert_eq!(doc["signatures"][0]["keyHint"], hint.as_str(), "{doc}");
+    assert_eq!(doc["signatures"][0]["referrer"], referrer.as_str(), "{doc}");
+    no_model_blob_fetched_but_config(&proxy, &manifest);
+}
+
+/// Requires that no layer of `manifest` was fetched (inspect reads the config).
+fn no_model_blob_fetched_but_config(proxy: &Proxy, manifest: &OciManifest) {
+    let gets = blob_gets(proxy);
+    for d in &manifest.layers {
+        assert!(
+            !gets.iter().any(|g| g.contains(d.digest.as_str())),
+            "{} was downloaded: {gets:?}",
+            d.digest
+        );
+    }
+}
