@@ -24,7 +24,7 @@ use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIn
 use crate::client::{BlobBody, Client, Tries, is_io_timeout};
 use crate::naming::{manifest_ref, pull_tag};
 use crate::reference::Reference;
-use crate::referrers::{FetchedReferrer, fetch_referrer, referrers};
+use crate::referrers::{FetchedReferrer, fetch_listed_referrer, referrers};
 use crate::remote::fetch_document;
 use crate::staging::{self, Staging};
 use crate::{Error, Result};
@@ -259,7 +259,8 @@ pub fn pull(
     })
 }
 
-/// The referrers of `subject` that hold a signature, fetched and checked.
+/// The referrers of `subject` that hold a signature, fetched and checked; one listed but no
+/// longer in the registry (deleted, its entry left in the tag schema's index) is skipped.
 ///
 /// Only signatures come along, not every referrer (as `copy` carries): they are what a
 /// pulled archive needs to be verified offline, each is small and capped at
@@ -279,20 +280,23 @@ fn signatures(
             Some(MediaType::SigstoreBundle) => true,
             None | Some(MediaType::Empty) => {
                 let wanted = listed.digest.as_str();
-                let (_, _, bytes) =
-                    fetch_document(client, repo, wanted, Some(listed.digest.clone()))?;
-                OciManifest::from_slice(&bytes).is_ok_and(|m| holds_bundle(&m))
+                match fetch_document(client, repo, wanted, Some(listed.digest.clone())) {
+                    Ok((_, _, bytes)) => {
+                        OciManifest::from_slice(&bytes).is_ok_and(|m| holds_bundle(&m))
+                    }
+                    // Listed, but deleted since: nothing to bring.
+                    Err(Error::NotFound { .. }) => false,
+                    Err(e) => return Err(e),
+                }
             }
             Some(_) => false,
         };
-        if bundle {
-            found.push(fetch_referrer(
-                client,
-                repo,
-                subject,
-                &listed,
-                options.referrer_blob_limit,
-            )?);
+        if !bundle {
+            continue;
+        }
+        let limit = options.referrer_blob_limit;
+        if let Some(fetched) = fetch_listed_referrer(client, repo, subject, &listed, limit)? {
+            found.push(fetched);
         }
     }
     Ok(found)

@@ -3,7 +3,7 @@
 
 use modeloci_archive::recorded_file_digests;
 use modeloci_registry::{
-    Client, FetchedReferrer, Reference, Resolved, attach, fetch_referrer, referrers, resolve,
+    Client, FetchedReferrer, Reference, Resolved, attach, fetch_listed_referrer, referrers, resolve,
 };
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
@@ -160,7 +160,8 @@ pub fn fetched_signature(fetched: &FetchedReferrer) -> StoredSignature {
 /// The signatures of `model` in the registry, each bundle fetched (at most
 /// [`MAX_BUNDLE_SIZE`]) and parsed: the referrers listed with the bundle's artifact type,
 /// and those listed with none or the empty one (as some writers list them) whose manifest
-/// says it holds a bundle, the same referrers a pull brings along.
+/// says it holds a bundle, the same referrers a pull brings along. A listed referrer the
+/// registry no longer has (deleted, its entry left behind) is none of them.
 ///
 /// # Errors
 ///
@@ -175,23 +176,27 @@ pub fn remote_signatures(
     Ok(referrers(client, repository, subject, None)?
         .iter()
         .filter(|d| is_listed_signature(client, model, d))
-        .map(
-            |d| match fetch_referrer(client, repository, subject, d, MAX_BUNDLE_SIZE) {
-                Ok(fetched) if is_signature(&fetched.manifest) => fetched_signature(&fetched),
-                Ok(_) => StoredSignature {
+        .filter_map(|d| {
+            match fetch_listed_referrer(client, repository, subject, d, MAX_BUNDLE_SIZE) {
+                // Listed, but deleted since: not a signature of the model.
+                Ok(None) => None,
+                Ok(Some(fetched)) if is_signature(&fetched.manifest) => {
+                    Some(fetched_signature(&fetched))
+                }
+                Ok(Some(_)) => Some(StoredSignature {
                     referrer: d.digest.clone(),
                     bundle_digest: None,
                     bundle: Err(Error::InvalidBundle {
                         reason: "the referrer is not a signature".into(),
                     }),
-                },
-                Err(e) => StoredSignature {
+                }),
+                Err(e) => Some(StoredSignature {
                     referrer: d.digest.clone(),
                     bundle_digest: None,
                     bundle: Err(e.into()),
-                },
-            },
-        )
+                }),
+            }
+        })
         .collect())
 }
 

@@ -858,3 +858,100 @@ fn no_model_blob_fetched_but_config(proxy: &Proxy, manifest: &OciManifest) {
         );
     }
 }
+
+/// `skopeo delete` of `docker://<reference>`.
+fn skopeo_delete(reference: &str) {
+    let out = Process::new("skopeo")
+        .args(["delete", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed by `cargo xtask ci`");
+    assert!(
+        out.status.success(),
+        "{reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_deleted_signature_still_listed_under_the_tag_is_skipped_and_signing_again_restores_it() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    w.ok(&["sign", &reference, "--key", key]);
+    // Signing twice with the same key gives the same referrer: listed once.
+    w.ok(&["sign", &reference, "--key", key]);
+    let (_, hex) = w.manifest_of(&reference);
+    let tag = format!("{}/models/m:sha256-{hex}", w.registry.addr);
+    let index = OciIndex::from_slice(&skopeo_raw(&tag)).unwrap();
+    assert_eq!(index.manifests.len(), 1);
+    let referrer = &index.manifests[0].digest;
+    // Deleted by a tool that leaves the tag schema's index as it was.
+    skopeo_delete(&format!("{}/models/m@{referrer}", w.registry.addr));
+    assert_eq!(OciIndex::from_slice(&skopeo_raw(&tag)).unwrap(), index);
+
+    let unsigned = "exit: 1\n--- stdout\n--- stderr\nerror: the model is not signed: no signature is stored beside it\nhint: sign it with `modeloci sign ... --key KEY.pem`, or attach a model_signing signature with --signature\n";
+    assert_eq!(
+        w.run(&["verify", &reference, "--key", public], &[]),
+        unsigned
+    );
+    assert_eq!(
+        w.run(&["pull", &reference, "--key", public, "--unpack", "d"], &[]),
+        unsigned
+    );
+    assert!(!w.tmp().join("d").exists());
+    // Without --key the model still comes down, without the signature that is gone.
+    w.ok(&["pull", &reference, "--output", "p.tar"]);
+    let inspected = w.ok(&["inspect", "p.tar"]);
+    assert!(!inspected.contains("Signatures"), "{inspected}");
+    let remote = w.ok(&["inspect", &reference]);
+    assert!(!remote.contains("Signatures"), "{remote}");
+
+    w.ok(&["sign", &reference, "--key", key]);
+    assert_eq!(OciIndex::from_slice(&skopeo_raw(&tag)).unwrap(), index);
+    w.ok(&["verify", &reference, "--key", public]);
+}
+
+#[test]
+fn a_referrer_of_another_manifest_listed_under_the_tag_is_refused() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("a.tar", &[]));
+    let a = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "a.tar", &a]);
+    std::fs::write(w.tmp().join("model/README.md"), "B\n").unwrap();
+    w.ok(&pack_args("b.tar", &["--tag", "2"]));
+    let b = format!("{}/models/m:2", w.registry.addr);
+    w.ok(&["push", "--archive", "b.tar", &b]);
+    w.ok(&["sign", &b, "--key", key]);
+    let (_, a_hex) = w.manifest_of(&a);
+    let (_, b_hex) = w.manifest_of(&b);
+    // B's signature index, put under A's tag.
+    let listing = skopeo_raw(&format!("{}/models/m:sha256-{b_hex}", w.registry.addr));
+    let referrer = OciIndex::from_slice(&listing).unwrap().manifests[0]
+        .digest
+        .clone();
+    w.client()
+        .put_manifest(
+            "models/m",
+            &format!("sha256-{a_hex}"),
+            &MediaType::ImageIndex,
+            &listing,
+        )
+        .unwrap();
+    let refused = format!(
+        "exit: 2\n--- stdout\n--- stderr\nerror: [REGISTRY]: it lists {referrer} among the referrers of sha256:{a_hex}, but that manifest's subject is sha256:{b_hex}\n"
+    );
+    assert_eq!(w.run(&["verify", &a, "--key", public], &[]), refused);
+    std::fs::create_dir(w.tmp().join("out")).unwrap();
+    std::fs::write(w.tmp().join("out/keep"), "").unwrap();
+    for target in ["--unpack", "--output"] {
+        let out = w.run(&["pull", &a, "--key", public, target, "out/t"], &[]);
+        assert_eq!(out, refused, "{target}");
+        modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+    }
+}
