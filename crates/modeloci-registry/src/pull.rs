@@ -238,12 +238,21 @@ pub fn pull(
     };
     let (name, referrers) = write_layout(&staging, &resolved, reference, &signatures)?;
     let layout = Archive::open_with(staging.root(), Some(&name))?;
-    if let Some(check) = &options.check {
-        (check.0)(&layout, &signatures).map_err(Error::Check)?;
+    let delivered = match &options.check {
+        Some(check) => (check.0)(&layout, &signatures).map_err(Error::Check),
+        None => Ok(()),
     }
-    let (config, files) = deliver(&layout, target, options)?;
+    .and_then(|()| deliver(&layout, target, options));
     drop(layout);
-    let _ = fs::remove_dir_all(staging.root());
+    // A model its check refused is not kept for a later run to resume: nothing is left.
+    let refused = matches!(
+        &delivered,
+        Err(Error::Check(_) | Error::Archive(modeloci_archive::Error::CheckFailed { .. }))
+    );
+    if delivered.is_ok() || refused {
+        let _ = fs::remove_dir_all(staging.root());
+    }
+    let (config, files) = delivered?;
     Ok(PullReport {
         reference: Reference {
             digest: Some(digest.clone()),

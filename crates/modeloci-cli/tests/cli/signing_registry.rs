@@ -955,3 +955,77 @@ fn a_referrer_of_another_manifest_listed_under_the_tag_is_refused() {
         modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
     }
 }
+
+/// The archive `signed` with the layer titled `title` swapped for one holding `data`, its
+/// annotations (the recorded file digest among them) kept: a manifest that lies about a file.
+fn with_a_lying_layer(signed: &Path, title: &str, data: &[u8]) -> Vec<u8> {
+    use modeloci_tests::layout::{Artifact, Layer, one_file_layer};
+    let archive = modeloci_archive::Archive::open(signed).unwrap();
+    let manifest = archive.manifest();
+    let layers = manifest
+        .layers
+        .iter()
+        .map(|d| {
+            let blob = if d.title() == Some(title) {
+                one_file_layer(title, data).blob
+            } else {
+                archive.read_blob(d, 1 << 20).unwrap()
+            };
+            let mut layer = Layer::new(d.media_type.clone(), blob);
+            layer.annotations = d.annotations.clone();
+            layer
+        })
+        .collect();
+    let mut artifact = Artifact::new(
+        manifest.config.media_type.clone(),
+        &archive.config_bytes().unwrap(),
+        layers,
+    );
+    artifact.artifact_type = manifest.artifact_type.clone();
+    artifact.to_tar()
+}
+
+#[test]
+fn a_manifest_that_lies_about_a_file_passes_verify_ref_but_pull_key_reads_the_bytes() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    w.ok(&["sign", "m.tar", "--key", key]);
+    let honest = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &honest]);
+    w.ok(&[
+        "pull",
+        &honest,
+        "--key",
+        public,
+        "--unpack",
+        "d",
+        "--signature-out",
+        "s.sig",
+    ]);
+    // The same recorded digests over other bytes, with the honest signature attached.
+    let lying = with_a_lying_layer(&w.tmp().join("m.tar"), "README.md", b"# evil\n");
+    std::fs::write(w.tmp().join("evil.tar"), lying).unwrap();
+    let evil = format!("{}/models/m:evil", w.registry.addr);
+    w.ok(&["push", "--archive", "evil.tar", &evil]);
+    w.ok(&["sign", &evil, "--signature", "s.sig"]);
+    // verify REF trusts the manifest's recorded digests, as documented.
+    w.ok(&["verify", &evil, "--key", public]);
+    std::fs::create_dir(w.tmp().join("out")).unwrap();
+    std::fs::write(w.tmp().join("out/keep"), "").unwrap();
+    // pull --key hashes the bytes: refused, and nothing is left, staging included.
+    let differ = "the model's files differ from the signed ones: 1 changed (README.md)\n";
+    for (target, prefix) in [
+        ("--unpack", "the unpacked files failed the check: "),
+        ("--output", ""),
+    ] {
+        let out = w.run(&["pull", &evil, "--key", public, target, "out/t"], &[]);
+        assert_eq!(
+            out,
+            format!("exit: 1\n--- stdout\n--- stderr\nerror: {prefix}{differ}"),
+            "{target}"
+        );
+        modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+    }
+}
