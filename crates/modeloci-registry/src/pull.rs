@@ -227,8 +227,9 @@ pub fn pull(
     }
     let resolved = resolve(client, reference)?;
     let wanted = choose_blobs(&resolved.manifest, target, options)?;
-    let fetched = fetch_into(client, &reference.repository, &wanted, &staging, options)?;
     let digest = resolved.measured.digest.clone();
+    // The signatures first: small, and a referrer that cannot be brought fails the pull
+    // before a layer is downloaded.
     let signatures = if options.referrers
         && (matches!(target, PullTarget::Archive(_)) || options.check.is_some())
     {
@@ -236,6 +237,7 @@ pub fn pull(
     } else {
         Vec::new()
     };
+    let fetched = fetch_into(client, &reference.repository, &wanted, &staging, options)?;
     let (name, referrers) = write_layout(&staging, &resolved, reference, &signatures)?;
     let layout = Archive::open_with(staging.root(), Some(&name))?;
     let delivered = match &options.check {

@@ -1029,3 +1029,52 @@ fn a_manifest_that_lies_about_a_file_passes_verify_ref_but_pull_key_reads_the_by
         modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
     }
 }
+
+#[test]
+fn a_signature_larger_than_a_bundle_may_be_is_refused_before_it_is_read() {
+    let w = World::new();
+    let public = w.public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    let huge = vec![b' '; (32 << 20) + 1];
+    let big = modeloci_sign::referrer_manifest(
+        &Descriptor::new(
+            MediaType::ImageManifest,
+            modeloci_spec::Digest::from_sha256_bytes(&[0; 32]),
+            1,
+        ),
+        &huge,
+    );
+    let big_layer = big.blobs[1].0.digest.clone();
+    let proxy = Proxy::start(&w.registry.addr, Behaviour::default());
+    let via = reference.replace(&w.registry.addr, &proxy.addr);
+    std::fs::create_dir(w.tmp().join("out")).unwrap();
+    std::fs::write(w.tmp().join("out/keep"), "").unwrap();
+    let (manifest, _) = w.manifest_of(&reference);
+    let (referrer, _) = attach_by_hand(&w, "models/m", "1", &huge);
+    let refused = |limit: u64| {
+        format!(
+            "exit: 2\n--- stdout\n--- stderr\nerror: blob {big_layer} of referrer {} from [PROXY1] is 33554433 bytes, over the {limit}-byte limit\n",
+            referrer.digest
+        )
+    };
+    for (args, limit) in [
+        (vec!["verify", via.as_str(), "--key", public], 32 << 20),
+        (
+            vec!["pull", via.as_str(), "--key", public, "--unpack", "out/t"],
+            32 << 20,
+        ),
+        // A pull brings signatures of at most 16 MiB, before any layer.
+        (vec!["pull", via.as_str(), "--output", "out/t"], 16 << 20),
+    ] {
+        assert_eq!(w.run(&args, &[&proxy.addr]), refused(limit), "{args:?}");
+        modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
+    }
+    let gets = blob_gets(&proxy);
+    assert!(
+        !gets.iter().any(|g| g.contains(big_layer.as_str())),
+        "{gets:?}"
+    );
+    no_model_blob_fetched(&proxy, &manifest);
+}
