@@ -1078,3 +1078,89 @@ fn a_signature_larger_than_a_bundle_may_be_is_refused_before_it_is_read() {
     );
     no_model_blob_fetched(&proxy, &manifest);
 }
+
+#[test]
+fn pull_key_says_which_key_verified_and_signing_by_digest_or_an_index_is_as_asked() {
+    let w = World::new();
+    let key = w.key.to_str().unwrap();
+    let public = w.public.to_str().unwrap();
+    let other = w.other_public.to_str().unwrap();
+    w.ok(&pack_args("m.tar", &[]));
+    w.ok(&["sign", "m.tar", "--key", key]);
+    let reference = format!("{}/models/m:1", w.registry.addr);
+    w.ok(&["push", "--archive", "m.tar", &reference]);
+    // Pushing the signed archive again lists its signature once.
+    let again = w.ok(&["push", "--archive", "m.tar", &reference]);
+    assert!(again.contains("\n  1 signature attached"), "{again}");
+    let (_, hex) = w.manifest_of(&reference);
+    let tag = format!("{}/models/m:sha256-{hex}", w.registry.addr);
+    assert_eq!(
+        OciIndex::from_slice(&skopeo_raw(&tag))
+            .unwrap()
+            .manifests
+            .len(),
+        1
+    );
+
+    let hint = key_hint(&w.public);
+    let pulled = w.ok(&[
+        "pull", &reference, "--key", other, "--key", public, "--unpack", "d",
+    ]);
+    assert!(
+        pulled.ends_with(&format!(
+            "\nOK    signature  signed by P-256 key {}; 7 files match the files written\n--- stderr\n",
+            &hint[..16]
+        )),
+        "{pulled}"
+    );
+    let doc = json(&w.ok(&[
+        "--json", "pull", &reference, "--key", public, "--output", "p.tar",
+    ]));
+    assert_eq!(doc["signature"]["keyHint"], hint.as_str(), "{doc}");
+    assert_eq!(doc["signature"]["files"], 7, "{doc}");
+    let plain = json(&w.ok(&["--json", "pull", &reference, "--output", "q.tar"]));
+    assert!(plain.get("signature").is_none(), "{plain}");
+    // With --include, the files written must each be signed, with their signed digests.
+    let some = w.ok(&[
+        "pull",
+        &reference,
+        "--key",
+        public,
+        "--unpack",
+        "t",
+        "--include",
+        "tokenizer*",
+    ]);
+    assert!(some.contains(" -> 2 files into t\n"), "{some}");
+
+    let by_digest = format!("{}/models/m@sha256:{hex}", w.registry.addr);
+    let signed = w.ok(&["sign", &by_digest, "--key", w.other.to_str().unwrap()]);
+    assert!(
+        signed.starts_with(&format!(
+            "exit: 0\n--- stdout\nSigned [REGISTRY]/models/m@sha256:{hex}: 7 files, by P-256 key "
+        )),
+        "{signed}"
+    );
+    w.ok(&["verify", &by_digest, "--key", other]);
+    assert_eq!(
+        OciIndex::from_slice(&skopeo_raw(&tag))
+            .unwrap()
+            .manifests
+            .len(),
+        2
+    );
+    let index = w.run(&["sign", &tag, "--key", key], &[]);
+    assert!(
+        index.starts_with(&format!(
+            "exit: 2\n--- stdout\n--- stderr\nerror: [REGISTRY]/models/m:sha256-{hex}@sha256:"
+        )) && index.ends_with(" is an image index; name one of its manifests by digest\n"),
+        "{index}"
+    );
+    let inspected = w.run(&["inspect", &tag, "--key", public], &[]);
+    assert_eq!(
+        inspected,
+        format!(
+            "exit: 2\n--- stdout\n--- stderr\nerror: [REGISTRY]/models/m:sha256-{hex} is an image index; name one of its manifests by digest to check its signatures\n"
+        )
+    );
+}
