@@ -60,7 +60,7 @@ pub use pull::{
 };
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
 pub use reference::{Reference, Scheme};
-pub use referrers::{FetchedReferrer, attach, fetch_referrer, referrers};
+pub use referrers::{FetchedReferrer, attach, fetch_listed_referrer, fetch_referrer, referrers};
 pub use remote::{
     Inspected, MAX_CONFIG_SIZE, MAX_TAG_BYTES, RemoteBlobCheck, RemoteInspect, RemoteVerifyReport,
     Resolved, TagsOptions, inspect, is_valid_tag, list_tags, resolve, tag, verify,

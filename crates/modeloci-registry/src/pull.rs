@@ -24,7 +24,7 @@ use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIn
 use crate::client::{BlobBody, Client, Tries, is_io_timeout};
 use crate::naming::{manifest_ref, pull_tag};
 use crate::reference::Reference;
-use crate::referrers::{FetchedReferrer, fetch_referrer, referrers};
+use crate::referrers::{FetchedReferrer, fetch_listed_referrer, referrers};
 use crate::remote::fetch_document;
 use crate::staging::{self, Staging};
 use crate::{Error, Result};
@@ -227,8 +227,9 @@ pub fn pull(
     }
     let resolved = resolve(client, reference)?;
     let wanted = choose_blobs(&resolved.manifest, target, options)?;
-    let fetched = fetch_into(client, &reference.repository, &wanted, &staging, options)?;
     let digest = resolved.measured.digest.clone();
+    // The signatures first: small, and a referrer that cannot be brought fails the pull
+    // before a layer is downloaded.
     let signatures = if options.referrers
         && (matches!(target, PullTarget::Archive(_)) || options.check.is_some())
     {
@@ -236,14 +237,24 @@ pub fn pull(
     } else {
         Vec::new()
     };
+    let fetched = fetch_into(client, &reference.repository, &wanted, &staging, options)?;
     let (name, referrers) = write_layout(&staging, &resolved, reference, &signatures)?;
     let layout = Archive::open_with(staging.root(), Some(&name))?;
-    if let Some(check) = &options.check {
-        (check.0)(&layout, &signatures).map_err(Error::Check)?;
+    let delivered = match &options.check {
+        Some(check) => (check.0)(&layout, &signatures).map_err(Error::Check),
+        None => Ok(()),
     }
-    let (config, files) = deliver(&layout, target, options)?;
+    .and_then(|()| deliver(&layout, target, options));
     drop(layout);
-    let _ = fs::remove_dir_all(staging.root());
+    // A model its check refused is not kept for a later run to resume: nothing is left.
+    let refused = matches!(
+        &delivered,
+        Err(Error::Check(_) | Error::Archive(modeloci_archive::Error::CheckFailed { .. }))
+    );
+    if delivered.is_ok() || refused {
+        let _ = fs::remove_dir_all(staging.root());
+    }
+    let (config, files) = delivered?;
     Ok(PullReport {
         reference: Reference {
             digest: Some(digest.clone()),
@@ -259,7 +270,8 @@ pub fn pull(
     })
 }
 
-/// The referrers of `subject` that hold a signature, fetched and checked.
+/// The referrers of `subject` that hold a signature, fetched and checked; one listed but no
+/// longer in the registry (deleted, its entry left in the tag schema's index) is skipped.
 ///
 /// Only signatures come along, not every referrer (as `copy` carries): they are what a
 /// pulled archive needs to be verified offline, each is small and capped at
@@ -279,20 +291,23 @@ fn signatures(
             Some(MediaType::SigstoreBundle) => true,
             None | Some(MediaType::Empty) => {
                 let wanted = listed.digest.as_str();
-                let (_, _, bytes) =
-                    fetch_document(client, repo, wanted, Some(listed.digest.clone()))?;
-                OciManifest::from_slice(&bytes).is_ok_and(|m| holds_bundle(&m))
+                match fetch_document(client, repo, wanted, Some(listed.digest.clone())) {
+                    Ok((_, _, bytes)) => {
+                        OciManifest::from_slice(&bytes).is_ok_and(|m| holds_bundle(&m))
+                    }
+                    // Listed, but deleted since: nothing to bring.
+                    Err(Error::NotFound { .. }) => false,
+                    Err(e) => return Err(e),
+                }
             }
             Some(_) => false,
         };
-        if bundle {
-            found.push(fetch_referrer(
-                client,
-                repo,
-                subject,
-                &listed,
-                options.referrer_blob_limit,
-            )?);
+        if !bundle {
+            continue;
+        }
+        let limit = options.referrer_blob_limit;
+        if let Some(fetched) = fetch_listed_referrer(client, repo, subject, &listed, limit)? {
+            found.push(fetched);
         }
     }
     Ok(found)

@@ -130,6 +130,44 @@ pub fn fetch_referrer(
 ) -> Result<FetchedReferrer> {
     let digest = &descriptor.digest;
     let (_, _, bytes) = fetch_document(client, repository, digest.as_str(), Some(digest.clone()))?;
+    referrer_from(client, repository, subject, descriptor, bytes, blob_limit)
+}
+
+/// [`fetch_referrer`], except that a listed referrer whose manifest the registry does not
+/// have is `None`: an entry left behind in a referrers index when the referrer was deleted
+/// (the tag schema's index is kept by clients, and not every tool that deletes a manifest
+/// updates it). A manifest that is there is checked as [`fetch_referrer`] checks it.
+///
+/// # Errors
+///
+/// As [`fetch_referrer`], but for the listed manifest being absent.
+pub fn fetch_listed_referrer(
+    client: &Client,
+    repository: &str,
+    subject: &Digest,
+    descriptor: &Descriptor,
+    blob_limit: u64,
+) -> Result<Option<FetchedReferrer>> {
+    let digest = &descriptor.digest;
+    let bytes = match fetch_document(client, repository, digest.as_str(), Some(digest.clone())) {
+        Ok((_, _, bytes)) => bytes,
+        Err(Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    referrer_from(client, repository, subject, descriptor, bytes, blob_limit).map(Some)
+}
+
+/// A listed referrer from its manifest's `bytes`: checked against the listing and the
+/// subject, and its blobs fetched (each at most `blob_limit`).
+fn referrer_from(
+    client: &Client,
+    repository: &str,
+    subject: &Digest,
+    descriptor: &Descriptor,
+    bytes: Vec<u8>,
+    blob_limit: u64,
+) -> Result<FetchedReferrer> {
+    let digest = &descriptor.digest;
     if bytes.len() as u64 != descriptor.size {
         return Err(Error::Verification {
             registry: client.registry().to_owned(),

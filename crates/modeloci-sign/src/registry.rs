@@ -3,7 +3,7 @@
 
 use modeloci_archive::recorded_file_digests;
 use modeloci_registry::{
-    Client, FetchedReferrer, Reference, Resolved, attach, fetch_referrer, referrers, resolve,
+    Client, FetchedReferrer, Reference, Resolved, attach, fetch_listed_referrer, referrers, resolve,
 };
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
@@ -158,7 +158,10 @@ pub fn fetched_signature(fetched: &FetchedReferrer) -> StoredSignature {
 }
 
 /// The signatures of `model` in the registry, each bundle fetched (at most
-/// [`MAX_BUNDLE_SIZE`]) and parsed.
+/// [`MAX_BUNDLE_SIZE`]) and parsed: the referrers listed with the bundle's artifact type,
+/// and those listed with none or the empty one (as some writers list them) whose manifest
+/// says it holds a bundle, the same referrers a pull brings along. A listed referrer the
+/// registry no longer has (deleted, its entry left behind) is none of them.
 ///
 /// # Errors
 ///
@@ -170,32 +173,50 @@ pub fn remote_signatures(
     model: &RemoteModel,
 ) -> Result<Vec<StoredSignature>> {
     let subject = &model.resolved.digest;
-    let listed = referrers(
-        client,
-        repository,
-        subject,
-        Some(&MediaType::SigstoreBundle),
-    )?;
-    Ok(listed
+    Ok(referrers(client, repository, subject, None)?
         .iter()
-        .map(
-            |d| match fetch_referrer(client, repository, subject, d, MAX_BUNDLE_SIZE) {
-                Ok(fetched) if is_signature(&fetched.manifest) => fetched_signature(&fetched),
-                Ok(_) => StoredSignature {
+        .filter(|d| is_listed_signature(client, model, d))
+        .filter_map(|d| {
+            match fetch_listed_referrer(client, repository, subject, d, MAX_BUNDLE_SIZE) {
+                // Listed, but deleted since: not a signature of the model.
+                Ok(None) => None,
+                Ok(Some(fetched)) if is_signature(&fetched.manifest) => {
+                    Some(fetched_signature(&fetched))
+                }
+                Ok(Some(_)) => Some(StoredSignature {
                     referrer: d.digest.clone(),
                     bundle_digest: None,
                     bundle: Err(Error::InvalidBundle {
                         reason: "the referrer is not a signature".into(),
                     }),
-                },
-                Err(e) => StoredSignature {
+                }),
+                Err(e) => Some(StoredSignature {
                     referrer: d.digest.clone(),
                     bundle_digest: None,
                     bundle: Err(e.into()),
-                },
-            },
-        )
+                }),
+            }
+        })
         .collect())
+}
+
+/// Whether a listed referrer is a signature: by its listed artifact type, else (none, or
+/// the empty one) by its manifest, fetched by digest; one that cannot be read is not taken
+/// for a signature.
+fn is_listed_signature(client: &Client, model: &RemoteModel, listed: &Descriptor) -> bool {
+    match &listed.artifact_type {
+        Some(MediaType::SigstoreBundle) => true,
+        None | Some(MediaType::Empty) => {
+            let by_digest = Reference {
+                tag: None,
+                digest: Some(listed.digest.clone()),
+                ..model.resolved.reference.clone()
+            };
+            resolve(client, &by_digest)
+                .is_ok_and(|r| OciManifest::from_slice(&r.bytes).is_ok_and(|m| is_signature(&m)))
+        }
+        Some(_) => false,
+    }
 }
 
 /// A registry model's signature that verified.
@@ -224,21 +245,37 @@ pub fn verify_remote(
     keys: &[PublicKey],
 ) -> Result<RemoteVerified> {
     let model = RemoteModel::resolve(client, reference)?;
-    let verified = choose(
-        remote_signatures(client, &reference.repository, &model)?,
-        keys,
-    )?;
-    let files_checked = match model.recorded_files() {
-        Ok(files) => {
-            check_files(verified.bundle.statement(), &files)?;
-            true
-        }
-        Err(Error::NoRecordedDigests { .. }) => false,
+    let recorded = match model.recorded_files() {
+        Ok(files) => Some(files),
+        Err(Error::NoRecordedDigests { .. }) => None,
         Err(e) => return Err(e),
     };
+    let mut signatures = remote_signatures(client, &reference.repository, &model)?;
+    if let Some(files) = &recorded {
+        for stored in &mut signatures {
+            refuse_other_files(stored, keys, files);
+        }
+    }
+    let verified = choose(signatures, keys)?;
     Ok(RemoteVerified {
         model,
         verified,
-        files_checked,
+        files_checked: recorded.is_some(),
     })
+}
+
+/// Marks a signature that one of `keys` made, but over other files than `files`, as
+/// failing with what differs: another signature (listed later) may cover these files.
+fn refuse_other_files(
+    stored: &mut StoredSignature,
+    keys: &[PublicKey],
+    files: &[(String, Digest)],
+) {
+    let differs = match &stored.bundle {
+        Ok(bundle) if bundle.verify(keys).is_ok() => check_files(bundle.statement(), files).err(),
+        _ => None,
+    };
+    if let Some(e) = differs {
+        stored.bundle = Err(e);
+    }
 }

@@ -277,6 +277,9 @@ struct PullJson<'a> {
     blobs: usize,
     config: Option<&'a modeloci_spec::OciConfig>,
     files: Vec<&'a str>,
+    /// With --key: the signature that verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<serde_json::Value>,
 }
 
 pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
@@ -330,30 +333,51 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
             blobs: report.blobs.len(),
             config: report.config.as_ref(),
             files: report.files.iter().map(|f| f.path.as_str()).collect(),
+            signature: verified
+                .as_ref()
+                .map(|v| super::signing::verified_json(&keys, v)),
         })?;
     } else if ctx.human() {
-        let what = if unpacked {
-            format!("{} files into", report.files.len())
-        } else {
-            "archive".to_owned()
-        };
-        outln!(
-            "Pulled {} -> {what} {}",
-            printable(&report.reference),
-            printable(path.display())
-        )?;
-        let resumed = if report.bytes_resumed > 0 {
-            format!(", {} resumed", human_size(report.bytes_resumed))
-        } else {
-            String::new()
-        };
-        outln!(
-            "  {} blobs, {} downloaded{resumed}, every blob verified",
-            report.blobs.len(),
-            human_size(report.bytes_downloaded)
-        )?;
+        pull_summary(&report, path, unpacked)?;
+        if let Some(verified) = &verified {
+            let how = if unpacked {
+                "match the files written"
+            } else {
+                "match the files the layers hold"
+            };
+            super::signing::print_verified(&keys, verified, how)?;
+        }
     }
     Ok(Outcome::Success)
+}
+
+/// The human summary of a pull: what came down, and where it went.
+fn pull_summary(
+    report: &modeloci_registry::PullReport,
+    path: &std::path::Path,
+    unpacked: bool,
+) -> Result<()> {
+    let what = if unpacked {
+        format!("{} files into", report.files.len())
+    } else {
+        "archive".to_owned()
+    };
+    outln!(
+        "Pulled {} -> {what} {}",
+        printable(&report.reference),
+        printable(path.display())
+    )?;
+    let resumed = if report.bytes_resumed > 0 {
+        format!(", {} resumed", human_size(report.bytes_resumed))
+    } else {
+        String::new()
+    };
+    outln!(
+        "  {} blobs, {} downloaded{resumed}, every blob verified",
+        report.blobs.len(),
+        human_size(report.bytes_downloaded)
+    )?;
+    Ok(())
 }
 
 /// Before a pull with `--key`: the signature in the registry, checked against the manifest's

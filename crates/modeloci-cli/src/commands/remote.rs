@@ -9,7 +9,10 @@ use modeloci_registry::{
 use modeloci_spec::{Descriptor, MediaType, ModelPackConfig, OciConfig, OciIndex, OciManifest};
 use serde::Serialize;
 
+use std::path::PathBuf;
+
 use super::registry::{BlobJson, blobs_json, client, copy_clients};
+use super::signing::SignatureJson;
 use super::verify::{CheckJson, problem, verdict};
 use super::{Ctx, Outcome};
 use crate::cli::{CopyArgs, RegistryArgs, TagArgs, TagsArgs};
@@ -28,8 +31,8 @@ struct ManifestJson<'a> {
     modelpack: Option<&'a ModelPackConfig>,
     size: u64,
     layers: Vec<LayerJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signatures: Option<&'a [super::signing::SignatureJson]>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    signatures: &'a [SignatureJson],
 }
 
 #[derive(Serialize)]
@@ -69,54 +72,63 @@ fn what(i: usize, layer: &Descriptor) -> String {
         .map_or_else(|| format!("layer {i}"), str::to_owned)
 }
 
-/// `inspect REF`: the manifest and config of a model in a registry, no layer downloaded.
-///
-/// Given keys, it also lists the model's signatures and checks each against the keys and the
-/// file digests the manifest records (the referrers and bundles are then read too).
+/// `inspect REF`: the manifest and config of a model in a registry, and its signatures
+/// (checked against `keys` and the file digests the manifest records, when given); no layer
+/// downloaded.
 pub(super) fn inspect(
     reference: &Reference,
     args: &RegistryArgs,
-    keys: &[std::path::PathBuf],
+    keys: &[PathBuf],
     ctx: &Ctx,
 ) -> Result<Outcome> {
     let keys = super::signing::public_keys(keys)?;
     let client = client(reference, args)?;
     let found = modeloci_registry::inspect(&client, reference)?;
-    let signatures = match &found.inspected {
-        Inspected::Manifest { manifest, .. } if !keys.is_empty() => {
-            Some(remote_signatures(&client, &found, manifest, &keys)?)
-        }
-        _ => None,
-    };
     match &found.inspected {
         Inspected::Manifest { manifest, config } => {
-            print_manifest(&found, manifest, config, signatures.as_deref(), ctx)?;
+            let views = signatures(&client, &found, manifest, &keys)?;
+            print_manifest(&found, manifest, config, &views, ctx)?;
+            if ctx.human() && (!views.is_empty() || !keys.is_empty()) {
+                super::signing::print_signatures(&views)?;
+            }
+            if !keys.is_empty() && !views.iter().any(|v| v.status == "verified") {
+                return Ok(Outcome::VerificationFailed);
+            }
         }
-        Inspected::Index(index) => print_index(&found, index, ctx)?,
+        Inspected::Index(index) => {
+            if !keys.is_empty() {
+                bail!(
+                    "{reference} is an image index; name one of its manifests by digest to check its signatures"
+                );
+            }
+            print_index(&found, index, ctx)?;
+        }
         _ => bail!("{reference} is neither a manifest nor an index"),
     }
-    let verified = signatures.is_none_or(|s| s.iter().any(|v| v.status == "verified"));
-    Ok(if verified {
-        Outcome::Success
-    } else {
-        Outcome::VerificationFailed
-    })
+    Ok(Outcome::Success)
 }
 
-/// The model's signatures in the registry, each checked against `keys` and the file
-/// digests its manifest records.
-fn remote_signatures(
+/// The signatures of a registry model, as inspect shows them. Without keys, a registry that
+/// cannot list them leaves them out rather than failing the inspection.
+fn signatures(
     client: &modeloci_registry::Client,
     found: &RemoteInspect,
     manifest: &OciManifest,
     keys: &[modeloci_sign::PublicKey],
-) -> Result<Vec<super::signing::SignatureJson>> {
+) -> Result<Vec<SignatureJson>> {
     let model = modeloci_sign::RemoteModel {
         resolved: found.resolved.clone(),
         manifest: manifest.clone(),
     };
-    let stored =
-        modeloci_sign::remote_signatures(client, &found.resolved.reference.repository, &model)?;
+    let stored = match modeloci_sign::remote_signatures(
+        client,
+        &model.resolved.reference.repository,
+        &model,
+    ) {
+        Ok(stored) => stored,
+        Err(_) if keys.is_empty() => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
     let recorded = model.recorded_files().ok();
     Ok(super::signing::signature_views(
         stored,
@@ -129,7 +141,7 @@ fn print_manifest(
     found: &RemoteInspect,
     manifest: &OciManifest,
     config_bytes: &[u8],
-    signatures: Option<&[super::signing::SignatureJson]>,
+    signatures: &[SignatureJson],
     ctx: &Ctx,
 ) -> Result<()> {
     let config = (manifest.config.media_type == MediaType::ModelociConfig)
@@ -186,9 +198,6 @@ fn print_manifest(
             human_size(layer.size),
             printable(what(i, layer))
         )?;
-    }
-    if let Some(signatures) = signatures {
-        super::signing::print_signatures(signatures)?;
     }
     Ok(())
 }
