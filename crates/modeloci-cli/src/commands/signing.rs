@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use modeloci_sign::{PrivateKey, PublicKey, Verified};
 
 use crate::output::{outln, printable};
@@ -12,13 +12,25 @@ use crate::output::{outln, printable};
 /// The largest key file read: a PEM key is well under a kilobyte.
 const MAX_KEY_FILE: u64 = 64 << 10;
 
+/// Wraps `err` as `what: err`. The message carries the cause (the command prints the
+/// outermost message only), and the error stays underneath for its hint and exit code.
+pub(super) fn because<E>(what: String) -> impl FnOnce(E) -> anyhow::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |err| {
+        let message = format!("{what}: {err}");
+        anyhow::Error::new(err).context(message)
+    }
+}
+
 fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open the key {}", path.display()))?;
+        .map_err(because(format!("cannot open the key {}", path.display())))?;
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read the key {}", path.display()))?;
+        .map_err(because(format!("cannot read the key {}", path.display())))?;
     if bytes.len() as u64 > MAX_KEY_FILE {
         bail!(
             "{} is larger than {} KiB: not a PEM key",
@@ -34,8 +46,10 @@ pub(super) fn public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>> {
     paths
         .iter()
         .map(|path| {
-            PublicKey::from_pem(&read_key_file(path)?)
-                .with_context(|| format!("cannot use the public key {}", path.display()))
+            PublicKey::from_pem(&read_key_file(path)?).map_err(because(format!(
+                "cannot use the public key {}",
+                path.display()
+            )))
         })
         .collect()
 }
@@ -54,8 +68,10 @@ pub(super) fn private_key(path: &Path, password_stdin: bool) -> Result<PrivateKe
     } else {
         None
     };
-    PrivateKey::from_pem(&pem, password.as_deref().map(str::as_bytes))
-        .with_context(|| format!("cannot use the private key {}", path.display()))
+    PrivateKey::from_pem(&pem, password.as_deref().map(str::as_bytes)).map_err(because(format!(
+        "cannot use the private key {}",
+        path.display()
+    )))
 }
 
 /// A key's short name for people: its curve and the start of its hint.
@@ -72,10 +88,18 @@ pub(super) fn write_signature(path: &Path, verified: &Verified) -> Result<()> {
     let mut temp = tempfile::Builder::new()
         .prefix(".modeloci-signature-")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot write the signature into {}", dir.display()))?;
-    std::io::Write::write_all(&mut temp, verified.bundle.bytes())?;
-    temp.persist(path)
-        .with_context(|| format!("cannot write the signature to {}", path.display()))?;
+        .map_err(because(format!(
+            "cannot write the signature into {}",
+            dir.display()
+        )))?;
+    std::io::Write::write_all(&mut temp, verified.bundle.bytes()).map_err(because(format!(
+        "cannot write the signature into {}",
+        dir.display()
+    )))?;
+    temp.persist(path).map_err(because(format!(
+        "cannot write the signature to {}",
+        path.display()
+    )))?;
     Ok(())
 }
 
@@ -86,6 +110,21 @@ pub(super) fn print_verified(keys: &[PublicKey], verified: &Verified, how: &str)
         "OK    signature  signed by {}; {files} {} {how}",
         printable(key_name(&keys[verified.key])),
         if files == 1 { "file" } else { "files" }
+    )?;
+    Ok(())
+}
+
+/// The line that says a signature verified the part of a model unpack wrote (with
+/// `--include`): each file written is signed, with its signed digest.
+pub(super) fn print_verified_part(
+    keys: &[PublicKey],
+    verified: &Verified,
+    written: usize,
+) -> Result<()> {
+    let signed = verified.bundle.statement().resources().len();
+    outln!(
+        "OK    signature  signed by {}; {written} of its {signed} files match the files written",
+        printable(key_name(&keys[verified.key])),
     )?;
     Ok(())
 }
@@ -210,10 +249,14 @@ pub(super) fn verify_dir(
     keys: &[PublicKey],
     ctx: &super::Ctx,
 ) -> Result<super::Outcome> {
-    let file = std::fs::File::open(signature)
-        .with_context(|| format!("cannot open the signature {}", signature.display()))?;
-    let bundle = modeloci_sign::Bundle::parse_reader(file, modeloci_sign::MAX_BUNDLE_SIZE)
-        .with_context(|| format!("cannot use the signature {}", signature.display()))?;
+    let file = std::fs::File::open(signature).map_err(because(format!(
+        "cannot open the signature {}",
+        signature.display()
+    )))?;
+    let bundle =
+        modeloci_sign::Bundle::parse_reader(file, modeloci_sign::MAX_BUNDLE_SIZE).map_err(
+            because(format!("cannot use the signature {}", signature.display())),
+        )?;
     let key = bundle.verify(keys)?;
     // The signature file itself, when it lies in the directory, is not a model file.
     let mut ignore: Vec<String> = bundle.statement().ignore_paths().to_vec();

@@ -15,6 +15,9 @@ struct UnpackJson<'a> {
     config: Option<&'a modeloci_spec::OciConfig>,
     bytes: u64,
     files: Vec<FileJson<'a>>,
+    /// With --key: the signature that verified the files written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -74,6 +77,9 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
                     mode: if f.executable { "0755" } else { "0644" },
                 })
                 .collect(),
+            signature: verified
+                .as_ref()
+                .map(|v| super::signing::verified_json(&keys, v)),
         })?;
     } else if ctx.human() {
         let what = if report.layout { "OCI layout" } else { "model" };
@@ -96,8 +102,14 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
             report.files.len(),
             human_size(report.bytes())
         )?;
-        if let Some(verified) = &verified {
-            super::signing::print_verified(&keys, verified, "match the files written")?;
+        match &verified {
+            Some(verified) if !args.include.is_empty() => {
+                super::signing::print_verified_part(&keys, verified, report.files.len())?;
+            }
+            Some(verified) => {
+                super::signing::print_verified(&keys, verified, "match the files written")?;
+            }
+            None => {}
         }
     }
     Ok(Outcome::Success)
