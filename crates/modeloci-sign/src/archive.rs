@@ -115,7 +115,8 @@ pub fn attach_signature(
     let archive = Archive::open_with(path, reference)?;
     let files = archive_files(&archive, options)?;
     check_files(parsed.statement(), &files)?;
-    store(path, &archive, bundle.to_vec(), files.len())
+    let signed = parsed.statement().resources().len();
+    store(path, &archive, bundle.to_vec(), signed)
 }
 
 fn store(path: &Path, archive: &Archive, bundle: Vec<u8>, files: usize) -> Result<Signed> {
