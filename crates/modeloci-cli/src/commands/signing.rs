@@ -79,28 +79,49 @@ pub(super) fn key_name(key: &PublicKey) -> String {
     format!("{} key {}", key.curve(), &key.hint()[..16])
 }
 
+/// Where `--signature-out` will write the verified bundle: a temporary file beside it,
+/// made before any model file is written, so that a place that cannot be written is refused
+/// before anything lands.
+pub(super) struct SignatureOut {
+    path: PathBuf,
+    temp: tempfile::NamedTempFile,
+}
+
+impl SignatureOut {
+    pub(super) fn reserve(path: &Path) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".modeloci-signature-")
+            .tempfile_in(dir)
+            .map_err(because(format!(
+                "cannot write the signature into {}",
+                dir.display()
+            )))?;
+        Ok(Self {
+            path: path.to_owned(),
+            temp,
+        })
+    }
+
+    /// Writes the bundle and renames it into place.
+    pub(super) fn write(mut self, verified: &Verified) -> Result<()> {
+        std::io::Write::write_all(&mut self.temp, verified.bundle.bytes()).map_err(because(
+            format!("cannot write the signature to {}", self.path.display()),
+        ))?;
+        self.temp.persist(&self.path).map_err(because(format!(
+            "cannot write the signature to {}",
+            self.path.display()
+        )))?;
+        Ok(())
+    }
+}
+
 /// Writes the verified bundle where `--signature-out` says, atomically.
 pub(super) fn write_signature(path: &Path, verified: &Verified) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".modeloci-signature-")
-        .tempfile_in(dir)
-        .map_err(because(format!(
-            "cannot write the signature into {}",
-            dir.display()
-        )))?;
-    std::io::Write::write_all(&mut temp, verified.bundle.bytes()).map_err(because(format!(
-        "cannot write the signature into {}",
-        dir.display()
-    )))?;
-    temp.persist(path).map_err(because(format!(
-        "cannot write the signature to {}",
-        path.display()
-    )))?;
-    Ok(())
+    SignatureOut::reserve(path)?.write(verified)
 }
 
 /// The line that says a signature verified.

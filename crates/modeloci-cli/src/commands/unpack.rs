@@ -27,6 +27,29 @@ struct FileJson<'a> {
     mode: &'static str,
 }
 
+/// With --key: the signature one of `keys` verifies, first, so that an unsigned model is
+/// refused before a file is read; and `options` with the check of the files as they are
+/// written, before any lands.
+fn signature_check(
+    args: &UnpackArgs,
+    path: &std::path::Path,
+    keys: &[modeloci_sign::PublicKey],
+    options: UnpackOptions,
+) -> Result<(modeloci_sign::Verified, UnpackOptions)> {
+    if args.layout {
+        bail!(
+            "--key checks the model's files; --layout extracts the layout as it is (verify --key the archive instead)"
+        );
+    }
+    let archive = modeloci_archive::Archive::open_with(path, args.archive.reference.as_deref())?;
+    let verified = modeloci_sign::choose(modeloci_sign::archive_signatures(&archive)?, keys)?;
+    let options = options.with_check(modeloci_sign::unpack_check(
+        verified.bundle.statement().clone(),
+        !args.include.is_empty(),
+    ));
+    Ok((verified, options))
+}
+
 pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
     let path = super::archive_path(&args.archive, "--unpack DIR")?;
     let mut options = UnpackOptions::default()
@@ -41,25 +64,17 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
     let verified = if keys.is_empty() {
         None
     } else {
-        if args.layout {
-            bail!(
-                "--key checks the model's files; --layout extracts the layout as it is (verify --key the archive instead)"
-            );
-        }
-        // The signature first, so that an unsigned model is refused before a file is read;
-        // the files then as they are written, before any lands.
-        let archive =
-            modeloci_archive::Archive::open_with(&path, args.archive.reference.as_deref())?;
-        let verified = modeloci_sign::choose(modeloci_sign::archive_signatures(&archive)?, &keys)?;
-        options = options.with_check(modeloci_sign::unpack_check(
-            verified.bundle.statement().clone(),
-            !args.include.is_empty(),
-        ));
+        let (verified, with_check) = signature_check(args, &path, &keys, options)?;
+        options = with_check;
         Some(verified)
     };
+    let signature_out = match &args.signed.signature_out {
+        Some(out) => Some(super::signing::SignatureOut::reserve(out)?),
+        None => None,
+    };
     let report = ModelUnpackager::with_options(options).extract(&path, &args.output)?;
-    if let (Some(verified), Some(out)) = (&verified, &args.signed.signature_out) {
-        super::signing::write_signature(out, verified)?;
+    if let (Some(verified), Some(out)) = (&verified, signature_out) {
+        out.write(verified)?;
     }
     if ctx.json {
         print_json(&UnpackJson {
