@@ -126,37 +126,58 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         if !signatures.is_empty() || !keys.is_empty() {
             super::signing::print_signatures(&signatures)?;
         }
-        if report.is_ok() {
-            outln!(
-                "Verification: OK (config and {} layers)",
-                report.layers.len()
-            )?;
-        } else if let Some(refused) = &report.refused {
-            outln!("Verification: FAILED ({})", printable(refused))?;
-        } else {
-            let failed_layers = report.layers.iter().filter(|l| !l.status.is_ok()).count();
-            let config_note = if report.config.status.is_ok() {
-                ""
-            } else {
-                ", config failed"
-            };
-            let copies = report.copies.iter().filter(|c| !c.matches).count();
-            let copy_note = if copies == 0 {
-                String::new()
-            } else {
-                format!(", {copies} root copies differ")
-            };
-            outln!(
-                "Verification: FAILED ({failed_layers} of {} layers{config_note}{copy_note})",
-                report.layers.len()
-            )?;
-        }
+        print_verdict(&report, keys.len(), signatures_ok)?;
     }
     Ok(if report.is_ok() && (keys.is_empty() || signatures_ok) {
         Outcome::Success
     } else {
         Outcome::VerificationFailed
     })
+}
+
+/// The last line of inspect: the blobs' verdict and, with `keys` keys given, the signatures'.
+fn print_verdict(
+    report: &modeloci_archive::VerifyReport,
+    keys: usize,
+    signatures_ok: bool,
+) -> std::io::Result<()> {
+    if report.is_ok() && keys > 0 && !signatures_ok {
+        outln!(
+            "Verification: FAILED (config and {} layers OK, but no signature verifies with the {} given)",
+            report.layers.len(),
+            if keys == 1 { "key" } else { "keys" }
+        )?;
+    } else if report.is_ok() {
+        let signed = if keys == 0 {
+            ""
+        } else {
+            "; a signature verified"
+        };
+        outln!(
+            "Verification: OK (config and {} layers{signed})",
+            report.layers.len()
+        )?;
+    } else if let Some(refused) = &report.refused {
+        outln!("Verification: FAILED ({})", printable(refused))?;
+    } else {
+        let failed_layers = report.layers.iter().filter(|l| !l.status.is_ok()).count();
+        let config_note = if report.config.status.is_ok() {
+            ""
+        } else {
+            ", config failed"
+        };
+        let copies = report.copies.iter().filter(|c| !c.matches).count();
+        let copy_note = if copies == 0 {
+            String::new()
+        } else {
+            format!(", {copies} root copies differ")
+        };
+        outln!(
+            "Verification: FAILED ({failed_layers} of {} layers{config_note}{copy_note})",
+            report.layers.len()
+        )?;
+    }
+    Ok(())
 }
 
 /// The model a config describes: modeloci's fields, ModelPack's, or the config's type.

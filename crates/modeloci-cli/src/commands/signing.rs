@@ -79,6 +79,20 @@ pub(super) fn key_name(key: &PublicKey) -> String {
     format!("{} key {}", key.curve(), &key.hint()[..16])
 }
 
+/// Unpack's error, with a signature check's refusal of the files unwrapped: the signing
+/// error itself, so that its message and hint are those `verify --key` gives.
+pub(super) fn check_failure(err: modeloci_archive::Error) -> anyhow::Error {
+    match err {
+        modeloci_archive::Error::CheckFailed { source } => {
+            match source.downcast::<modeloci_sign::Error>() {
+                Ok(signing) => anyhow::Error::new(*signing),
+                Err(source) => modeloci_archive::Error::CheckFailed { source }.into(),
+            }
+        }
+        other => other.into(),
+    }
+}
+
 /// Where `--signature-out` will write the verified bundle: a temporary file beside it,
 /// made before any model file is written, so that a place that cannot be written is refused
 /// before anything lands.

@@ -72,7 +72,9 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
         Some(out) => Some(super::signing::SignatureOut::reserve(out)?),
         None => None,
     };
-    let report = ModelUnpackager::with_options(options).extract(&path, &args.output)?;
+    let report = ModelUnpackager::with_options(options)
+        .extract(&path, &args.output)
+        .map_err(super::signing::check_failure)?;
     if let (Some(verified), Some(out)) = (&verified, signature_out) {
         out.write(verified)?;
     }

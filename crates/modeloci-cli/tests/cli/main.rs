@@ -10,6 +10,7 @@ mod quirks;
 mod races;
 mod registry;
 mod remote;
+mod signing;
 mod terminal;
 mod tls;
 
