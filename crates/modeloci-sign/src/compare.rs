@@ -74,8 +74,9 @@ pub(crate) fn is_ignored<'a>(name: &str, ignore_paths: impl IntoIterator<Item = 
 }
 
 /// The model's files a signature covers: all but those under the paths `model_signing`
-/// ignores (its default git paths, and the statement's `ignore_paths`), unless the
-/// statement lists them, as `model_signing verify` leaves them out of a directory.
+/// ignores (its default git paths, and the statement's `ignore_paths` that are valid names,
+/// as [`crate::hash_dir`] takes them), unless the statement lists them, as
+/// `model_signing verify` leaves them out of a directory.
 fn covered<'a>(
     signed: &Statement,
     signed_names: &BTreeMap<&str, &Digest>,
@@ -85,6 +86,7 @@ fn covered<'a>(
         DEFAULT_IGNORE_PATHS
             .into_iter()
             .chain(signed.ignore_paths().iter().map(String::as_str))
+            .filter(|path| crate::check_name(path).is_ok())
     };
     actual
         .iter()

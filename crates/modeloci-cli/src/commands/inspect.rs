@@ -40,6 +40,8 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             return super::remote::inspect(&reference, &args.registry, ctx);
         }
     };
+    // The keys first: a key that cannot be used is refused before any blob is read.
+    let keys = super::signing::public_keys(&args.keys)?;
     let archive = match super::verify::open(&path, args.archive.reference.as_deref())? {
         Ok(archive) => archive,
         Err(refused) => {
@@ -65,7 +67,6 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         std::thread::available_parallelism().map_or(1, usize::from),
         ctx.progress.handle().as_ref(),
     )?;
-    let keys = super::signing::public_keys(&args.keys)?;
     let recorded: Option<Vec<(String, Digest)>> =
         modeloci_archive::recorded_file_digests(archive.manifest())
             .ok()
