@@ -428,17 +428,32 @@ fn signing_is_reproducible_idempotent_and_skopeo_still_reads_the_model() {
 /// that signature in the archive at `archive`, as a referrer of its model: a signature made
 /// for other content than the archive holds, as only a mistake or an attacker makes one.
 fn attach_signature_of(archive: &Path, signed_for: &Path, key: &Path) {
+    let referrer = signature_of(archive, signed_for, key, "m");
+    attach(archive, &referrer);
+}
+
+/// The referrer of the model of `archive` that [`attach_signature_of`] attaches, the model
+/// named `name` in its statement.
+fn signature_of(
+    archive: &Path,
+    signed_for: &Path,
+    key: &Path,
+    name: &str,
+) -> modeloci_sign::Referrer {
     let key = PrivateKey::from_pem(&std::fs::read(key).unwrap(), None).unwrap();
     let files =
         modeloci_sign::archive_files(&Archive::open(signed_for).unwrap(), &HashOptions::default())
             .unwrap();
-    let bundle = modeloci_sign::sign(&Statement::for_files("m", files).unwrap(), &key);
+    let bundle = modeloci_sign::sign(&Statement::for_files(name, files).unwrap(), &key);
     let subject = Archive::open(archive)
         .unwrap()
         .manifest_descriptor()
         .cloned()
         .unwrap();
-    let referrer = referrer_manifest(&subject, &bundle);
+    referrer_manifest(&subject, &bundle)
+}
+
+fn attach(archive: &Path, referrer: &modeloci_sign::Referrer) {
     attach_referrers(
         archive,
         &[NewReferrer {
@@ -1121,4 +1136,88 @@ fn hostile_signature_files_are_refused_by_sign_and_verify_dir() {
             "exitCode": 1,
         })
     );
+}
+
+#[test]
+fn a_stale_signature_by_the_same_key_does_not_hide_the_good_one() {
+    let dir = workspace();
+    let tmp = dir.path();
+    let k = key(tmp, "key", Curve::P256, KeyFormat::Sec1);
+    pack(tmp, "model", "a.tar", "modeloci", &[]);
+    flip(&tmp.join("model/model.safetensors"), 4000);
+    pack(tmp, "model", "b.tar", "modeloci", &[]);
+    run(tmp, &["sign", "b.tar", "--key", arg(&k.private)]).ok();
+    let [(good, good_bundle)] = <[_; 1]>::try_from(stored_signatures(&tmp.join("b.tar"))).unwrap();
+    // A's signature by the same key, replayed onto B, listed before the good one (referrers
+    // are listed by digest: the statement's model name picks one that sorts first).
+    let stale = (0..)
+        .map(|i| {
+            signature_of(
+                &tmp.join("b.tar"),
+                &tmp.join("a.tar"),
+                &k.private,
+                &format!("m{i}"),
+            )
+        })
+        .find(|r| r.descriptor().digest.to_string() < good)
+        .unwrap();
+    attach(&tmp.join("b.tar"), &stale);
+    let listed: Vec<String> = stored_signatures(&tmp.join("b.tar"))
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(
+        listed,
+        [stale.descriptor().digest.to_string(), good.clone()]
+    );
+
+    let verified = run(tmp, &["--json", "verify", "b.tar", "--key", arg(&k.public)]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    assert_eq!(doc["signature"]["referrer"], good.as_str());
+    run(
+        tmp,
+        &[
+            "unpack",
+            "b.tar",
+            "-o",
+            "out",
+            "--key",
+            arg(&k.public),
+            "--signature-out",
+            "out.sig",
+        ],
+    )
+    .ok();
+    assert_eq!(std::fs::read(tmp.join("out.sig")).unwrap(), good_bundle);
+    let part = run(
+        tmp,
+        &[
+            "--json",
+            "unpack",
+            "b.tar",
+            "-o",
+            "part",
+            "--key",
+            arg(&k.public),
+            "--include",
+            "model.*",
+        ],
+    )
+    .ok();
+    let doc: serde_json::Value = serde_json::from_str(&part).unwrap();
+    assert_eq!(doc["signature"]["referrer"], good.as_str());
+    // inspect says which one fails, and passes: one verifies.
+    let out = run(
+        tmp,
+        &["--json", "inspect", "b.tar", "--key", arg(&k.public)],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let statuses: Vec<&str> = doc["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "verified"]);
 }
