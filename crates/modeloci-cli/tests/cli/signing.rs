@@ -219,6 +219,22 @@ fn model_signing_verifies_what_sign_stores_and_unpack_writes_out() {
                 run(tmp, &verify_dir).ok(),
                 format!("OK    signature  signed by {}; 7 files match out\n", k.name)
             );
+            let doc: serde_json::Value =
+                serde_json::from_str(&run(tmp, &[&["--json"][..], &verify_dir].concat()).ok())
+                    .unwrap();
+            let statement = modeloci_sign::Bundle::parse(&bundle).unwrap();
+            assert_eq!(
+                doc,
+                serde_json::json!({
+                    "ok": true,
+                    "referrer": null,
+                    "keyHint": k.hint,
+                    "curve": if curve == Curve::P256 { "P-256" } else { "P-384" },
+                    "files": 7,
+                    "root": statement.statement().root().to_string(),
+                    "dir": "out",
+                })
+            );
 
             // One changed byte in one unpacked file: both tools refuse, naming it.
             flip(&tmp.join("out/tokenizer.json"), 100);
@@ -400,8 +416,19 @@ fn signing_is_reproducible_idempotent_and_skopeo_still_reads_the_model() {
         "ECDSA here is deterministic"
     );
     // Signing a signed archive again with the same key changes nothing.
-    run(tmp, &["sign", "a.tar", "--key", arg(&k.private)]).ok();
+    let [(referrer, _)] = <[_; 1]>::try_from(stored_signatures(&tmp.join("a.tar"))).unwrap();
+    let again = run(tmp, &["--json", "sign", "a.tar", "--key", arg(&k.private)]).ok();
     assert_eq!(std::fs::read(tmp.join("a.tar")).unwrap(), signed);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&again).unwrap(),
+        serde_json::json!({
+            "archive": "a.tar",
+            "manifestDigest": manifest_digest(&tmp.join("a.tar")),
+            "referrer": referrer,
+            "files": 7,
+            "keyHint": k.hint,
+        })
+    );
     // A second key adds a second signature; either verifies.
     run(tmp, &["sign", "a.tar", "--key", arg(&other.private)]).ok();
     assert_eq!(stored_signatures(&tmp.join("a.tar")).len(), 2);
@@ -1084,6 +1111,25 @@ fn hostile_signature_files_are_refused_by_sign_and_verify_dir() {
         assert!(!sign.stderr.contains('\u{1b}') && !verify.stderr.contains('\u{1b}'));
     }
     assert_eq!(std::fs::read(tmp.join("unsigned.tar")).unwrap(), unsigned);
+
+    // Well formed, but the signature does not verify (its last bits changed).
+    let mut flipped = good.clone();
+    let sig = good["dsseEnvelope"]["signatures"][0]["sig"]
+        .as_str()
+        .unwrap();
+    let mut chars: Vec<char> = sig.chars().collect();
+    let at = chars.iter().rposition(|&c| c != '=').unwrap() - 1;
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    flipped["dsseEnvelope"]["signatures"][0]["sig"] = chars.into_iter().collect::<String>().into();
+    std::fs::write(
+        tmp.join("flipped.sig"),
+        serde_json::to_vec(&flipped).unwrap(),
+    )
+    .unwrap();
+    run(tmp, &["verify", "--dir", "out", "--signature", "flipped.sig", "--key", "key.pub"]).fails(
+        1,
+        "error: the signature does not verify with the key: the signed content was changed, or another key signed it\n",
+    );
 
     // 100 MB: refused having read 32 MiB and a byte, without parsing (a sparse file).
     let big = std::fs::File::create(tmp.join("big.sig")).unwrap();
