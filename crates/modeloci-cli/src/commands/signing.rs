@@ -93,39 +93,44 @@ pub(super) fn check_failure(err: modeloci_archive::Error) -> anyhow::Error {
     }
 }
 
-/// Where `--signature-out` will write the verified bundle: a temporary file beside it,
-/// made before any model file is written, so that a place that cannot be written is refused
-/// before anything lands.
+/// Where `--signature-out` will write the verified bundle: a temporary file beside it, made
+/// before any model file is written when it lies outside the output directory, so that a
+/// place that cannot be written is refused before anything lands (inside, where the
+/// directory must be empty or absent, it is made once the files are there).
 pub(super) struct SignatureOut {
     path: PathBuf,
-    temp: tempfile::NamedTempFile,
+    temp: Option<tempfile::NamedTempFile>,
 }
 
 impl SignatureOut {
-    pub(super) fn reserve(path: &Path) -> Result<Self> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+    pub(super) fn reserve(path: &Path, output: Option<&Path>) -> Result<Self> {
+        let inside = match output {
+            Some(output) => {
+                std::path::absolute(parent(path))?.starts_with(std::path::absolute(output)?)
+            }
+            None => false,
         };
-        let temp = tempfile::Builder::new()
-            .prefix(".modeloci-signature-")
-            .tempfile_in(dir)
-            .map_err(because(format!(
-                "cannot write the signature into {}",
-                dir.display()
-            )))?;
         Ok(Self {
             path: path.to_owned(),
-            temp,
+            temp: if inside {
+                None
+            } else {
+                Some(temp_beside(path)?)
+            },
         })
     }
 
     /// Writes the bundle and renames it into place.
-    pub(super) fn write(mut self, verified: &Verified) -> Result<()> {
-        std::io::Write::write_all(&mut self.temp, verified.bundle.bytes()).map_err(because(
-            format!("cannot write the signature to {}", self.path.display()),
-        ))?;
-        self.temp.persist(&self.path).map_err(because(format!(
+    pub(super) fn write(self, verified: &Verified) -> Result<()> {
+        let mut temp = match self.temp {
+            Some(temp) => temp,
+            None => temp_beside(&self.path)?,
+        };
+        std::io::Write::write_all(&mut temp, verified.bundle.bytes()).map_err(because(format!(
+            "cannot write the signature to {}",
+            self.path.display()
+        )))?;
+        temp.persist(&self.path).map_err(because(format!(
             "cannot write the signature to {}",
             self.path.display()
         )))?;
@@ -133,9 +138,27 @@ impl SignatureOut {
     }
 }
 
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent(path);
+    tempfile::Builder::new()
+        .prefix(".modeloci-signature-")
+        .tempfile_in(dir)
+        .map_err(because(format!(
+            "cannot write the signature into {}",
+            dir.display()
+        )))
+}
+
 /// Writes the verified bundle where `--signature-out` says, atomically.
 pub(super) fn write_signature(path: &Path, verified: &Verified) -> Result<()> {
-    SignatureOut::reserve(path)?.write(verified)
+    SignatureOut::reserve(path, None)?.write(verified)
 }
 
 /// The line that says a signature verified.

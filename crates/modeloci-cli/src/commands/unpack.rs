@@ -84,7 +84,10 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
         Some(verified)
     };
     let signature_out = match &args.signed.signature_out {
-        Some(out) => Some(super::signing::SignatureOut::reserve(out)?),
+        Some(out) => Some(super::signing::SignatureOut::reserve(
+            out,
+            Some(&args.output),
+        )?),
         None => None,
     };
     let report = ModelUnpackager::with_options(options)

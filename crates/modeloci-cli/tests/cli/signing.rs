@@ -575,6 +575,35 @@ fn unpack_with_a_key_refuses_before_anything_lands() {
         "{refused:?}"
     );
     only_entry(&tmp.join("land"), "keep");
+    // Inside the output directory, the signature is written once the files are there, and
+    // the directory checks against it (the signature file is not a model file).
+    run(
+        tmp,
+        &[
+            "unpack",
+            "a.tar",
+            "-o",
+            "inside",
+            "--key",
+            arg(&k.public),
+            "--signature-out",
+            "inside/model.sig",
+        ],
+    )
+    .ok();
+    run(
+        tmp,
+        &[
+            "verify",
+            "--dir",
+            "inside",
+            "--signature",
+            "inside/model.sig",
+            "--key",
+            arg(&k.public),
+        ],
+    )
+    .ok();
 }
 
 #[test]
