@@ -316,9 +316,11 @@ pub(super) fn verify_dir(
             because(format!("cannot use the signature {}", signature.display())),
         )?;
     let key = bundle.verify(keys)?;
-    // The signature file itself, when it lies in the directory, is not a model file.
+    // The signature file itself, when it lies in the directory, is not a model file (both
+    // paths resolved, as `model_signing` resolves them: `..` and symbolic links).
     let mut ignore: Vec<String> = bundle.statement().ignore_paths().to_vec();
-    if let Ok(inside) = std::path::absolute(signature)?.strip_prefix(std::path::absolute(dir)?) {
+    let resolved = |path: &Path| std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
+    if let Ok(inside) = resolved(signature)?.strip_prefix(resolved(dir)?) {
         ignore.push(inside.to_string_lossy().into_owned());
     }
     let threads = std::thread::available_parallelism().map_or(1, usize::from);

@@ -604,6 +604,17 @@ fn unpack_with_a_key_refuses_before_anything_lands() {
         ],
     )
     .ok();
+    // However the two paths are spelt.
+    let within = [
+        "verify",
+        "--dir",
+        "../inside",
+        "--signature",
+        "./model.sig",
+        "--key",
+        "../key.pub",
+    ];
+    Run::of(modeloci(&tmp.join("inside")).args(within), tmp).ok();
 }
 
 #[test]
