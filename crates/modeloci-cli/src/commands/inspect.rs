@@ -67,15 +67,11 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         std::thread::available_parallelism().map_or(1, usize::from),
         ctx.progress.handle().as_ref(),
     )?;
-    let recorded: Option<Vec<(String, Digest)>> =
-        modeloci_archive::recorded_file_digests(archive.manifest())
-            .ok()
-            .flatten()
-            .map(|files| files.into_iter().map(|f| (f.path, f.digest)).collect());
+    let files = model_files(&archive, report.is_ok() && !keys.is_empty(), ctx)?;
     let signatures = super::signing::signature_views(
         modeloci_sign::archive_signatures(&archive)?,
         &keys,
-        recorded.as_deref(),
+        files.as_deref(),
     );
     let signatures_ok = signatures.iter().any(|s| s.status == "verified");
     let manifest = archive.manifest();
@@ -134,6 +130,27 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
     } else {
         Outcome::VerificationFailed
     })
+}
+
+/// The files signatures are checked against: hashed from the layers when `hash` (keys given,
+/// and every blob checked), never taken from the digests the manifest records, which a
+/// rewritten manifest makes say anything; else those recorded digests, when there are.
+fn model_files(
+    archive: &modeloci_archive::Archive,
+    hash: bool,
+    ctx: &Ctx,
+) -> Result<Option<Vec<(String, Digest)>>> {
+    if hash {
+        let options = modeloci_sign::HashOptions {
+            threads: 0,
+            progress: ctx.progress.handle(),
+        };
+        return Ok(Some(modeloci_sign::archive_files(archive, &options)?));
+    }
+    Ok(modeloci_archive::recorded_file_digests(archive.manifest())
+        .ok()
+        .flatten()
+        .map(|files| files.into_iter().map(|f| (f.path, f.digest)).collect()))
 }
 
 /// The last line of inspect: the blobs' verdict and, with `keys` keys given, the signatures'.

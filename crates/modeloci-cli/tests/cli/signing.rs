@@ -1307,3 +1307,126 @@ fn a_stale_signature_by_the_same_key_does_not_hide_the_good_one() {
         .collect();
     assert_eq!(statuses, ["failed", "verified"]);
 }
+
+/// The SHA-256 of the file at `path`, by `openssl dgst`.
+fn sha256_hex(path: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-r"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+/// Stores `bytes` as a blob of the layout at `layout`; its descriptor's digest and size.
+fn put_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
+    let temp = layout.join("blob.tmp");
+    std::fs::write(&temp, bytes).unwrap();
+    let hex = sha256_hex(&temp);
+    std::fs::rename(&temp, layout.join("blobs/sha256").join(&hex)).unwrap();
+    (format!("sha256:{hex}"), bytes.len())
+}
+
+#[test]
+fn inspect_with_a_key_hashes_the_files_and_never_trusts_the_recorded_digests() {
+    let dir = workspace();
+    let tmp = dir.path();
+    let k = key(tmp, "key", Curve::P256, KeyFormat::Sec1);
+    pack(tmp, "model", "a.tar", "modeloci", &[]);
+    let signed_files = modeloci_sign::archive_files(
+        &Archive::open(&tmp.join("a.tar")).unwrap(),
+        &HashOptions::default(),
+    )
+    .unwrap();
+    let weights = signed_files
+        .iter()
+        .find(|(n, _)| n == "model.safetensors")
+        .unwrap()
+        .1
+        .clone();
+    flip(&tmp.join("model/model.safetensors"), 4000);
+    pack(tmp, "model", "b.tar", "modeloci", &[]);
+    // B as a layout directory whose manifest claims A's digest for the changed weights, with
+    // A's signature attached to that manifest: every blob matches its descriptor.
+    let layout = tmp.join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("xf")
+        .arg(tmp.join("b.tar"))
+        .arg("-C")
+        .arg(&layout)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let old = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = layout
+        .join("blobs/sha256")
+        .join(old.strip_prefix("sha256:").unwrap());
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&blob).unwrap()).unwrap();
+    for layer in manifest["layers"].as_array_mut().unwrap() {
+        if layer["annotations"]["org.opencontainers.image.title"] == "model.safetensors" {
+            layer["annotations"]["org.modeloci.file.digest"] = weights.to_string().into();
+        }
+    }
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let (digest, size) = put_blob(&layout, &manifest_bytes);
+    std::fs::write(layout.join("manifest.json"), &manifest_bytes).unwrap();
+    index["manifests"][0]["digest"] = digest.clone().into();
+    index["manifests"][0]["size"] = size.into();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let subject = Archive::open(&layout)
+        .unwrap()
+        .manifest_descriptor()
+        .cloned()
+        .unwrap();
+    let bundle = modeloci_sign::sign(
+        &Statement::for_files("m", signed_files).unwrap(),
+        &PrivateKey::from_pem(&std::fs::read(&k.private).unwrap(), None).unwrap(),
+    );
+    let referrer = referrer_manifest(&subject, &bundle);
+    for (_, bytes) in &referrer.blobs {
+        put_blob(&layout, bytes);
+    }
+    put_blob(&layout, &referrer.manifest_bytes);
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::to_value(referrer.descriptor()).unwrap());
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+
+    let plain = run(tmp, &["--json", "inspect", "layout"]);
+    let doc: serde_json::Value = serde_json::from_str(&plain.stdout).unwrap();
+    assert_eq!(
+        (plain.code, &doc["ok"]),
+        (0, &serde_json::json!(true)),
+        "{plain:?}"
+    );
+    let out = run(
+        tmp,
+        &["--json", "inspect", "layout", "--key", arg(&k.public)],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["signatures"][0]["status"], "failed");
+    assert_eq!(
+        doc["signatures"][0]["problem"],
+        "the model's files differ from the signed ones: 1 changed (model.safetensors)"
+    );
+    run(tmp, &["verify", "layout", "--key", arg(&k.public)]).fails(
+        1,
+        &format!(
+            "error: the model's files differ from the signed ones: 1 changed (model.safetensors)\n{HINT_FILES_DIFFER}"
+        ),
+    );
+}
