@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::key::{PrivateKey, PublicKey};
 use crate::referrer::{Referrer, bundle_layer, is_signature, referrer_manifest};
 use crate::statement::Statement;
-use crate::stored::{StoredSignature, Verified, check_files, choose};
+use crate::stored::{StoredSignature, Verified, check_files, choose_all, matching};
 
 /// What signing (or attaching a signature to) a model produced.
 #[derive(Debug)]
@@ -115,7 +115,8 @@ pub fn attach_signature(
     let archive = Archive::open_with(path, reference)?;
     let files = archive_files(&archive, options)?;
     check_files(parsed.statement(), &files)?;
-    store(path, &archive, bundle.to_vec(), files.len())
+    let signed = parsed.statement().resources().len();
+    store(path, &archive, bundle.to_vec(), signed)
 }
 
 fn store(path: &Path, archive: &Archive, bundle: Vec<u8>, files: usize) -> Result<Signed> {
@@ -170,7 +171,8 @@ pub fn archive_signatures(archive: &Archive) -> Result<Vec<StoredSignature>> {
 }
 
 /// Checks that one of `keys` signed the archive's model and that the signed files are
-/// exactly the archive's, hashed from its layers.
+/// exactly the archive's, hashed from its layers (when several signatures verify, one of
+/// them must match).
 ///
 /// # Errors
 ///
@@ -181,8 +183,7 @@ pub fn verify_archive(
     keys: &[PublicKey],
     options: &HashOptions,
 ) -> Result<Verified> {
-    let verified = choose(archive_signatures(archive)?, keys)?;
+    let verified = choose_all(archive_signatures(archive)?, keys)?;
     let files = archive_files(archive, options)?;
-    check_files(verified.bundle.statement(), &files)?;
-    Ok(verified)
+    matching(verified, &files, false)
 }

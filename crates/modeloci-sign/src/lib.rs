@@ -66,5 +66,8 @@ pub use statement::{
     DEFAULT_IGNORE_PATHS, LEGACY_PREDICATE_TYPE, PREDICATE_TYPE, Resource, STATEMENT_TYPE,
     Statement, check_name, root_digest, sort_key,
 };
-pub use stored::{StoredSignature, Verified, check_files, choose, unpack_check};
+pub use stored::{
+    StoredSignature, Verified, check_files, choose, choose_all, matching, unpack_check,
+    unpack_check_any,
+};
 pub use walk::hash_dir;

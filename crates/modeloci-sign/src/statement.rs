@@ -42,7 +42,8 @@ impl Statement {
     /// The statement for a model's files, in any order: checks every name (see
     /// [`check_name`]) and that each is listed once, sorts them as `model_signing` does
     /// ([`sort_key`]) and computes the root digest. `model_name` is informational (the
-    /// verifier never compares it).
+    /// verifier never compares it). Files under [`DEFAULT_IGNORE_PATHS`] are left out, as
+    /// `model_signing` leaves them out of a directory it signs or verifies.
     ///
     /// # Errors
     ///
@@ -54,6 +55,9 @@ impl Statement {
     ) -> Result<Self> {
         let mut resources = Vec::new();
         for (name, digest) in files {
+            if crate::compare::is_ignored(&name, DEFAULT_IGNORE_PATHS) {
+                continue;
+            }
             check_name(&name)?;
             check_sha256(&digest)?;
             resources.push(Resource { name, digest });

@@ -70,13 +70,13 @@ pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
         outln!("  manifest {}", report.manifest_digest)?;
         let dropped = report.dropped_referrers.len();
         if dropped > 0 {
-            let what = if dropped == 1 {
-                "signature"
+            let (what, it) = if dropped == 1 {
+                ("signature", "it")
             } else {
-                "signatures"
+                ("signatures", "they")
             };
             outln!(
-                "  dropped {dropped} {what}: they covered the old files (sign the archive again)"
+                "  dropped {dropped} {what}: {it} covered the old files (sign the archive again)"
             )?;
         }
     }

@@ -40,6 +40,8 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             return super::remote::inspect(&reference, &args.registry, &args.keys, ctx);
         }
     };
+    // The keys first: a key that cannot be used is refused before any blob is read.
+    let keys = super::signing::public_keys(&args.keys)?;
     let archive = match super::verify::open(&path, args.archive.reference.as_deref())? {
         Ok(archive) => archive,
         Err(refused) => {
@@ -65,16 +67,11 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         std::thread::available_parallelism().map_or(1, usize::from),
         ctx.progress.handle().as_ref(),
     )?;
-    let keys = super::signing::public_keys(&args.keys)?;
-    let recorded: Option<Vec<(String, Digest)>> =
-        modeloci_archive::recorded_file_digests(archive.manifest())
-            .ok()
-            .flatten()
-            .map(|files| files.into_iter().map(|f| (f.path, f.digest)).collect());
+    let files = model_files(&archive, report.is_ok() && !keys.is_empty(), ctx)?;
     let signatures = super::signing::signature_views(
         modeloci_sign::archive_signatures(&archive)?,
         &keys,
-        recorded.as_deref(),
+        files.as_deref(),
     );
     let signatures_ok = signatures.iter().any(|s| s.status == "verified");
     let manifest = archive.manifest();
@@ -126,37 +123,79 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
         if !signatures.is_empty() || !keys.is_empty() {
             super::signing::print_signatures(&signatures)?;
         }
-        if report.is_ok() {
-            outln!(
-                "Verification: OK (config and {} layers)",
-                report.layers.len()
-            )?;
-        } else if let Some(refused) = &report.refused {
-            outln!("Verification: FAILED ({})", printable(refused))?;
-        } else {
-            let failed_layers = report.layers.iter().filter(|l| !l.status.is_ok()).count();
-            let config_note = if report.config.status.is_ok() {
-                ""
-            } else {
-                ", config failed"
-            };
-            let copies = report.copies.iter().filter(|c| !c.matches).count();
-            let copy_note = if copies == 0 {
-                String::new()
-            } else {
-                format!(", {copies} root copies differ")
-            };
-            outln!(
-                "Verification: FAILED ({failed_layers} of {} layers{config_note}{copy_note})",
-                report.layers.len()
-            )?;
-        }
+        print_verdict(&report, keys.len(), signatures_ok)?;
     }
     Ok(if report.is_ok() && (keys.is_empty() || signatures_ok) {
         Outcome::Success
     } else {
         Outcome::VerificationFailed
     })
+}
+
+/// The files signatures are checked against: hashed from the layers when `hash` (keys given,
+/// and every blob checked), never taken from the digests the manifest records, which a
+/// rewritten manifest makes say anything; else those recorded digests, when there are.
+fn model_files(
+    archive: &modeloci_archive::Archive,
+    hash: bool,
+    ctx: &Ctx,
+) -> Result<Option<Vec<(String, Digest)>>> {
+    if hash {
+        let options = modeloci_sign::HashOptions {
+            threads: 0,
+            progress: ctx.progress.handle(),
+        };
+        return Ok(Some(modeloci_sign::archive_files(archive, &options)?));
+    }
+    Ok(modeloci_archive::recorded_file_digests(archive.manifest())
+        .ok()
+        .flatten()
+        .map(|files| files.into_iter().map(|f| (f.path, f.digest)).collect()))
+}
+
+/// The last line of inspect: the blobs' verdict and, with `keys` keys given, the signatures'.
+fn print_verdict(
+    report: &modeloci_archive::VerifyReport,
+    keys: usize,
+    signatures_ok: bool,
+) -> std::io::Result<()> {
+    if report.is_ok() && keys > 0 && !signatures_ok {
+        outln!(
+            "Verification: FAILED (config and {} layers OK, but no signature verifies with the {} given)",
+            report.layers.len(),
+            if keys == 1 { "key" } else { "keys" }
+        )?;
+    } else if report.is_ok() {
+        let signed = if keys == 0 {
+            ""
+        } else {
+            "; a signature verified"
+        };
+        outln!(
+            "Verification: OK (config and {} layers{signed})",
+            report.layers.len()
+        )?;
+    } else if let Some(refused) = &report.refused {
+        outln!("Verification: FAILED ({})", printable(refused))?;
+    } else {
+        let failed_layers = report.layers.iter().filter(|l| !l.status.is_ok()).count();
+        let config_note = if report.config.status.is_ok() {
+            ""
+        } else {
+            ", config failed"
+        };
+        let copies = report.copies.iter().filter(|c| !c.matches).count();
+        let copy_note = if copies == 0 {
+            String::new()
+        } else {
+            format!(", {copies} root copies differ")
+        };
+        outln!(
+            "Verification: FAILED ({failed_layers} of {} layers{config_note}{copy_note})",
+            report.layers.len()
+        )?;
+    }
+    Ok(())
 }
 
 /// The model a config describes: modeloci's fields, ModelPack's, or the config's type.

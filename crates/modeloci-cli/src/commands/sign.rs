@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use modeloci_registry::Reference;
 use modeloci_sign::{Bundle, HashOptions, MAX_BUNDLE_SIZE, Signed};
 use serde::Serialize;
 
-use super::signing::{key_name, private_key};
+use super::signing::{because, key_name, private_key};
 use super::{Ctx, Operand, Outcome};
 use crate::cli::SignArgs;
 use crate::output::{outln, print_json, printable};
@@ -28,10 +28,14 @@ struct SignJson<'a> {
 
 /// The signature `--signature` names, read capped and parsed.
 fn given_bundle(path: &Path) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open the signature {}", path.display()))?;
-    let bundle = Bundle::parse_reader(file, MAX_BUNDLE_SIZE)
-        .with_context(|| format!("cannot use the signature {}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(because(format!(
+        "cannot open the signature {}",
+        path.display()
+    )))?;
+    let bundle = Bundle::parse_reader(file, MAX_BUNDLE_SIZE).map_err(because(format!(
+        "cannot use the signature {}",
+        path.display()
+    )))?;
     Ok(bundle.bytes().to_vec())
 }
 

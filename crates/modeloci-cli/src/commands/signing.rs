@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use modeloci_sign::{PrivateKey, PublicKey, Verified};
 
 use crate::output::{outln, printable};
@@ -12,13 +12,25 @@ use crate::output::{outln, printable};
 /// The largest key file read: a PEM key is well under a kilobyte.
 const MAX_KEY_FILE: u64 = 64 << 10;
 
+/// Wraps `err` as `what: err`. The message carries the cause (the command prints the
+/// outermost message only), and the error stays underneath for its hint and exit code.
+pub(super) fn because<E>(what: String) -> impl FnOnce(E) -> anyhow::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |err| {
+        let message = format!("{what}: {err}");
+        anyhow::Error::new(err).context(message)
+    }
+}
+
 fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open the key {}", path.display()))?;
+        .map_err(because(format!("cannot open the key {}", path.display())))?;
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read the key {}", path.display()))?;
+        .map_err(because(format!("cannot read the key {}", path.display())))?;
     if bytes.len() as u64 > MAX_KEY_FILE {
         bail!(
             "{} is larger than {} KiB: not a PEM key",
@@ -34,8 +46,10 @@ pub(super) fn public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>> {
     paths
         .iter()
         .map(|path| {
-            PublicKey::from_pem(&read_key_file(path)?)
-                .with_context(|| format!("cannot use the public key {}", path.display()))
+            PublicKey::from_pem(&read_key_file(path)?).map_err(because(format!(
+                "cannot use the public key {}",
+                path.display()
+            )))
         })
         .collect()
 }
@@ -54,8 +68,10 @@ pub(super) fn private_key(path: &Path, password_stdin: bool) -> Result<PrivateKe
     } else {
         None
     };
-    PrivateKey::from_pem(&pem, password.as_deref().map(str::as_bytes))
-        .with_context(|| format!("cannot use the private key {}", path.display()))
+    PrivateKey::from_pem(&pem, password.as_deref().map(str::as_bytes)).map_err(because(format!(
+        "cannot use the private key {}",
+        path.display()
+    )))
 }
 
 /// A key's short name for people: its curve and the start of its hint.
@@ -63,20 +79,86 @@ pub(super) fn key_name(key: &PublicKey) -> String {
     format!("{} key {}", key.curve(), &key.hint()[..16])
 }
 
-/// Writes the verified bundle where `--signature-out` says, atomically.
-pub(super) fn write_signature(path: &Path, verified: &Verified) -> Result<()> {
-    let dir = match path.parent() {
+/// Unpack's error, with a signature check's refusal of the files unwrapped: the signing
+/// error itself, so that its message and hint are those `verify --key` gives.
+pub(super) fn check_failure(err: modeloci_archive::Error) -> anyhow::Error {
+    match err {
+        modeloci_archive::Error::CheckFailed { source } => {
+            match source.downcast::<modeloci_sign::Error>() {
+                Ok(signing) => anyhow::Error::new(*signing),
+                Err(source) => modeloci_archive::Error::CheckFailed { source }.into(),
+            }
+        }
+        other => other.into(),
+    }
+}
+
+/// Where `--signature-out` will write the verified bundle: a temporary file beside it, made
+/// before any model file is written when it lies outside the output directory, so that a
+/// place that cannot be written is refused before anything lands (inside, where the
+/// directory must be empty or absent, it is made once the files are there).
+pub(super) struct SignatureOut {
+    path: PathBuf,
+    temp: Option<tempfile::NamedTempFile>,
+}
+
+impl SignatureOut {
+    pub(super) fn reserve(path: &Path, output: Option<&Path>) -> Result<Self> {
+        let inside = match output {
+            Some(output) => {
+                std::path::absolute(parent(path))?.starts_with(std::path::absolute(output)?)
+            }
+            None => false,
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            temp: if inside {
+                None
+            } else {
+                Some(temp_beside(path)?)
+            },
+        })
+    }
+
+    /// Writes the bundle and renames it into place.
+    pub(super) fn write(self, verified: &Verified) -> Result<()> {
+        let mut temp = match self.temp {
+            Some(temp) => temp,
+            None => temp_beside(&self.path)?,
+        };
+        std::io::Write::write_all(&mut temp, verified.bundle.bytes()).map_err(because(format!(
+            "cannot write the signature to {}",
+            self.path.display()
+        )))?;
+        temp.persist(&self.path).map_err(because(format!(
+            "cannot write the signature to {}",
+            self.path.display()
+        )))?;
+        Ok(())
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
+    }
+}
+
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent(path);
+    tempfile::Builder::new()
         .prefix(".modeloci-signature-")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot write the signature into {}", dir.display()))?;
-    std::io::Write::write_all(&mut temp, verified.bundle.bytes())?;
-    temp.persist(path)
-        .with_context(|| format!("cannot write the signature to {}", path.display()))?;
-    Ok(())
+        .map_err(because(format!(
+            "cannot write the signature into {}",
+            dir.display()
+        )))
+}
+
+/// Writes the verified bundle where `--signature-out` says, atomically.
+pub(super) fn write_signature(path: &Path, verified: &Verified) -> Result<()> {
+    SignatureOut::reserve(path, None)?.write(verified)
 }
 
 /// The line that says a signature verified.
@@ -86,6 +168,21 @@ pub(super) fn print_verified(keys: &[PublicKey], verified: &Verified, how: &str)
         "OK    signature  signed by {}; {files} {} {how}",
         printable(key_name(&keys[verified.key])),
         if files == 1 { "file" } else { "files" }
+    )?;
+    Ok(())
+}
+
+/// The line that says a signature verified the part of a model unpack wrote (with
+/// `--include`): each file written is signed, with its signed digest.
+pub(super) fn print_verified_part(
+    keys: &[PublicKey],
+    verified: &Verified,
+    written: usize,
+) -> Result<()> {
+    let signed = verified.bundle.statement().resources().len();
+    outln!(
+        "OK    signature  signed by {}; {written} of its {signed} files match the files written",
+        printable(key_name(&keys[verified.key])),
     )?;
     Ok(())
 }
@@ -210,14 +307,20 @@ pub(super) fn verify_dir(
     keys: &[PublicKey],
     ctx: &super::Ctx,
 ) -> Result<super::Outcome> {
-    let file = std::fs::File::open(signature)
-        .with_context(|| format!("cannot open the signature {}", signature.display()))?;
-    let bundle = modeloci_sign::Bundle::parse_reader(file, modeloci_sign::MAX_BUNDLE_SIZE)
-        .with_context(|| format!("cannot use the signature {}", signature.display()))?;
+    let file = std::fs::File::open(signature).map_err(because(format!(
+        "cannot open the signature {}",
+        signature.display()
+    )))?;
+    let bundle =
+        modeloci_sign::Bundle::parse_reader(file, modeloci_sign::MAX_BUNDLE_SIZE).map_err(
+            because(format!("cannot use the signature {}", signature.display())),
+        )?;
     let key = bundle.verify(keys)?;
-    // The signature file itself, when it lies in the directory, is not a model file.
+    // The signature file itself, when it lies in the directory, is not a model file (both
+    // paths resolved, as `model_signing` resolves them: `..` and symbolic links).
     let mut ignore: Vec<String> = bundle.statement().ignore_paths().to_vec();
-    if let Ok(inside) = std::path::absolute(signature)?.strip_prefix(std::path::absolute(dir)?) {
+    let resolved = |path: &Path| std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
+    if let Ok(inside) = resolved(signature)?.strip_prefix(resolved(dir)?) {
         ignore.push(inside.to_string_lossy().into_owned());
     }
     let threads = std::thread::available_parallelism().map_or(1, usize::from);

@@ -11,6 +11,7 @@ mod races;
 mod registry;
 mod remote;
 mod signing_registry;
+mod signing;
 mod terminal;
 mod tls;
 
