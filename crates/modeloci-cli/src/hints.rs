@@ -83,8 +83,11 @@ fn signing(err: &SignError) -> Option<&'static str> {
         SignError::NoRecordedDigests { .. } => {
             "pull it with --output, sign the archive, and push it: its files are then hashed from the layers"
         }
-        SignError::PasswordNeeded | SignError::WrongPassword => {
+        SignError::PasswordNeeded => {
             "give the key's password on standard input with --key-password-stdin"
+        }
+        SignError::WrongPassword => {
+            "check the password given on standard input (a line break at its end is not part of it)"
         }
         SignError::PrivateKeyNotPublic => {
             "verify with the public key: `openssl ec -in KEY.pem -pubout`"

@@ -111,7 +111,13 @@ pub fn attach_remote_signature(
     let model = RemoteModel::resolve(client, reference)?;
     let files = model.recorded_files()?;
     check_files(parsed.statement(), &files)?;
-    push_signature(client, reference, &model, bundle.to_vec(), files.len())
+    push_signature(
+        client,
+        reference,
+        &model,
+        bundle.to_vec(),
+        parsed.statement().resources().len(),
+    )
 }
 
 fn push_signature(

@@ -313,9 +313,14 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         options = checked;
         Some(verified)
     };
-    let report = modeloci_registry::pull(&client, &reference, &target, &options)?;
-    if let (Some(verified), Some(out)) = (&verified, &args.signed.signature_out) {
-        super::signing::write_signature(out, verified)?;
+    let signature_out = match &args.signed.signature_out {
+        Some(out) => Some(super::signing::SignatureOut::reserve(out, args.unpack.as_deref())?),
+        None => None,
+    };
+    let report = modeloci_registry::pull(&client, &reference, &target, &options)
+        .map_err(pull_failure)?;
+    if let (Some(verified), Some(out)) = (&verified, signature_out) {
+        out.write(verified)?;
     }
     let (path, unpacked) = match &target {
         PullTarget::Archive(p) => (p.as_path(), false),
@@ -378,6 +383,21 @@ fn pull_summary(
         human_size(report.bytes_downloaded)
     )?;
     Ok(())
+}
+
+/// A pull's error, with a signature check's refusal of the files unwrapped: the signing
+/// error itself, so that its message and hint are those `verify --key` gives.
+fn pull_failure(err: modeloci_registry::Error) -> anyhow::Error {
+    match err {
+        modeloci_registry::Error::Archive(e @ modeloci_archive::Error::CheckFailed { .. }) => {
+            super::signing::check_failure(e)
+        }
+        modeloci_registry::Error::Check(source) => match source.downcast::<modeloci_sign::Error>() {
+            Ok(signing) => anyhow::Error::new(*signing),
+            Err(source) => modeloci_registry::Error::Check(source).into(),
+        },
+        other => other.into(),
+    }
 }
 
 /// Before a pull with `--key`: the signature in the registry, checked against the manifest's

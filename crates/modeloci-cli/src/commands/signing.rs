@@ -156,11 +156,6 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
         )))
 }
 
-/// Writes the verified bundle where `--signature-out` says, atomically.
-pub(super) fn write_signature(path: &Path, verified: &Verified) -> Result<()> {
-    SignatureOut::reserve(path, None)?.write(verified)
-}
-
 /// The line that says a signature verified.
 pub(super) fn print_verified(keys: &[PublicKey], verified: &Verified, how: &str) -> Result<()> {
     let files = verified.bundle.statement().resources().len();
