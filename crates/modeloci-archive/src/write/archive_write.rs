@@ -196,6 +196,12 @@ impl ArchiveWriter {
         DigestWriter::new(BlobData(self))
     }
 
+    /// Where the content of the blob begun last goes, unhashed: for bytes already checked
+    /// against their digest on the way in (a copy through a verifying reader).
+    pub(crate) fn blob_data(&mut self) -> BlobData<'_> {
+        BlobData(self)
+    }
+
     /// Completes the blob begun last, `measured` being what its [`Self::blob_writer`] saw.
     /// A blob the archive already holds is removed again, so every blob appears once.
     pub(crate) fn finish_blob(&mut self, slot: BlobSlot, measured: &Measured) -> io::Result<()> {

@@ -45,7 +45,8 @@ impl Assembler {
         &mut self.writer
     }
 
-    /// Copies a blob from another archive, verifying it on the way.
+    /// Copies a blob from another archive, verifying it on the way. The verifying reader
+    /// fails at the end unless the bytes are the descriptor's, so they are hashed once.
     pub(crate) fn copy_blob(
         &mut self,
         archive: &Archive,
@@ -56,7 +57,7 @@ impl Assembler {
         let mut source = Counting::new(archive.verified_blob(descriptor, what)?, progress);
         let out = Error::io(&self.path);
         let slot = self.writer.begin_blob().map_err(out)?;
-        let mut blob = self.writer.blob_writer();
+        let mut blob = self.writer.blob_data();
         io::copy(&mut source, &mut blob).map_err(|e| {
             match modeloci_digest::Error::from_io(&e) {
                 Some(_) => blob_error(e, what, &descriptor.digest, archive.path()),
@@ -66,7 +67,7 @@ impl Assembler {
                 },
             }
         })?;
-        let (_, measured) = blob.finish();
+        let measured = Measured::new(descriptor.digest.clone(), descriptor.size);
         self.writer
             .finish_blob(slot, &measured)
             .map_err(Error::io(&self.path))

@@ -314,11 +314,14 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         Some(verified)
     };
     let signature_out = match &args.signed.signature_out {
-        Some(out) => Some(super::signing::SignatureOut::reserve(out, args.unpack.as_deref())?),
+        Some(out) => Some(super::signing::SignatureOut::reserve(
+            out,
+            args.unpack.as_deref(),
+        )?),
         None => None,
     };
-    let report = modeloci_registry::pull(&client, &reference, &target, &options)
-        .map_err(pull_failure)?;
+    let report =
+        modeloci_registry::pull(&client, &reference, &target, &options).map_err(pull_failure)?;
     if let (Some(verified), Some(out)) = (&verified, signature_out) {
         out.write(verified)?;
     }
@@ -392,10 +395,12 @@ fn pull_failure(err: modeloci_registry::Error) -> anyhow::Error {
         modeloci_registry::Error::Archive(e @ modeloci_archive::Error::CheckFailed { .. }) => {
             super::signing::check_failure(e)
         }
-        modeloci_registry::Error::Check(source) => match source.downcast::<modeloci_sign::Error>() {
-            Ok(signing) => anyhow::Error::new(*signing),
-            Err(source) => modeloci_registry::Error::Check(source).into(),
-        },
+        modeloci_registry::Error::Check(source) => {
+            match source.downcast::<modeloci_sign::Error>() {
+                Ok(signing) => anyhow::Error::new(*signing),
+                Err(source) => modeloci_registry::Error::Check(source).into(),
+            }
+        }
         other => other.into(),
     }
 }

@@ -10,8 +10,8 @@ mod quirks;
 mod races;
 mod registry;
 mod remote;
-mod signing_registry;
 mod signing;
+mod signing_registry;
 mod terminal;
 mod tls;
 
