@@ -946,7 +946,7 @@ fn encrypted_keys_are_read_with_their_password_from_stdin_and_never_echoed() {
     check(run_stdin(tmp, &sign, "not-the-password\n")).fails(
         2,
         "error: cannot use the private key enc.pem: the private key could not be decrypted: wrong password, or a damaged key\n\
-         hint: give the key's password on standard input with --key-password-stdin\n",
+         hint: check the password given on standard input (a line break at its end is not part of it)\n",
     );
     check(run_stdin(tmp, &sign, "")).fails(2, "error: no password on standard input\n");
 
