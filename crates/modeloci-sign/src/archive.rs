@@ -176,7 +176,7 @@ pub fn archive_signatures(archive: &Archive) -> Result<Vec<StoredSignature>> {
 ///
 /// # Errors
 ///
-/// [`Error::Unsigned`], the signatures' errors ([`choose`]), [`Error::FilesDiffer`], and
+/// [`Error::Unsigned`], the signatures' errors ([`crate::choose`]), [`Error::FilesDiffer`], and
 /// those of reading the archive.
 pub fn verify_archive(
     archive: &Archive,
