@@ -537,3 +537,60 @@ fn a_referrer_over_the_document_cap_is_refused_before_it_is_read() {
     assert_eq!(err.to_string(), expected);
     assert!(!out.exists());
 }
+
+#[test]
+fn attaching_for_files_hashes_every_layer_once_and_refuses_a_corrupt_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = packed(dir.path(), "a.tar", Format::Modeloci);
+    let unsigned = std::fs::read(&path).unwrap();
+    // The files `make` sees are the model's, hashed from the layers; what it returns is
+    // attached as `attach_referrers` would, to the same bytes.
+    let mut seen = Vec::new();
+    modeloci_archive::attach_referrers_for_files(
+        &path,
+        &ModelUnpackager::new(),
+        |archive, files| {
+            seen = sorted(files);
+            Ok(vec![fake_referrer(archive, b"bundle")])
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, sorted(expected_digests()));
+    let once = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &unsigned).unwrap();
+    signed(&path, b"bundle");
+    assert_eq!(std::fs::read(&path).unwrap(), once);
+
+    // A refusal by `make` and a corrupt layer each leave the archive as it was.
+    std::fs::write(&path, &unsigned).unwrap();
+    let err =
+        modeloci_archive::attach_referrers_for_files(&path, &ModelUnpackager::new(), |_, _| {
+            Err("no signature today".into())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::CheckFailed { source } if source.to_string() == "no signature today"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), unsigned);
+    // Flip a byte in the middle of the first layer's blob (its entry's data follows the
+    // header that names it).
+    let mut corrupt = unsigned.clone();
+    let first_layer = Archive::open(&path).unwrap().manifest().layers[0].clone();
+    let name = first_layer.digest.hex().to_owned();
+    let header = corrupt
+        .windows(name.len())
+        .position(|w| w == name.as_bytes())
+        .unwrap();
+    let data = (header / 512 + 1) * 512;
+    corrupt[data + first_layer.size as usize / 2] ^= 0x40;
+    std::fs::write(&path, &corrupt).unwrap();
+    let err =
+        modeloci_archive::attach_referrers_for_files(&path, &ModelUnpackager::new(), |_, _| {
+            panic!("make must not run on a corrupt archive")
+        })
+        .unwrap_err();
+    assert!(err.is_verification_failure(), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), corrupt);
+    only_entry(dir.path(), "a.tar");
+}

@@ -101,6 +101,7 @@ pub use write::assemble::{RepackReport, repack, repack_with_progress};
 pub use write::index::{DEFAULT_TAG, index_json, ref_name};
 pub use write::pack::{ModelPackager, PackReport};
 pub use write::referrers::{
-    MAX_REFERRER_BLOB_SIZE, NewReferrer, ReferrersReport, attach_referrers, remove_referrers,
+    MAX_REFERRER_BLOB_SIZE, NewReferrer, ReferrersReport, attach_referrers,
+    attach_referrers_for_files, remove_referrers,
 };
 pub use write::walk::IGNORE_FILE;

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use modeloci_archive::{
     Archive, ModelUnpackager, NewReferrer, ProgressHandle, UnpackOptions, attach_referrers,
+    attach_referrers_for_files,
 };
 use modeloci_spec::{Descriptor, Digest, MediaType};
 
@@ -44,11 +45,7 @@ pub struct HashOptions {
 ///
 /// Those of reading the archive, as unpack meets them.
 pub fn archive_files(archive: &Archive, options: &HashOptions) -> Result<Vec<(String, Digest)>> {
-    let mut unpack = UnpackOptions::default().with_progress(options.progress.clone());
-    if options.threads > 0 {
-        unpack = unpack.with_threads(options.threads);
-    }
-    let files = ModelUnpackager::with_options(unpack).file_digests(archive)?;
+    let files = unpacker(options).file_digests(archive)?;
     Ok(files.into_iter().map(|f| (f.path, f.digest)).collect())
 }
 
@@ -86,15 +83,66 @@ pub fn sign_archive(
     key: &PrivateKey,
     options: &HashOptions,
 ) -> Result<Signed> {
-    let archive = Archive::open_with(path, reference)?;
-    let files = archive_files(&archive, options)?;
+    if reference.is_some() {
+        // The rewrite opens the archive's one model; a chosen one is signed in two passes.
+        let archive = Archive::open_with(path, reference)?;
+        let statement = statement_of(&archive, archive_files(&archive, options)?)?;
+        let bundle = sign(&statement, key);
+        return store(path, &archive, bundle, statement.resources().len());
+    }
+    // One read (the files hashed, every layer checked, under the archive's lock), then one
+    // write with the signature.
+    let mut signed = None;
+    let report = attach_referrers_for_files(path, &unpacker(options), |archive, files| {
+        let files = files.into_iter().map(|f| (f.path, f.digest)).collect();
+        let statement = statement_of(archive, files)?;
+        let bundle = sign(&statement, key);
+        let referrer = referrer_manifest(&subject(archive), &bundle);
+        let new = new_referrer(&referrer);
+        signed = Some((
+            referrer.descriptor().digest,
+            bundle,
+            statement.resources().len(),
+        ));
+        Ok(vec![new])
+    })
+    .map_err(unwrap_check)?;
+    let (referrer, bundle, files) = signed.expect("the referrer was made");
+    Ok(Signed {
+        manifest_digest: report.manifest_digest,
+        referrer,
+        bundle,
+        files,
+    })
+}
+
+/// The statement of the archive's files.
+fn statement_of(archive: &Archive, files: Vec<(String, Digest)>) -> Result<Statement> {
     let name = model_name(
         archive.config().ok().map(|c| c.model_name),
         archive.manifest().title(),
     );
-    let statement = Statement::for_files(&name, files)?;
-    let bundle = sign(&statement, key);
-    store(path, &archive, bundle, statement.resources().len())
+    Statement::for_files(&name, files)
+}
+
+/// The unpacker that hashes the archive's files.
+fn unpacker(options: &HashOptions) -> ModelUnpackager {
+    let mut unpack = UnpackOptions::default().with_progress(options.progress.clone());
+    if options.threads > 0 {
+        unpack = unpack.with_threads(options.threads);
+    }
+    ModelUnpackager::with_options(unpack)
+}
+
+/// A signing error the archive's rewrite carried back, as it was.
+fn unwrap_check(err: modeloci_archive::Error) -> Error {
+    match err {
+        modeloci_archive::Error::CheckFailed { source } => match source.downcast::<Error>() {
+            Ok(signing) => *signing,
+            Err(source) => modeloci_archive::Error::CheckFailed { source }.into(),
+        },
+        other => other.into(),
+    }
 }
 
 /// Attaches a signature made elsewhere (by `model_signing sign key` on the model's

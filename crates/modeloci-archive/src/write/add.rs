@@ -334,7 +334,13 @@ fn insert_position(layers: &[Descriptor], rel: &str) -> usize {
 /// Copies an existing layer's blob into the rewritten archive, verifying it on the way.
 fn copy_layer(assembler: &mut Assembler, archive: &Archive, layer: &Descriptor) -> Result<()> {
     let what = format!("layer {}", layer.title().unwrap_or("?"));
-    assembler.copy_blob(archive, layer, &what, None)
+    assembler.copy_blob(
+        archive,
+        layer,
+        &what,
+        crate::write::assemble::Layers::Verify,
+        None,
+    )
 }
 
 /// The content of a layer's file: the blob itself for raw layers, else the first entry of

@@ -15,6 +15,16 @@ use crate::write::archive_write::ArchiveWriter;
 use crate::write::index::{index_json_with, kept_name};
 use crate::write::referrers::{StoredReferrer, stored_referrers};
 
+/// How a rewrite treats the layer blobs it copies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layers {
+    /// Hash each as it is copied, and fail on a mismatch.
+    Verify,
+    /// Copy them as they are: this process checked every one against its digest under the
+    /// archive's lock just before (a signature's file digests were hashed from them).
+    Verified,
+}
+
 /// An archive being written beside its final path: `oci-layout` and the blob directories
 /// first, then the layer blobs, then [`Assembler::finish`] adds config, manifest, index and
 /// root copies and renames the archive into place.
@@ -45,16 +55,23 @@ impl Assembler {
         &mut self.writer
     }
 
-    /// Copies a blob from another archive, verifying it on the way. The verifying reader
-    /// fails at the end unless the bytes are the descriptor's, so they are hashed once.
+    /// Copies a blob from another archive, verifying it on the way (unless `layers` says it
+    /// was just checked). The verifying reader fails at the end unless the bytes are the
+    /// descriptor's, so they are hashed once.
     pub(crate) fn copy_blob(
         &mut self,
         archive: &Archive,
         descriptor: &Descriptor,
         what: &str,
+        layers: Layers,
         progress: Option<&dyn Progress>,
     ) -> Result<()> {
-        let mut source = Counting::new(archive.verified_blob(descriptor, what)?, progress);
+        let reader: Box<dyn io::Read + '_> = match layers {
+            Layers::Verify => Box::new(archive.verified_blob(descriptor, what)?),
+            Layers::Verified => Box::new(exact_blob(archive, descriptor, what)?),
+        };
+        // Read in 1 MiB steps (io::copy's own buffer is 8 KiB: a pread each).
+        let mut source = io::BufReader::with_capacity(1 << 20, Counting::new(reader, progress));
         let out = Error::io(&self.path);
         let slot = self.writer.begin_blob().map_err(out)?;
         let mut blob = self.writer.blob_data();
@@ -121,6 +138,24 @@ impl Assembler {
     }
 }
 
+/// A blob already checked against `descriptor`, read as it is: the entry must still have
+/// the descriptor's size.
+fn exact_blob<'a>(
+    archive: &'a Archive,
+    descriptor: &Descriptor,
+    what: &str,
+) -> Result<impl io::Read + 'a> {
+    let missing = || Error::MissingBlob {
+        what: what.to_owned(),
+        digest: descriptor.digest.clone(),
+    };
+    let (reader, size) = archive.open_blob(&descriptor.digest)?.ok_or_else(missing)?;
+    if size != descriptor.size {
+        return Err(missing());
+    }
+    Ok(reader)
+}
+
 /// What [`repack`] wrote.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -158,7 +193,7 @@ pub fn repack_with_progress(
 ) -> Result<RepackReport> {
     let referrers = stored_referrers(archive)?;
     let mut assembler = Assembler::create(output, mtime)?;
-    copy_layers(&mut assembler, archive, progress)?;
+    copy_layers(&mut assembler, archive, Layers::Verify, progress)?;
     finish_artifact(assembler, archive, &referrers, archive.reference_name())
 }
 
@@ -166,13 +201,14 @@ pub fn repack_with_progress(
 /// by digest) listed after the model, named `known` when its index names it not.
 pub(crate) fn write_artifact(
     archive: &Archive,
+    layers: Layers,
     output: &Path,
     mtime: u64,
     referrers: &[StoredReferrer],
     known: Option<&str>,
 ) -> Result<RepackReport> {
     let mut assembler = Assembler::create(output, mtime)?;
-    copy_layers(&mut assembler, archive, None)?;
+    copy_layers(&mut assembler, archive, layers, None)?;
     finish_artifact(assembler, archive, referrers, known)
 }
 
@@ -180,6 +216,7 @@ pub(crate) fn write_artifact(
 fn copy_layers(
     assembler: &mut Assembler,
     archive: &Archive,
+    layers: Layers,
     progress: Option<&ProgressHandle>,
 ) -> Result<()> {
     let manifest = archive.manifest();
@@ -198,7 +235,7 @@ fn copy_layers(
         if let Some(title) = layer.title() {
             reporter.file(title);
         }
-        assembler.copy_blob(archive, layer, &what, reporter.0)?;
+        assembler.copy_blob(archive, layer, &what, layers, reporter.0)?;
     }
     Ok(())
 }

@@ -10,9 +10,11 @@ use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
 use crate::atomic::lock::TargetLock;
 use crate::error::{Error, Result};
+use crate::options::CheckError;
 use crate::read::archive::{Archive, MAX_DOCUMENT_SIZE};
 use crate::read::referrers::Referrer;
-use crate::write::assemble::write_artifact;
+use crate::read::unpack::{FileDigest, ModelUnpackager};
+use crate::write::assemble::{Layers, write_artifact};
 
 /// The largest blob of a referrer (a bundle, its config) read into memory.
 pub const MAX_REFERRER_BLOB_SIZE: u64 = MAX_DOCUMENT_SIZE;
@@ -194,17 +196,44 @@ fn referrer_blob(
 /// before anything is written: the archive is left as it was); [`Error::InvalidOption`] for
 /// a layout directory; those of [`Archive::open`] and of reading the archive's referrers.
 pub fn attach_referrers(archive_path: &Path, new: &[NewReferrer]) -> Result<ReferrersReport> {
-    rewrite(archive_path, |archive, mut kept| {
-        let mut added = Vec::new();
-        for referrer in new {
-            let referrer = checked(archive, referrer)?;
-            let digest = &referrer.descriptor.digest;
-            if !kept.iter().any(|k| k.descriptor.digest == *digest) {
-                added.push(digest.clone());
-                kept.push(referrer);
-            }
+    rewrite(archive_path, Layers::Verify, |archive, kept| {
+        added(archive, kept, new)
+    })
+}
+
+/// Adds `new` to the referrers `kept`, each once.
+fn added(archive: &Archive, mut kept: Vec<StoredReferrer>, new: &[NewReferrer]) -> Result<Changed> {
+    let mut added = Vec::new();
+    for referrer in new {
+        let referrer = checked(archive, referrer)?;
+        let digest = &referrer.descriptor.digest;
+        if !kept.iter().any(|k| k.descriptor.digest == *digest) {
+            added.push(digest.clone());
+            kept.push(referrer);
         }
-        Ok((kept, added))
+    }
+    Ok((kept, added))
+}
+
+/// Like [`attach_referrers`], the referrers made by `make` from the model's files and their
+/// content digests, which `unpacker` hashes from the layers under the archive's lock (every
+/// layer blob checked against its digest on the way, [`ModelUnpackager::file_digests`]).
+/// The rewrite that follows then copies those blobs without hashing them again: signing
+/// reads the archive once and writes it once.
+///
+/// # Errors
+///
+/// [`Error::CheckFailed`] with `make`'s error; those of [`ModelUnpackager::file_digests`];
+/// as [`attach_referrers`].
+pub fn attach_referrers_for_files(
+    archive_path: &Path,
+    unpacker: &ModelUnpackager,
+    make: impl FnOnce(&Archive, Vec<FileDigest>) -> std::result::Result<Vec<NewReferrer>, CheckError>,
+) -> Result<ReferrersReport> {
+    rewrite(archive_path, Layers::Verified, |archive, kept| {
+        let files = unpacker.file_digests(archive)?;
+        let new = make(archive, files).map_err(|source| Error::CheckFailed { source })?;
+        added(archive, kept, &new)
     })
 }
 
@@ -218,7 +247,7 @@ pub fn remove_referrers(
     archive_path: &Path,
     keep: impl Fn(&Referrer) -> bool,
 ) -> Result<ReferrersReport> {
-    rewrite(archive_path, |archive, _| {
+    rewrite(archive_path, Layers::Verify, |archive, _| {
         let mut kept = Vec::new();
         let mut removed = Vec::new();
         for referrer in archive.referrers()? {
@@ -239,6 +268,7 @@ type Changed = (Vec<StoredReferrer>, Vec<Digest>);
 /// of its current ones.
 fn rewrite(
     archive_path: &Path,
+    layers: Layers,
     change: impl FnOnce(&Archive, Vec<StoredReferrer>) -> Result<Changed>,
 ) -> Result<ReferrersReport> {
     let _lock = TargetLock::acquire(archive_path).map_err(Error::io(archive_path))?;
@@ -264,6 +294,7 @@ fn rewrite(
         .or_else(|| archive.config().ok().map(|c| c.version));
     let report = write_artifact(
         &archive,
+        layers,
         archive_path,
         archive.header_mtime(),
         &referrers,
