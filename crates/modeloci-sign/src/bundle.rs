@@ -234,7 +234,18 @@ fn check_material(material: MaterialIn) -> Result<Option<String>> {
     let Obj(key) = material
         .public_key
         .ok_or_else(|| invalid("no publicKey in verificationMaterial".into()))?;
-    Ok(key.hint.filter(|h| !h.is_empty()))
+    let hint = key.hint.filter(|h| !h.is_empty());
+    // A hint is the hex SHA-256 of a public key; anything else matches no key (and is shown
+    // to people, cut to its first characters).
+    if let Some(h) = &hint
+        && !(h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return Err(invalid(format!(
+            "the key hint {:?} is not the lowercase hex SHA-256 of a public key",
+            h.chars().take(80).collect::<String>()
+        )));
+    }
+    Ok(hint)
 }
 
 #[derive(Serialize)]

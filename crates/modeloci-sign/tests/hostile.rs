@@ -461,3 +461,19 @@ fn deep_nesting_is_refused() {
         .verify(&[key().public_key()])
         .unwrap();
 }
+
+#[test]
+fn a_key_hint_that_is_not_a_sha256_is_refused() {
+    for hint in ["é".repeat(40), "ABC".into(), "g".repeat(64), "A".repeat(64)] {
+        let bytes = with_bundle(|b| {
+            b["verificationMaterial"]["publicKey"]["hint"] = json!(hint);
+        });
+        assert_refused(
+            &bytes,
+            &format!(
+                "the signature bundle is not valid: the key hint {hint:?} is not the lowercase \
+                 hex SHA-256 of a public key"
+            ),
+        );
+    }
+}
