@@ -77,8 +77,9 @@ pub struct PullOptions {
 }
 
 /// The largest blob of a referrer a pull brings along by default: a Sigstore bundle is a few
-/// KiB.
-pub const MAX_REFERRER_BLOB: u64 = 16 << 20;
+/// KiB, one listing 100,000 files about 15 MB; the same cap as the signing crate's for a
+/// bundle.
+pub const MAX_REFERRER_BLOB: u64 = 32 << 20;
 
 /// What a [`PullCheck`] returns when it refuses.
 pub type CheckError = Box<dyn std::error::Error + Send + Sync>;

@@ -16,8 +16,9 @@ use crate::read::referrers::Referrer;
 use crate::read::unpack::{FileDigest, ModelUnpackager};
 use crate::write::assemble::{Layers, write_artifact};
 
-/// The largest blob of a referrer (a bundle, its config) read into memory.
-pub const MAX_REFERRER_BLOB_SIZE: u64 = MAX_DOCUMENT_SIZE;
+/// The largest blob of a referrer (a bundle, its config) read into memory: a Sigstore bundle
+/// is a few KiB, one listing 100,000 files about 15 MB.
+pub const MAX_REFERRER_BLOB_SIZE: u64 = 32 << 20;
 
 /// A referrer to attach: its manifest's bytes (an image manifest whose `subject` is the
 /// archive's model manifest) and the blobs it names that the archive may not hold yet.

@@ -1064,8 +1064,8 @@ fn a_signature_larger_than_a_bundle_may_be_is_refused_before_it_is_read() {
             vec!["pull", via.as_str(), "--key", public, "--unpack", "out/t"],
             32 << 20,
         ),
-        // A pull brings signatures of at most 16 MiB, before any layer.
-        (vec!["pull", via.as_str(), "--output", "out/t"], 16 << 20),
+        // A pull brings signatures of at most 32 MiB too, before any layer.
+        (vec!["pull", via.as_str(), "--output", "out/t"], 32 << 20),
     ] {
         assert_eq!(w.run(&args, &[&proxy.addr]), refused(limit), "{args:?}");
         modeloci_tests::only_entry(&w.tmp().join("out"), "keep");
