@@ -89,7 +89,7 @@ pub use options::{
 };
 pub use progress::{Progress, ProgressHandle};
 pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
-pub use read::referrers::{MAX_REFERRERS, Referrer};
+pub use read::referrers::{MAX_REFERRER_BLOB_SIZE, MAX_REFERRERS, Referrer};
 pub use read::unpack::{
     FileDigest, ModelUnpackager, UnpackReport, UnpackedFile, layers_for, recorded_file_digests,
 };
@@ -101,7 +101,6 @@ pub use write::assemble::{RepackReport, repack, repack_with_progress};
 pub use write::index::{DEFAULT_TAG, index_json, ref_name};
 pub use write::pack::{ModelPackager, PackReport};
 pub use write::referrers::{
-    MAX_REFERRER_BLOB_SIZE, NewReferrer, ReferrersReport, attach_referrers,
-    attach_referrers_for_files, remove_referrers,
+    NewReferrer, ReferrersReport, attach_referrers, attach_referrers_for_files, remove_referrers,
 };
 pub use write::walk::IGNORE_FILE;

@@ -164,7 +164,7 @@ pub enum Error {
     /// A pull's check (its [`PullCheck`](crate::PullCheck)) refused what was staged; nothing
     /// reached the target.
     #[error("{0}")]
-    Check(crate::pull::CheckError),
+    Check(CheckError),
     /// A reference without a tag, in a repository that has no `latest`: its tags instead.
     #[error("{repository} has no tag latest in {registry}{}", tag_list(.tags, *.total))]
     NoDefaultTag {
@@ -270,3 +270,6 @@ impl Error {
 
 /// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a pull's check returns when it refuses (`PullCheck`): carried by [`Error::Check`].
+pub type CheckError = Box<dyn std::error::Error + Send + Sync>;

@@ -81,8 +81,7 @@ pub struct PullOptions {
 /// bundle.
 pub const MAX_REFERRER_BLOB: u64 = 32 << 20;
 
-/// What a [`PullCheck`] returns when it refuses.
-pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::error::CheckError;
 
 /// The function a [`PullCheck`] calls.
 pub type CheckFn = dyn Fn(&Archive, &[FetchedReferrer]) -> Result<(), CheckError> + Send + Sync;

@@ -16,6 +16,7 @@ use crate::client::{
 };
 use crate::naming::{check_tags, manifest_ref, push_tag};
 use crate::reference::Reference;
+use crate::remote::blobs_of;
 use crate::{Error, Result};
 
 /// Options for [`push`].
@@ -277,17 +278,6 @@ fn attach_all(
             crate::referrers::attach(client, repo, bytes, &described)
         })
         .collect()
-}
-
-/// The blobs a manifest needs: its config, then each layer once.
-pub(crate) fn blobs_of(manifest: &OciManifest) -> Vec<Descriptor> {
-    let mut descriptors = vec![manifest.config.clone()];
-    for layer in &manifest.layers {
-        if !descriptors.iter().any(|d| d.digest == layer.digest) {
-            descriptors.push(layer.clone());
-        }
-    }
-    descriptors
 }
 
 /// Stores the manifest under the reference's digest or `tag`, then under each extra tag;

@@ -17,7 +17,7 @@ use modeloci_digest::Hasher;
 use modeloci_spec::{Descriptor, Digest, MediaType, OciIndex, OciManifest};
 
 use crate::client::{Access, Body, Client, MAX_MANIFEST_SIZE};
-use crate::push::blobs_of;
+use crate::remote::blobs_of;
 use crate::remote::{fetch_document, fetch_small_blob, is_index};
 use crate::{Error, Result};
 

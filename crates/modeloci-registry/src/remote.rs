@@ -516,3 +516,14 @@ fn check_blob(
         BlobStatus::Ok
     })
 }
+
+/// The blobs a manifest needs: its config, then each layer once.
+pub(crate) fn blobs_of(manifest: &OciManifest) -> Vec<Descriptor> {
+    let mut descriptors = vec![manifest.config.clone()];
+    for layer in &manifest.layers {
+        if !descriptors.iter().any(|d| d.digest == layer.digest) {
+            descriptors.push(layer.clone());
+        }
+    }
+    descriptors
+}

@@ -7,7 +7,7 @@ use std::fmt;
 use modeloci_spec::Digest;
 
 use crate::Statement;
-use crate::statement::DEFAULT_IGNORE_PATHS;
+use crate::statement::{DEFAULT_IGNORE_PATHS, is_ignored};
 
 /// How many names a [`Mismatch`] message lists per kind before "and N more".
 const NAMES_SHOWN: usize = 3;
@@ -62,15 +62,6 @@ fn list(names: &[String]) -> String {
         Some(more) if more > 0 => format!("{shown}, and {more} more"),
         _ => shown,
     }
-}
-
-/// Whether `name` is one of `ignore_paths` or below one (whole components: `a` ignores
-/// `a/b`, not `ab`), as `model_signing` ignores paths.
-pub(crate) fn is_ignored<'a>(name: &str, ignore_paths: impl IntoIterator<Item = &'a str>) -> bool {
-    ignore_paths.into_iter().any(|ignored| {
-        name.strip_prefix(ignored)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    })
 }
 
 /// The model's files a signature covers: all but those under the paths `model_signing`

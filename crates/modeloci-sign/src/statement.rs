@@ -55,7 +55,7 @@ impl Statement {
     ) -> Result<Self> {
         let mut resources = Vec::new();
         for (name, digest) in files {
-            if crate::compare::is_ignored(&name, DEFAULT_IGNORE_PATHS) {
+            if is_ignored(&name, DEFAULT_IGNORE_PATHS) {
                 continue;
             }
             check_name(&name)?;
@@ -287,6 +287,15 @@ pub fn root_digest(resources: &[Resource]) -> Digest {
         hasher.update(raw);
     }
     Digest::from_sha256_bytes(&hasher.finalize().into())
+}
+
+/// Whether `name` is one of `ignore_paths` or below one (whole components: `a` ignores
+/// `a/b`, not `ab`), as `model_signing` ignores paths.
+pub(crate) fn is_ignored<'a>(name: &str, ignore_paths: impl IntoIterator<Item = &'a str>) -> bool {
+    ignore_paths.into_iter().any(|ignored| {
+        name.strip_prefix(ignored)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Checks a signed file name: a relative `/`-separated path of non-empty components, none

@@ -6,6 +6,10 @@ use modeloci_spec::{Descriptor, MediaType, OciManifest};
 use crate::error::{Error, Result};
 use crate::read::archive::{Archive, MAX_DOCUMENT_SIZE};
 
+/// The largest blob of a referrer (a bundle, its config) read into memory: a Sigstore bundle
+/// is a few KiB, one listing 100,000 files about 15 MB.
+pub const MAX_REFERRER_BLOB_SIZE: u64 = 32 << 20;
+
 /// The most referrers an archive's index may list beside its model.
 pub const MAX_REFERRERS: usize = 1000;
 
@@ -103,4 +107,57 @@ impl Archive {
             bytes,
         })
     }
+}
+
+/// A referrer as it is written: its index descriptor, manifest bytes and blobs (config,
+/// then layers).
+#[derive(Clone, Debug)]
+pub(crate) struct StoredReferrer {
+    pub(crate) descriptor: Descriptor,
+    pub(crate) manifest_bytes: Vec<u8>,
+    pub(crate) blobs: Vec<Vec<u8>>,
+}
+
+/// The archive's referrers with their blobs, read and verified, sorted by digest.
+///
+/// # Errors
+///
+/// Those of [`Archive::referrers`], and of reading a blob (missing, corrupt, over
+/// [`MAX_REFERRER_BLOB_SIZE`]).
+pub(crate) fn stored_referrers(archive: &Archive) -> Result<Vec<StoredReferrer>> {
+    let mut stored = archive
+        .referrers()?
+        .iter()
+        .map(|r| stored(archive, r))
+        .collect::<Result<Vec<_>>>()?;
+    stored.sort_by(|a, b| a.descriptor.digest.cmp(&b.descriptor.digest));
+    stored.dedup_by(|a, b| a.descriptor.digest == b.descriptor.digest);
+    Ok(stored)
+}
+
+pub(crate) fn stored(archive: &Archive, referrer: &Referrer) -> Result<StoredReferrer> {
+    let blobs = referrer
+        .blobs()
+        .map(|d| {
+            let what = format!("referrer {}", referrer.descriptor.digest);
+            archive.read_blob_as(d, &what, MAX_REFERRER_BLOB_SIZE)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(StoredReferrer {
+        descriptor: listed(&referrer.descriptor, &referrer.manifest),
+        manifest_bytes: referrer.bytes.clone(),
+        blobs,
+    })
+}
+
+/// The index descriptor of a referrer manifest: image manifest type, digest, size, and its
+/// `artifactType`; no reference name.
+pub(crate) fn listed(descriptor: &Descriptor, manifest: &OciManifest) -> Descriptor {
+    let mut out = Descriptor::new(
+        MediaType::ImageManifest,
+        descriptor.digest.clone(),
+        descriptor.size,
+    );
+    out.artifact_type = manifest.artifact_type.clone();
+    out
 }

@@ -11,9 +11,9 @@ use crate::atomic::temp::TempFile;
 use crate::error::{Error, Result};
 use crate::progress::{Counting, Progress, ProgressHandle, Reporter};
 use crate::read::archive::{Archive, blob_error};
+use crate::read::referrers::{StoredReferrer, stored_referrers};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::index::{index_json_with, kept_name};
-use crate::write::referrers::{StoredReferrer, stored_referrers};
 
 /// How a rewrite treats the layer blobs it copies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,13 +12,11 @@ use crate::atomic::lock::TargetLock;
 use crate::error::{Error, Result};
 use crate::options::CheckError;
 use crate::read::archive::{Archive, MAX_DOCUMENT_SIZE};
-use crate::read::referrers::Referrer;
+use crate::read::referrers::{
+    MAX_REFERRER_BLOB_SIZE, Referrer, StoredReferrer, listed, stored, stored_referrers,
+};
 use crate::read::unpack::{FileDigest, ModelUnpackager};
 use crate::write::assemble::{Layers, write_artifact};
-
-/// The largest blob of a referrer (a bundle, its config) read into memory: a Sigstore bundle
-/// is a few KiB, one listing 100,000 files about 15 MB.
-pub const MAX_REFERRER_BLOB_SIZE: u64 = 32 << 20;
 
 /// A referrer to attach: its manifest's bytes (an image manifest whose `subject` is the
 /// archive's model manifest) and the blobs it names that the archive may not hold yet.
@@ -43,59 +41,6 @@ pub struct ReferrersReport {
     pub changed: Vec<Digest>,
     /// Every referrer the archive lists now, sorted by digest.
     pub referrers: Vec<Digest>,
-}
-
-/// A referrer as it is written: its index descriptor, manifest bytes and blobs (config,
-/// then layers).
-#[derive(Clone, Debug)]
-pub(crate) struct StoredReferrer {
-    pub(crate) descriptor: Descriptor,
-    pub(crate) manifest_bytes: Vec<u8>,
-    pub(crate) blobs: Vec<Vec<u8>>,
-}
-
-/// The archive's referrers with their blobs, read and verified, sorted by digest.
-///
-/// # Errors
-///
-/// Those of [`Archive::referrers`], and of reading a blob (missing, corrupt, over
-/// [`MAX_REFERRER_BLOB_SIZE`]).
-pub(crate) fn stored_referrers(archive: &Archive) -> Result<Vec<StoredReferrer>> {
-    let mut stored = archive
-        .referrers()?
-        .iter()
-        .map(|r| stored(archive, r))
-        .collect::<Result<Vec<_>>>()?;
-    stored.sort_by(|a, b| a.descriptor.digest.cmp(&b.descriptor.digest));
-    stored.dedup_by(|a, b| a.descriptor.digest == b.descriptor.digest);
-    Ok(stored)
-}
-
-fn stored(archive: &Archive, referrer: &Referrer) -> Result<StoredReferrer> {
-    let blobs = referrer
-        .blobs()
-        .map(|d| {
-            let what = format!("referrer {}", referrer.descriptor.digest);
-            archive.read_blob_as(d, &what, MAX_REFERRER_BLOB_SIZE)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(StoredReferrer {
-        descriptor: listed(&referrer.descriptor, &referrer.manifest),
-        manifest_bytes: referrer.bytes.clone(),
-        blobs,
-    })
-}
-
-/// The index descriptor of a referrer manifest: image manifest type, digest, size, and its
-/// `artifactType`; no reference name.
-fn listed(descriptor: &Descriptor, manifest: &OciManifest) -> Descriptor {
-    let mut out = Descriptor::new(
-        MediaType::ImageManifest,
-        descriptor.digest.clone(),
-        descriptor.size,
-    );
-    out.artifact_type = manifest.artifact_type.clone();
-    out
 }
 
 /// `new` checked against `archive`: a capped image manifest whose subject is the model

@@ -343,13 +343,12 @@ pub(super) fn verify_dir(
 /// `verify REF --key K`: the signatures in the registry against the file digests the
 /// manifest records; no layer is downloaded.
 pub(super) fn verify_remote(
+    client: &modeloci_registry::Client,
     reference: &modeloci_registry::Reference,
     keys: &[PublicKey],
-    args: &crate::cli::RegistryArgs,
     ctx: &super::Ctx,
 ) -> Result<super::Outcome> {
-    let client = super::registry::client(reference, args)?;
-    let found = modeloci_sign::verify_remote(&client, reference, keys)?;
+    let found = modeloci_sign::verify_remote(client, reference, keys)?;
     if !found.files_checked {
         bail!(
             "{reference} is signed by {}, but its manifest does not record every file's digest: `modeloci pull {reference} --key ... --unpack DIR` checks the files as it writes them",

@@ -158,7 +158,8 @@ pub(super) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<Outcome> {
                 );
             }
             if !keys.is_empty() {
-                return super::signing::verify_remote(&reference, &keys, &args.registry, ctx);
+                let client = super::registry::client(&reference, &args.registry)?;
+                return super::signing::verify_remote(&client, &reference, &keys, ctx);
             }
             return super::remote::verify(&reference, &args.registry, ctx);
         }
