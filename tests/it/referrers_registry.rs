@@ -2,7 +2,6 @@
 //! against the real registry (Distribution 2.8, no referrers API: the `sha256-<hex>` tag
 //! schema) and the scripted registry with the referrers API and `OCI-Subject`.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use modeloci_archive::Archive;
@@ -98,21 +97,6 @@ fn fallback_tag(subject: &Archive) -> String {
     format!("sha256-{}", subject.manifest_digest().hex())
 }
 
-/// `skopeo inspect --raw docker://<reference>`: the stored bytes.
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo is installed by `cargo xtask ci`");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 #[test]
 fn attach_on_distribution_writes_the_tag_schema_keeping_foreign_entries_and_is_idempotent() {
     let registry = Registry::start(None);
@@ -132,11 +116,11 @@ fn attach_on_distribution_writes_the_tag_schema_keeping_foreign_entries_and_is_i
     let ours = entry(&sig.0);
     assert_eq!(digest, ours.digest);
     let index_at = format!("{}/{REPO}:{}", registry.addr, fallback_tag(&archive));
-    let raw = skopeo_raw(&index_at);
+    let raw = modeloci_tests::registry::skopeo_raw(&index_at);
     let index = OciIndex::from_slice(&raw).unwrap();
     assert_eq!(index.manifests, [foreign.clone(), ours.clone()]);
     assert_eq!(
-        skopeo_raw(&format!("{}/{REPO}@{digest}", registry.addr)),
+        modeloci_tests::registry::skopeo_raw(&format!("{}/{REPO}@{digest}", registry.addr)),
         sig.0
     );
 
@@ -155,7 +139,7 @@ fn attach_on_distribution_writes_the_tag_schema_keeping_foreign_entries_and_is_i
 
     // Again: the same digest, and the index keeps its bytes.
     assert_eq!(attach_signature(&c, &sig), digest);
-    assert_eq!(skopeo_raw(&index_at), raw);
+    assert_eq!(modeloci_tests::registry::skopeo_raw(&index_at), raw);
 }
 
 #[test]
@@ -336,7 +320,7 @@ fn push_attaches_referrers_by_the_tag_schema_and_refuses_one_for_another_manifes
     .unwrap();
     let ours = entry(&sig.0);
     assert_eq!(report.referrers, std::slice::from_ref(&ours.digest));
-    let index = skopeo_raw(&format!(
+    let index = modeloci_tests::registry::skopeo_raw(&format!(
         "{}/{REPO}:{}",
         registry.addr,
         fallback_tag(&archive)

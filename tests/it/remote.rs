@@ -6,7 +6,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -55,23 +54,6 @@ fn push_golden(addr: &str, name: &str, repo: &str) -> Archive {
     )
     .unwrap();
     archive
-}
-
-/// `skopeo inspect --raw` of `docker://<reference>`: the manifest's bytes as stored. (Without
-/// `--raw`, skopeo refuses artifacts that are not images.)
-fn skopeo(reference: &str, raw: bool) -> Vec<u8> {
-    assert!(raw, "skopeo inspects only images without --raw");
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo is installed by `cargo xtask ci`");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 #[test]
@@ -141,7 +123,7 @@ fn inspect_lists_an_index_and_tag_adds_a_tag_with_the_same_bytes() {
     let digest = tag(&c, &r, "stable").unwrap();
     assert_eq!(&digest, a.manifest_digest());
     assert_eq!(
-        skopeo(&format!("{}/models/tiny:stable", registry.addr), true),
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/tiny:stable", registry.addr)),
         a.manifest_bytes()
     );
     let err = tag(&c, &r, "-bad").unwrap_err();
@@ -362,7 +344,7 @@ fn copy_mounts_within_a_registry_and_streams_to_another() {
     assert_eq!(report.count(BlobOutcome::Mounted), blobs);
     assert_eq!(report.tags, ["1.0.0"]);
     assert_eq!(
-        skopeo(&format!("{}/mirror/tiny:1.0.0", one.addr), true),
+        modeloci_tests::registry::skopeo_raw(&format!("{}/mirror/tiny:1.0.0", one.addr)),
         archive.manifest_bytes()
     );
 
@@ -400,7 +382,7 @@ fn copy_mounts_within_a_registry_and_streams_to_another() {
         "the copy pulls back as the golden archive"
     );
     assert_eq!(
-        skopeo(&format!("{}/copied/tiny:v1", two.addr), true),
+        modeloci_tests::registry::skopeo_raw(&format!("{}/copied/tiny:v1", two.addr)),
         archive.manifest_bytes()
     );
 }
@@ -433,15 +415,16 @@ fn copy_of_an_index_copies_its_manifests() {
     .unwrap();
     assert_eq!(report.manifests.len(), 3, "two children and the index");
     assert_eq!(
-        skopeo(&format!("{}/copied/multi:multi", two.addr), true),
+        modeloci_tests::registry::skopeo_raw(&format!("{}/copied/multi:multi", two.addr)),
         index
     );
     for child in [&a, &b] {
         assert_eq!(
-            skopeo(
-                &format!("{}/copied/multi@{}", two.addr, child.manifest_digest()),
-                true
-            ),
+            modeloci_tests::registry::skopeo_raw(&format!(
+                "{}/copied/multi@{}",
+                two.addr,
+                child.manifest_digest()
+            )),
             child.manifest_bytes()
         );
     }
@@ -498,10 +481,10 @@ fn copy_carries_referrers_by_the_tag_schema() {
     .unwrap();
     assert_eq!(report.referrers, std::slice::from_ref(&referrer));
     let fallback = format!("sha256-{}", archive.manifest_digest().hex());
-    let listed: OciIndex = OciIndex::from_slice(&skopeo(
-        &format!("{}/copied/tiny:{fallback}", two.addr),
-        true,
-    ))
+    let listed: OciIndex = OciIndex::from_slice(&modeloci_tests::registry::skopeo_raw(&format!(
+        "{}/copied/tiny:{fallback}",
+        two.addr
+    )))
     .unwrap();
     assert_eq!(
         listed
@@ -522,7 +505,7 @@ fn copy_carries_referrers_by_the_tag_schema() {
         &PullOptions::default(),
     )
     .unwrap();
-    let raw = skopeo(&format!("{}/copied/tiny@{referrer}", two.addr), true);
+    let raw = modeloci_tests::registry::skopeo_raw(&format!("{}/copied/tiny@{referrer}", two.addr));
     let copied = OciManifest::from_slice(&raw).unwrap();
     assert_eq!(&copied.subject.unwrap().digest, archive.manifest_digest());
 }
@@ -667,7 +650,7 @@ fn an_untagged_copy_keeps_latest_and_a_bad_extra_tag_sends_nothing() {
     .unwrap();
     assert_eq!(report.tags, ["latest"]);
     assert_eq!(
-        skopeo(&format!("{}/mirror/tiny:latest", one.addr), true),
+        modeloci_tests::registry::skopeo_raw(&format!("{}/mirror/tiny:latest", one.addr)),
         archive.manifest_bytes()
     );
     // Nothing listens on port 1: the refusal comes before any request.

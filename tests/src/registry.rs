@@ -155,3 +155,23 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// `skopeo inspect --tls-verify=false --raw docker://<reference>`: the document as the
+/// registry stores it (without `--raw`, skopeo refuses artifacts that are not images).
+///
+/// # Panics
+///
+/// When skopeo is missing (`cargo xtask ci` installs it) or fails.
+pub fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed by `cargo xtask ci`");
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

@@ -44,6 +44,16 @@ pub(crate) fn transcript(cmd: &mut Command, tmp: &Path) -> String {
 }
 
 /// `pack` of the model at `model/` as `m`, version 1, into `output`, then `extra`.
+/// The JSON document a [`transcript`] printed on stdout.
+pub(crate) fn transcript_json(text: &str) -> serde_json::Value {
+    let stdout = text
+        .split("--- stdout\n")
+        .nth(1)
+        .and_then(|s| s.split("--- stderr\n").next())
+        .unwrap();
+    serde_json::from_str(stdout).unwrap()
+}
+
 pub(crate) fn pack_args<'a>(output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "pack",

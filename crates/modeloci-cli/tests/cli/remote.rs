@@ -2,7 +2,6 @@
 //! the exact messages for operands these commands refuse.
 
 use std::path::Path;
-use std::process::Command as Process;
 
 use modeloci_tests::fake_registry::{FakeRegistry, Script};
 use modeloci_tests::registry::Registry;
@@ -18,30 +17,6 @@ fn run(tmp: &Path, args: &[&str], registries: &[&Registry]) -> String {
         text = text.replace(&registry.addr, &format!("[REGISTRY{}]", i + 1));
     }
     text
-}
-
-/// `skopeo inspect --raw` of `docker://<reference>`: the manifest's bytes as stored.
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = Process::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo is installed by `cargo xtask ci`");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn json(text: &str) -> serde_json::Value {
-    let stdout = text
-        .split("--- stdout\n")
-        .nth(1)
-        .and_then(|s| s.split("--- stderr\n").next())
-        .unwrap();
-    serde_json::from_str(stdout).unwrap()
 }
 
 #[test]
@@ -103,7 +78,7 @@ Layers (7, 4.8 KiB in all, not downloaded):
 "
         )
     );
-    let doc = json(&run(tmp, &["inspect", &tagged, "--json"], &regs));
+    let doc = crate::transcript_json(&run(tmp, &["inspect", &tagged, "--json"], &regs));
     assert_eq!(doc["config"]["model_name"], "tiny", "{doc}");
     assert_eq!(doc["layers"].as_array().unwrap().len(), 7, "{doc}");
 
@@ -114,12 +89,15 @@ Layers (7, 4.8 KiB in all, not downloaded):
             doc["manifestDigest"].as_str().unwrap()
         )
     );
-    assert_eq!(skopeo_raw(&format!("{src}:stable")), manifest);
+    assert_eq!(
+        modeloci_tests::registry::skopeo_raw(&format!("{src}:stable")),
+        manifest
+    );
     let tags = run(tmp, &["tags", &src], &regs);
     let mut lines: Vec<&str> = tags.lines().skip(2).take(2).collect();
     lines.sort_unstable();
     assert_eq!(lines, ["1.0.0", "stable"], "{tags}");
-    let doc = json(&run(
+    let doc = crate::transcript_json(&run(
         tmp,
         &["tags", &src, "--json", "--page-size", "1"],
         &regs,
@@ -127,7 +105,7 @@ Layers (7, 4.8 KiB in all, not downloaded):
     assert_eq!(doc["repository"], "[REGISTRY1]/models/tiny");
     assert_eq!(doc["tags"].as_array().unwrap().len(), 2, "{doc}");
 
-    let mirrored = json(&run(
+    let mirrored = crate::transcript_json(&run(
         tmp,
         &[
             "copy",
@@ -145,7 +123,7 @@ Layers (7, 4.8 KiB in all, not downloaded):
         .collect();
     assert_eq!(outcomes, ["mounted"; 8], "{mirrored}");
     assert_eq!(
-        skopeo_raw(&format!("{}/mirror/tiny:1.0.0", one.addr)),
+        modeloci_tests::registry::skopeo_raw(&format!("{}/mirror/tiny:1.0.0", one.addr)),
         manifest
     );
 
@@ -175,7 +153,7 @@ Layers (7, 4.8 KiB in all, not downloaded):
     );
     for t in ["v1", "latest"] {
         assert_eq!(
-            skopeo_raw(&format!("{}/copied/tiny:{t}", two.addr)),
+            modeloci_tests::registry::skopeo_raw(&format!("{}/copied/tiny:{t}", two.addr)),
             manifest
         );
     }

@@ -65,8 +65,9 @@ impl World {
     /// The manifest `reference` names (as skopeo reads it), with its digest's hex (as
     /// `inspect` tells it).
     fn manifest_of(&self, reference: &str) -> (OciManifest, String) {
-        let manifest = OciManifest::from_slice(&skopeo_raw(reference)).unwrap();
-        let doc = json(&self.ok(&["--json", "inspect", reference]));
+        let manifest =
+            OciManifest::from_slice(&modeloci_tests::registry::skopeo_raw(reference)).unwrap();
+        let doc = crate::transcript_json(&self.ok(&["--json", "inspect", reference]));
         let digest = doc["manifestDigest"].as_str().unwrap();
         (manifest, digest.strip_prefix("sha256:").unwrap().to_owned())
     }
@@ -78,31 +79,6 @@ impl World {
         )
         .unwrap()
     }
-}
-
-/// `skopeo inspect --raw` of `docker://<reference>`: the document as the registry stores it.
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = Process::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .expect("skopeo is installed by `cargo xtask ci`");
-    assert!(
-        out.status.success(),
-        "{reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The JSON a transcript printed.
-fn json(text: &str) -> serde_json::Value {
-    let stdout = text
-        .split("--- stdout\n")
-        .nth(1)
-        .and_then(|s| s.split("--- stderr\n").next())
-        .unwrap();
-    serde_json::from_str(stdout).unwrap()
 }
 
 /// The blob GETs among the proxy's requests.
@@ -185,7 +161,8 @@ fn a_pushed_signed_archive_is_signed_in_the_registry_and_pull_key_verifies() {
 
     // Distribution 2.8 has no referrers API: the signature is listed under the tag schema.
     let (_, hex) = w.manifest_of(&reference);
-    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
     let index = OciIndex::from_slice(&index).unwrap();
     assert_eq!(index.manifests.len(), 1, "{index:?}");
     let entry = &index.manifests[0];
@@ -194,7 +171,10 @@ fn a_pushed_signed_archive_is_signed_in_the_registry_and_pull_key_verifies() {
         entry.artifact_type.as_ref().map(MediaType::as_str),
         Some("application/vnd.dev.sigstore.bundle.v0.3+json")
     );
-    let referrer = skopeo_raw(&format!("{}/models/m@{}", w.registry.addr, entry.digest));
+    let referrer = modeloci_tests::registry::skopeo_raw(&format!(
+        "{}/models/m@{}",
+        w.registry.addr, entry.digest
+    ));
     let referrer = OciManifest::from_slice(&referrer).unwrap();
     assert_eq!(
         referrer.subject.as_ref().map(|s| s.digest.hex()),
@@ -326,7 +306,8 @@ fn sign_ref_signs_from_the_manifest_and_verify_ref_downloads_no_layer() {
     let via = reference.replace(&w.registry.addr, &proxy.addr);
 
     let signed = w.run(&["sign", &via, "--key", key], &[&proxy.addr]);
-    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
     let index = OciIndex::from_slice(&index).unwrap();
     assert_eq!(index.manifests.len(), 1, "{index:?}");
     let referrer = index.manifests[0].digest.clone();
@@ -435,7 +416,8 @@ fn sign_ref_attaches_a_model_signing_bundle_made_on_the_model_directory() {
         "{attached}"
     );
     let (_, hex) = w.manifest_of(&reference);
-    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
     assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 2);
     // Either key is one that signed: each verifies, and both together.
     w.ok(&["verify", &reference, "--key", other]);
@@ -450,7 +432,8 @@ fn sign_ref_attaches_a_model_signing_bundle_made_on_the_model_directory() {
         w.run(&["sign", &reference, "--signature", "more.sig"], &[]),
         "exit: 1\n--- stdout\n--- stderr\nerror: the model's files differ from the signed ones: 1 missing (extra.txt)\nhint: the files are not those that were signed: fetch the model again, or sign it anew\n"
     );
-    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
     assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 2);
 }
 
@@ -615,7 +598,8 @@ fn key_hint(public: &Path) -> String {
 /// referrer's index entry and the subject's fallback tag.
 fn attach_by_hand(w: &World, repository: &str, tag: &str, bundle: &[u8]) -> (Descriptor, String) {
     let (_, hex) = w.manifest_of(&format!("{}/{repository}:{tag}", w.registry.addr));
-    let bytes = skopeo_raw(&format!("{}/{repository}:{tag}", w.registry.addr));
+    let bytes =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/{repository}:{tag}", w.registry.addr));
     let subject = Descriptor::new(
         MediaType::ImageManifest,
         format!("sha256:{hex}").parse().unwrap(),
@@ -700,7 +684,8 @@ fn a_valid_signature_listed_after_one_for_other_files_still_verifies() {
     );
     w.ok(&["sign", &reference, "--key", key]);
     let (_, hex) = w.manifest_of(&reference);
-    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
     assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 2);
     let verified = w.ok(&["verify", &reference, "--key", public]);
     assert!(
@@ -740,7 +725,8 @@ fn copy_carries_the_signature_to_another_registry() {
         "{copied}"
     );
     // The target registry has no referrers API either: the copy lists it under the tag.
-    let index = skopeo_raw(&format!("{}/mirror/m:sha256-{hex}", two.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/mirror/m:sha256-{hex}", two.addr));
     assert_eq!(OciIndex::from_slice(&index).unwrap().manifests.len(), 1);
     let out = w.run(&["verify", &target, "--key", public], &[&two.addr]);
     assert!(
@@ -768,7 +754,8 @@ fn a_signature_listed_without_its_artifact_type_is_found_by_every_command() {
     w.ok(&["sign", &reference, "--key", key]);
     let (_, hex) = w.manifest_of(&reference);
     let tag = format!("sha256-{hex}");
-    let index = skopeo_raw(&format!("{}/models/m:{tag}", w.registry.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/m:{tag}", w.registry.addr));
     let mut index = OciIndex::from_slice(&index).unwrap();
     // As a writer that leaves the listing's artifactType out writes it.
     index.manifests[0].artifact_type = None;
@@ -800,7 +787,8 @@ fn inspect_ref_lists_the_signatures_and_checks_them_against_the_keys() {
 
     w.ok(&["sign", &reference, "--key", key]);
     let (manifest, hex) = w.manifest_of(&reference);
-    let index = skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
+    let index =
+        modeloci_tests::registry::skopeo_raw(&format!("{}/models/m:sha256-{hex}", w.registry.addr));
     let referrer = OciIndex::from_slice(&index).unwrap().manifests[0]
         .digest
         .clone();
@@ -837,7 +825,7 @@ fn inspect_ref_lists_the_signatures_and_checks_them_against_the_keys() {
         )),
         "{other}"
     );
-    let doc = json(&w.run(
+    let doc = crate::transcript_json(&w.run(
         &["--json", "inspect", &via, "--key", public],
         &[&proxy.addr],
     ));
@@ -886,12 +874,15 @@ fn a_deleted_signature_still_listed_under_the_tag_is_skipped_and_signing_again_r
     w.ok(&["sign", &reference, "--key", key]);
     let (_, hex) = w.manifest_of(&reference);
     let tag = format!("{}/models/m:sha256-{hex}", w.registry.addr);
-    let index = OciIndex::from_slice(&skopeo_raw(&tag)).unwrap();
+    let index = OciIndex::from_slice(&modeloci_tests::registry::skopeo_raw(&tag)).unwrap();
     assert_eq!(index.manifests.len(), 1);
     let referrer = &index.manifests[0].digest;
     // Deleted by a tool that leaves the tag schema's index as it was.
     skopeo_delete(&format!("{}/models/m@{referrer}", w.registry.addr));
-    assert_eq!(OciIndex::from_slice(&skopeo_raw(&tag)).unwrap(), index);
+    assert_eq!(
+        OciIndex::from_slice(&modeloci_tests::registry::skopeo_raw(&tag)).unwrap(),
+        index
+    );
 
     let unsigned = "exit: 1\n--- stdout\n--- stderr\nerror: the model is not signed: no signature is stored beside it\nhint: sign it with `modeloci sign ... --key KEY.pem`, or attach a model_signing signature with --signature\n";
     assert_eq!(
@@ -911,7 +902,10 @@ fn a_deleted_signature_still_listed_under_the_tag_is_skipped_and_signing_again_r
     assert!(!remote.contains("Signatures"), "{remote}");
 
     w.ok(&["sign", &reference, "--key", key]);
-    assert_eq!(OciIndex::from_slice(&skopeo_raw(&tag)).unwrap(), index);
+    assert_eq!(
+        OciIndex::from_slice(&modeloci_tests::registry::skopeo_raw(&tag)).unwrap(),
+        index
+    );
     w.ok(&["verify", &reference, "--key", public]);
 }
 
@@ -931,7 +925,10 @@ fn a_referrer_of_another_manifest_listed_under_the_tag_is_refused() {
     let (_, a_hex) = w.manifest_of(&a);
     let (_, b_hex) = w.manifest_of(&b);
     // B's signature index, put under A's tag.
-    let listing = skopeo_raw(&format!("{}/models/m:sha256-{b_hex}", w.registry.addr));
+    let listing = modeloci_tests::registry::skopeo_raw(&format!(
+        "{}/models/m:sha256-{b_hex}",
+        w.registry.addr
+    ));
     let referrer = OciIndex::from_slice(&listing).unwrap().manifests[0]
         .digest
         .clone();
@@ -1094,7 +1091,7 @@ fn pull_key_says_which_key_verified_and_signing_by_digest_or_an_index_is_as_aske
     let (_, hex) = w.manifest_of(&reference);
     let tag = format!("{}/models/m:sha256-{hex}", w.registry.addr);
     assert_eq!(
-        OciIndex::from_slice(&skopeo_raw(&tag))
+        OciIndex::from_slice(&modeloci_tests::registry::skopeo_raw(&tag))
             .unwrap()
             .manifests
             .len(),
@@ -1112,12 +1109,12 @@ fn pull_key_says_which_key_verified_and_signing_by_digest_or_an_index_is_as_aske
         )),
         "{pulled}"
     );
-    let doc = json(&w.ok(&[
+    let doc = crate::transcript_json(&w.ok(&[
         "--json", "pull", &reference, "--key", public, "--output", "p.tar",
     ]));
     assert_eq!(doc["signature"]["keyHint"], hint.as_str(), "{doc}");
     assert_eq!(doc["signature"]["files"], 7, "{doc}");
-    let plain = json(&w.ok(&["--json", "pull", &reference, "--output", "q.tar"]));
+    let plain = crate::transcript_json(&w.ok(&["--json", "pull", &reference, "--output", "q.tar"]));
     assert!(plain.get("signature").is_none(), "{plain}");
     // With --include, the files written must each be signed, with their signed digests.
     let some = w.ok(&[
@@ -1142,7 +1139,7 @@ fn pull_key_says_which_key_verified_and_signing_by_digest_or_an_index_is_as_aske
     );
     w.ok(&["verify", &by_digest, "--key", other]);
     assert_eq!(
-        OciIndex::from_slice(&skopeo_raw(&tag))
+        OciIndex::from_slice(&modeloci_tests::registry::skopeo_raw(&tag))
             .unwrap()
             .manifests
             .len(),
