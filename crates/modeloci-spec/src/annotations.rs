@@ -26,6 +26,16 @@ pub const MODEL_QUANTIZATION: &str = "org.modeloci.model.quantization";
 /// be made and checked from the manifest alone; readers still hash what they read.
 pub const FILE_DIGEST: &str = "org.modeloci.file.digest";
 
+/// On a group layer (a tar holding many small files, written when a model has more files
+/// than one layer each would fit in a manifest): the least path it holds, in byte order.
+/// Every entry of the layer lies between this and [`GROUP_LAST`], so that `--include`
+/// fetches only the groups whose range can hold what it selects.
+pub const GROUP_FIRST: &str = "org.modeloci.group.first";
+/// On a group layer: the greatest path it holds, in byte order.
+pub const GROUP_LAST: &str = "org.modeloci.group.last";
+/// On a group layer: how many files it holds, as a decimal integer.
+pub const GROUP_FILES: &str = "org.modeloci.group.files";
+
 /// Sigstore bundle referrers: what the bundle holds (`dsse-envelope`).
 pub const SIGSTORE_BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
 /// Sigstore bundle referrers: the in-toto predicate type of the signed statement.
