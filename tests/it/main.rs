@@ -22,6 +22,7 @@ mod remote;
 mod roundtrip;
 mod schema;
 mod selection;
+mod space;
 mod swap;
 mod third_party;
 mod tidy;

@@ -22,6 +22,22 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The filesystem of a target has less space available than the output certainly
+    /// needs (a lower bound: see [`crate::ensure_space`]). Nothing was written.
+    #[error(
+        "not enough space for {}: it needs at least {} ({needed} bytes), its filesystem has {} ({available} bytes) available",
+        path.display(),
+        human_size(*needed),
+        human_size(*available)
+    )]
+    NoSpace {
+        /// The target: the archive, the directory, or the pull's target.
+        path: PathBuf,
+        /// The bytes the output certainly needs.
+        needed: u64,
+        /// The bytes available to this user on its filesystem.
+        available: u64,
+    },
     /// The model directory does not exist or is not a directory.
     #[error("model directory {} does not exist or is not a directory", path.display())]
     NotADirectory {
@@ -332,3 +348,18 @@ impl Error {
 
 /// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Sizes as people read them: `512 B`, `1.5 KiB`, `3.2 GiB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}

@@ -79,6 +79,7 @@ mod tarfile;
 mod write;
 
 pub use atomic::lock::TargetLock;
+pub use atomic::space::{TAR_SLACK, available_space, ensure_space, unpack_need};
 pub use entry_policy::{MAX_METADATA_SIZE, PathSet, Refusal, check_relative_path};
 pub use error::{Error, Result};
 pub use facts::metadata::ModelFacts;

@@ -129,6 +129,9 @@ fn archive(err: &ArchiveError) -> Option<&'static str> {
         ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
             "the disk is full: free some space or write elsewhere (nothing was left behind)"
         }
+        ArchiveError::NoSpace { .. } => {
+            "free some space on that filesystem, or write elsewhere (another --output, or --unpack DIR for a pull); nothing was written"
+        }
         ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::ResourceBusy => {
             "another modeloci run is writing it: wait for that one to finish"
         }
@@ -184,6 +187,11 @@ fn registry(err: &RegistryError) -> Option<String> {
             Some(tag) => format!("name a tag: {registry}/{repository}:{tag}"),
             None => "push a model to it first, or check the repository's name".to_owned(),
         }),
+        RegistryError::Archive(ArchiveError::Io { source, .. })
+            if source.kind() == io::ErrorKind::StorageFull =>
+        {
+            Some("the disk is full: free some space and run the same pull again; it resumes".into())
+        }
         RegistryError::Archive(err) => archive_hint(err),
         _ => None,
     }

@@ -48,6 +48,7 @@ mod push;
 mod reference;
 mod referrers;
 mod remote;
+mod space;
 mod staging;
 
 pub use auth::{Credentials, DockerConfig, Erased};

@@ -26,6 +26,7 @@ use crate::naming::{manifest_ref, pull_tag};
 use crate::reference::Reference;
 use crate::referrers::{FetchedReferrer, fetch_listed_referrer, referrers};
 use crate::remote::fetch_document;
+use crate::space;
 use crate::staging::{self, Staging};
 use crate::{Error, Result};
 
@@ -227,6 +228,8 @@ pub fn pull(
     }
     let resolved = resolve(client, reference)?;
     let wanted = choose_blobs(&resolved.manifest, target, options)?;
+    let unpack = matches!(target, PullTarget::Unpack(_)).then_some(&resolved.manifest);
+    space::check_pull(target.path(), staging.root(), &wanted, unpack)?;
     let digest = resolved.measured.digest.clone();
     // The signatures first: small, and a referrer that cannot be brought fails the pull
     // before a layer is downloaded.

@@ -2,4 +2,5 @@
 //! the lock that keeps a target to one writer.
 
 pub(crate) mod lock;
+pub(crate) mod space;
 pub(crate) mod temp;

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use modeloci_digest::{DigestReader, Measured};
 use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest, annotations};
 
+use crate::atomic::space;
 use crate::codec::compress::{Codec, compress, compresses_well, suits_literals};
 use crate::error::{Error, Result};
 use crate::facts::metadata::{self, ModelFacts};
-use crate::options::PackOptions;
+use crate::options::{Compression, PackOptions};
 use crate::profile::Profile;
 use crate::progress::{Counting, Reporter};
 use crate::source::{FileId, SourceFile};
@@ -106,6 +107,8 @@ impl ModelPackager {
             None => default_output(model_dir, config)?,
         };
         let (files, ids) = self.walk(model_dir, &output)?;
+        let uncompressed = self.options.compression == Compression::None;
+        space::check_pack(&output, &files, uncompressed)?;
         let detection = metadata::detect_files(&files);
         let input_bytes = files.iter().map(|f| f.size).sum();
         let reporter = Reporter::start(self.options.progress.as_ref(), "packing", input_bytes);

@@ -12,6 +12,7 @@ mod registry;
 mod remote;
 mod signing;
 mod signing_registry;
+mod space;
 mod terminal;
 mod tls;
 

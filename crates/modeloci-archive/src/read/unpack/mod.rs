@@ -21,6 +21,7 @@ use std::sync::Mutex;
 use modeloci_digest::{all_or_first_error, largest_first};
 use modeloci_spec::{Digest, OciConfig};
 
+use crate::atomic::space;
 use crate::entry_policy::PathSet;
 use crate::error::{Error, Result};
 use crate::options::UnpackOptions;
@@ -132,6 +133,8 @@ impl ModelUnpackager {
             Err(Error::UnsupportedConfig { .. }) => None,
             Err(e) => return Err(e),
         };
+        let layers = layers_for(archive.manifest(), &self.options.include)?;
+        space::check_unpack(output_dir, archive.manifest(), &layers, self.options.layout)?;
         let target = Target::prepare(output_dir, self.options.force)?;
         let files = if self.options.layout {
             let staging = target.staging()?;
