@@ -7,6 +7,7 @@
 //! - [`rawtar`]: a tar writer that writes whatever it is told, for hostile archives;
 //! - [`registry`]: a real OCI registry (Debian's `docker-registry`) on 127.0.0.1;
 //! - [`proxy`]: an HTTP proxy in front of it that demands bearer tokens or injects faults;
+//! - [`shaping_proxy`]: a TCP proxy that adds a delay each way and caps the rate, for benchmarks;
 //! - [`tls`]: a private CA made with openssl, and the certificates TLS tests need;
 //! - [`forward_proxy`]: a `CONNECT` proxy that records what it was asked;
 //! - [`fake_registry`]: a scripted in-memory registry that lies about uploads and downloads;
@@ -25,6 +26,7 @@ pub mod proxy;
 pub mod rawtar;
 pub mod reference;
 pub mod registry;
+pub mod shaping_proxy;
 pub mod tls;
 pub mod token_server;
 
