@@ -14,6 +14,8 @@ use modeloci_tests::fixtures::Normal;
 use crate::util::{ensure_debian_tools, root, sh, timed};
 
 mod signing;
+mod single;
+mod transfer;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -23,7 +25,8 @@ pub(crate) struct Args {
     /// Runs of each command; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Also measure peak memory on a model of one file of this size (e.g. 8G).
+    /// Also run the single-file rows, each against its baseline with peak RSS, on a model of
+    /// one file of this size (e.g. 20G; the disk must hold it and two copies).
     #[arg(long)]
     single_file: Option<String>,
     /// Also time the reference implementation's algorithm (Python, gzip level 9, one thread,
@@ -34,6 +37,10 @@ pub(crate) struct Args {
     /// the OpenSSF tool, which they install into a venv under target/ on first use, from PyPI).
     #[arg(long)]
     no_signing: bool,
+    /// Skip the transfer rows (push and pull through a proxy adding 40 ms each way and
+    /// capping each connection at 50 MiB/s, against `skopeo copy`).
+    #[arg(long)]
+    no_transfer: bool,
     /// Only the in-process hashing figure.
     #[arg(long)]
     hash_only: bool,
@@ -314,6 +321,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         })?);
     }
     rows.extend(registry_rows(&b.to_string(), &scratch, args.runs)?);
+    if !args.no_transfer {
+        rows.extend(transfer::rows(&b.to_string(), &scratch, args.runs)?);
+    }
 
     let mut report = String::new();
     let _ = writeln!(
@@ -361,7 +371,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         let _ = writeln!(
             report,
             "\n{}",
-            single_file(parse_size(single)?, &work, &b.to_string())?
+            single::report(parse_size(single)?, &work, &b.to_string(), args.runs)?
         );
     }
     println!("{report}");
@@ -530,67 +540,6 @@ fn reference_ratio(model: &Path, scratch: &Path, bin: &str, bytes: u64) -> Resul
         ours.wall,
         theirs.wall / ours.wall
     ))
-}
-
-fn single_file(size: u64, work: &Path, bin: &str) -> Result<String> {
-    let dir = work.join(format!("single-{}", size >> 30));
-    synthetic_model_single(&dir, size)?;
-    let scratch = work.join("scratch-single");
-    if scratch.exists() {
-        fs::remove_dir_all(&scratch)?;
-    }
-    fs::create_dir_all(&scratch)?;
-    let d = dir.display();
-    let mut out = format!("one file of {} GiB:", size >> 30);
-    for (name, script) in [
-        (
-            "pack gzip",
-            format!("{bin} pack -q --model-dir {d} --name big --version 1 --output gz.tar"),
-        ),
-        (
-            "pack none",
-            format!(
-                "{bin} pack -q --model-dir {d} --name big --version 1 --compression none --output none.tar"
-            ),
-        ),
-        (
-            "pack zstd",
-            format!(
-                "{bin} pack -q --model-dir {d} --name big --version 1 --compression zstd --output zstd.tar"
-            ),
-        ),
-        ("verify", format!("{bin} verify -q --archive none.tar")),
-        (
-            "unpack",
-            format!("{bin} unpack -q --archive gz.tar --output out"),
-        ),
-    ] {
-        let s = measure(&script, &scratch)?;
-        let _ = write!(
-            out,
-            " {name} {:.1} s, peak RSS {} MiB;",
-            s.wall,
-            s.rss_kib / 1024
-        );
-    }
-    fs::remove_dir_all(&scratch)?;
-    Ok(out)
-}
-
-fn synthetic_model_single(dir: &Path, size: u64) -> Result<()> {
-    let marker = dir.with_extension("complete");
-    if marker.exists() {
-        return Ok(());
-    }
-    fs::create_dir_all(dir)?;
-    eprintln!(
-        "generating one {} GiB file in {}",
-        size >> 30,
-        dir.display()
-    );
-    write_bf16(&dir.join("model.safetensors"), size, 99)?;
-    fs::write(marker, "")?;
-    Ok(())
 }
 
 /// Writes `size` bytes of bf16 values drawn from N(0, 0.02).
