@@ -330,3 +330,122 @@ fn a_re_push_after_one_small_change_reads_and_uploads_only_that_file() {
     let text = std::fs::read_to_string(&cache).unwrap();
     assert!(!text.contains(&*dir.path().to_string_lossy()), "{text}");
 }
+
+/// Packs `model_dir` into `out` with a digest cache in `cache`.
+fn cached_pack(model_dir: &Path, out: &Path, cache: &Path) -> modeloci_archive::PackReport {
+    let opts = options(Format::Modeloci, Compression::Gzip)
+        .with_output(out)
+        .with_digest_cache(Some(cache.to_owned()));
+    ModelPackager::with_options(opts)
+        .pack(model_dir, &config(Format::Modeloci))
+        .unwrap()
+}
+
+/// A model whose files are old enough for the cache, packed once into `out` with the cache
+/// at `cache`; the bytes of a pack without any cache.
+fn packed_once(dir: &Path, out: &Path, cache: &Path) -> Vec<u8> {
+    let model_dir = dir.join("model");
+    model(&model_dir, 5);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let first = cached_pack(&model_dir, out, cache);
+    assert_eq!(first.reused, 0);
+    let fresh = dir.join("fresh.tar");
+    ModelPackager::with_options(options(Format::Modeloci, Compression::Gzip).with_output(&fresh))
+        .pack(&model_dir, &config(Format::Modeloci))
+        .unwrap();
+    std::fs::read(fresh).unwrap()
+}
+
+#[test]
+fn a_re_pack_to_the_same_archive_copies_the_unchanged_blobs_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, cache) = (
+        dir.path().join("m.tar"),
+        dir.path().join("cache/digests.json"),
+    );
+    let fresh = packed_once(dir.path(), &out, &cache);
+    let again = cached_pack(&dir.path().join("model"), &out, &cache);
+    assert_eq!((again.reused, again.bytes_read), (3, 0), "nothing read");
+    assert_eq!(std::fs::read(&out).unwrap(), fresh);
+
+    // A corrupt blob in the archive being replaced is found by the verifying copy, and the
+    // file is read instead.
+    let mut bytes = std::fs::read(&out).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&out, &bytes).unwrap();
+    let repaired = cached_pack(&dir.path().join("model"), &out, &cache);
+    assert_eq!(repaired.reused, 2, "the weight's blob was corrupt");
+    assert_eq!(repaired.bytes_read, 3 * MIB as u64);
+    assert_eq!(std::fs::read(&out).unwrap(), fresh);
+}
+
+#[test]
+fn a_corrupt_cache_file_costs_reading_never_the_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, cache) = (
+        dir.path().join("m.tar"),
+        dir.path().join("cache/digests.json"),
+    );
+    let fresh = packed_once(dir.path(), &out, &cache);
+    let good = std::fs::read(&cache).unwrap();
+    // One hex digit of the first digest in the file changed, its entry's checksum not.
+    let mut flipped = good.clone();
+    let at = String::from_utf8_lossy(&good).find("sha256:").unwrap() + 7;
+    flipped[at] = if flipped[at] == b'0' { b'1' } else { b'0' };
+    let damaged = [
+        (b"\x00\xffnot json".to_vec(), 0),
+        (good[..good.len() / 2].to_vec(), 0),
+        (flipped, 2),
+    ];
+    for (bytes, reused) in damaged {
+        std::fs::write(&cache, &bytes).unwrap();
+        let report = cached_pack(&dir.path().join("model"), &out, &cache);
+        assert_eq!(report.reused, reused);
+        assert!(report.bytes_read > 0);
+        assert_eq!(std::fs::read(&out).unwrap(), fresh);
+    }
+    // Rewritten whole once read: the next pack reads nothing again.
+    let report = cached_pack(&dir.path().join("model"), &out, &cache);
+    assert_eq!((report.reused, report.bytes_read), (3, 0));
+}
+
+/// The cache at `path` with every layer digest replaced by another blob's digest that no
+/// one has, each entry's checksum made again: a well-formed cache that remembers wrongly.
+fn lying_cache(path: &Path) {
+    let mut root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let entries = root["entries"].as_object_mut().unwrap();
+    for (i, (key, entry)) in entries.iter_mut().enumerate() {
+        let wrong = modeloci_digest::Hasher::digest_bytes(format!("nobody has {i}").as_bytes());
+        entry["layer"]["digest"] = wrong.digest.to_string().into();
+        let text = format!("{key}\0{}\0{}", entry["layer"], entry["diffId"]);
+        let check = modeloci_digest::Hasher::digest_bytes(text.as_bytes()).digest;
+        entry["check"] = check.hex().into();
+    }
+    std::fs::write(path, serde_json::to_vec(&root).unwrap()).unwrap();
+}
+
+#[test]
+fn a_cache_of_wrong_digests_costs_reading_never_the_artifact() {
+    let registry = Registry::start(None);
+    let proxy = Proxy::start(&registry.addr, Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (out, cache) = (
+        dir.path().join("m.tar"),
+        dir.path().join("cache/digests.json"),
+    );
+    let fresh = packed_once(dir.path(), &out, &cache);
+    let model_dir = dir.path().join("model");
+    lying_cache(&cache);
+    // An archive: the wrong layers are none of the old manifest's, so the files are read.
+    let report = cached_pack(&model_dir, &out, &cache);
+    assert_eq!(report.reused, 0);
+    assert_eq!(std::fs::read(&out).unwrap(), fresh);
+    // A registry: it has none of the wrong digests (HEAD), so the files are read.
+    lying_cache(&cache);
+    let pushed = cached_push(&proxy, &model_dir, &cache, "lying/m:1");
+    assert_eq!(pushed.artifact.reused, 0);
+    assert_eq!(pushed.artifact.bytes_read, pushed.artifact.input_bytes);
+    assert_eq!(pulled(&registry.addr, "lying/m:1", dir.path()), fresh);
+}
