@@ -301,3 +301,89 @@ impl DigestCache {
         written
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use modeloci_spec::Digest;
+
+    use super::*;
+
+    fn layer(i: u32) -> ModelLayer {
+        let digest = Hasher::digest_bytes(&i.to_le_bytes()).digest;
+        ModelLayer::new(digest, u64::from(i)).with_title(format!("f{i}"))
+    }
+
+    /// An identity old enough to be remembered.
+    fn settled(ino: u64) -> Identity {
+        Identity {
+            dev: 1,
+            ino,
+            size: 1,
+            mode: 0o100_644,
+            mtime_ns: 0,
+            ctime_ns: 0,
+        }
+    }
+
+    #[test]
+    fn concurrent_saves_merge_and_every_entry_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c/digests.json");
+        std::thread::scope(|s| {
+            for t in 0..4u32 {
+                let path = &path;
+                s.spawn(move || {
+                    for round in 0..5u32 {
+                        let mut cache = DigestCache::load(path);
+                        let i = t * 100 + round;
+                        let id = settled(u64::from(i));
+                        cache.put(format!("k{i}"), &id, &id, &layer(i), None);
+                        cache.save();
+                    }
+                });
+            }
+        });
+        let mut cache = DigestCache::load(&path);
+        for t in 0..4u32 {
+            for round in 0..5u32 {
+                let i = t * 100 + round;
+                assert_eq!(cache.get(&format!("k{i}")).unwrap().layer, layer(i));
+            }
+        }
+        let mut names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".digests.json.lock", "digests.json"]);
+    }
+
+    #[test]
+    fn a_file_changed_while_read_or_too_recently_is_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = DigestCache::load(&dir.path().join("d.json"));
+        let before = settled(1);
+        let mut after = before;
+        after.ctime_ns = 5;
+        cache.put("a".into(), &before, &after, &layer(1), None);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let mut recent = before;
+        recent.ctime_ns = i128::try_from(now).unwrap();
+        cache.put("b".into(), &recent, &recent, &layer(2), None);
+        assert!(cache.learned.is_empty());
+        let diff: Digest = Hasher::digest_bytes(b"x").digest;
+        cache.put("c".into(), &before, &before, &layer(3), Some(&diff));
+        cache.save();
+        let mut again = DigestCache::load(&dir.path().join("d.json"));
+        assert_eq!(again.get("c").unwrap().diff_id, Some(diff));
+    }
+
+    #[test]
+    fn an_oversized_file_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.json");
+        let file = File::create(&path).unwrap();
+        file.set_len(MAX_FILE_SIZE + 1).unwrap();
+        assert!(DigestCache::load(&path).known.is_empty());
+    }
+}

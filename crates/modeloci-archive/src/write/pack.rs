@@ -215,9 +215,14 @@ impl ModelPackager {
             reporter.file(&file.rel);
             let (layer, diff_id, read) =
                 self.layer(sink, file, Some(*id), &detection.checked, cache.as_mut())?;
-            match read {
-                true => bytes_read += file.size,
-                false => reused += 1,
+            if read {
+                bytes_read += file.size;
+            } else {
+                reused += 1;
+                // Not read, but done.
+                if let Some(progress) = reporter.0 {
+                    progress.advance(file.size);
+                }
             }
             layers.push(layer);
             diff_ids.extend(diff_id);
