@@ -13,6 +13,7 @@ use modeloci_tests::fixtures::Normal;
 
 use crate::util::{ensure_debian_tools, root, sh, timed};
 
+mod push;
 mod signing;
 
 #[derive(clap::Args)]
@@ -314,6 +315,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         })?);
     }
     rows.extend(registry_rows(&b.to_string(), &scratch, args.runs)?);
+    rows.extend(timed("pack --push rows", || {
+        push::rows(&b.to_string(), &model, &scratch, args.runs)
+    })?);
 
     let mut report = String::new();
     let _ = writeln!(

@@ -366,7 +366,10 @@ mod tests {
         let mut after = before;
         after.ctime_ns = 5;
         cache.put("a".into(), &before, &after, &layer(1), None);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let mut recent = before;
         recent.ctime_ns = i128::try_from(now).unwrap();
         cache.put("b".into(), &recent, &recent, &layer(2), None);
