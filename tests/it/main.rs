@@ -11,6 +11,7 @@ mod large;
 mod metadata;
 mod modelpack;
 mod oms;
+mod pack_push;
 mod properties;
 mod pull_target;
 mod quirks;

@@ -42,6 +42,8 @@ pub struct Proxy {
     thread: Option<JoinHandle<()>>,
     /// Requests seen, as `METHOD path`.
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Requests seen with the length of the body they sent, as (`METHOD path`, bytes).
+    pub bodies: Arc<std::sync::Mutex<Vec<(String, usize)>>>,
 }
 
 const TOKEN: &str = "modeloci-test-token";
@@ -54,6 +56,7 @@ impl Proxy {
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
         let state = Arc::new(State {
             upstream: upstream.to_owned(),
             addr: addr.clone(),
@@ -61,6 +64,7 @@ impl Proxy {
             failures: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
             log: Arc::clone(&log),
+            bodies: Arc::clone(&bodies),
         });
         let stop_flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -82,12 +86,18 @@ impl Proxy {
             stop,
             thread: Some(thread),
             log,
+            bodies,
         }
     }
 
     /// The requests seen.
     pub fn requests(&self) -> Vec<String> {
         self.log.lock().expect("not poisoned").clone()
+    }
+
+    /// The requests seen, each with the length of its body.
+    pub fn bodies(&self) -> Vec<(String, usize)> {
+        self.bodies.lock().expect("not poisoned").clone()
     }
 }
 
@@ -107,6 +117,7 @@ struct State {
     failures: AtomicUsize,
     cuts: AtomicUsize,
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    bodies: Arc<std::sync::Mutex<Vec<(String, usize)>>>,
 }
 
 /// Writes one HTTP/1.1 answer with a body and `Connection: close`.
@@ -163,6 +174,11 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
     let length: usize = get("content-length")
         .and_then(|l| l.parse().ok())
         .unwrap_or(0);
+    state
+        .bodies
+        .lock()
+        .expect("not poisoned")
+        .push((format!("{method} {path}"), length));
     let b = &state.behaviour;
 
     if let Some(users) = &b.bearer {

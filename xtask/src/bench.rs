@@ -13,6 +13,7 @@ use modeloci_tests::fixtures::Normal;
 
 use crate::util::{ensure_debian_tools, root, sh, timed};
 
+mod push;
 mod signing;
 mod single;
 mod transfer;
@@ -324,6 +325,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     if !args.no_transfer {
         rows.extend(transfer::rows(&b.to_string(), &scratch, args.runs)?);
     }
+    rows.extend(timed("pack --push rows", || {
+        push::rows(&b.to_string(), &model, &scratch, args.runs)
+    })?);
 
     let mut report = String::new();
     let _ = writeln!(

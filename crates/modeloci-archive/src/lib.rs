@@ -100,8 +100,9 @@ pub use read::verify::{
 pub use write::add::AddReport;
 pub use write::assemble::{RepackReport, repack, repack_with_progress};
 pub use write::index::{DEFAULT_TAG, index_json, ref_name};
-pub use write::pack::{ModelPackager, PackReport};
+pub use write::pack::{ModelPackager, PackReport, PackedArtifact};
 pub use write::referrers::{
     NewReferrer, ReferrersReport, attach_referrers, attach_referrers_for_files, remove_referrers,
 };
+pub use write::sink::BlobSink;
 pub use write::walk::IGNORE_FILE;

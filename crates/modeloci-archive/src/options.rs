@@ -123,6 +123,11 @@ pub struct PackOptions {
     /// tag a push sets by default); by default the model's version, which must then be a
     /// valid tag.
     pub tag: Option<String>,
+    /// The digest cache file: layers remembered by file identity (device, inode, size,
+    /// modification and change times) and the options that shape the blob, so that an
+    /// unchanged file's blob is taken from where it already is (the registry, the archive
+    /// being rebuilt) without reading the file. `None`, the default, remembers nothing.
+    pub digest_cache: Option<PathBuf>,
 }
 
 /// What packing does with a symbolic link in the model directory.
@@ -165,6 +170,7 @@ impl Default for PackOptions {
             exclude: Vec::new(),
             symlinks: Symlinks::default(),
             tag: None,
+            digest_cache: None,
             compression: Compression::default(),
             level: None,
             output: None,
@@ -248,6 +254,12 @@ impl PackOptions {
     /// Names the archive's reference (a tag) instead of the model's version.
     pub fn with_tag(mut self, tag: impl Into<String>) -> Self {
         self.tag = Some(tag.into());
+        self
+    }
+
+    /// Remembers layer digests in this file (see [`Self::digest_cache`]); `None` for none.
+    pub fn with_digest_cache(mut self, path: Option<PathBuf>) -> Self {
+        self.digest_cache = path;
         self
     }
 

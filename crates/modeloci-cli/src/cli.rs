@@ -179,6 +179,21 @@ pub(crate) struct PackArgs {
     /// SOURCE_DATE_EPOCH, when set, gives it otherwise and also sets the tar times.
     #[arg(long, value_name = "TIME")]
     pub(crate) created: Option<String>,
+    /// Pack straight into a registry: host[:port]/repository[:tag] (the tag defaults to
+    /// latest, as for push). Each layer is uploaded as it is compressed; no archive is
+    /// written. The artifact is the one pack then push gives.
+    #[arg(long, value_name = "REF", conflicts_with = "output")]
+    pub(crate) push: Option<String>,
+    /// With --push: blobs are held in memory up to this many MiB and sent in chunks of
+    /// this size when larger.
+    #[arg(long, default_value_t = 64, value_name = "MIB", requires = "push")]
+    pub(crate) chunk_size: u64,
+    /// Neither use nor update the digest cache (layers remembered for unchanged files,
+    /// in MODELOCI_CACHE_DIR, else $XDG_CACHE_HOME/modeloci, else ~/.cache/modeloci).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,8 @@
 //! - [`push`]: every blob the registry lacks (HEAD first, cross-repository mounts, uploads
 //!   streamed from the archive file, in one PUT or in resumable chunks, several at once, with
 //!   retries), then the manifest with its bytes as stored, then the tags.
+//! - [`pack_and_push`]: a model directory packed straight into a registry, each layer blob
+//!   uploaded as it is compressed (no archive, no copy on disk), the artifact `pack` writes.
 //! - [`pull`]: the manifest (capped, digest checked) and its blobs (each verified before it is
 //!   kept; an interrupted pull resumes with HTTP Range) into an archive, byte-identical to the
 //!   one pushed, or straight into a model directory, optionally only some files.
@@ -45,6 +47,7 @@ mod error;
 mod naming;
 mod pull;
 mod push;
+mod push_stream;
 mod reference;
 mod referrers;
 mod remote;
@@ -60,6 +63,7 @@ pub use pull::{
     staging_dir,
 };
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
+pub use push_stream::{PackPushOptions, PackPushReport, pack_and_push};
 pub use reference::{Reference, Scheme};
 pub use referrers::{FetchedReferrer, attach, fetch_listed_referrer, fetch_referrer, referrers};
 pub use remote::{

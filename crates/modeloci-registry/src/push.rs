@@ -289,21 +289,34 @@ fn push_manifest(
     tag: &str,
     extra_tags: &[String],
 ) -> Result<(Digest, Vec<String>)> {
-    let repo = reference.repository.as_str();
     let media_type = archive
         .manifest()
         .media_type
         .clone()
         .unwrap_or(MediaType::ImageManifest);
-    let bytes = archive.manifest_bytes();
+    let manifest = (
+        media_type,
+        archive.manifest_bytes(),
+        archive.manifest_digest(),
+    );
+    put_manifest_tagged(client, reference, tag, extra_tags, manifest)
+}
+
+/// Stores `manifest` (its media type, bytes and digest) as [`push`] does: under the
+/// reference's digest or `tag`, checked to be stored as that digest, then each extra tag.
+pub(crate) fn put_manifest_tagged(
+    client: &Client,
+    reference: &Reference,
+    tag: &str,
+    extra_tags: &[String],
+    (media_type, bytes, expected): (MediaType, &[u8], &Digest),
+) -> Result<(Digest, Vec<String>)> {
+    let repo = reference.repository.as_str();
     let digest = client.put_manifest(repo, &manifest_ref(reference, tag), &media_type, bytes)?;
-    if digest != *archive.manifest_digest() {
+    if digest != *expected {
         return Err(Error::Protocol {
             registry: client.registry().to_owned(),
-            reason: format!(
-                "stored the manifest as {digest}, expected {}",
-                archive.manifest_digest()
-            ),
+            reason: format!("stored the manifest as {digest}, expected {expected}"),
         });
     }
     let mut tags = vec![tag.to_owned()];

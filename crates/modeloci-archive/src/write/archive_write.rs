@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use modeloci_digest::{DigestWriter, Hasher, Measured};
+use modeloci_digest::{Hasher, Measured};
 use modeloci_spec::Digest;
 
 use crate::tarfile::header::{END_OF_ARCHIVE, Kind, blob_header, entry_headers, padding};
@@ -184,16 +184,11 @@ impl ArchiveWriter {
         Ok(measured)
     }
 
-    /// Reserves the header of a blob whose content comes next through [`Self::blob_writer`].
+    /// Reserves the header of a blob whose content comes next through [`Self::blob_data`].
     pub(crate) fn begin_blob(&mut self) -> io::Result<BlobSlot> {
         let header_offset = self.pos;
         self.append(&[0; 512])?;
         Ok(BlobSlot { header_offset })
-    }
-
-    /// Where the content of the blob begun last goes; it hashes what passes.
-    pub(crate) fn blob_writer(&mut self) -> DigestWriter<BlobData<'_>> {
-        DigestWriter::new(BlobData(self))
     }
 
     /// Where the content of the blob begun last goes, unhashed: for bytes already checked
@@ -202,21 +197,26 @@ impl ArchiveWriter {
         BlobData(self)
     }
 
-    /// Completes the blob begun last, `measured` being what its [`Self::blob_writer`] saw.
+    /// Completes the blob begun last, `measured` being the digest and size of its content.
     /// A blob the archive already holds is removed again, so every blob appears once.
     pub(crate) fn finish_blob(&mut self, slot: BlobSlot, measured: &Measured) -> io::Result<()> {
         if !self.blobs.insert(measured.digest.clone()) {
-            self.sync()?;
-            self.file.set_len(slot.header_offset)?;
-            (&*self.file).seek(SeekFrom::Start(slot.header_offset))?;
-            self.pos = slot.header_offset;
-            return Ok(());
+            return self.abandon_blob(slot);
         }
         self.pad(measured.size)?;
         // The placeholder must be in the file before the header overwrites it.
         self.sync()?;
         let header = blob_header(&measured.digest.blob_path(), measured.size, self.mtime);
         self.file.write_all_at(&header, slot.header_offset)
+    }
+
+    /// Removes the blob begun at `slot` and all written after it, as if it had never begun.
+    pub(crate) fn abandon_blob(&mut self, slot: BlobSlot) -> io::Result<()> {
+        self.sync()?;
+        self.file.set_len(slot.header_offset)?;
+        (&*self.file).seek(SeekFrom::Start(slot.header_offset))?;
+        self.pos = slot.header_offset;
+        Ok(())
     }
 
     /// Writes the end-of-archive marker, waits for the writer, and gives the file back.

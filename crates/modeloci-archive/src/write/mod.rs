@@ -1,13 +1,16 @@
 //! Writing archives: the model's files (`walk`), one file's layer tar (`layer_tar`), the
 //! archive writer with reserved header slots (`archive_write`), assembling an archive from
 //! parts (`assemble`), the index naming the manifest (`index`), and the operations built on
-//! them, `pack`, `add` and attaching referrers (`referrers`).
+//! them, `pack`, `add` and attaching referrers (`referrers`). Pack writes its layer blobs to
+//! a `sink` (the archive, or an upload elsewhere) and remembers them in the `digest_cache`.
 
 pub(crate) mod add;
 pub(crate) mod archive_write;
 pub(crate) mod assemble;
+pub(crate) mod digest_cache;
 pub(crate) mod index;
 pub(crate) mod layer_tar;
 pub(crate) mod pack;
 pub(crate) mod referrers;
+pub(crate) mod sink;
 pub(crate) mod walk;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modeloci_digest::{DigestReader, Measured};
+use modeloci_digest::{DigestReader, DigestWriter, Hasher, Measured};
 use modeloci_spec::{Digest, LayerEncoding, ModelLayer, OciConfig, OciManifest, annotations};
 
 use crate::atomic::space;
@@ -12,11 +12,14 @@ use crate::facts::metadata::{self, ModelFacts};
 use crate::options::{Compression, PackOptions};
 use crate::profile::Profile;
 use crate::progress::{Counting, Reporter};
+use crate::read::archive::Archive;
 use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
+use crate::write::digest_cache::{self, DigestCache, Identity};
 use crate::write::index::{pack_name, ref_name};
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
+use crate::write::sink::{ArchiveSink, BlobSink, SinkWriter};
 use crate::write::walk::{Selection, model_files, open_planned};
 
 /// Packages model directories into OCI archives: the reference implementation's
@@ -57,6 +60,38 @@ pub struct PackReport {
     pub facts: ModelFacts,
     /// Files that could not be read for facts (their headers did not parse).
     pub warnings: Vec<String>,
+    /// Bytes of model files read into layers: less than `input_bytes` when layers were taken
+    /// from the digest cache.
+    pub bytes_read: u64,
+    /// Layers taken from the digest cache without reading their file.
+    pub reused: usize,
+}
+
+/// What [`ModelPackager::pack_to`] made: the layer blobs are the sink's; the documents are
+/// here, for the sink's owner to store beside them.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PackedArtifact {
+    /// The config blob.
+    pub config_bytes: Vec<u8>,
+    /// The manifest.
+    pub manifest: OciManifest,
+    /// The manifest's bytes, as an archive stores them.
+    pub manifest_bytes: Vec<u8>,
+    /// Their digest: the artifact's identity.
+    pub manifest_digest: Digest,
+    /// One layer per file, in manifest order.
+    pub layers: Vec<ModelLayer>,
+    /// Bytes of model files.
+    pub input_bytes: u64,
+    /// Bytes of model files read into layers (the rest were remembered).
+    pub bytes_read: u64,
+    /// Layers taken from the digest cache without reading their file.
+    pub reused: usize,
+    /// What the weights say about the model.
+    pub facts: ModelFacts,
+    /// Files that could not be read for facts.
+    pub warnings: Vec<String>,
 }
 
 impl ModelPackager {
@@ -95,37 +130,108 @@ impl ModelPackager {
     /// [`Error::InvalidOption`], [`Error::VersionNotATag`] (a version such as `1.0.0+cu121`
     /// with no [`PackOptions::tag`]), [`Error::InvalidTag`], or [`Error::Io`] naming the file.
     pub fn pack(&self, model_dir: &Path, config: &OciConfig) -> Result<PackReport> {
-        self.options.validate()?;
-        check_config(config)?;
-        pack_name(self.options.tag.as_deref(), &config.version)?;
-        let profile = self.profile();
-        let created = self.options.created.as_deref();
-        // Refuse what the profile refuses before writing anything.
-        profile.check(config, created)?;
+        self.check(config)?;
         let output = match &self.options.output {
             Some(path) => path.clone(),
             None => default_output(model_dir, config)?,
         };
-        let (files, ids) = self.walk(model_dir, &output)?;
+        let (files, ids) = self.walk(model_dir, Some(&output))?;
         let uncompressed = self.options.compression == Compression::None;
         space::check_pack(&output, &files, uncompressed)?;
-        let detection = metadata::detect_files(&files);
+        // With a digest cache, the archive being replaced lends the blobs of unchanged files.
+        let previous = self
+            .options
+            .digest_cache
+            .as_ref()
+            .and_then(|_| Archive::open(&output).ok());
+        let mut assembler = Assembler::create(&output, self.options.mtime)?;
+        let mut sink = ArchiveSink::new(assembler.writer(), &output, previous.as_ref());
+        let artifact = self.pack_files(&files, &ids, config, &mut sink)?;
+        let (manifest_blob, archive_bytes) = assembler.finish(
+            &artifact.config_bytes,
+            &artifact.manifest,
+            &artifact.manifest_bytes,
+            ref_name(&artifact.manifest, None),
+            &[],
+        )?;
+        Ok(PackReport {
+            path: output,
+            manifest_digest: manifest_blob.digest,
+            manifest: artifact.manifest,
+            input_bytes: artifact.input_bytes,
+            layers: artifact.layers,
+            archive_bytes,
+            facts: artifact.facts,
+            warnings: artifact.warnings,
+            bytes_read: artifact.bytes_read,
+            reused: artifact.reused,
+        })
+    }
+
+    /// Packs `model_dir` as [`Self::pack`] does, each layer blob streamed to `sink` instead
+    /// of an archive (the output option is not used); returns the config and manifest for
+    /// the sink's owner to store. The artifact is the one [`Self::pack`] writes, byte for
+    /// byte.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::pack`]; an error of the sink is [`Error::Io`] naming its target.
+    pub fn pack_to(
+        &self,
+        model_dir: &Path,
+        config: &OciConfig,
+        sink: &mut dyn BlobSink,
+    ) -> Result<PackedArtifact> {
+        self.check(config)?;
+        let (files, ids) = self.walk(model_dir, None)?;
+        self.pack_files(&files, &ids, config, sink)
+    }
+
+    /// Refuses options, config and names that cannot be packed, before anything is written.
+    fn check(&self, config: &OciConfig) -> Result<()> {
+        self.options.validate()?;
+        check_config(config)?;
+        pack_name(self.options.tag.as_deref(), &config.version)?;
+        // Refuse what the profile refuses before writing anything.
+        self.profile()
+            .check(config, self.options.created.as_deref())
+    }
+
+    /// Every file's layer into `sink`, then the documents.
+    fn pack_files(
+        &self,
+        files: &[SourceFile],
+        ids: &[FileId],
+        config: &OciConfig,
+        sink: &mut dyn BlobSink,
+    ) -> Result<PackedArtifact> {
+        let profile = self.profile();
+        let created = self.options.created.as_deref();
+        let detection = metadata::detect_files(files);
         let input_bytes = files.iter().map(|f| f.size).sum();
         let reporter = Reporter::start(self.options.progress.as_ref(), "packing", input_bytes);
-        let mut assembler = Assembler::create(&output, self.options.mtime)?;
+        let mut cache = self.options.digest_cache.as_deref().map(DigestCache::load);
         let mut layers = Vec::with_capacity(files.len());
         let mut diff_ids = Vec::with_capacity(files.len());
-        for (file, id) in files.iter().zip(&ids) {
+        let (mut bytes_read, mut reused) = (0, 0);
+        for (file, id) in files.iter().zip(ids) {
             reporter.file(&file.rel);
-            let (layer, diff_id) = self.layer(
-                assembler.writer(),
-                file,
-                Some(*id),
-                &output,
-                &detection.checked,
-            )?;
+            let (layer, diff_id, read) =
+                self.layer(sink, file, Some(*id), &detection.checked, cache.as_mut())?;
+            if read {
+                bytes_read += file.size;
+            } else {
+                reused += 1;
+                // Not read, but done.
+                if let Some(progress) = reporter.0 {
+                    progress.advance(file.size);
+                }
+            }
             layers.push(layer);
             diff_ids.extend(diff_id);
+        }
+        if let Some(cache) = cache {
+            cache.save();
         }
         let (config_bytes, mut manifest) =
             profile.documents(config, &layers, diff_ids, &detection.facts, created)?;
@@ -136,20 +242,16 @@ impl ModelPackager {
                 .annotations
                 .insert(annotations::REF_NAME.to_owned(), tag.to_owned());
         }
-        let (manifest_blob, archive_bytes) = assembler.finish(
-            &config_bytes,
-            &manifest,
-            &manifest.to_json(),
-            ref_name(&manifest, None),
-            &[],
-        )?;
-        Ok(PackReport {
-            path: output,
-            manifest_digest: manifest_blob.digest,
+        let manifest_bytes = manifest.to_json();
+        Ok(PackedArtifact {
+            manifest_digest: Hasher::digest_bytes(&manifest_bytes).digest,
+            config_bytes,
             manifest,
-            input_bytes,
+            manifest_bytes,
             layers,
-            archive_bytes,
+            input_bytes,
+            bytes_read,
+            reused,
             facts: detection.facts,
             warnings: detection.warnings,
         })
@@ -162,15 +264,23 @@ impl ModelPackager {
 
     /// The model's files, as the walk saw them, once the output is known to be none of them
     /// and outside the model.
-    fn walk(&self, model_dir: &Path, output: &Path) -> Result<(Vec<SourceFile>, Vec<FileId>)> {
+    fn walk(
+        &self,
+        model_dir: &Path,
+        output: Option<&Path>,
+    ) -> Result<(Vec<SourceFile>, Vec<FileId>)> {
         let selection = Selection {
             exclude: &self.options.exclude,
             symlinks: self.options.symlinks,
         };
-        check_output_outside(model_dir, output)?;
+        if let Some(output) = output {
+            check_output_outside(model_dir, output)?;
+        }
         let (files, ids): (Vec<SourceFile>, Vec<FileId>) =
             model_files(model_dir, selection)?.into_iter().unzip();
-        check_output_not_a_model_file(output, &files, &ids)?;
+        if let Some(output) = output {
+            check_output_not_a_model_file(output, &files, &ids)?;
+        }
         Ok((files, ids))
     }
 
@@ -182,7 +292,7 @@ impl ModelPackager {
         )
     }
 
-    /// Streams one file into the archive as a blob: the file itself (`raw`) or its layer
+    /// Streams one file into the sink as a blob: the file itself (`raw`) or its layer
     /// tar through `codec`. Returns the blob's digest and size; those of the uncompressed
     /// content (the ModelPack `diffId`), hashed on the way only when they differ from the
     /// blob's and `want_content` asks for them; and for a tar, the digest of the file's
@@ -190,16 +300,17 @@ impl ModelPackager {
     #[allow(clippy::too_many_arguments)]
     fn stream_layer(
         &self,
-        writer: &mut ArchiveWriter,
+        sink: &mut dyn BlobSink,
         file: &SourceFile,
         handle: std::fs::File,
         raw: bool,
         codec: Codec,
         want_content: bool,
-        output: &Path,
     ) -> Result<Streamed> {
-        let slot = writer.begin_blob().map_err(Error::io(output))?;
-        let mut blob = writer.blob_writer();
+        let target = sink.target().to_owned();
+        let output = target.as_path();
+        sink.begin_blob().map_err(Error::io(output))?;
+        let mut blob = DigestWriter::new(SinkWriter(&mut *sink));
         let threads = self.options.threads;
         let pipeline = |e| pipeline_error(e, output);
         let progress = self.options.progress.as_ref().map(|h| &*h.0);
@@ -221,9 +332,7 @@ impl ModelPackager {
             (content, Some(tar.inner.content().digest))
         };
         let (_, measured) = blob.finish();
-        writer
-            .finish_blob(slot, &measured)
-            .map_err(Error::io(output))?;
+        sink.finish_blob(&measured).map_err(Error::io(output))?;
         Ok(Streamed {
             blob: measured,
             content,
@@ -241,22 +350,59 @@ impl ModelPackager {
         output: &Path,
         checked: &[String],
     ) -> Result<(ModelLayer, Option<Digest>)> {
-        self.layer(writer, file, None, output, checked)
+        let mut sink = ArchiveSink::new(writer, output, None);
+        let (layer, diff_id, _) = self.layer(&mut sink, file, None, checked, None)?;
+        Ok((layer, diff_id))
     }
 
-    /// [`Self::write_layer`] of a file the walk saw as `id`.
+    /// [`Self::write_layer`] of a file the walk saw as `id`, into `sink`; with a digest
+    /// cache, an unchanged file's remembered layer when the sink holds its blob. The last
+    /// value says whether the file was read.
     fn layer(
         &self,
-        writer: &mut ArchiveWriter,
+        sink: &mut dyn BlobSink,
         file: &SourceFile,
         id: Option<FileId>,
-        output: &Path,
         checked: &[String],
-    ) -> Result<(ModelLayer, Option<Digest>)> {
+        cache: Option<&mut DigestCache>,
+    ) -> Result<(ModelLayer, Option<Digest>, bool)> {
         // Opened before anything reads it, and checked to be what the walk saw.
         let handle = open_planned(file, id, self.options.symlinks)?;
         let profile = self.profile();
         let plan = profile.plan_layer(&file.rel, &self.options, checked);
+        let remembered = match cache {
+            Some(cache) => {
+                let before = Identity::of(&handle.metadata().map_err(Error::io(&file.path))?);
+                let key = digest_cache::key(&before, file, &plan, &self.options);
+                if let Some(hit) = cache.get(&key)
+                    && sink
+                        .reuse_blob(&hit.layer)
+                        .map_err(Error::io(sink.target()))?
+                {
+                    return Ok((hit.layer, hit.diff_id, false));
+                }
+                Some((cache, key, before))
+            }
+            None => None,
+        };
+        let after = handle.try_clone().map_err(Error::io(&file.path))?;
+        let (layer, diff_id) = self.stream_planned(sink, file, handle, &plan)?;
+        if let Some((cache, key, before)) = remembered {
+            let now = Identity::of(&after.metadata().map_err(Error::io(&file.path))?);
+            cache.put(key, &before, &now, &layer, diff_id.as_ref());
+        }
+        Ok((layer, diff_id, true))
+    }
+
+    /// Streams the file of `handle` into `sink` as `plan` says.
+    fn stream_planned(
+        &self,
+        sink: &mut dyn BlobSink,
+        file: &SourceFile,
+        handle: std::fs::File,
+        plan: &crate::profile::LayerPlan,
+    ) -> Result<(ModelLayer, Option<Digest>)> {
+        let profile = self.profile();
         let codec = if plan.raw {
             Codec::Identity
         } else {
@@ -267,14 +413,14 @@ impl ModelPackager {
             blob,
             content,
             file_digest,
-        } = self.stream_layer(writer, file, handle, plan.raw, codec, diff_ids, output)?;
+        } = self.stream_layer(sink, file, handle, plan.raw, codec, diff_ids)?;
         let encoding = if plan.raw {
             LayerEncoding::Raw
         } else {
             codec.encoding()
         };
         let diff_id = diff_ids.then(|| content.map_or_else(|| blob.digest.clone(), |c| c.digest));
-        let mut layer = profile.layer(&plan, file, blob, encoding, self.options.mtime);
+        let mut layer = profile.layer(plan, file, blob, encoding, self.options.mtime);
         if let Some(digest) = file_digest {
             layer
                 .annotations

@@ -1,5 +1,9 @@
+mod push;
+
 use anyhow::{Result, bail};
 use modeloci_archive::{Format, ModelFacts, ModelPackager, PackOptions, Symlinks};
+use std::path::PathBuf;
+
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
@@ -73,62 +77,12 @@ pub(super) struct LayerJson<'a> {
 }
 
 pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
-    let metadata = match serde_json::from_str::<serde_json::Value>(&args.metadata) {
-        Ok(serde_json::Value::Object(map)) => map,
-        Ok(other) => bail!(
-            "--metadata must be a JSON object, not {}",
-            json_kind(&other)
-        ),
-        Err(e) => bail!("--metadata is not valid JSON: {e}"),
-    };
-    let config = OciConfig::new(
-        args.name,
-        args.model_version,
-        args.framework,
-        args.architecture,
-    )
-    .with_metadata(metadata);
-    let format = match args.format {
-        FormatArg::Modeloci => Format::Modeloci,
-        FormatArg::Modelpack => Format::ModelPack,
-    };
-    let mut options = PackOptions::default()
-        .with_progress(ctx.progress.handle())
-        .with_format(format)
-        .with_datasets(args.datasets.clone())
-        .with_exclude(args.exclude.clone())
-        .with_symlinks(match args.symlinks {
-            SymlinksArg::Follow => Symlinks::Follow,
-            SymlinksArg::Skip => Symlinks::Skip,
-            SymlinksArg::Error => Symlinks::Error,
-        });
-    if let Some(c) = args.compression {
-        options = options
-            .with_compression(compression(c))
-            .with_raw_weights(false);
-    }
-    if let Some(level) = args.level {
-        options = options.with_level(level);
-    }
-    if let Some(output) = args.output {
-        options = options.with_output(output);
-    }
-    if let Some(tag) = args.tag {
-        options = options.with_tag(tag);
-    }
-    if let Some(epoch) = source_date_epoch()? {
-        options = options.with_source_date_epoch(epoch);
-    }
-    if let Some(created) = args.created {
-        check_rfc3339(&created)?;
-        options = options.with_created(created);
+    let (options, config) = pack_options(&args, ctx)?;
+    if let Some(reference) = &args.push {
+        return push::run(&args, reference, options, &config, ctx);
     }
     let report = ModelPackager::with_options(options).pack(&args.model_dir, &config)?;
-    if !ctx.quiet {
-        for warning in &report.warnings {
-            eprintln!("warning: {}", printable(warning));
-        }
-    }
+    print_warnings(&report.warnings, ctx);
     if ctx.json {
         print_json(&PackJson {
             archive: &report.path,
@@ -140,16 +94,7 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
             artifact_type: report.manifest.effective_artifact_type().as_str(),
             facts: FactsJson::new(&report.facts),
             warnings: &report.warnings,
-            layers: report
-                .layers
-                .iter()
-                .map(|l| LayerJson {
-                    path: l.title(),
-                    digest: l.digest.as_str(),
-                    size: l.size,
-                    media_type: l.media_type.as_str(),
-                })
-                .collect(),
+            layers: layers_json(&report.layers),
         })?;
     } else if ctx.human() {
         outln!("Packaged model to {}", printable(report.path.display()))?;
@@ -167,6 +112,99 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
         outln!("  manifest {}", report.manifest_digest)?;
     }
     Ok(Outcome::Success)
+}
+
+pub(super) fn print_warnings(warnings: &[String], ctx: &Ctx) {
+    if !ctx.quiet {
+        for warning in warnings {
+            eprintln!("warning: {}", printable(warning));
+        }
+    }
+}
+
+pub(super) fn layers_json(layers: &[modeloci_spec::ModelLayer]) -> Vec<LayerJson<'_>> {
+    layers
+        .iter()
+        .map(|l| LayerJson {
+            path: l.title(),
+            digest: l.digest.as_str(),
+            size: l.size,
+            media_type: l.media_type.as_str(),
+        })
+        .collect()
+}
+
+/// Where pack remembers the layers of unchanged files: `MODELOCI_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/modeloci`, else `~/.cache/modeloci`; none with --no-cache or no home.
+fn digest_cache(args: &PackArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    let set = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = set("MODELOCI_CACHE_DIR")
+        .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("modeloci")))
+        .or_else(|| set("HOME").map(|h| h.join(".cache/modeloci")))?;
+    Some(dir.join("digests.json"))
+}
+
+/// The packing options and the config the arguments ask for.
+fn pack_options(args: &PackArgs, ctx: &Ctx) -> Result<(PackOptions, OciConfig)> {
+    let metadata = match serde_json::from_str::<serde_json::Value>(&args.metadata) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(other) => bail!(
+            "--metadata must be a JSON object, not {}",
+            json_kind(&other)
+        ),
+        Err(e) => bail!("--metadata is not valid JSON: {e}"),
+    };
+    let config = OciConfig::new(
+        args.name.clone(),
+        args.model_version.clone(),
+        args.framework.clone(),
+        args.architecture.clone(),
+    )
+    .with_metadata(metadata);
+    let format = match args.format {
+        FormatArg::Modeloci => Format::Modeloci,
+        FormatArg::Modelpack => Format::ModelPack,
+    };
+    let mut options = PackOptions::default()
+        .with_progress(ctx.progress.handle())
+        .with_format(format)
+        .with_datasets(args.datasets.clone())
+        .with_exclude(args.exclude.clone())
+        .with_symlinks(match args.symlinks {
+            SymlinksArg::Follow => Symlinks::Follow,
+            SymlinksArg::Skip => Symlinks::Skip,
+            SymlinksArg::Error => Symlinks::Error,
+        })
+        .with_digest_cache(digest_cache(args));
+    if let Some(c) = args.compression {
+        options = options
+            .with_compression(compression(c))
+            .with_raw_weights(false);
+    }
+    if let Some(level) = args.level {
+        options = options.with_level(level);
+    }
+    if let Some(output) = &args.output {
+        options = options.with_output(output);
+    }
+    if let Some(tag) = &args.tag {
+        options = options.with_tag(tag);
+    }
+    if let Some(epoch) = source_date_epoch()? {
+        options = options.with_source_date_epoch(epoch);
+    }
+    if let Some(created) = &args.created {
+        check_rfc3339(created)?;
+        options = options.with_created(created);
+    }
+    Ok((options, config))
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -6,6 +6,7 @@ mod crash;
 mod credentials;
 mod errors;
 mod faults;
+mod pack_push;
 mod quirks;
 mod races;
 mod registry;
@@ -104,7 +105,7 @@ pub(crate) fn workspace() -> tempfile::TempDir {
     dir
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
