@@ -12,6 +12,7 @@ mod metadata;
 mod modelpack;
 mod oms;
 mod properties;
+mod pull_ranges;
 mod pull_target;
 mod quirks;
 mod reference;

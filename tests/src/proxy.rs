@@ -42,6 +42,8 @@ pub struct Proxy {
     thread: Option<JoinHandle<()>>,
     /// Requests seen, as `METHOD path`.
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The `Range` headers of the requests seen, as `METHOD path` and the range.
+    pub ranges: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 const TOKEN: &str = "modeloci-test-token";
@@ -54,6 +56,7 @@ impl Proxy {
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
         let state = Arc::new(State {
             upstream: upstream.to_owned(),
             addr: addr.clone(),
@@ -61,6 +64,7 @@ impl Proxy {
             failures: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
             log: Arc::clone(&log),
+            ranges: Arc::clone(&ranges),
         });
         let stop_flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -82,6 +86,7 @@ impl Proxy {
             stop,
             thread: Some(thread),
             log,
+            ranges,
         }
     }
 
@@ -107,6 +112,7 @@ struct State {
     failures: AtomicUsize,
     cuts: AtomicUsize,
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    ranges: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 /// Writes one HTTP/1.1 answer with a body and `Connection: close`.
@@ -160,6 +166,13 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
         .lock()
         .expect("not poisoned")
         .push(format!("{method} {path}"));
+    if let Some(range) = get("range") {
+        state
+            .ranges
+            .lock()
+            .expect("not poisoned")
+            .push((format!("{method} {path}"), range));
+    }
     let length: usize = get("content-length")
         .and_then(|l| l.parse().ok())
         .unwrap_or(0);

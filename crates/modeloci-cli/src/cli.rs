@@ -346,7 +346,8 @@ pub(crate) struct RegistryArgs {
     pub(crate) plain_http: bool,
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
-    /// Blobs transferred at once.
+    /// Connections at once: blobs transferred at the same time, and, on pull, parts of
+    /// blobs over 64 MiB (fetched in ranges of 16 MiB).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) concurrency: usize,
     /// Give a request up when the registry sends nothing for this long (connecting,

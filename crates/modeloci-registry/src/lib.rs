@@ -45,6 +45,7 @@ mod error;
 mod naming;
 mod pull;
 mod push;
+mod ranged;
 mod reference;
 mod referrers;
 mod remote;
@@ -55,8 +56,8 @@ pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, MAX_TLS_FILE, TlsOpti
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use error::{Error, Result, TlsFailure};
 pub use pull::{
-    CheckError, CheckFn, MAX_REFERRER_BLOB, PullCheck, PullOptions, PullReport, PullTarget, pull,
-    staging_dir,
+    CheckError, CheckFn, MAX_REFERRER_BLOB, PullCheck, PullOptions, PullReport, PullTarget,
+    RANGED_ABOVE, pull, staging_dir,
 };
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
 pub use reference::{Reference, Scheme};
