@@ -13,6 +13,7 @@ mod modelpack;
 mod oms;
 mod properties;
 mod pull_ranges;
+mod pull_stream;
 mod pull_target;
 mod quirks;
 mod reference;

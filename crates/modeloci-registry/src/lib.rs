@@ -44,6 +44,7 @@ mod copy;
 mod error;
 mod naming;
 mod pull;
+mod pull_stream;
 mod push;
 mod ranged;
 mod reference;

@@ -246,6 +246,27 @@ pub fn pull(
     let resolved = resolve(client, reference)?;
     let wanted = choose_blobs(&resolved.manifest, target, options)?;
     let digest = resolved.measured.digest.clone();
+    if let PullTarget::Unpack(dir) = target
+        && options.check.is_none()
+    {
+        let (fetched, config, files) = pull_streamed(
+            client, reference, &resolved, &wanted, &staging, dir, options,
+        )?;
+        return Ok(PullReport {
+            reference: Reference {
+                digest: Some(digest.clone()),
+                ..reference.clone()
+            },
+            manifest_digest: digest,
+            blobs: wanted,
+            bytes_downloaded: fetched.downloaded,
+            bytes_resumed: fetched.resumed,
+            ranges_refused: fetched.unranged,
+            config,
+            files,
+            referrers: Vec::new(),
+        });
+    }
     // The signatures first: small, and a referrer that cannot be brought fails the pull
     // before a layer is downloaded.
     let signatures = if options.referrers
@@ -493,19 +514,71 @@ fn deliver(
             Vec::new()
         }
         PullTarget::Unpack(dir) => {
-            let mut unpack = UnpackOptions::default()
-                .with_force(options.force)
-                .with_include(options.include.clone())
-                .with_progress(options.progress.clone());
-            if let Some(check) = &options.unpack_check {
-                unpack = unpack.with_check(Arc::clone(&check.0));
-            }
-            ModelUnpackager::with_options(unpack)
+            ModelUnpackager::with_options(unpack_options(options))
                 .extract_from(layout, dir)?
                 .files
         }
     };
     Ok((config, files))
+}
+
+/// `pull --unpack` without a check of the layout: the config staged and verified as a
+/// document with the manifest, then every layer's blob streamed from its GET into the
+/// unpacker (`pull_stream.rs`), no blob staged. The staging directory is removed once the
+/// files are published, or when the unpack check refused them.
+fn pull_streamed(
+    client: &Client,
+    reference: &Reference,
+    resolved: &Resolved,
+    wanted: &[Descriptor],
+    staging: &Staging,
+    dir: &Path,
+    options: &PullOptions,
+) -> Result<(Fetched, Option<OciConfig>, Vec<UnpackedFile>)> {
+    let repo = reference.repository.as_str();
+    let mut fetched = fetch_into(client, repo, &wanted[..1], staging, options)?;
+    write_layout(staging, resolved, reference, &[])?;
+    let config = staged_config(staging, &resolved.manifest)?;
+    let unpacker = ModelUnpackager::with_options(unpack_options(options));
+    let unpacked =
+        crate::pull_stream::unpack_streamed(client, repo, &resolved.manifest, &unpacker, dir);
+    let refused = matches!(
+        &unpacked,
+        Err(Error::Archive(modeloci_archive::Error::CheckFailed { .. }))
+    );
+    if unpacked.is_ok() || refused {
+        let _ = fs::remove_dir_all(staging.root());
+    }
+    let (files, received) = unpacked?;
+    fetched.downloaded += received;
+    Ok((fetched, config, files))
+}
+
+/// The model config of a staged config blob (verified when it was staged), when the
+/// manifest says it is one.
+fn staged_config(staging: &Staging, manifest: &OciManifest) -> Result<Option<OciConfig>> {
+    let config = &manifest.config;
+    if !matches!(
+        config.media_type,
+        MediaType::ModelociConfig | MediaType::ImageConfig
+    ) {
+        return Ok(None);
+    }
+    let path = staging.root().join(config.digest.blob_path());
+    let bytes = fs::read(&path).map_err(Error::io(&path))?;
+    Ok(OciConfig::from_slice(&bytes).ok())
+}
+
+/// The unpack options a pull into a directory uses.
+fn unpack_options(options: &PullOptions) -> UnpackOptions {
+    let mut unpack = UnpackOptions::default()
+        .with_force(options.force)
+        .with_include(options.include.clone())
+        .with_progress(options.progress.clone());
+    if let Some(check) = &options.unpack_check {
+        unpack = unpack.with_check(Arc::clone(&check.0));
+    }
+    unpack
 }
 
 /// Refuses a non-empty directory (or something else) where the files are to go.
