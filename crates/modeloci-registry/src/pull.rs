@@ -5,7 +5,8 @@
 //! only once its size and digest matched. An interrupted pull leaves the partial files; the
 //! next one re-hashes what it has and asks for the rest with an HTTP Range request. Large
 //! blobs come down in parts, several at once, within the same connection budget
-//! (`ranged.rs`). Once
+//! (`ranged.rs`). A pull into a directory with no check of the layout stages only the
+//! config and manifest and streams each layer into the unpacker (`pull_stream.rs`). Once
 //! every blob is in, the layout is repacked into the archive (byte-identical to the one
 //! pushed) or unpacked with the same checks as `unpack`, and the staging directory removed.
 
