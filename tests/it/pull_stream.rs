@@ -263,3 +263,34 @@ fn a_layer_download_that_breaks_off_resumes_where_it_stopped() {
     assert_eq!(report.bytes_downloaded, total, "nothing fetched twice");
     assert_eq!(beside(dir.path()), ["files"]);
 }
+
+/// A registry that answers every request for the rest with the whole blob, and breaks off
+/// each time: the bytes already handed to the unpacker are skipped, the tries are bounded,
+/// and nothing lands.
+#[test]
+fn a_layer_download_that_ignores_range_and_keeps_breaking_off_ends_with_nothing_landed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, _) = fake_with(dir.path());
+    fake.script(|s| {
+        s.cut_after = Some(MIB);
+        s.ignore_range = true;
+    });
+    let out = dir.path().join("files");
+    let started = std::time::Instant::now();
+    let err = pull(
+        &client(&fake.addr),
+        &reference(&fake.addr, "m:1"),
+        &PullTarget::Unpack(out.clone()),
+        &PullOptions::default(),
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(!err.is_verification_failure(), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("kept breaking off, at best after 1048576 of "),
+        "{message}"
+    );
+    assert!(!out.exists());
+    assert_eq!(beside(dir.path()), [".files.modeloci-pull"]);
+}
