@@ -100,7 +100,9 @@ fn unpack_reads_each_layer_once_and_stages_no_copy_of_a_blob() {
         staging: staging_dir(&out),
         seen: Mutex::new((0, Vec::new())),
     });
-    let options = PullOptions::default().with_progress(Some(ProgressHandle(watcher.clone())));
+    let options = PullOptions::default()
+        .with_stream_unpack(true)
+        .with_progress(Some(ProgressHandle(watcher.clone())));
     let report = pull(
         &client(&proxy.addr),
         &reference(&proxy.addr, "m:1"),
@@ -187,7 +189,7 @@ fn a_layer_that_does_not_match_its_digest_leaves_no_file_anywhere() {
         &client(&fake.addr),
         &reference(&fake.addr, "m:1"),
         &PullTarget::Unpack(out.clone()),
-        &PullOptions::default(),
+        &PullOptions::default().with_stream_unpack(true),
     )
     .unwrap_err();
     assert!(err.is_verification_failure(), "{err}");
@@ -219,7 +221,9 @@ fn files_the_unpack_check_refuses_are_not_published_and_nothing_is_kept() {
         &client(&fake.addr),
         &reference(&fake.addr, "m:1"),
         &PullTarget::Unpack(out.clone()),
-        &PullOptions::default().with_unpack_check(Some(check)),
+        &PullOptions::default()
+            .with_stream_unpack(true)
+            .with_unpack_check(Some(check)),
     )
     .unwrap_err();
     assert!(err.to_string().contains("not signed by this key"), "{err}");
@@ -248,7 +252,7 @@ fn a_layer_download_that_breaks_off_resumes_where_it_stopped() {
         &client(&fake.addr),
         &reference(&fake.addr, "m:1"),
         &PullTarget::Unpack(out.clone()),
-        &PullOptions::default(),
+        &PullOptions::default().with_stream_unpack(true),
     )
     .unwrap();
     assert_eq!(tree(&out), tree(&dir.path().join("model")));
@@ -281,7 +285,7 @@ fn a_layer_download_that_ignores_range_and_keeps_breaking_off_ends_with_nothing_
         &client(&fake.addr),
         &reference(&fake.addr, "m:1"),
         &PullTarget::Unpack(out.clone()),
-        &PullOptions::default(),
+        &PullOptions::default().with_stream_unpack(true),
     )
     .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(20));

@@ -5,8 +5,9 @@
 //! only once its size and digest matched. An interrupted pull leaves the partial files; the
 //! next one re-hashes what it has and asks for the rest with an HTTP Range request. Large
 //! blobs come down in parts, several at once, within the same connection budget
-//! (`ranged.rs`). A pull into a directory with no check of the layout stages only the
-//! config and manifest and streams each layer into the unpacker (`pull_stream.rs`). Once
+//! (`ranged.rs`). A pull into a directory asked to stream (and with no check of the layout)
+//! stages only the config and manifest and streams each layer into the unpacker
+//! (`pull_stream.rs`). Once
 //! every blob is in, the layout is repacked into the archive (byte-identical to the one
 //! pushed) or unpacked with the same checks as `unpack`, and the staging directory removed.
 
@@ -67,6 +68,11 @@ pub struct PullOptions {
     pub include: Vec<String>,
     /// With [`PullTarget::Unpack`]: write into a non-empty directory.
     pub force: bool,
+    /// With [`PullTarget::Unpack`] and no [`Self::check`]: write the files straight from
+    /// the registry's answers, each layer's blob read once through the unpacker, no blob
+    /// staged (disk use: the model alone). An interrupted pull then starts over, where the
+    /// staged pull resumes.
+    pub stream_unpack: bool,
     /// The modification time written in rebuilt archives (0, or `SOURCE_DATE_EPOCH`).
     pub mtime: u64,
     /// Where to report the bytes downloaded (and, with [`PullTarget::Unpack`], unpacked).
@@ -113,6 +119,7 @@ impl Default for PullOptions {
             ranged_above: RANGED_ABOVE,
             include: Vec::new(),
             force: false,
+            stream_unpack: false,
             mtime: 0,
             progress: None,
             referrers: true,
@@ -145,6 +152,12 @@ impl PullOptions {
     /// Allows unpacking into a non-empty directory.
     pub fn with_force(mut self, force: bool) -> Self {
         self.force = force;
+        self
+    }
+
+    /// Whether to unpack straight from the registry's answers ([`Self::stream_unpack`]).
+    pub fn with_stream_unpack(mut self, stream: bool) -> Self {
+        self.stream_unpack = stream;
         self
     }
 
@@ -248,6 +261,7 @@ pub fn pull(
     let wanted = choose_blobs(&resolved.manifest, target, options)?;
     let digest = resolved.measured.digest.clone();
     if let PullTarget::Unpack(dir) = target
+        && options.stream_unpack
         && options.check.is_none()
     {
         let (fetched, config, files) = pull_streamed(
