@@ -13,6 +13,8 @@ mod modelpack;
 mod oms;
 mod pack_push;
 mod properties;
+mod pull_ranges;
+mod pull_stream;
 mod pull_target;
 mod quirks;
 mod reference;

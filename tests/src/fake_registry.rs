@@ -52,10 +52,14 @@ pub struct Script {
     pub redirect_blobs: Option<String>,
     /// Ignore `Range` on blob GETs: always `200` with the whole blob.
     pub ignore_range: bool,
+    /// How to answer a blob GET for a closed range (`Range: bytes=a-b`) other than honestly.
+    pub part_lie: Option<PartLie>,
+    /// Answer `503` to every GET for a closed range starting at or after this byte.
+    pub fail_parts_from: Option<u64>,
     /// Close blob downloads after this many bytes of their body.
     pub cut_after: Option<usize>,
-    /// Stop sending blob downloads after this many bytes of their body, keeping the
-    /// connection open.
+    /// Stop sending blob downloads (and parts of blobs) after this many bytes of their body,
+    /// keeping the connection open.
     pub stall_after: Option<usize>,
     /// Announce this `Content-Length` for blob downloads, whatever is sent.
     pub blob_length: Option<u64>,
@@ -73,6 +77,20 @@ pub struct Script {
     pub lose_index_puts: usize,
 }
 
+/// A lie told in answer to a request for a closed range of a blob (`bytes=a-b`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartLie {
+    /// `206` with the bytes asked for, but a `Content-Range` one byte off (`a+1-b+1`).
+    ShiftedRange,
+    /// `206` with the bytes asked for, but a `Content-Range` whose total is one byte more.
+    WrongTotal,
+    /// `206` and honest headers, then half the bytes, and the connection closed.
+    Short,
+    /// `206` and honest headers, `Content-Length` and all, but the first byte of every part
+    /// that does not begin the blob flipped.
+    WrongBytes,
+}
+
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
@@ -86,6 +104,8 @@ pub struct Seen {
     pub authorization: Option<String>,
     /// The body's length.
     pub body_len: usize,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
 }
 
 #[derive(Default)]
@@ -327,6 +347,7 @@ fn handle(
         },
         authorization: req.header("authorization").map(str::to_owned),
         body_len: req.body.len(),
+        range: req.header("range").map(str::to_owned),
     });
     let script = shared.script.lock().expect("not poisoned").clone();
     if script.silent {
@@ -595,6 +616,13 @@ fn handle(
                 b"",
             );
         }
+        if let Some(part) = req
+            .header("range")
+            .and_then(closed_range)
+            .filter(|_| !script.ignore_range)
+        {
+            return send_part(&mut stream, &script, &blob, part);
+        }
         let from = req
             .header("range")
             .and_then(|r| r.strip_prefix("bytes="))
@@ -642,6 +670,54 @@ fn handle(
         return stream.write_all(body);
     }
     respond(&mut stream, "404 Not Found", &[], b"{}")
+}
+
+/// The first and last byte of a `bytes=a-b` range.
+fn closed_range(range: &str) -> Option<(usize, usize)> {
+    let (a, b) = range.strip_prefix("bytes=")?.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Answers a request for bytes `first..=last` of `blob` as the script says.
+fn send_part(
+    stream: &mut TcpStream,
+    script: &Script,
+    blob: &[u8],
+    (first, last): (usize, usize),
+) -> std::io::Result<()> {
+    if first > last || last >= blob.len() {
+        return respond(stream, "416 Range Not Satisfiable", &[], b"");
+    }
+    if script.fail_parts_from.is_some_and(|f| first as u64 >= f) {
+        return respond(stream, "503 Service Unavailable", &[], b"");
+    }
+    let total = blob.len();
+    let mut body = blob[first..=last].to_vec();
+    let range = match script.part_lie {
+        Some(PartLie::ShiftedRange) => format!("bytes {}-{}/{total}", first + 1, last + 1),
+        Some(PartLie::WrongTotal) => format!("bytes {first}-{last}/{}", total + 1),
+        _ => format!("bytes {first}-{last}/{total}"),
+    };
+    if script.part_lie == Some(PartLie::WrongBytes) && first > 0 {
+        body[0] ^= 1;
+    }
+    let head = format!(
+        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: {range}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if let Some(n) = script.stall_after {
+        stream.write_all(&body[..n.min(body.len())])?;
+        stream.flush()?;
+        std::thread::sleep(Duration::from_secs(30));
+        return Ok(());
+    }
+    if script.part_lie == Some(PartLie::Short) {
+        stream.write_all(&body[..body.len() / 2])?;
+        stream.flush()?;
+        return stream.shutdown(std::net::Shutdown::Both);
+    }
+    stream.write_all(&body)
 }
 
 /// The `subject` digest a manifest names, if any.

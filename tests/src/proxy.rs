@@ -44,6 +44,8 @@ pub struct Proxy {
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
     /// Requests seen with the length of the body they sent, as (`METHOD path`, bytes).
     pub bodies: Arc<std::sync::Mutex<Vec<(String, usize)>>>,
+    /// The `Range` headers of the requests seen, as `METHOD path` and the range.
+    pub ranges: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 const TOKEN: &str = "modeloci-test-token";
@@ -57,6 +59,7 @@ impl Proxy {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
         let state = Arc::new(State {
             upstream: upstream.to_owned(),
             addr: addr.clone(),
@@ -65,6 +68,7 @@ impl Proxy {
             cuts: AtomicUsize::new(0),
             log: Arc::clone(&log),
             bodies: Arc::clone(&bodies),
+            ranges: Arc::clone(&ranges),
         });
         let stop_flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -87,6 +91,7 @@ impl Proxy {
             thread: Some(thread),
             log,
             bodies,
+            ranges,
         }
     }
 
@@ -118,6 +123,7 @@ struct State {
     cuts: AtomicUsize,
     log: Arc<std::sync::Mutex<Vec<String>>>,
     bodies: Arc<std::sync::Mutex<Vec<(String, usize)>>>,
+    ranges: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 /// Writes one HTTP/1.1 answer with a body and `Connection: close`.
@@ -171,6 +177,13 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
         .lock()
         .expect("not poisoned")
         .push(format!("{method} {path}"));
+    if let Some(range) = get("range") {
+        state
+            .ranges
+            .lock()
+            .expect("not poisoned")
+            .push((format!("{method} {path}"), range));
+    }
     let length: usize = get("content-length")
         .and_then(|l| l.parse().ok())
         .unwrap_or(0);

@@ -92,7 +92,8 @@ pub use progress::{Progress, ProgressHandle};
 pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
 pub use read::referrers::{MAX_REFERRER_BLOB_SIZE, MAX_REFERRERS, Referrer};
 pub use read::unpack::{
-    FileDigest, ModelUnpackager, UnpackReport, UnpackedFile, layers_for, recorded_file_digests,
+    BlobOpener, FileDigest, ModelUnpackager, UnpackReport, UnpackedFile, layers_for,
+    recorded_file_digests,
 };
 pub use read::verify::{
     BlobCheck, BlobStatus, CopyCheck, VerifyReport, verify, verify_with_progress,

@@ -361,7 +361,8 @@ pub(crate) struct RegistryArgs {
     pub(crate) plain_http: bool,
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
-    /// Blobs transferred at once.
+    /// Connections at once: blobs transferred at the same time, and, on pull, parts of
+    /// blobs over 64 MiB (fetched in ranges of 16 MiB).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) concurrency: usize,
     /// Give a request up when the registry sends nothing for this long (connecting,
@@ -421,6 +422,10 @@ pub(crate) struct PullArgs {
     /// With --unpack: write into a non-empty directory, replacing the files the model has.
     #[arg(long, requires = "unpack", conflicts_with = "output")]
     pub(crate) force: bool,
+    /// With --unpack: write the files straight from the registry, keeping no copy of a
+    /// layer (disk: the model alone); an interrupted pull then starts over.
+    #[arg(long, requires = "unpack", conflicts_with = "output")]
+    pub(crate) stream: bool,
     #[command(flatten)]
     pub(crate) signed: SignedArgs,
     #[command(flatten)]

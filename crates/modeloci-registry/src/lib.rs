@@ -46,8 +46,10 @@ mod copy;
 mod error;
 mod naming;
 mod pull;
+mod pull_stream;
 mod push;
 mod push_stream;
+mod ranged;
 mod reference;
 mod referrers;
 mod remote;
@@ -59,8 +61,8 @@ pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE, MAX_TLS_FILE, TlsOpti
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use error::{Error, Result, TlsFailure};
 pub use pull::{
-    CheckError, CheckFn, MAX_REFERRER_BLOB, PullCheck, PullOptions, PullReport, PullTarget, pull,
-    staging_dir,
+    CheckError, CheckFn, MAX_REFERRER_BLOB, PullCheck, PullOptions, PullReport, PullTarget,
+    RANGED_ABOVE, pull, staging_dir,
 };
 pub use push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, PushOptions, PushReport, push};
 pub use push_stream::{PackPushOptions, PackPushReport, pack_and_push};

@@ -3,14 +3,18 @@
 //! Blobs are staged as an OCI image layout beside the target
 //! (`.<target>.modeloci-pull/`): each downloads to `<hex>.partial` and is renamed to `<hex>`
 //! only once its size and digest matched. An interrupted pull leaves the partial files; the
-//! next one re-hashes what it has and asks for the rest with an HTTP Range request. Once
+//! next one re-hashes what it has and asks for the rest with an HTTP Range request. Large
+//! blobs come down in parts, several at once, within the same connection budget
+//! (`ranged.rs`). A pull into a directory asked to stream (and with no check of the layout)
+//! stages only the config and manifest and streams each layer into the unpacker
+//! (`pull_stream.rs`). Once
 //! every blob is in, the layout is repacked into the archive (byte-identical to the one
 //! pushed) or unpacked with the same checks as `unpack`, and the staging directory removed.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use modeloci_archive::{
     Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, UnpackedFile, index_json,
@@ -23,6 +27,8 @@ use modeloci_spec::{Descriptor, Digest, ImageLayout, MediaType, OciConfig, OciIn
 
 use crate::client::{BlobBody, Client, Tries, is_io_timeout};
 use crate::naming::{manifest_ref, pull_tag};
+pub use crate::ranged::RANGED_ABOVE;
+use crate::ranged::{Finished, PartContext, RangedBlob, Ranges};
 use crate::reference::Reference;
 use crate::referrers::{FetchedReferrer, fetch_listed_referrer, referrers};
 use crate::remote::fetch_document;
@@ -52,13 +58,22 @@ impl PullTarget {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PullOptions {
-    /// Blobs downloaded at once.
+    /// Connections at once: blobs, and parts of the blobs larger than
+    /// [`Self::ranged_above`], downloaded at the same time.
     pub concurrency: usize,
+    /// Blobs larger than this come down in several ranged requests at once (when
+    /// [`Self::concurrency`] is above 1); [`RANGED_ABOVE`] by default.
+    pub ranged_above: u64,
     /// With [`PullTarget::Unpack`]: fetch and restore only files whose paths match one of
     /// these patterns ([`modeloci_archive::glob_match`]).
     pub include: Vec<String>,
     /// With [`PullTarget::Unpack`]: write into a non-empty directory.
     pub force: bool,
+    /// With [`PullTarget::Unpack`] and no [`Self::check`]: write the files straight from
+    /// the registry's answers, each layer's blob read once through the unpacker, no blob
+    /// staged (disk use: the model alone). An interrupted pull then starts over, where the
+    /// staged pull resumes.
+    pub stream_unpack: bool,
     /// The modification time written in rebuilt archives (0, or `SOURCE_DATE_EPOCH`).
     pub mtime: u64,
     /// Where to report the bytes downloaded (and, with [`PullTarget::Unpack`], unpacked).
@@ -102,8 +117,10 @@ impl Default for PullOptions {
     fn default() -> Self {
         Self {
             concurrency: 4,
+            ranged_above: RANGED_ABOVE,
             include: Vec::new(),
             force: false,
+            stream_unpack: false,
             mtime: 0,
             progress: None,
             referrers: true,
@@ -121,6 +138,12 @@ impl PullOptions {
         self
     }
 
+    /// Sets the size above which a blob comes down in parts ([`Self::ranged_above`]).
+    pub fn with_ranged_above(mut self, above: u64) -> Self {
+        self.ranged_above = above.max(1);
+        self
+    }
+
     /// Restores only files matching one of `patterns`.
     pub fn with_include(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.include = patterns.into_iter().map(Into::into).collect();
@@ -130,6 +153,12 @@ impl PullOptions {
     /// Allows unpacking into a non-empty directory.
     pub fn with_force(mut self, force: bool) -> Self {
         self.force = force;
+        self
+    }
+
+    /// Whether to unpack straight from the registry's answers ([`Self::stream_unpack`]).
+    pub fn with_stream_unpack(mut self, stream: bool) -> Self {
+        self.stream_unpack = stream;
         self
     }
 
@@ -184,6 +213,9 @@ pub struct PullReport {
     pub bytes_downloaded: u64,
     /// Bytes already staged by an earlier, interrupted run, checked and kept.
     pub bytes_resumed: u64,
+    /// When a blob meant to come down in parts came in one stream instead: what the
+    /// registry did with the range asked for (the first such blob).
+    pub ranges_refused: Option<String>,
     /// The model config, when the artifact's config is a modeloci model config.
     pub config: Option<OciConfig>,
     /// The files restored, for [`PullTarget::Unpack`].
@@ -231,6 +263,28 @@ pub fn pull(
     let unpack = matches!(target, PullTarget::Unpack(_)).then_some(&resolved.manifest);
     space::check_pull(target.path(), staging.root(), &wanted, unpack)?;
     let digest = resolved.measured.digest.clone();
+    if let PullTarget::Unpack(dir) = target
+        && options.stream_unpack
+        && options.check.is_none()
+    {
+        let (fetched, config, files) = pull_streamed(
+            client, reference, &resolved, &wanted, &staging, dir, options,
+        )?;
+        return Ok(PullReport {
+            reference: Reference {
+                digest: Some(digest.clone()),
+                ..reference.clone()
+            },
+            manifest_digest: digest,
+            blobs: wanted,
+            bytes_downloaded: fetched.downloaded,
+            bytes_resumed: fetched.resumed,
+            ranges_refused: fetched.unranged,
+            config,
+            files,
+            referrers: Vec::new(),
+        });
+    }
     // The signatures first: small, and a referrer that cannot be brought fails the pull
     // before a layer is downloaded.
     let signatures = if options.referrers
@@ -267,6 +321,7 @@ pub fn pull(
         blobs: wanted,
         bytes_downloaded: fetched.downloaded,
         bytes_resumed: fetched.resumed,
+        ranges_refused: fetched.unranged,
         config,
         files,
         referrers,
@@ -411,14 +466,7 @@ fn fetch_into(
                 .fold(0, |total, d| total.saturating_add(d.size)),
         );
     }
-    let fetched = fetch_all(
-        client,
-        repo,
-        wanted,
-        staging.root(),
-        options.concurrency,
-        progress,
-    );
+    let fetched = fetch_all(client, repo, wanted, staging.root(), options, progress);
     if let Some(p) = progress {
         p.finish();
     }
@@ -484,19 +532,71 @@ fn deliver(
             Vec::new()
         }
         PullTarget::Unpack(dir) => {
-            let mut unpack = UnpackOptions::default()
-                .with_force(options.force)
-                .with_include(options.include.clone())
-                .with_progress(options.progress.clone());
-            if let Some(check) = &options.unpack_check {
-                unpack = unpack.with_check(Arc::clone(&check.0));
-            }
-            ModelUnpackager::with_options(unpack)
+            ModelUnpackager::with_options(unpack_options(options))
                 .extract_from(layout, dir)?
                 .files
         }
     };
     Ok((config, files))
+}
+
+/// `pull --unpack` without a check of the layout: the config staged and verified as a
+/// document with the manifest, then every layer's blob streamed from its GET into the
+/// unpacker (`pull_stream.rs`), no blob staged. The staging directory is removed once the
+/// files are published, or when the unpack check refused them.
+fn pull_streamed(
+    client: &Client,
+    reference: &Reference,
+    resolved: &Resolved,
+    wanted: &[Descriptor],
+    staging: &Staging,
+    dir: &Path,
+    options: &PullOptions,
+) -> Result<(Fetched, Option<OciConfig>, Vec<UnpackedFile>)> {
+    let repo = reference.repository.as_str();
+    let mut fetched = fetch_into(client, repo, &wanted[..1], staging, options)?;
+    write_layout(staging, resolved, reference, &[])?;
+    let config = staged_config(staging, &resolved.manifest)?;
+    let unpacker = ModelUnpackager::with_options(unpack_options(options));
+    let unpacked =
+        crate::pull_stream::unpack_streamed(client, repo, &resolved.manifest, &unpacker, dir);
+    let refused = matches!(
+        &unpacked,
+        Err(Error::Archive(modeloci_archive::Error::CheckFailed { .. }))
+    );
+    if unpacked.is_ok() || refused {
+        let _ = fs::remove_dir_all(staging.root());
+    }
+    let (files, received) = unpacked?;
+    fetched.downloaded += received;
+    Ok((fetched, config, files))
+}
+
+/// The model config of a staged config blob (verified when it was staged), when the
+/// manifest says it is one.
+fn staged_config(staging: &Staging, manifest: &OciManifest) -> Result<Option<OciConfig>> {
+    let config = &manifest.config;
+    if !matches!(
+        config.media_type,
+        MediaType::ModelociConfig | MediaType::ImageConfig
+    ) {
+        return Ok(None);
+    }
+    let path = staging.root().join(config.digest.blob_path());
+    let bytes = fs::read(&path).map_err(Error::io(&path))?;
+    Ok(OciConfig::from_slice(&bytes).ok())
+}
+
+/// The unpack options a pull into a directory uses.
+fn unpack_options(options: &PullOptions) -> UnpackOptions {
+    let mut unpack = UnpackOptions::default()
+        .with_force(options.force)
+        .with_include(options.include.clone())
+        .with_progress(options.progress.clone());
+    if let Some(check) = &options.unpack_check {
+        unpack = unpack.with_check(Arc::clone(&check.0));
+    }
+    unpack
 }
 
 /// Refuses a non-empty directory (or something else) where the files are to go.
@@ -529,26 +629,127 @@ fn check_empty(dir: &Path) -> Result<()> {
 struct Fetched {
     downloaded: u64,
     resumed: u64,
+    /// Why a blob meant to come down in parts came in one stream, if one did.
+    unranged: Option<String>,
 }
 
+/// How a blob is brought in: checked and kept from an earlier run, in one stream, or in
+/// parts.
+enum Plan<'a> {
+    Kept(u64),
+    Stream(usize),
+    Ranged(RangedBlob<'a>),
+}
+
+/// One download job of a pull: a blob in one stream, or one part of a ranged blob.
+#[derive(Clone, Copy)]
+enum Job {
+    Stream(usize),
+    Part(usize, usize),
+}
+
+/// Brings `blobs` in, `options.concurrency` connections at once: blobs larger than
+/// [`PullOptions::ranged_above`] in parts, the others in one stream each, the largest
+/// first. A ranged blob is verified once all its parts are in; one whose registry did not
+/// honour a range is then fetched again in one stream.
 fn fetch_all(
     client: &Client,
     repo: &str,
     blobs: &[Descriptor],
     staging: &Path,
-    concurrency: usize,
+    options: &PullOptions,
     progress: Option<&dyn Progress>,
 ) -> Result<Fetched> {
-    let sizes: Vec<u64> = blobs.iter().map(|d| d.size).collect();
-    let results = largest_first(&sizes, concurrency, |i| {
-        fetch_blob(client, repo, &blobs[i], staging, progress)
-    });
     let mut total = Fetched::default();
-    for one in all_or_first_error(results)? {
+    let mut ranged = Vec::new();
+    let mut jobs = Vec::new();
+    for (i, descriptor) in blobs.iter().enumerate() {
+        match plan_blob(descriptor, i, staging, options)? {
+            Plan::Kept(size) => total.resumed += size,
+            Plan::Stream(i) => jobs.push(Job::Stream(i)),
+            Plan::Ranged(blob) => {
+                total.resumed += blob.resumed();
+                let r = ranged.len();
+                jobs.extend(blob.missing().into_iter().map(|k| Job::Part(r, k)));
+                ranged.push(blob);
+            }
+        }
+    }
+    if let Some(p) = progress {
+        p.advance(total.resumed);
+    }
+    let ranges = Ranges::default();
+    let cx = PartContext {
+        client,
+        repo,
+        progress,
+        ranges: &ranges,
+    };
+    // The parts of one blob share its size, so they are begun in order, the largest blob's
+    // first.
+    let size_of = |job: &Job| match *job {
+        Job::Stream(i) => blobs[i].size,
+        Job::Part(r, _) => ranged[r].descriptor.size,
+    };
+    let sizes: Vec<u64> = jobs.iter().map(size_of).collect();
+    let results = largest_first(&sizes, options.concurrency, |j| match jobs[j] {
+        Job::Stream(i) => fetch_blob(client, repo, &blobs[i], staging, progress),
+        Job::Part(r, k) => ranged[r].fetch_part(&cx, k).map(|downloaded| Fetched {
+            downloaded,
+            ..Fetched::default()
+        }),
+    });
+    add(&mut total, all_or_first_error(results)?);
+    let sizes: Vec<u64> = ranged.iter().map(|b| b.descriptor.size).collect();
+    let ranged: Vec<Mutex<Option<RangedBlob<'_>>>> =
+        ranged.into_iter().map(|b| Mutex::new(Some(b))).collect();
+    let results = largest_first(&sizes, options.concurrency, |r| {
+        let blob = ranged[r].lock().expect("not poisoned").take();
+        let blob = blob.expect("each ranged blob is finished once");
+        let descriptor = blob.descriptor;
+        match blob.finish(client)? {
+            Finished::Kept => Ok::<_, Error>(Fetched::default()),
+            Finished::Refused(why) => {
+                let fetched = fetch_blob(client, repo, descriptor, staging, progress)?;
+                Ok(Fetched {
+                    unranged: Some(format!("blob {}: {why}", descriptor.digest)),
+                    ..fetched
+                })
+            }
+        }
+    });
+    add(&mut total, all_or_first_error(results)?);
+    Ok(total)
+}
+
+fn add(total: &mut Fetched, results: Vec<Fetched>) {
+    for one in results {
         total.downloaded += one.downloaded;
         total.resumed += one.resumed;
+        total.unranged = total.unranged.take().or(one.unranged);
     }
-    Ok(total)
+}
+
+/// How blob `i` comes in: in parts when it is large, more than one connection is allowed
+/// and no partial one-stream download of it is staged (that one is resumed as it was).
+fn plan_blob<'a>(
+    descriptor: &'a Descriptor,
+    i: usize,
+    staging: &Path,
+    options: &PullOptions,
+) -> Result<Plan<'a>> {
+    if descriptor.size <= options.ranged_above || options.concurrency < 2 {
+        return Ok(Plan::Stream(i));
+    }
+    let staged = Staged::new(descriptor, staging);
+    if fs::symlink_metadata(&staged.partial).is_ok() {
+        return Ok(Plan::Stream(i));
+    }
+    if staged.reuse_done()? {
+        return Ok(Plan::Kept(descriptor.size));
+    }
+    let blob = RangedBlob::open(descriptor, staging, staged.done, options.ranged_above)?;
+    Ok(Plan::Ranged(blob))
 }
 
 /// Hashes a file the staging directory holds, opened without following a link; `None` when
@@ -575,7 +776,7 @@ fn hash_existing(path: &Path) -> io::Result<Option<Hasher>> {
 }
 
 /// A link, or something else than a regular file, where a staged file should be.
-fn is_not_ours(e: &io::Error) -> bool {
+pub(crate) fn is_not_ours(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ELOOP) || e.kind() == io::ErrorKind::InvalidInput
 }
 
@@ -596,26 +797,21 @@ fn fetch_blob(
     staging: &Path,
     progress: Option<&dyn Progress>,
 ) -> Result<Fetched> {
-    let blob_path = descriptor.digest.blob_path();
-    let staged = Staged {
-        descriptor,
-        done: staging.join(&blob_path),
-        partial: staging.join(format!("{blob_path}.partial")),
-    };
+    let staged = Staged::new(descriptor, staging);
     if staged.reuse_done()? {
         if let Some(p) = progress {
             p.advance(descriptor.size);
         }
         return Ok(Fetched {
-            downloaded: 0,
             resumed: descriptor.size,
+            ..Fetched::default()
         });
     }
     // The hasher follows the partial file from here on: `download` appends to both.
     let mut hasher = staged.resume_partial()?;
     let mut fetched = Fetched {
-        downloaded: 0,
         resumed: hasher.size(),
+        ..Fetched::default()
     };
     if let Some(p) = progress {
         p.advance(hasher.size());
@@ -631,7 +827,16 @@ fn fetch_blob(
     Ok(fetched)
 }
 
-impl Staged<'_> {
+impl<'a> Staged<'a> {
+    fn new(descriptor: &'a Descriptor, staging: &Path) -> Self {
+        let blob_path = descriptor.digest.blob_path();
+        Self {
+            descriptor,
+            done: staging.join(&blob_path),
+            partial: staging.join(format!("{blob_path}.partial")),
+        }
+    }
+
     /// Whether the blob is already kept, with its size and digest: verified when it was
     /// renamed, and checked again, as it is cheap next to a download. A kept file that does
     /// not match is removed.
@@ -685,7 +890,11 @@ impl Staged<'_> {
 }
 
 /// A blob from the registry that is not what its descriptor says.
-fn blob_mismatch(client: &Client, digest: &Digest, source: modeloci_digest::Error) -> Error {
+pub(crate) fn blob_mismatch(
+    client: &Client,
+    digest: &Digest,
+    source: modeloci_digest::Error,
+) -> Error {
     Error::Verification {
         registry: client.registry().to_owned(),
         what: "blob".into(),

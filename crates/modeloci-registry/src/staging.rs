@@ -163,6 +163,51 @@ pub(crate) fn open_partial(path: &Path, start: u64) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens the file a blob downloaded in parts is written into, in place, for reading and
+/// writing (never following a link, never anything but a regular file), `size` bytes long.
+/// Returns it and whether it was kept from an earlier run (there, and already that long):
+/// a file of another length is emptied first, its parts to be fetched again.
+pub(crate) fn open_ranged(path: &Path, size: u64) -> io::Result<(File, bool)> {
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(NO_FOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let kept = meta.len() == size;
+    if !kept {
+        file.set_len(0)?;
+        file.set_len(size)?;
+    }
+    Ok((file, kept))
+}
+
+/// Opens the record of a ranged download's finished parts, to append to.
+pub(crate) fn open_record(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(NO_FOLLOW)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Removes whatever is at `path` in the staging directory (a link itself, never its target).
 pub(crate) fn remove(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {

@@ -294,6 +294,7 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_concurrency(args.registry.concurrency)
         .with_include(args.include.clone())
         .with_force(args.force)
+        .with_stream_unpack(args.stream)
         .with_mtime(mtime()?)
         .with_progress(ctx.progress.handle());
     let keys = super::signing::public_keys(&args.signed.keys)?;

@@ -45,6 +45,14 @@ pub(crate) struct BlobBody {
     pub(crate) reader: ureq::BodyReader<'static>,
 }
 
+/// The answer to a request for part of a blob.
+pub(crate) enum RangeAnswer {
+    /// Exactly the bytes asked for, on their way.
+    Part(ureq::BodyReader<'static>),
+    /// Not the part asked for: what the registry did instead.
+    Refused(String),
+}
+
 /// An upload session: the absolute URL (from [`Client::location`]) its next request goes to.
 #[derive(Debug)]
 pub(crate) struct UploadSession {
@@ -199,6 +207,52 @@ impl Client {
             length,
             reader: resp.into_body().into_reader(),
         })
+    }
+
+    /// Asks for bytes `range` of blob `digest`, whose size is `total` (`Range: bytes=a-b`):
+    /// only a `206` whose `Content-Range` names exactly that range and that total, with a
+    /// `Content-Length` (if any) of the range's length, is a [`RangeAnswer::Part`]. A registry
+    /// that sends the whole blob (`200`) or another range is a [`RangeAnswer::Refused`], and
+    /// its body is not read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Status`], and those of any request.
+    pub(crate) fn get_blob_part(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        range: std::ops::Range<u64>,
+        total: u64,
+    ) -> Result<RangeAnswer> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let scopes = scopes(repository, Access::Pull, None);
+        let (first, last) = (range.start, range.end.saturating_sub(1));
+        let headers = [("range", format!("bytes={first}-{last}"))];
+        let resp = self.request("GET", &url, &headers, &Body::Empty, &scopes, Retry::Yes)?;
+        match resp.status().as_u16() {
+            206 => {}
+            200 => {
+                return Ok(RangeAnswer::Refused(
+                    "it answered 200 with the whole blob".into(),
+                ));
+            }
+            404 => return Err(self.not_found(resp, format!("blob {digest} in {repository}"))),
+            _ => return Err(self.unexpected("GET", &url, resp)),
+        }
+        let stated = header(&resp, "content-range").unwrap_or_default();
+        if content_range(&stated) != Some((first, last, total)) {
+            return Ok(RangeAnswer::Refused(format!(
+                "it answered bytes {first}-{last}/{total} with Content-Range {stated:?}"
+            )));
+        }
+        let length = header(&resp, "content-length").map(|l| l.trim().parse::<u64>());
+        if length.is_some_and(|l| l.ok() != Some(range.end - range.start)) {
+            return Ok(RangeAnswer::Refused(format!(
+                "it answered bytes {first}-{last} with another Content-Length"
+            )));
+        }
+        Ok(RangeAnswer::Part(resp.into_body().into_reader()))
     }
 
     /// Opens an upload session in `repository` (POST).
@@ -425,9 +479,39 @@ fn range_end(range: &str) -> Option<u64> {
     Some(end)
 }
 
+/// The first byte, last byte and total of a `Content-Range: bytes a-b/t`; `None` for any
+/// other form (an unknown total `*` included), or a last byte before the first or past the
+/// total.
+fn content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let parse = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        // Digits only: `+5` or ` 5` parse as numbers in Rust, but not in HTTP.
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (first, last, total) = (parse(first)?, parse(last)?, parse(total)?);
+    (first <= last && last < total).then_some((first, last, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range("bytes 0-9/10"), Some((0, 9, 10)));
+        assert_eq!(content_range("bytes 5-5/6"), Some((5, 5, 6)));
+        assert_eq!(content_range("bytes 0-9/*"), None);
+        assert_eq!(content_range("bytes 0-10/10"), None);
+        assert_eq!(content_range("bytes 9-0/10"), None);
+        assert_eq!(content_range("bytes +1-2/10"), None);
+        assert_eq!(content_range("0-9/10"), None);
+        assert_eq!(content_range("bytes 0-99999999999999999999999/1"), None);
+    }
 
     #[test]
     fn ranges() {

@@ -30,6 +30,7 @@ mod tls;
 
 pub use tls::{MAX_TLS_FILE, TlsOptions};
 
+pub(crate) use blobs::RangeAnswer;
 pub(crate) use blobs::{Access, BlobBody, ChunkAnswer, Mount, Refusal, UploadSession};
 pub(crate) use retry::{Advance, Tries};
 use retry::{transient_error, transient_status};

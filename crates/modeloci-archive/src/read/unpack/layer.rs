@@ -12,7 +12,7 @@ use crate::entry_policy::{PathSet, check_relative_path};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::progress::{Counting, Progress};
-use crate::read::archive::{Archive, BlobReader, blob_error, normalize_name};
+use crate::read::archive::{Archive, blob_error, normalize_name};
 use crate::tarfile::reader::{
     Entry, EntryData, EntryKind, MAX_TRAILING_ZEROS, Source, Stream, TarError, TarReader,
 };
@@ -84,7 +84,47 @@ pub(super) fn extract_layer(
     include: &[String],
     progress: Option<&dyn Progress>,
 ) -> Result<Vec<UnpackedFile>> {
-    let mut blob = LayerBlob::open(archive, planned, progress)?;
+    let blob = LayerBlob::open(archive, planned, progress)?;
+    extract_blob(blob, planned, staging, set, include)
+}
+
+/// Extracts one layer's file(s) into `out` from `reader`, the layer's blob from its first
+/// byte, from anywhere (a registry's answer): verified against the descriptor as it
+/// streams, as from an archive; errors reading it that are no mismatch are I/O errors of
+/// `source`.
+pub(super) fn extract_layer_from<'a>(
+    reader: Box<dyn Read + 'a>,
+    source: &'a Path,
+    planned: &Planned<'a>,
+    staging: Out<'_>,
+    set: &Mutex<PathSet>,
+    include: &[String],
+    progress: Option<&'a dyn Progress>,
+) -> Result<Vec<UnpackedFile>> {
+    let descriptor = planned.descriptor;
+    let blob = LayerBlob {
+        reader: Counting::new(
+            VerifyingReader::new(
+                reader,
+                Measured::new(descriptor.digest.clone(), descriptor.size),
+            ),
+            progress,
+        ),
+        what: format!("layer {}", planned.label),
+        digest: &descriptor.digest,
+        archive: source,
+    };
+    extract_blob(blob, planned, staging, set, include)
+}
+
+/// Extracts the layer `planned` from its blob, then reads and checks the rest of the blob.
+fn extract_blob(
+    mut blob: LayerBlob<'_>,
+    planned: &Planned<'_>,
+    staging: Out<'_>,
+    set: &Mutex<PathSet>,
+    include: &[String],
+) -> Result<Vec<UnpackedFile>> {
     let written = match planned.form {
         Form::Raw => extract_raw(&mut blob, planned, staging).map(|file| vec![file]),
         Form::OneFile(encoding) => {
@@ -103,7 +143,7 @@ pub(super) fn extract_layer(
 /// reads and hashes the rest (what a decoder left, or all of it after an early failure), so
 /// that the digest and size of the whole blob are checked either way.
 struct LayerBlob<'a> {
-    reader: Counting<'a, VerifyingReader<BlobReader<'a>>>,
+    reader: Counting<'a, VerifyingReader<Box<dyn Read + 'a>>>,
     /// What to call the blob in errors: `layer <label>`.
     what: String,
     digest: &'a Digest,
@@ -122,9 +162,16 @@ impl<'a> LayerBlob<'a> {
         progress: Option<&'a dyn Progress>,
     ) -> Result<Self> {
         let what = format!("layer {}", planned.label);
-        let blob = archive.verified_blob(planned.descriptor, &what)?;
+        let (blob, _) = archive
+            .open_blob(&planned.descriptor.digest)?
+            .ok_or_else(|| Error::MissingBlob {
+                what: what.clone(),
+                digest: planned.descriptor.digest.clone(),
+            })?;
+        let blob: Box<dyn Read + 'a> = Box::new(blob);
+        let measured = Measured::new(planned.descriptor.digest.clone(), planned.descriptor.size);
         Ok(Self {
-            reader: Counting::new(blob, progress),
+            reader: Counting::new(VerifyingReader::new(blob, measured), progress),
             what,
             digest: &planned.descriptor.digest,
             archive: archive.path(),

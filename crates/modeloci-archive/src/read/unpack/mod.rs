@@ -8,11 +8,13 @@
 //! - `plan`: the manifest's layers checked and chosen before anything is read.
 //! - `layer`: one layer extracted into the staging directory, per layer form.
 //! - `layout`: `--layout`, the outer tar's entries as they are.
+//! - `stream`: the layers read from anywhere (a registry's answers), not from an archive.
 //! - `target`: the output directory, its staging directory and publishing into it.
 
 mod layer;
 mod layout;
 mod plan;
+mod stream;
 mod target;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ use layout::extract_layout;
 pub(crate) use plan::check_manifest;
 pub use plan::{FileDigest, layers_for, recorded_file_digests};
 use plan::{Planned, plan_for};
+pub use stream::BlobOpener;
 use target::{Target, as_written_to};
 
 /// Unpacks and verifies archives: the reference implementation's `ModelUnpackager`.
@@ -147,8 +150,11 @@ impl ModelUnpackager {
             let (plan, set) = plan_for(archive.manifest(), &self.options.include)?;
             target.check_conflicts(plan.iter().filter_map(|p| p.path.as_deref()))?;
             let staging = target.staging()?;
+            let out = Out::Stage(staging.path());
             let files = self
-                .extract_layers(archive, &plan, Out::Stage(staging.path()), set)
+                .extract_layers(&plan, set, |planned, set, include, progress| {
+                    extract_layer(archive, planned, out, set, include, progress)
+                })
                 .map_err(|e| as_written_to(e, staging.path(), output_dir))?;
             self.check(&files)?;
             target.publish(staging, &files)?;
@@ -198,7 +204,9 @@ impl ModelUnpackager {
     pub fn file_digests(&self, archive: &Archive) -> Result<Vec<FileDigest>> {
         archive.check_layout()?;
         let (plan, set) = plan_for(archive.manifest(), &self.options.include)?;
-        let files = self.extract_layers(archive, &plan, Out::Hash, set)?;
+        let files = self.extract_layers(&plan, set, |planned, set, include, progress| {
+            extract_layer(archive, planned, Out::Hash, set, include, progress)
+        })?;
         Ok(files
             .into_iter()
             .map(|f| FileDigest {
@@ -216,12 +224,18 @@ impl ModelUnpackager {
         }
     }
 
-    fn extract_layers(
+    /// Extracts the layers of `plan` with `extract`, the largest first, in parallel.
+    fn extract_layers<'p>(
         &self,
-        archive: &Archive,
-        plan: &[Planned<'_>],
-        staging: Out<'_>,
+        plan: &[Planned<'p>],
         set: PathSet,
+        extract: impl Fn(
+            &Planned<'p>,
+            &Mutex<PathSet>,
+            &[String],
+            Option<&dyn crate::progress::Progress>,
+        ) -> Result<Vec<UnpackedFile>>
+        + Sync,
     ) -> Result<Vec<UnpackedFile>> {
         let set = Mutex::new(set);
         let include = &self.options.include;
@@ -234,7 +248,7 @@ impl ModelUnpackager {
             if let Some(p) = progress {
                 p.file(&plan[i].label);
             }
-            extract_layer(archive, &plan[i], staging, &set, include, progress)
+            extract(&plan[i], &set, include, progress)
         });
         let files: Vec<UnpackedFile> = all_or_first_error(results)?.into_iter().flatten().collect();
         if files.is_empty() && !include.is_empty() {
