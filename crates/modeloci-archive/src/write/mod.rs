@@ -6,8 +6,11 @@
 pub(crate) mod add;
 pub(crate) mod archive_write;
 pub(crate) mod assemble;
+pub(crate) mod group;
+pub(crate) mod guard;
 pub(crate) mod index;
 pub(crate) mod layer_tar;
 pub(crate) mod pack;
 pub(crate) mod referrers;
+pub(crate) mod regroup;
 pub(crate) mod walk;

@@ -14,6 +14,8 @@ use crate::progress::{Counting, Reporter};
 use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
+use crate::write::group::{Unit, plan_units};
+use crate::write::guard;
 use crate::write::index::{pack_name, ref_name};
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::walk::{Selection, model_files, open_planned};
@@ -108,35 +110,33 @@ impl ModelPackager {
         let (files, ids) = self.walk(model_dir, &output)?;
         let detection = metadata::detect_files(&files);
         let input_bytes = files.iter().map(|f| f.size).sum();
+        let checked = &detection.checked;
+        let units = plan_units(&files, |f| {
+            profile.plan_layer(&f.rel, &self.options, checked).kind()
+        });
+        // The manifest's size bounded before any blob is written.
+        let estimate = self.estimate_layers(&files, &units, checked)?;
+        let diff_ids = vec![guard::placeholder_digest(); estimate.len()];
+        let (_, bound) = self.documents(config, &estimate, diff_ids, &detection.facts)?;
+        guard::check(estimate.len(), bound.to_json().len())?;
         let reporter = Reporter::start(self.options.progress.as_ref(), "packing", input_bytes);
         let mut assembler = Assembler::create(&output, self.options.mtime)?;
-        let mut layers = Vec::with_capacity(files.len());
-        let mut diff_ids = Vec::with_capacity(files.len());
-        for (file, id) in files.iter().zip(&ids) {
-            reporter.file(&file.rel);
-            let (layer, diff_id) = self.layer(
-                assembler.writer(),
-                file,
-                Some(*id),
-                &output,
-                &detection.checked,
-            )?;
-            layers.push(layer);
-            diff_ids.extend(diff_id);
-        }
-        let (config_bytes, mut manifest) =
-            profile.documents(config, &layers, diff_ids, &detection.facts, created)?;
-        // A name other than the version travels in the manifest, so that a pull names the
-        // archive as pack did, whatever tag it pulls by.
-        if let Some(tag) = self.options.tag.as_deref().filter(|t| *t != config.version) {
-            manifest
-                .annotations
-                .insert(annotations::REF_NAME.to_owned(), tag.to_owned());
-        }
+        let (layers, diff_ids) = self.write_units(
+            assembler.writer(),
+            (&files, &ids),
+            &units,
+            &output,
+            checked,
+            &reporter,
+        )?;
+        let (config_bytes, manifest) =
+            self.documents(config, &layers, diff_ids, &detection.facts)?;
+        let manifest_bytes = manifest.to_json();
+        guard::check(layers.len(), manifest_bytes.len())?;
         let (manifest_blob, archive_bytes) = assembler.finish(
             &config_bytes,
             &manifest,
-            &manifest.to_json(),
+            &manifest_bytes,
             ref_name(&manifest, None),
             &[],
         )?;
@@ -150,6 +150,104 @@ impl ModelPackager {
             facts: detection.facts,
             warnings: detection.warnings,
         })
+    }
+
+    /// The config blob and manifest of `layers`: the profile's documents, and the name
+    /// pack was given when it is not the version.
+    fn documents(
+        &self,
+        config: &OciConfig,
+        layers: &[ModelLayer],
+        diff_ids: Vec<Digest>,
+        facts: &ModelFacts,
+    ) -> Result<(Vec<u8>, OciManifest)> {
+        let created = self.options.created.as_deref();
+        let (config_bytes, mut manifest) = self
+            .profile()
+            .documents(config, layers, diff_ids, facts, created)?;
+        // A name other than the version travels in the manifest, so that a pull names the
+        // archive as pack did, whatever tag it pulls by.
+        if let Some(tag) = self.options.tag.as_deref().filter(|t| *t != config.version) {
+            manifest
+                .annotations
+                .insert(annotations::REF_NAME.to_owned(), tag.to_owned());
+        }
+        Ok((config_bytes, manifest))
+    }
+
+    /// The layers `units` would make, each with a stand-in digest and size at least as long
+    /// as the real ones: a manifest of them bounds the real one's size.
+    fn estimate_layers(
+        &self,
+        files: &[SourceFile],
+        units: &[Unit],
+        checked: &[String],
+    ) -> Result<Vec<ModelLayer>> {
+        let profile = self.profile();
+        let tar_encoding = self.group_codec()?.encoding();
+        let mtime = self.options.mtime;
+        let estimate = |unit: &Unit| match unit {
+            Unit::One(i) => {
+                let plan = profile.plan_layer(&files[*i].rel, &self.options, checked);
+                if plan.raw {
+                    profile.layer(
+                        &plan,
+                        &files[*i],
+                        guard::placeholder(),
+                        LayerEncoding::Raw,
+                        mtime,
+                    )
+                } else {
+                    let layer =
+                        profile.layer(&plan, &files[*i], guard::placeholder(), tar_encoding, mtime);
+                    guard::with_file_digest(layer)
+                }
+            }
+            Unit::Group { files: group, kind } => {
+                let range = (
+                    files[group[0]].rel.as_str(),
+                    files[group[group.len() - 1]].rel.as_str(),
+                );
+                Profile::group_layer(
+                    *kind,
+                    range,
+                    group.len(),
+                    guard::placeholder(),
+                    tar_encoding,
+                )
+            }
+        };
+        Ok(units.iter().map(estimate).collect())
+    }
+
+    /// Writes each unit's layer into the archive, in order; returns the layers and their
+    /// `diffIds` (when the profile records them).
+    fn write_units(
+        &self,
+        writer: &mut ArchiveWriter,
+        (files, ids): (&[SourceFile], &[FileId]),
+        units: &[Unit],
+        output: &Path,
+        checked: &[String],
+        reporter: &Reporter<'_>,
+    ) -> Result<(Vec<ModelLayer>, Vec<Digest>)> {
+        let mut layers = Vec::with_capacity(units.len());
+        let mut diff_ids = Vec::with_capacity(units.len());
+        for unit in units {
+            let (layer, diff_id) = match unit {
+                Unit::One(i) => {
+                    reporter.file(&files[*i].rel);
+                    self.layer(writer, &files[*i], Some(ids[*i]), output, checked)?
+                }
+                Unit::Group { files: group, kind } => {
+                    let members = group.iter().map(|&i| (&files[i], ids[i])).collect();
+                    self.write_group(writer, members, *kind, output)?
+                }
+            };
+            layers.push(layer);
+            diff_ids.extend(diff_id);
+        }
+        Ok((layers, diff_ids))
     }
 
     /// The profile the options ask for.
