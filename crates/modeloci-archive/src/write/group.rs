@@ -304,10 +304,7 @@ mod tests {
                 Unit::Group { files, .. } => (files[0], files.len()),
             })
             .collect();
-        assert_eq!(
-            shapes,
-            [(0, 4096), (7, 1), (4097, 902), (4500, 1)]
-        );
+        assert_eq!(shapes, [(0, 4096), (7, 1), (4097, 902), (4500, 1)]);
     }
 
     #[test]
@@ -316,7 +313,9 @@ mod tests {
         sizes[MAX_OWN_LAYERS + 4] = OWN_LAYER_MIN_SIZE + 1;
         let own = own_layers(&files(&sizes));
         let chosen: Vec<usize> = (0..own.len()).filter(|&i| own[i]).collect();
-        let expected: Vec<usize> = (0..MAX_OWN_LAYERS - 1).chain([MAX_OWN_LAYERS + 4]).collect();
+        let expected: Vec<usize> = (0..MAX_OWN_LAYERS - 1)
+            .chain([MAX_OWN_LAYERS + 4])
+            .collect();
         assert_eq!(chosen, expected);
     }
 }
