@@ -13,6 +13,7 @@ use modeloci_tests::fixtures::Normal;
 
 use crate::util::{ensure_debian_tools, root, sh, timed};
 
+mod many_files;
 mod signing;
 
 #[derive(clap::Args)]
@@ -34,6 +35,9 @@ pub(crate) struct Args {
     /// the OpenSSF tool, which they install into a venv under target/ on first use, from PyPI).
     #[arg(long)]
     no_signing: bool,
+    /// Skip the many-files rows (pack, verify and unpack of 100,000 small files).
+    #[arg(long)]
+    no_many_files: bool,
     /// Only the in-process hashing figure.
     #[arg(long)]
     hash_only: bool,
@@ -312,6 +316,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         rows.extend(timed("signing rows", || {
             signing::rows(&b.to_string(), &model, &scratch, args.runs)
         })?);
+    }
+    if !args.no_many_files {
+        rows.extend(many_files::rows(&b.to_string(), &scratch, args.runs)?);
     }
     rows.extend(registry_rows(&b.to_string(), &scratch, args.runs)?);
 
