@@ -48,8 +48,11 @@ pub struct PackReport {
     pub manifest_digest: Digest,
     /// The manifest.
     pub manifest: OciManifest,
-    /// One layer per file, in manifest order.
+    /// The layers, in manifest order: one per file, or for a model of many files, group
+    /// layers of small files and one per large file.
     pub layers: Vec<ModelLayer>,
+    /// How many files were packed.
+    pub files: usize,
     /// Bytes of model files read.
     pub input_bytes: u64,
     /// Size of the archive.
@@ -146,6 +149,7 @@ impl ModelPackager {
             manifest,
             input_bytes,
             layers,
+            files: files.len(),
             archive_bytes,
             facts: detection.facts,
             warnings: detection.warnings,

@@ -6,6 +6,7 @@ mod crash;
 mod credentials;
 mod errors;
 mod faults;
+mod many_files;
 mod quirks;
 mod races;
 mod registry;
