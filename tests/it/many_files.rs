@@ -300,23 +300,23 @@ fn hostile_group_layers_are_refused() {
         ),
         (
             "bad first",
-            group(&[a.clone()], "../a", "a/3", "1"),
+            group(std::slice::from_ref(&a), "../a", "a/3", "1"),
             "refusing entry \"../a\": path has a '..' component".into(),
         ),
         (
             "empty range",
-            group(&[a.clone()], "a/3", "a/1", "1"),
+            group(std::slice::from_ref(&a), "a/3", "a/1", "1"),
             "layer \"#0\": its group range \"a/3\" .. \"a/1\" is empty".into(),
         ),
         (
             "count text",
-            group(&[a.clone()], "a/1", "a/3", "+1"),
+            group(std::slice::from_ref(&a), "a/1", "a/3", "+1"),
             "layer \"#0\": its org.modeloci.group.files \"+1\" is not a count from 1 to 1048576"
                 .into(),
         ),
         (
             "count huge",
-            group(&[a.clone()], "a/1", "a/3", "99999999999"),
+            group(std::slice::from_ref(&a), "a/1", "a/3", "99999999999"),
             "layer \"#0\": its org.modeloci.group.files \"99999999999\" is not a count from 1 to \
              1048576"
                 .into(),
@@ -377,11 +377,9 @@ fn layers_for_selects_only_the_groups_that_can_hold_a_match() {
     assert_eq!(firsts(&[]), ["a/1", "a/6", "d/1"]);
     // A tree without group annotations (KitOps) is always read.
     let kit = OciManifest::from_slice(&kitops_artifact().manifest()).unwrap();
-    let all = layers_for(&kit, &[]).unwrap().len();
-    assert_eq!(
-        layers_for(&kit, &["nothing-matches".into()]).unwrap().len(),
-        all - 0.min(all)
-    );
+    let all = layers_for(&kit, &[]).unwrap();
+    assert!(!all.is_empty());
+    assert_eq!(layers_for(&kit, &["nothing-matches".into()]).unwrap(), all);
 }
 
 #[test]

@@ -56,7 +56,7 @@ fn with_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
 /// [`write_staged`] creates it again should the file's open find it gone.
 fn create_parent(parent: &Path) -> io::Result<()> {
     thread_local! {
-        static LAST: RefCell<PathBuf> = const { RefCell::new(PathBuf::new()) };
+        static LAST: RefCell<PathBuf> = RefCell::new(PathBuf::new());
     }
     LAST.with(|last| {
         let mut last = last.borrow_mut();
