@@ -8,6 +8,7 @@ mod golden;
 mod hostile;
 mod hostile_registry;
 mod large;
+mod many_files;
 mod metadata;
 mod modelpack;
 mod oms;

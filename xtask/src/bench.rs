@@ -13,6 +13,7 @@ use modeloci_tests::fixtures::Normal;
 
 use crate::util::{ensure_debian_tools, root, sh, timed};
 
+mod many_files;
 mod push;
 mod signing;
 mod single;
@@ -42,6 +43,9 @@ pub(crate) struct Args {
     /// capping each connection at 50 MiB/s, against `skopeo copy`).
     #[arg(long)]
     no_transfer: bool,
+    /// Skip the many-files rows (pack, verify and unpack of 100,000 small files).
+    #[arg(long)]
+    no_many_files: bool,
     /// Only the in-process hashing figure.
     #[arg(long)]
     hash_only: bool,
@@ -320,6 +324,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         rows.extend(timed("signing rows", || {
             signing::rows(&b.to_string(), &model, &scratch, args.runs)
         })?);
+    }
+    if !args.no_many_files {
+        rows.extend(many_files::rows(&b.to_string(), &scratch, args.runs)?);
     }
     rows.extend(registry_rows(&b.to_string(), &scratch, args.runs)?);
     if !args.no_transfer {

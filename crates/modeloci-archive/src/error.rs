@@ -169,6 +169,21 @@ pub enum Error {
         /// What is wrong: more than one entry, a name that differs from the title, ...
         reason: String,
     },
+    /// The manifest pack or add would write is larger than readers and registries accept;
+    /// nothing was written.
+    #[error(
+        "the manifest of {layers} layers would be {bytes} bytes, over the {limit}-byte limit \
+         readers and registries accept: nothing was written; pack fewer files with their own \
+         layer, or shorter paths"
+    )]
+    ManifestTooLarge {
+        /// The layers it would list.
+        layers: usize,
+        /// Its size, or an upper bound of it estimated before writing.
+        bytes: u64,
+        /// The largest manifest accepted.
+        limit: u64,
+    },
     /// A layer has a media type this tool cannot unpack.
     #[error("layer {title:?} has media type {media_type}, which this tool cannot unpack")]
     UnsupportedLayer {

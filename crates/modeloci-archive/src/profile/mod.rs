@@ -38,6 +38,14 @@ pub(crate) struct LayerPlan {
     pub(crate) raw: bool,
 }
 
+impl LayerPlan {
+    /// The ModelPack kind of the file (`None` for the modeloci profile): group layers hold
+    /// files of one kind.
+    pub(crate) fn kind(&self) -> Option<ModelPackKind> {
+        self.modelpack.map(|(kind, _)| kind)
+    }
+}
+
 impl Profile {
     /// The profile `--format` asks for.
     pub(crate) fn of_format(format: Format) -> Self {
@@ -125,6 +133,33 @@ impl Profile {
             .with_title(file.rel.clone());
         if let Some((_, untested)) = plan.modelpack {
             modelpack::annotate_layer(&mut layer, file, untested, mtime);
+        }
+        layer
+    }
+
+    /// A group layer (a tar of several files, read as a tree) whose blob is `blob` in
+    /// `encoding`, holding `files` files from `first` to `last` (byte order), all of ModelPack
+    /// `kind` (`None` for modeloci): the tar media type of the kind, or the OCI layer type,
+    /// and the group annotations. No title: other tools take a title as a file name.
+    pub(crate) fn group_layer(
+        kind: Option<ModelPackKind>,
+        range: (&str, &str),
+        files: usize,
+        blob: Measured,
+        encoding: LayerEncoding,
+    ) -> ModelLayer {
+        let media_type = match kind {
+            Some(kind) => MediaType::ModelPackLayer { kind, encoding },
+            None => MediaType::image_layer(encoding).expect("tar encodings have a media type"),
+        };
+        let mut layer = ModelLayer::new(blob.digest, blob.size).with_media_type(media_type);
+        let entries = [
+            (annotations::GROUP_FIRST, range.0.to_owned()),
+            (annotations::GROUP_LAST, range.1.to_owned()),
+            (annotations::GROUP_FILES, files.to_string()),
+        ];
+        for (key, value) in entries {
+            layer.annotations.insert(key.to_owned(), value);
         }
         layer
     }
@@ -227,12 +262,14 @@ pub(crate) enum ArchiveConfig {
     ModelPack(Box<ModelPackConfig>),
 }
 
-/// How `add` changed the layers: the one at `removed` (in the old list) went, a new one with
+/// How `add` changed the layers: the group at `regrouped` (in the old list) was written
+/// again with the `diffId` given, the one at `removed` (in the old list) went, a new one with
 /// `diff_id` went in at `inserted` (in the list without it).
 pub(crate) struct LayerChange {
     pub(crate) removed: Option<usize>,
     pub(crate) inserted: usize,
     pub(crate) diff_id: Option<Digest>,
+    pub(crate) regrouped: Option<(usize, Option<Digest>)>,
 }
 
 impl ArchiveConfig {

@@ -196,6 +196,9 @@ pub(crate) fn rewrite_config(
     facts: Option<&ModelFacts>,
 ) {
     let diffs = &mut config.modelfs.diff_ids;
+    if let Some((i, Some(diff_id))) = change.regrouped {
+        diffs[i] = diff_id;
+    }
     if let Some(i) = change.removed {
         diffs.remove(i);
     }

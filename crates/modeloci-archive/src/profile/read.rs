@@ -4,7 +4,7 @@
 //! artifacts, the legacy CNAI types, ModelPack tars and raw blobs, and the reference's
 //! archives, all described here.
 
-use modeloci_spec::{Descriptor, LayerEncoding, MediaType};
+use modeloci_spec::{Descriptor, LayerEncoding, MediaType, annotations};
 
 /// How a layer holds its files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,14 +26,23 @@ pub(crate) enum Form {
 /// tar, named by the title, and anything claiming those configs is held to that rule. Other
 /// tools' tars may hold whole trees; their layer types are read by their suffix
 /// (`...tar+gzip`, `...v1.tar`, `.raw`), so KitOps, CNAI and Docker layers need no table;
-/// and ORAS names a file by its title, whatever its media type.
+/// and ORAS names a file by its title, whatever its media type. A group layer (one carrying
+/// `org.modeloci.group.files`) is a tree under every config: its entries are held to the
+/// group's range and count as they are read.
 pub(crate) fn layer_form(config: &MediaType, layer: &Descriptor, named: bool) -> Option<Form> {
     let strict = matches!(config, MediaType::ModelociConfig | MediaType::ImageConfig);
+    let group = is_group(layer);
     Some(match layer.media_type.layer_encoding() {
         Some(LayerEncoding::Raw) => Form::Raw,
+        Some(e) if group => Form::Tree(e),
         Some(e) if strict => Form::OneFile(e),
         Some(e) => Form::Tree(e),
         None if !strict && named => Form::Raw,
         None => return None,
     })
+}
+
+/// Whether `layer` is a group layer: it carries `org.modeloci.group.files`.
+pub(crate) fn is_group(layer: &Descriptor) -> bool {
+    layer.annotations.contains_key(annotations::GROUP_FILES)
 }

@@ -17,8 +17,10 @@ use crate::read::archive::Archive;
 use crate::source::SourceFile;
 use crate::tarfile::reader::{Stream, TarReader};
 use crate::write::assemble::Assembler;
+use crate::write::guard;
 use crate::write::index::kept_name;
 use crate::write::pack::ModelPackager;
+use crate::write::regroup::{group_holding, range};
 
 /// What [`ModelPackager::add`] did.
 #[derive(Clone, Debug)]
@@ -123,6 +125,8 @@ struct AddPlan {
     replaced: Option<ModelLayer>,
     /// The archive's other layers, in order.
     kept: Vec<Descriptor>,
+    /// The group layer among `kept` that holds the file replaced, written again without it.
+    regroup: Option<usize>,
     /// Where the new layer goes among `kept`.
     position: usize,
     /// The archive's profile.
@@ -152,14 +156,16 @@ impl AddPlan {
         let dropped = droppable_referrers(archive, archive_path, options)?;
         let manifest = archive.manifest();
         let rel = source.rel.as_str();
-        let existing = manifest.layers.iter().position(|l| l.title() == Some(rel));
-        if existing.is_some() && !options.force {
+        let (existing, regroup) = held_by(archive, rel)?;
+        if (existing.is_some() || regroup.is_some()) && !options.force {
             return Err(Error::AlreadyInModel {
                 path: rel.to_owned(),
             });
         }
         let mut kept: Vec<Descriptor> = manifest.layers.clone();
-        let replaced = existing.map(|i| ModelLayer::from(kept.remove(i)));
+        let replaced = existing
+            .map(|i| ModelLayer::from(kept.remove(i)))
+            .or_else(|| regroup.map(|g| ModelLayer::from(kept[g].clone())));
         check_paths(&kept, rel)?;
         let profile = Profile::of_manifest(manifest);
         let packager = packager.for_archive(profile, &kept, options);
@@ -170,6 +176,7 @@ impl AddPlan {
             existing,
             replaced,
             kept,
+            regroup,
             position,
             profile,
             packager,
@@ -221,25 +228,20 @@ impl AddPlan {
         detection: Option<&Detection>,
     ) -> Result<AddReport> {
         let checked = detection.map_or(&[][..], |d| &d.checked[..]);
+        let estimate = archive.manifest().to_json().len()
+            + 1024
+            + 3 * serde_json::to_string(&self.source.rel).map_or(0, |s| s.len());
+        guard::check(self.kept.len() + 1, estimate)?;
         let mut assembler = Assembler::create(archive_path, self.packager.options().mtime)?;
-        let (before, after) = self.kept.split_at(self.position);
-        for descriptor in before {
-            copy_layer(&mut assembler, archive, descriptor)?;
-        }
-        let (new_layer, diff_id) =
-            self.packager
-                .write_layer(assembler.writer(), &self.source, archive_path, checked)?;
-        for descriptor in after {
-            copy_layer(&mut assembler, archive, descriptor)?;
-        }
+        let (layers, new_layer, diff_id, regrouped) =
+            self.write_layers(&mut assembler, archive, archive_path, checked)?;
         let mut manifest = archive.manifest().clone();
-        manifest.layers = before.to_vec();
-        manifest.layers.push(Descriptor::from(new_layer.clone()));
-        manifest.layers.extend_from_slice(after);
+        manifest.layers = layers;
         let change = LayerChange {
             removed: self.existing,
             inserted: self.position,
             diff_id,
+            regrouped,
         };
         let config = self
             .config
@@ -250,10 +252,12 @@ impl AddPlan {
             .reference_name()
             .map(str::to_owned)
             .or_else(|| archive.config().ok().map(|c| c.version));
+        let manifest_bytes = manifest.to_json();
+        guard::check(manifest.layers.len(), manifest_bytes.len())?;
         let (manifest_blob, _) = assembler.finish(
             &config,
             &manifest,
-            &manifest.to_json(),
+            &manifest_bytes,
             kept_name(&manifest, known.as_deref()),
             &[],
         )?;
@@ -265,6 +269,79 @@ impl AddPlan {
             dropped_referrers: self.dropped,
         })
     }
+}
+
+/// A new layer list as [`AddPlan::write_layers`] wrote it: the layers, the new one, its
+/// `diffId`, and the group written again (its index and `diffId`).
+type Written = (
+    Vec<Descriptor>,
+    ModelLayer,
+    Option<Digest>,
+    Option<(usize, Option<Digest>)>,
+);
+
+impl AddPlan {
+    /// Writes the layers: the kept blobs copied and verified, the group holding the file
+    /// replaced written again without it, the new layer where it sorts.
+    fn write_layers(
+        &self,
+        assembler: &mut Assembler,
+        archive: &Archive,
+        archive_path: &Path,
+        checked: &[String],
+    ) -> Result<Written> {
+        let mut layers = Vec::with_capacity(self.kept.len() + 1);
+        let mut new = None;
+        let mut regrouped = None;
+        for j in 0..=self.kept.len() {
+            if j == self.position {
+                let (layer, diff_id) = self.packager.write_layer(
+                    assembler.writer(),
+                    &self.source,
+                    archive_path,
+                    checked,
+                )?;
+                layers.push(Descriptor::from(layer.clone()));
+                new = Some((layer, diff_id));
+            }
+            let Some(descriptor) = self.kept.get(j) else {
+                break;
+            };
+            if self.regroup == Some(j) {
+                let (layer, diff_id) = self.packager.regroup(
+                    assembler.writer(),
+                    archive,
+                    descriptor,
+                    &self.source.rel,
+                )?;
+                layers.push(Descriptor::from(layer));
+                regrouped = Some((j, diff_id));
+            } else {
+                copy_layer(assembler, archive, descriptor)?;
+                layers.push(descriptor.clone());
+            }
+        }
+        let (layer, diff_id) = new.expect("the position is at most the number of layers");
+        Ok((layers, layer, diff_id, regrouped))
+    }
+}
+
+/// Which layer of `archive` holds `rel`: the index of a one-file layer titled so (or of a
+/// group holding only it), and that of a group holding it among other files.
+///
+/// # Errors
+///
+/// As [`group_holding`].
+fn held_by(archive: &Archive, rel: &str) -> Result<(Option<usize>, Option<usize>)> {
+    let layers = &archive.manifest().layers;
+    if let Some(i) = layers.iter().position(|l| l.title() == Some(rel)) {
+        return Ok((Some(i), None));
+    }
+    Ok(match group_holding(archive, layers, rel)? {
+        Some((g, 1)) => (Some(g), None),
+        Some((g, _)) => (None, Some(g)),
+        None => (None, None),
+    })
 }
 
 /// The referrers `add` drops: none without any; with some, refused unless
@@ -318,14 +395,19 @@ fn check_paths(kept: &[Descriptor], rel: &str) -> Result<()> {
     Ok(())
 }
 
+/// A layer's first path: its title, or a group's least path.
+fn key(l: &Descriptor) -> Option<&[u8]> {
+    l.title()
+        .or_else(|| range(l).map(|(first, _)| first))
+        .map(str::as_bytes)
+}
+
 /// Where a layer titled `rel` goes among `layers`: where sorting by path puts it, or at the
 /// end if they are not sorted.
 fn insert_position(layers: &[Descriptor], rel: &str) -> usize {
-    let sorted = layers
-        .windows(2)
-        .all(|w| w[0].title().map(str::as_bytes) <= w[1].title().map(str::as_bytes));
+    let sorted = layers.windows(2).all(|w| key(&w[0]) <= key(&w[1]));
     if sorted {
-        layers.partition_point(|l| l.title().map(str::as_bytes) < Some(rel.as_bytes()))
+        layers.partition_point(|l| key(l) < Some(rel.as_bytes()))
     } else {
         layers.len()
     }

@@ -17,6 +17,8 @@ use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
 use crate::write::digest_cache::{self, DigestCache, Identity};
+use crate::write::group::{Unit, plan_units};
+use crate::write::guard;
 use crate::write::index::{pack_name, ref_name};
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::sink::{ArchiveSink, BlobSink, SinkWriter};
@@ -50,8 +52,11 @@ pub struct PackReport {
     pub manifest_digest: Digest,
     /// The manifest.
     pub manifest: OciManifest,
-    /// One layer per file, in manifest order.
+    /// The layers, in manifest order: one per file, or for a model of many files, group
+    /// layers of small files and one per large file.
     pub layers: Vec<ModelLayer>,
+    /// How many files were packed.
+    pub files: usize,
     /// Bytes of model files read.
     pub input_bytes: u64,
     /// Size of the archive.
@@ -80,8 +85,10 @@ pub struct PackedArtifact {
     pub manifest_bytes: Vec<u8>,
     /// Their digest: the artifact's identity.
     pub manifest_digest: Digest,
-    /// One layer per file, in manifest order.
+    /// The layers, in manifest order (as [`PackReport::layers`]).
     pub layers: Vec<ModelLayer>,
+    /// How many files were packed.
+    pub files: usize,
     /// Bytes of model files.
     pub input_bytes: u64,
     /// Bytes of model files read into layers (the rest were remembered).
@@ -160,6 +167,7 @@ impl ModelPackager {
             manifest: artifact.manifest,
             input_bytes: artifact.input_bytes,
             layers: artifact.layers,
+            files: artifact.files,
             archive_bytes,
             facts: artifact.facts,
             warnings: artifact.warnings,
@@ -206,35 +214,62 @@ impl ModelPackager {
         sink: &mut dyn BlobSink,
     ) -> Result<PackedArtifact> {
         let profile = self.profile();
-        let created = self.options.created.as_deref();
         let detection = metadata::detect_files(files);
         let input_bytes = files.iter().map(|f| f.size).sum();
+        let checked = &detection.checked;
+        let units = plan_units(files, |f| {
+            profile.plan_layer(&f.rel, &self.options, checked).kind()
+        });
+        // The manifest's size bounded before any blob is written.
+        let estimate = self.estimate_layers(files, &units, checked)?;
+        let diff_ids = vec![guard::placeholder_digest(); estimate.len()];
+        let (_, bound) = self.documents(config, &estimate, diff_ids, &detection.facts)?;
+        guard::check(estimate.len(), bound.to_json().len())?;
         let reporter = Reporter::start(self.options.progress.as_ref(), "packing", input_bytes);
         let mut cache = self.options.digest_cache.as_deref().map(DigestCache::load);
-        let mut layers = Vec::with_capacity(files.len());
-        let mut diff_ids = Vec::with_capacity(files.len());
-        let (mut bytes_read, mut reused) = (0, 0);
-        for (file, id) in files.iter().zip(ids) {
-            reporter.file(&file.rel);
-            let (layer, diff_id, read) =
-                self.layer(sink, file, Some(*id), &detection.checked, cache.as_mut())?;
-            if read {
-                bytes_read += file.size;
-            } else {
-                reused += 1;
-                // Not read, but done.
-                if let Some(progress) = reporter.0 {
-                    progress.advance(file.size);
-                }
-            }
-            layers.push(layer);
-            diff_ids.extend(diff_id);
-        }
+        let written = self.write_units(
+            sink,
+            (files, ids),
+            &units,
+            checked,
+            &reporter,
+            cache.as_mut(),
+        )?;
         if let Some(cache) = cache {
             cache.save();
         }
-        let (config_bytes, mut manifest) =
-            profile.documents(config, &layers, diff_ids, &detection.facts, created)?;
+        let (config_bytes, manifest) =
+            self.documents(config, &written.layers, written.diff_ids, &detection.facts)?;
+        let manifest_bytes = manifest.to_json();
+        guard::check(written.layers.len(), manifest_bytes.len())?;
+        Ok(PackedArtifact {
+            manifest_digest: Hasher::digest_bytes(&manifest_bytes).digest,
+            config_bytes,
+            manifest,
+            manifest_bytes,
+            layers: written.layers,
+            files: files.len(),
+            input_bytes,
+            bytes_read: written.bytes_read,
+            reused: written.reused,
+            facts: detection.facts,
+            warnings: detection.warnings,
+        })
+    }
+
+    /// The config blob and manifest of `layers`: the profile's documents, and the name
+    /// pack was given when it is not the version.
+    fn documents(
+        &self,
+        config: &OciConfig,
+        layers: &[ModelLayer],
+        diff_ids: Vec<Digest>,
+        facts: &ModelFacts,
+    ) -> Result<(Vec<u8>, OciManifest)> {
+        let created = self.options.created.as_deref();
+        let (config_bytes, mut manifest) = self
+            .profile()
+            .documents(config, layers, diff_ids, facts, created)?;
         // A name other than the version travels in the manifest, so that a pull names the
         // archive as pack did, whatever tag it pulls by.
         if let Some(tag) = self.options.tag.as_deref().filter(|t| *t != config.version) {
@@ -242,19 +277,99 @@ impl ModelPackager {
                 .annotations
                 .insert(annotations::REF_NAME.to_owned(), tag.to_owned());
         }
-        let manifest_bytes = manifest.to_json();
-        Ok(PackedArtifact {
-            manifest_digest: Hasher::digest_bytes(&manifest_bytes).digest,
-            config_bytes,
-            manifest,
-            manifest_bytes,
-            layers,
-            input_bytes,
-            bytes_read,
-            reused,
-            facts: detection.facts,
-            warnings: detection.warnings,
-        })
+        Ok((config_bytes, manifest))
+    }
+
+    /// The layers `units` would make, each with a stand-in digest and size at least as long
+    /// as the real ones: a manifest of them bounds the real one's size.
+    fn estimate_layers(
+        &self,
+        files: &[SourceFile],
+        units: &[Unit],
+        checked: &[String],
+    ) -> Result<Vec<ModelLayer>> {
+        let profile = self.profile();
+        let tar_encoding = self.group_codec()?.encoding();
+        let mtime = self.options.mtime;
+        let estimate = |unit: &Unit| match unit {
+            Unit::One(i) => {
+                let plan = profile.plan_layer(&files[*i].rel, &self.options, checked);
+                if plan.raw {
+                    profile.layer(
+                        &plan,
+                        &files[*i],
+                        guard::placeholder(),
+                        LayerEncoding::Raw,
+                        mtime,
+                    )
+                } else {
+                    let layer =
+                        profile.layer(&plan, &files[*i], guard::placeholder(), tar_encoding, mtime);
+                    guard::with_file_digest(layer)
+                }
+            }
+            Unit::Group { files: group, kind } => {
+                let range = (
+                    files[group[0]].rel.as_str(),
+                    files[group[group.len() - 1]].rel.as_str(),
+                );
+                Profile::group_layer(
+                    *kind,
+                    range,
+                    group.len(),
+                    guard::placeholder(),
+                    tar_encoding,
+                )
+            }
+        };
+        Ok(units.iter().map(estimate).collect())
+    }
+
+    /// Writes each unit's layer into `sink`, in order (a layer the digest cache remembers
+    /// and the sink holds is not read again).
+    fn write_units(
+        &self,
+        sink: &mut dyn BlobSink,
+        (files, ids): (&[SourceFile], &[FileId]),
+        units: &[Unit],
+        checked: &[String],
+        reporter: &Reporter<'_>,
+        mut cache: Option<&mut DigestCache>,
+    ) -> Result<Written> {
+        let mut written = Written {
+            layers: Vec::with_capacity(units.len()),
+            diff_ids: Vec::with_capacity(units.len()),
+            bytes_read: 0,
+            reused: 0,
+        };
+        for unit in units {
+            let (layer, diff_id) = match unit {
+                Unit::One(i) => {
+                    let file = &files[*i];
+                    reporter.file(&file.rel);
+                    let (layer, diff_id, read) =
+                        self.layer(sink, file, Some(ids[*i]), checked, cache.as_deref_mut())?;
+                    if read {
+                        written.bytes_read += file.size;
+                    } else {
+                        written.reused += 1;
+                        // Not read, but done.
+                        if let Some(progress) = reporter.0 {
+                            progress.advance(file.size);
+                        }
+                    }
+                    (layer, diff_id)
+                }
+                Unit::Group { files: group, kind } => {
+                    let members: Vec<_> = group.iter().map(|&i| (&files[i], ids[i])).collect();
+                    written.bytes_read += members.iter().map(|(f, _)| f.size).sum::<u64>();
+                    self.write_group(sink, members, *kind)?
+                }
+            };
+            written.layers.push(layer);
+            written.diff_ids.extend(diff_id);
+        }
+        Ok(written)
     }
 
     /// The profile the options ask for.
@@ -440,6 +555,14 @@ impl ModelPackager {
             self.options.created.as_deref(),
         )
     }
+}
+
+/// What [`ModelPackager::write_units`] wrote.
+struct Written {
+    layers: Vec<ModelLayer>,
+    diff_ids: Vec<Digest>,
+    bytes_read: u64,
+    reused: usize,
 }
 
 /// What [`ModelPackager::stream_layer`] measured of one blob.

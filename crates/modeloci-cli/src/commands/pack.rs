@@ -102,7 +102,7 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
             "  {} {}: {} files, {} -> {} archive",
             printable(&config.model_name),
             printable(&config.version),
-            report.layers.len(),
+            report.files,
             human_size(report.input_bytes),
             human_size(report.archive_bytes)
         )?;

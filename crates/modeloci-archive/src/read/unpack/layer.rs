@@ -287,8 +287,14 @@ fn extract_tree(
     let tar_err = |e| layer_tar_error(e, label);
     let mut files = Vec::new();
     let mut any = false;
+    let mut count = 0;
     while let Some(entry) = tar.next_entry().map_err(tar_err)? {
-        let Some(name) = checked_name(&entry, true)? else {
+        let name = checked_name(&entry, true)?;
+        if let Some(group) = &planned.group {
+            group.check_entry(&entry, name, label)?;
+            count += 1;
+        }
+        let Some(name) = name else {
             continue; // the tree's root directory
         };
         let mut set = set.lock().expect("no panics holding it");
@@ -316,6 +322,9 @@ fn extract_tree(
         return Err(no_entry(label));
     }
     tar.finish(MAX_TRAILING_ZEROS).map_err(tar_err)?;
+    if let Some(group) = &planned.group {
+        group.check_count(count, label)?;
+    }
     Ok(files)
 }
 

@@ -7,8 +7,9 @@ use modeloci_spec::{Algorithm, Descriptor, Digest, MediaType, OciManifest, annot
 use crate::entry_policy::{PathSet, check_relative_path};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
-use crate::profile::read::{Form, layer_form};
+use crate::profile::read::{Form, is_group, layer_form};
 use crate::read::archive::Archive;
+use crate::tarfile::reader::{Entry, EntryKind};
 
 /// A layer to extract, checked.
 pub(super) struct Planned<'a> {
@@ -20,6 +21,129 @@ pub(super) struct Planned<'a> {
     pub(super) label: String,
     /// Mode 0755 for a raw file whose metadata says it is executable.
     pub(super) executable: bool,
+    /// For a group layer, what its annotations promise, checked.
+    pub(super) group: Option<Group>,
+}
+
+/// What a group layer's annotations promise: every entry a regular file whose path is in
+/// `first..=last` (byte order), `files` of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Group {
+    pub(super) first: String,
+    pub(super) last: String,
+    pub(super) files: u64,
+}
+
+impl Group {
+    /// Whether `path` lies in the group's range.
+    pub(super) fn holds(&self, path: &str) -> bool {
+        self.first.as_str() <= path && path <= self.last.as_str()
+    }
+
+    /// Whether some path in the range can match `pattern`: a literal pattern (no `*` or
+    /// `?`) by containment, a glob when the range meets the paths starting with its literal
+    /// prefix (those form one interval in byte order, from the prefix on).
+    fn may_match(&self, pattern: &str) -> bool {
+        match pattern.find(['*', '?']) {
+            None => self.holds(pattern),
+            Some(at) => {
+                let prefix = &pattern[..at];
+                self.last.as_str() >= prefix
+                    && (self.first.as_str() <= prefix || self.first.starts_with(prefix))
+            }
+        }
+    }
+}
+
+impl Group {
+    /// Refuses an entry of a group layer other than a regular file (`name` is its
+    /// normalised path, once checked) or outside the range.
+    pub(super) fn check_entry(&self, entry: &Entry, name: Option<&str>, label: &str) -> Result<()> {
+        let bad = |reason: String| Error::BadLayer {
+            title: label.to_owned(),
+            reason,
+        };
+        if entry.kind != EntryKind::File {
+            return Err(bad(format!(
+                "its entry {:?} is not a regular file, as group layers hold only files",
+                entry.name
+            )));
+        }
+        match name {
+            Some(name) if self.holds(name) => Ok(()),
+            _ => Err(bad(format!(
+                "its entry {:?} lies outside the group's range {:?} .. {:?}",
+                entry.name, self.first, self.last
+            ))),
+        }
+    }
+
+    /// Refuses a group layer that held another number of files than it claims.
+    pub(super) fn check_count(&self, count: u64, label: &str) -> Result<()> {
+        if count == self.files {
+            return Ok(());
+        }
+        Err(Error::BadLayer {
+            title: label.to_owned(),
+            reason: format!(
+                "it holds {count} files where its {} annotation says {}",
+                annotations::GROUP_FILES,
+                self.files
+            ),
+        })
+    }
+}
+
+/// Most files a group layer may claim to hold (the writer puts at most 4,096 in one).
+pub(super) const MAX_GROUP_FILES: u64 = 1 << 20;
+
+/// A group layer's annotations, checked: both paths pass the policy, first <= last, the
+/// count a decimal from 1 to [`MAX_GROUP_FILES`]; and the layer a tar read as a tree.
+fn checked_group(descriptor: &Descriptor, form: Form, label: &str) -> Result<Group> {
+    let bad = |reason: String| Error::BadLayer {
+        title: label.to_owned(),
+        reason,
+    };
+    if !matches!(form, Form::Tree(_)) {
+        return Err(bad("a group layer must be a tar".into()));
+    }
+    let get = |key: &str| {
+        descriptor
+            .annotations
+            .get(key)
+            .ok_or_else(|| bad(format!("a group layer without {key}")))
+    };
+    let (first, last) = (
+        get(annotations::GROUP_FIRST)?,
+        get(annotations::GROUP_LAST)?,
+    );
+    for path in [first, last] {
+        check_relative_path(path).map_err(|refusal| Error::UnsafeEntry {
+            entry: path.clone(),
+            refusal,
+        })?;
+    }
+    if first.as_bytes() > last.as_bytes() {
+        return Err(bad(format!(
+            "its group range {first:?} .. {last:?} is empty"
+        )));
+    }
+    let text = get(annotations::GROUP_FILES)?;
+    let files = text
+        .parse::<u64>()
+        .ok()
+        .filter(|n| text.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_GROUP_FILES).contains(n))
+        .ok_or_else(|| {
+            bad(format!(
+                "its {} {text:?} is not a count from 1 to {MAX_GROUP_FILES}",
+                annotations::GROUP_FILES
+            ))
+        })?;
+    Ok(Group {
+        first: first.clone(),
+        last: last.clone(),
+        files,
+    })
 }
 
 /// The path a layer's annotations give it: ModelPack's file path, else the title.
@@ -63,6 +187,15 @@ fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> 
         };
         let form = layer_form(&manifest.config.media_type, descriptor, path.is_some())
             .ok_or_else(unsupported)?;
+        let group = if is_group(descriptor) {
+            Some(checked_group(descriptor, form, &label)?)
+        } else {
+            None
+        };
+        let label = match &group {
+            Some(g) => format!("{label} (group {} .. {})", g.first, g.last),
+            None => label,
+        };
         let path = if let Form::Tree(_) = form {
             None
         } else {
@@ -98,6 +231,7 @@ fn plan_manifest(manifest: &OciManifest) -> Result<(Vec<Planned<'_>>, PathSet)> 
             path,
             label,
             executable,
+            group,
         });
     }
     Ok((plan, set))
@@ -129,18 +263,26 @@ fn checked_path(
 }
 
 /// Whether unpack with these `--include` patterns needs the layer: one-file and raw layers
-/// by the path unpack writes, tree layers always (their paths are known only once read).
+/// by the path unpack writes, group layers when a pattern can match a path in their range,
+/// other tree layers always (their paths are known only once read).
 fn selected(planned: &Planned<'_>, include: &[String]) -> bool {
-    match &planned.path {
-        Some(path) => include.is_empty() || include.iter().any(|p| glob_match(p, path)),
-        None => true,
+    if include.is_empty() {
+        return true;
+    }
+    match (&planned.path, &planned.group) {
+        (Some(path), _) => include.iter().any(|p| glob_match(p, path)),
+        (None, Some(group)) => include.iter().any(|p| group.may_match(p)),
+        (None, None) => true,
     }
 }
 
 /// The layers of `manifest` that unpacking with the `--include` patterns `include` reads, in
 /// manifest order: a one-file or raw layer when a pattern matches the path unpack writes it
 /// at (ModelPack's `org.cncf.model.filepath`, else the title), a tree layer (KitOps, ModelPack
-/// and ORAS directory tars) always, since its paths are known only once it is read. With no
+/// and ORAS directory tars) always, since its paths are known only once it is read, except a
+/// group layer, which is read only when a pattern can match a path between its
+/// `org.modeloci.group.first` and `.last` (a literal pattern by containment, a glob by its
+/// literal prefix before the first `*` or `?`). With no
 /// pattern, every layer. Unpack selects its layers with the same code, so a pull that fetches
 /// only these blobs (and the config) has all that unpack needs.
 ///

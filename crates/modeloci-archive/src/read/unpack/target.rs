@@ -2,6 +2,7 @@
 //! into the target (a fresh directory renamed into place, or `--force` moving files one by
 //! one into a directory that holds files already).
 
+use std::cell::RefCell;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -34,6 +35,39 @@ pub(super) fn create_dirs(path: &Path) -> io::Result<()> {
         .create(path)
 }
 
+/// Runs `f` with this thread's 1 MiB copy buffer: allocated once a thread, not once a file
+/// (a model of 100,000 small files would otherwise zero 100 GiB).
+fn with_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.is_empty() {
+            buffer.resize(1 << 20, 0);
+        }
+        f(&mut buffer)
+    })
+}
+
+/// [`create_dirs`] of a staged file's directory, skipped when this thread created it last
+/// (the files of a tree come directory by directory). The staging directory is private and
+/// nothing in it is ever removed or replaced while staging, so a directory made stays one;
+/// [`write_staged`] creates it again should the file's open find it gone.
+fn create_parent(parent: &Path) -> io::Result<()> {
+    thread_local! {
+        static LAST: RefCell<PathBuf> = RefCell::new(PathBuf::new());
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if *last != parent {
+            create_dirs(parent)?;
+            parent.clone_into(&mut last);
+        }
+        Ok(())
+    })
+}
+
 pub(super) enum StageError {
     Read(io::Error),
     Write(io::Error),
@@ -47,19 +81,32 @@ pub(super) fn write_staged(
     executable: bool,
 ) -> std::result::Result<Measured, StageError> {
     if let Some(parent) = dest.parent() {
-        create_dirs(parent).map_err(StageError::Write)?;
+        create_parent(parent).map_err(StageError::Write)?;
     }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dest)
-        .map_err(StageError::Write)?;
-    let mut buf = vec![0u8; 1 << 20];
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dest)
+    };
+    let mut file = match open() {
+        // A directory remembered from an earlier staging directory of the same name.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dest.parent() {
+                create_dirs(parent).map_err(StageError::Write)?;
+            }
+            open()
+        }
+        other => other,
+    }
+    .map_err(StageError::Write)?;
     let mut hasher = Hasher::default();
-    read_chunks(data, &mut buf, |chunk| {
-        hasher.update(chunk);
-        file.write_all(chunk)
+    with_buffer(|buf| {
+        read_chunks(data, buf, |chunk| {
+            hasher.update(chunk);
+            file.write_all(chunk)
+        })
     })
     .map_err(|e| match e {
         ChunkError::Read(e) => StageError::Read(e),
@@ -73,11 +120,12 @@ pub(super) fn write_staged(
 
 /// Hashes `data` without writing it anywhere: what [`write_staged`] would have written.
 pub(super) fn hash_only(data: &mut dyn Read) -> std::result::Result<Measured, StageError> {
-    let mut buf = vec![0u8; 1 << 20];
     let mut hasher = Hasher::default();
-    read_chunks(data, &mut buf, |chunk| {
-        hasher.update(chunk);
-        Ok::<(), io::Error>(())
+    with_buffer(|buf| {
+        read_chunks(data, buf, |chunk| {
+            hasher.update(chunk);
+            Ok::<(), io::Error>(())
+        })
     })
     .map_err(|e| match e {
         ChunkError::Read(e) => StageError::Read(e),
