@@ -559,7 +559,9 @@ fn pull_streamed(
     let mut fetched = fetch_into(client, repo, &wanted[..1], staging, options)?;
     write_layout(staging, resolved, reference, &[])?;
     let config = staged_config(staging, &resolved.manifest)?;
-    let unpacker = ModelUnpackager::with_options(unpack_options(options));
+    // One connection per layer streaming at once, as many as the pull may open.
+    let unpack = unpack_options(options).with_threads(options.concurrency);
+    let unpacker = ModelUnpackager::with_options(unpack);
     let keep = staging.layers()?;
     let unpacked = crate::pull_stream::unpack_streamed(
         client,
