@@ -378,7 +378,7 @@ fn a_rerun_fetches_only_the_layers_not_kept_and_gives_identical_files() {
     )
     .unwrap();
     let asked = layer_gets(&fake, before, &layers);
-    assert_eq!(asked, [bad.clone()], "only the missing layer asked for");
+    assert_eq!(asked, [bad], "only the missing layer asked for");
     assert_eq!(tree(&out), tree(&dir.path().join("model")));
     // All but the missing layer kept: the other layers, and the config blob.
     let total: u64 = report.blobs.iter().map(|d| d.size).sum();

@@ -269,23 +269,7 @@ pub fn pull(
         && options.stream_unpack
         && options.check.is_none()
     {
-        let (fetched, config, files) = pull_streamed(
-            client, reference, &resolved, &wanted, &staging, dir, options,
-        )?;
-        return Ok(PullReport {
-            reference: Reference {
-                digest: Some(digest.clone()),
-                ..reference.clone()
-            },
-            manifest_digest: digest,
-            blobs: wanted,
-            bytes_downloaded: fetched.downloaded,
-            bytes_resumed: fetched.resumed,
-            ranges_refused: fetched.unranged,
-            config,
-            files,
-            referrers: Vec::new(),
-        });
+        return pull_streamed(client, reference, &resolved, wanted, &staging, dir, options);
     }
     // The signatures first: small, and a referrer that cannot be brought fails the pull
     // before a layer is downloaded.
@@ -544,17 +528,18 @@ fn deliver(
 
 /// `pull --unpack` without a check of the layout: the config staged and verified as a
 /// document with the manifest, then every layer's blob streamed from its GET into the
-/// unpacker (`pull_stream.rs`), no blob staged. The staging directory is removed once the
+/// unpacker (`pull_stream.rs`), no blob staged, each verified layer's files kept in the
+/// staging directory's `layers/` for a rerun. The staging directory is removed once the
 /// files are published, or when the unpack check refused them.
 fn pull_streamed(
     client: &Client,
     reference: &Reference,
     resolved: &Resolved,
-    wanted: &[Descriptor],
+    wanted: Vec<Descriptor>,
     staging: &Staging,
     dir: &Path,
     options: &PullOptions,
-) -> Result<(Fetched, Option<OciConfig>, Vec<UnpackedFile>)> {
+) -> Result<PullReport> {
     let repo = reference.repository.as_str();
     let mut fetched = fetch_into(client, repo, &wanted[..1], staging, options)?;
     write_layout(staging, resolved, reference, &[])?;
@@ -583,7 +568,21 @@ fn pull_streamed(
     // The layers kept from an earlier run, not asked for again.
     let layers: u64 = wanted[1..].iter().map(|d| d.size).sum();
     fetched.resumed += layers.saturating_sub(asked);
-    Ok((fetched, config, files))
+    let digest = resolved.measured.digest.clone();
+    Ok(PullReport {
+        reference: Reference {
+            digest: Some(digest.clone()),
+            ..reference.clone()
+        },
+        manifest_digest: digest,
+        blobs: wanted,
+        bytes_downloaded: fetched.downloaded,
+        bytes_resumed: fetched.resumed,
+        ranges_refused: fetched.unranged,
+        config,
+        files,
+        referrers: Vec::new(),
+    })
 }
 
 /// The model config of a staged config blob (verified when it was staged), when the
