@@ -2,10 +2,11 @@
 //! unpacker's verifying reader, decoder and tar walker into the pull's staging directory
 //! (`layers/<hex>/`), never staged as a blob. A layer whose blob verified is recorded there,
 //! and a rerun after an interruption fetches only the layers not recorded (the unpacker
-//! re-hashes the kept files first: `ModelUnpackager::extract_streamed`). A GET that breaks off is resumed from the byte it stopped at
-//! (`Range: bytes=<n>-`) under the client's retry policy; the unpacker checks every blob
-//! against its digest and size, and publishes nothing unless all matched and the unpack
-//! check passed.
+//! re-hashes the kept files first: `ModelUnpackager::extract_streamed`); a layer cut midway
+//! is fetched again whole, a raw layer too (no ranged resume of a partial file). A GET that
+//! breaks off is resumed from the byte it stopped at (`Range: bytes=<n>-`) under the client's
+//! retry policy; the unpacker checks every blob against its digest and size, and publishes
+//! nothing unless all matched and the unpack check passed.
 
 use std::io::{self, Read};
 use std::path::Path;

@@ -398,3 +398,63 @@ fn remove(path: &Path) -> io::Result<()> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer() -> Descriptor {
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        Descriptor::new(modeloci_spec::MediaType::ImageLayer, digest, 10)
+    }
+
+    #[test]
+    fn a_record_is_read_back_only_for_its_layer_and_patterns_and_safe_paths() {
+        let file = UnpackedFile {
+            path: "dir/weights.bin".into(),
+            size: 10,
+            executable: false,
+            digest: format!("sha256:{}", "cd".repeat(32)).parse().unwrap(),
+        };
+        let layer = layer();
+        let include = vec!["*.bin".to_owned()];
+        let bytes = record_bytes(&layer.digest, &include, std::slice::from_ref(&file));
+        let files = parse_record(&bytes, &layer, &include).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, file.path);
+        assert_eq!(files[0].digest, file.digest);
+        assert!(
+            parse_record(&bytes, &layer, &[]).is_none(),
+            "other patterns"
+        );
+        let other = Descriptor::new(
+            modeloci_spec::MediaType::ImageLayer,
+            format!("sha256:{}", "ef".repeat(32)).parse().unwrap(),
+            10,
+        );
+        assert!(
+            parse_record(&bytes, &other, &include).is_none(),
+            "another layer"
+        );
+        assert!(parse_record(b"{not json", &layer, &include).is_none());
+        let unsafe_path = UnpackedFile {
+            path: "../escape".into(),
+            ..file
+        };
+        let bytes = record_bytes(&layer.digest, &include, &[unsafe_path]);
+        assert!(
+            parse_record(&bytes, &layer, &include).is_none(),
+            "a path out"
+        );
+    }
+
+    #[test]
+    fn a_link_in_a_kept_layer_is_never_listed_as_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), b"x").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("b")).unwrap();
+        let mut found = BTreeSet::new();
+        assert!(list_files(dir.path(), "", &mut found).is_err());
+        assert!(hash_file(&dir.path().join("b")).is_err());
+    }
+}
