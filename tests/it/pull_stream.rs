@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use modeloci_archive::{Archive, Compression, Progress, ProgressHandle};
+use modeloci_digest::Hasher;
 use modeloci_registry::{
     Client, ClientOptions, PullOptions, PullTarget, PushOptions, Reference, pull, push, staging_dir,
 };
@@ -388,8 +389,8 @@ fn a_rerun_fetches_only_the_layers_not_kept_and_gives_identical_files() {
     assert!(!staging_dir(&out).exists());
 }
 
-/// What is kept is not trusted: a kept file changed, a link planted in a kept layer, and a
-/// record of a layer whose files are gone each cost that layer a new GET, never a wrong file.
+/// What is kept is not trusted: a kept file changed (its record made to agree), and a link
+/// planted in a kept layer, each cost that layer a new GET, never a wrong file.
 #[test]
 fn kept_layers_whose_files_changed_or_gained_links_are_fetched_again() {
     let dir = tempfile::tempdir().unwrap();
@@ -438,6 +439,13 @@ fn kept_layers_whose_files_changed_or_gained_links_are_fetched_again() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[0] ^= 1;
     std::fs::write(&file, &bytes).unwrap();
+    // ... and its record made to agree (as only this user could): the manifest's annotated
+    // file digest still refuses it.
+    let record = kept.join(format!("{}.done", weights[0].digest.hex()));
+    let was = Hasher::digest_bytes(&bytes[..]).digest.to_string();
+    let text = std::fs::read_to_string(&record).unwrap();
+    let old = text.split("\"digest\":\"").nth(1).unwrap()[..71].to_owned();
+    std::fs::write(&record, text.replace(&old, &was)).unwrap();
     let victim = dir.path().join("victim");
     std::fs::write(&victim, b"precious").unwrap();
     let linked = kept.join(weights[1].digest.hex());

@@ -10,9 +10,13 @@
 //! killed leaves whole layers recorded and at most partial ones unrecorded. The next run
 //! keeps a recorded layer only if its directory holds exactly the recorded files, regular
 //! files (opened without following links), each hashing again to its recorded SHA-256 (and,
-//! for a raw layer, whose blob is the file, to the layer's own digest); anything else there
-//! (a partial layer, a layer of another model, a corrupt or planted record or file) is
-//! removed and fetched again. The check then runs on all the files, and they are moved into
+//! for a raw layer, whose blob is the file, to the layer's own digest; for a one-file layer
+//! that annotates its file's digest, to that); anything else there (a partial layer, a layer
+//! of another model, a corrupt record, a changed file, a link) is removed and fetched again.
+//! What the record says of a tree layer is trusted once its files hash to it: the record
+//! was written from the verified stream into a directory only this user can write (the
+//! caller refuses one that is a link or another user's), so a record and files planted to
+//! agree with each other could only come from this user. The check then runs on all the files, and they are moved into
 //! the target as from a fresh unpack.
 
 use std::collections::BTreeSet;
@@ -173,7 +177,7 @@ impl Kept {
             if actual.digest != file.digest || actual.size != file.size {
                 return None;
             }
-            if matches!(planned.form, Form::Raw) && actual.digest != descriptor.digest {
+            if !matches_manifest(planned, &actual.digest) {
                 return None;
             }
         }
@@ -239,6 +243,23 @@ impl Kept {
             let _ = fs::remove_file(&temp);
         }
         written
+    }
+}
+
+/// Whether a kept file's SHA-256 agrees with what the (verified) manifest says of it, where
+/// it says anything: a raw layer's blob is the file; a one-file layer may carry the file's
+/// digest as an annotation.
+fn matches_manifest(planned: &Planned<'_>, actual: &Digest) -> bool {
+    let descriptor = planned.descriptor;
+    if matches!(planned.form, Form::Raw) {
+        return *actual == descriptor.digest;
+    }
+    match descriptor
+        .annotations
+        .get(modeloci_spec::annotations::FILE_DIGEST)
+    {
+        Some(recorded) if planned.path.is_some() => recorded.as_str() == actual.to_string(),
+        _ => true,
     }
 }
 
