@@ -1,15 +1,18 @@
 //! `pull --unpack` straight into files: each layer's blob read once from its GET into the
 //! unpacker, no copy of it staged; a layer that does not match its digest, or files the
-//! unpack check refuses, leave nothing; a GET that breaks off resumes where it stopped.
+//! unpack check refuses, leave nothing; a GET that breaks off resumes where it stopped; a
+//! rerun after a failure fetches only the layers not kept, and re-hashes those kept.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use modeloci_archive::{Archive, Compression, Progress, ProgressHandle};
+use modeloci_digest::Hasher;
 use modeloci_registry::{
     Client, ClientOptions, PullOptions, PullTarget, PushOptions, Reference, pull, push, staging_dir,
 };
+use modeloci_spec::Descriptor;
 use modeloci_tests::fake_registry::{FakeRegistry, Script};
 use modeloci_tests::fixtures::Normal;
 use modeloci_tests::proxy::{Behaviour, Proxy};
@@ -297,4 +300,174 @@ fn a_layer_download_that_ignores_range_and_keeps_breaking_off_ends_with_nothing_
     );
     assert!(!out.exists());
     assert_eq!(beside(dir.path()), [".files.modeloci-pull"]);
+}
+
+/// The layer GETs a scripted registry received from its `from`th request on, as the digests
+/// asked for, sorted.
+fn layer_gets(fake: &FakeRegistry, from: usize, layers: &[String]) -> Vec<String> {
+    let mut asked: Vec<String> = fake.requests()[from..]
+        .iter()
+        .filter(|s| s.method == "GET")
+        .filter_map(|s| {
+            layers
+                .iter()
+                .find(|l| s.path.ends_with(l.as_str()))
+                .cloned()
+        })
+        .collect();
+    asked.sort();
+    asked
+}
+
+/// A pull that fails on one layer keeps the layers that verified; the next run asks only for
+/// the missing one and restores identical files.
+#[test]
+fn a_rerun_fetches_only_the_layers_not_kept_and_gives_identical_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, archive) = fake_with(dir.path());
+    let layers: Vec<String> = archive
+        .manifest()
+        .layers
+        .iter()
+        .map(|d| d.digest.to_string())
+        .collect();
+    // The smallest layer, extracted last (the largest go first), fails.
+    let smallest = archive
+        .manifest()
+        .layers
+        .iter()
+        .min_by_key(|d| d.size)
+        .unwrap();
+    let (bad, bad_size) = (smallest.digest.to_string(), smallest.size);
+    fake.corrupt_blob(&bad);
+    let out = dir.path().join("files");
+    let target = PullTarget::Unpack(out.clone());
+    let options = PullOptions::default().with_concurrency(1);
+    let err = pull(
+        &client(&fake.addr),
+        &reference(&fake.addr, "m:1"),
+        &target,
+        &options,
+    )
+    .unwrap_err();
+    assert!(err.is_verification_failure(), "{err}");
+    assert!(!out.exists());
+    let kept = staging_dir(&out).join("layers");
+    let records = std::fs::read_dir(&kept)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".done")
+        })
+        .count();
+    assert_eq!(
+        records,
+        layers.len() - 1,
+        "every layer but the bad one recorded"
+    );
+
+    fake.corrupt_blob(&bad); // flipped back
+    let before = fake.requests().len();
+    let report = pull(
+        &client(&fake.addr),
+        &reference(&fake.addr, "m:1"),
+        &target,
+        &options,
+    )
+    .unwrap();
+    let asked = layer_gets(&fake, before, &layers);
+    assert_eq!(asked, [bad], "only the missing layer asked for");
+    assert_eq!(tree(&out), tree(&dir.path().join("model")));
+    // All but the missing layer kept: the other layers, and the config blob.
+    let total: u64 = report.blobs.iter().map(|d| d.size).sum();
+    assert_eq!(report.bytes_resumed, total - bad_size, "{report:?}");
+    assert_eq!(report.bytes_downloaded, bad_size, "{report:?}");
+    assert!(report.bytes_downloaded < total, "{report:?}");
+    assert!(!staging_dir(&out).exists());
+}
+
+/// What is kept is not trusted: a kept file changed (its record made to agree), and a link
+/// planted in a kept layer, each cost that layer a new GET, never a wrong file.
+#[test]
+fn kept_layers_whose_files_changed_or_gained_links_are_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, archive) = fake_with(dir.path());
+    let manifest = archive.manifest();
+    let layers: Vec<String> = manifest
+        .layers
+        .iter()
+        .map(|d| d.digest.to_string())
+        .collect();
+    let config_layer = manifest
+        .layers
+        .iter()
+        .min_by_key(|d| d.size)
+        .unwrap()
+        .digest
+        .to_string();
+    let mut weights: Vec<&Descriptor> = manifest
+        .layers
+        .iter()
+        .filter(|d| d.size > 1 << 20)
+        .collect();
+    weights.sort_by_key(|d| d.digest.to_string());
+    // Fail the pull on the config.json layer, so that both weight layers are kept.
+    fake.corrupt_blob(&config_layer);
+    let out = dir.path().join("files");
+    let target = PullTarget::Unpack(out.clone());
+    let options = PullOptions::default().with_concurrency(1);
+    pull(
+        &client(&fake.addr),
+        &reference(&fake.addr, "m:1"),
+        &target,
+        &options,
+    )
+    .unwrap_err();
+    fake.corrupt_blob(&config_layer);
+    let kept = staging_dir(&out).join("layers");
+    // One weight file's bytes changed (same size); a link planted beside the other.
+    let changed = kept.join(weights[0].digest.hex());
+    let file = std::fs::read_dir(&changed)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    // ... and its record made to agree (as only this user could): the manifest's annotated
+    // file digest still refuses it.
+    let record = kept.join(format!("{}.done", weights[0].digest.hex()));
+    let was = Hasher::digest_bytes(&bytes[..]).digest.to_string();
+    let text = std::fs::read_to_string(&record).unwrap();
+    let old = text.split("\"digest\":\"").nth(1).unwrap()[..71].to_owned();
+    std::fs::write(&record, text.replace(&old, &was)).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let linked = kept.join(weights[1].digest.hex());
+    std::os::unix::fs::symlink(&victim, linked.join("extra.bin")).unwrap();
+
+    let before = fake.requests().len();
+    pull(
+        &client(&fake.addr),
+        &reference(&fake.addr, "m:1"),
+        &target,
+        &options,
+    )
+    .unwrap();
+    let asked = layer_gets(&fake, before, &layers);
+    let mut expected = vec![
+        config_layer,
+        weights[0].digest.to_string(),
+        weights[1].digest.to_string(),
+    ];
+    expected.sort();
+    assert_eq!(asked, expected);
+    assert_eq!(tree(&out), tree(&dir.path().join("model")));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(!staging_dir(&out).exists());
 }

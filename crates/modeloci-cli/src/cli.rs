@@ -423,8 +423,9 @@ pub(crate) struct PullArgs {
     #[arg(long, requires = "unpack", conflicts_with = "output")]
     pub(crate) force: bool,
     /// With --unpack: write the files straight from the registry, keeping no copy of a
-    /// layer (disk: the model alone); an interrupted pull then starts over.
-    #[arg(long, requires = "unpack", conflicts_with = "output")]
+    /// layer (disk: the model alone). The default now; accepted for scripts that ask.
+    /// An interrupted pull resumes layer by layer.
+    #[arg(long, requires = "unpack", conflicts_with = "output", hide = true)]
     pub(crate) stream: bool,
     #[command(flatten)]
     pub(crate) signed: SignedArgs,

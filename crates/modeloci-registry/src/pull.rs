@@ -5,9 +5,9 @@
 //! only once its size and digest matched. An interrupted pull leaves the partial files; the
 //! next one re-hashes what it has and asks for the rest with an HTTP Range request. Large
 //! blobs come down in parts, several at once, within the same connection budget
-//! (`ranged.rs`). A pull into a directory asked to stream (and with no check of the layout)
-//! stages only the config and manifest and streams each layer into the unpacker
-//! (`pull_stream.rs`). Once
+//! (`ranged.rs`). A pull into a directory (with no check of the layout, and unless asked
+//! to stage) stages only the config and manifest and streams each layer into the unpacker,
+//! its files kept in the staging directory layer by layer (`pull_stream.rs`). Once
 //! every blob is in, the layout is repacked into the archive (byte-identical to the one
 //! pushed) or unpacked with the same checks as `unpack`, and the staging directory removed.
 
@@ -71,8 +71,10 @@ pub struct PullOptions {
     pub force: bool,
     /// With [`PullTarget::Unpack`] and no [`Self::check`]: write the files straight from
     /// the registry's answers, each layer's blob read once through the unpacker, no blob
-    /// staged (disk use: the model alone). An interrupted pull then starts over, where the
-    /// staged pull resumes.
+    /// staged (disk use: the model alone); the default. An interrupted pull resumes layer
+    /// by layer (the files of each layer that verified are kept, re-hashed on the rerun); a
+    /// layer cut midway is fetched again whole. `false`: the blobs are staged first (and
+    /// fetched in ranged parts), resumed byte by byte, then unpacked.
     pub stream_unpack: bool,
     /// The modification time written in rebuilt archives (0, or `SOURCE_DATE_EPOCH`).
     pub mtime: u64,
@@ -120,7 +122,7 @@ impl Default for PullOptions {
             ranged_above: RANGED_ABOVE,
             include: Vec::new(),
             force: false,
-            stream_unpack: false,
+            stream_unpack: true,
             mtime: 0,
             progress: None,
             referrers: true,
@@ -267,23 +269,7 @@ pub fn pull(
         && options.stream_unpack
         && options.check.is_none()
     {
-        let (fetched, config, files) = pull_streamed(
-            client, reference, &resolved, &wanted, &staging, dir, options,
-        )?;
-        return Ok(PullReport {
-            reference: Reference {
-                digest: Some(digest.clone()),
-                ..reference.clone()
-            },
-            manifest_digest: digest,
-            blobs: wanted,
-            bytes_downloaded: fetched.downloaded,
-            bytes_resumed: fetched.resumed,
-            ranges_refused: fetched.unranged,
-            config,
-            files,
-            referrers: Vec::new(),
-        });
+        return pull_streamed(client, reference, &resolved, wanted, &staging, dir, options);
     }
     // The signatures first: small, and a referrer that cannot be brought fails the pull
     // before a layer is downloaded.
@@ -542,24 +528,34 @@ fn deliver(
 
 /// `pull --unpack` without a check of the layout: the config staged and verified as a
 /// document with the manifest, then every layer's blob streamed from its GET into the
-/// unpacker (`pull_stream.rs`), no blob staged. The staging directory is removed once the
+/// unpacker (`pull_stream.rs`), no blob staged, each verified layer's files kept in the
+/// staging directory's `layers/` for a rerun. The staging directory is removed once the
 /// files are published, or when the unpack check refused them.
 fn pull_streamed(
     client: &Client,
     reference: &Reference,
     resolved: &Resolved,
-    wanted: &[Descriptor],
+    wanted: Vec<Descriptor>,
     staging: &Staging,
     dir: &Path,
     options: &PullOptions,
-) -> Result<(Fetched, Option<OciConfig>, Vec<UnpackedFile>)> {
+) -> Result<PullReport> {
     let repo = reference.repository.as_str();
     let mut fetched = fetch_into(client, repo, &wanted[..1], staging, options)?;
     write_layout(staging, resolved, reference, &[])?;
     let config = staged_config(staging, &resolved.manifest)?;
-    let unpacker = ModelUnpackager::with_options(unpack_options(options));
-    let unpacked =
-        crate::pull_stream::unpack_streamed(client, repo, &resolved.manifest, &unpacker, dir);
+    // One connection per layer streaming at once, as many as the pull may open.
+    let unpack = unpack_options(options).with_threads(options.concurrency);
+    let unpacker = ModelUnpackager::with_options(unpack);
+    let keep = staging.layers()?;
+    let unpacked = crate::pull_stream::unpack_streamed(
+        client,
+        repo,
+        &resolved.manifest,
+        &unpacker,
+        dir,
+        &keep,
+    );
     let refused = matches!(
         &unpacked,
         Err(Error::Archive(modeloci_archive::Error::CheckFailed { .. }))
@@ -567,9 +563,26 @@ fn pull_streamed(
     if unpacked.is_ok() || refused {
         let _ = fs::remove_dir_all(staging.root());
     }
-    let (files, received) = unpacked?;
+    let (files, received, asked) = unpacked?;
     fetched.downloaded += received;
-    Ok((fetched, config, files))
+    // The layers kept from an earlier run, not asked for again.
+    let layers: u64 = wanted[1..].iter().map(|d| d.size).sum();
+    fetched.resumed += layers.saturating_sub(asked);
+    let digest = resolved.measured.digest.clone();
+    Ok(PullReport {
+        reference: Reference {
+            digest: Some(digest.clone()),
+            ..reference.clone()
+        },
+        manifest_digest: digest,
+        blobs: wanted,
+        bytes_downloaded: fetched.downloaded,
+        bytes_resumed: fetched.resumed,
+        ranges_refused: fetched.unranged,
+        config,
+        files,
+        referrers: Vec::new(),
+    })
 }
 
 /// The model config of a staged config blob (verified when it was staged), when the

@@ -1,9 +1,12 @@
 //! `pull --unpack` straight into files: each layer's blob read from its GET through the
-//! unpacker's verifying reader, decoder and tar walker into the unpack staging directory,
-//! never staged as a blob. A GET that breaks off is resumed from the byte it stopped at
-//! (`Range: bytes=<n>-`) under the client's retry policy; the unpacker checks every blob
-//! against its digest and size, and publishes nothing unless all matched and the unpack
-//! check passed.
+//! unpacker's verifying reader, decoder and tar walker into the pull's staging directory
+//! (`layers/<hex>/`), never staged as a blob. A layer whose blob verified is recorded there,
+//! and a rerun after an interruption fetches only the layers not recorded (the unpacker
+//! re-hashes the kept files first: `ModelUnpackager::extract_streamed`); a layer cut midway
+//! is fetched again whole, a raw layer too (no ranged resume of a partial file). A GET that
+//! breaks off is resumed from the byte it stopped at (`Range: bytes=<n>-`) under the client's
+//! retry policy; the unpacker checks every blob against its digest and size, and publishes
+//! nothing unless all matched and the unpack check passed.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -17,7 +20,9 @@ use crate::client::{Client, Tries, is_io_timeout};
 use crate::{Error, Result};
 
 /// Unpacks the layers of `manifest` into `dir` with `unpacker`, each blob read from the
-/// registry once; returns the files and the bytes received. An error of the registry
+/// registry once, the verified layers' files kept in `keep` until published (a rerun skips
+/// the layers kept there); returns the files, the bytes received and the sizes of the blobs
+/// asked for (the layers not kept). An error of the registry
 /// (rather than of the bytes) is returned as such.
 pub(crate) fn unpack_streamed(
     client: &Client,
@@ -25,10 +30,13 @@ pub(crate) fn unpack_streamed(
     manifest: &modeloci_spec::OciManifest,
     unpacker: &ModelUnpackager,
     dir: &Path,
-) -> Result<(Vec<UnpackedFile>, u64)> {
+    keep: &Path,
+) -> Result<(Vec<UnpackedFile>, u64, u64)> {
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let received = AtomicU64::new(0);
+    let asked = AtomicU64::new(0);
     let open = |descriptor: &Descriptor| -> io::Result<Box<dyn Read + '_>> {
+        asked.fetch_add(descriptor.size, Ordering::Relaxed);
         Ok(Box::new(RemoteBlob {
             client,
             repo,
@@ -43,9 +51,9 @@ pub(crate) fn unpack_streamed(
         }))
     };
     let source = Path::new(client.registry());
-    let unpacked = unpacker.extract_streamed(manifest, &open, source, dir);
+    let unpacked = unpacker.extract_streamed(manifest, &open, source, dir, keep);
     match (unpacked, failure.into_inner().expect("not poisoned")) {
-        (Ok(files), _) => Ok((files, received.into_inner())),
+        (Ok(files), _) => Ok((files, received.into_inner(), asked.into_inner())),
         (Err(_), Some(registry)) => Err(registry),
         (Err(e), None) => Err(e.into()),
     }

@@ -56,10 +56,18 @@ impl Staging {
         self.dirs(true)
     }
 
+    /// The directory a streamed unpack keeps its verified layers' files in (`layers/`),
+    /// created (0700) with the staging directory if missing, else checked like it: a real
+    /// directory owned by this user. What is inside is checked again by the unpacker.
+    pub(crate) fn layers(&self) -> Result<PathBuf> {
+        self.create()?;
+        let dir = self.root.join("layers");
+        real_dir(&dir, my_uid()?, true).map_err(Error::io(&dir))?;
+        Ok(dir)
+    }
+
     fn dirs(&self, create: bool) -> Result<()> {
-        let me = fs::metadata("/proc/self")
-            .map_err(Error::io("/proc/self"))?
-            .uid();
+        let me = my_uid()?;
         let mut dir = self.root.clone();
         for part in ["", "blobs", "sha256"] {
             if !part.is_empty() {
@@ -97,6 +105,13 @@ impl Staging {
         }
         written.map_err(Error::io(path))
     }
+}
+
+/// This process's user.
+fn my_uid() -> Result<u32> {
+    Ok(fs::metadata("/proc/self")
+        .map_err(Error::io("/proc/self"))?
+        .uid())
 }
 
 /// Whether `dir` is there: created (0700) when absent and `create`; else it must be a

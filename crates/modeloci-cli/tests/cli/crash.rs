@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use modeloci_tests::fixtures::Normal;
+use modeloci_tests::proxy::{Behaviour, Proxy};
 use modeloci_tests::registry::Registry;
+use modeloci_tests::shaping_proxy::{Shape, ShapingProxy};
 
 use crate::{client_env, modeloci, pack_and_push, pack_args, workspace};
 
@@ -197,6 +199,9 @@ fn kill_during_pull_leaves_no_target_and_the_next_run_resumes() {
             .unwrap();
         assert!(out.status.success(), "{what}: {out:?}");
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // `pull --unpack` streams: killed inside its one big layer, it keeps the staged
+        // config and the layers that verified, and fetches the cut layer again whole (the
+        // layer-level resume is shown by the streamed test below).
         assert!(
             report["bytesResumed"].as_u64().unwrap() > 0,
             "{what} resumed: {report}"
@@ -208,4 +213,94 @@ fn kill_during_pull_leaves_no_target_and_the_next_run_resumes() {
         fs::read(tmp.join("m.tar")).unwrap()
     );
     assert_eq!(fs::read(tmp.join("pulled/weights.bin")).unwrap(), weights);
+}
+
+/// The streamed `pull --unpack` (the default), killed through a slow link after its first
+/// layer verified: nothing at the target, that layer's files kept; the rerun does not ask
+/// for it again (the proxy's log), fetches fewer bytes, and restores identical files.
+#[test]
+fn kill_during_streamed_pull_keeps_whole_layers_and_the_rerun_fetches_fewer_bytes() {
+    let registry = Registry::start(None);
+    let dir = workspace();
+    let tmp = dir.path();
+    let mut big = vec![0u8; 64 << 20];
+    Normal::new(11).fill_bf16(0.02, &mut big);
+    fs::write(tmp.join("model/weights.bin"), &big).unwrap();
+    let mut small = vec![0u8; 24 << 20];
+    Normal::new(12).fill_bf16(0.02, &mut small);
+    fs::write(tmp.join("model/extra.bin"), &small).unwrap();
+    let env = client_env(tmp);
+    pack_and_push(
+        tmp,
+        &["--compression", "none"],
+        &format!("{}/crash/s:1", registry.addr),
+    );
+    let logged = Proxy::start(&registry.addr, Behaviour::default());
+    let slow = ShapingProxy::start(
+        &logged.addr,
+        Shape {
+            delay: Duration::from_millis(1),
+            rate: 24 << 20,
+        },
+    );
+    let target = format!("{}/crash/s:1", slow.addr);
+    let args = ["pull", &target, "--concurrency", "1", "--unpack", "pulled"];
+    let layers = tmp.join(".pulled.modeloci-pull/layers");
+    let done = || {
+        fs::read_dir(&layers).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".done"))
+        })
+    };
+    kill_when(spawn(tmp, &env, &args), "streamed pull", done);
+    assert!(!tmp.join("pulled").exists(), "nothing at the final path");
+    assert!(
+        bytes_below(&layers) >= 64 << 20,
+        "the verified layer is kept"
+    );
+    let kept: Vec<String> = fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".done").map(str::to_owned)
+        })
+        .collect();
+    assert!(!kept.is_empty());
+
+    let first = logged.requests().len();
+    let out = modeloci(tmp)
+        .envs(env.clone())
+        .args(["--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let archive = fs::read(tmp.join("m.tar")).unwrap();
+    let total = archive.len() as u64;
+    let downloaded = report["bytesDownloaded"].as_u64().unwrap();
+    assert!(downloaded < total - (64 << 20), "{report}");
+    assert!(
+        report["bytesResumed"].as_u64().unwrap() >= 64 << 20,
+        "{report}"
+    );
+    let rerun = &logged.requests()[first..];
+    for hex in &kept {
+        assert!(
+            !rerun
+                .iter()
+                .any(|r| r.starts_with("GET") && r.ends_with(hex.as_str())),
+            "the kept layer {hex} was not asked for again: {rerun:?}"
+        );
+    }
+    assert!(
+        rerun
+            .iter()
+            .any(|r| r.starts_with("GET") && r.contains("/blobs/"))
+    );
+    assert_eq!(fs::read(tmp.join("pulled/weights.bin")).unwrap(), big);
+    assert_eq!(fs::read(tmp.join("pulled/extra.bin")).unwrap(), small);
+    assert!(!tmp.join(".pulled.modeloci-pull").exists());
 }
