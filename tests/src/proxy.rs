@@ -31,6 +31,43 @@ pub struct Behaviour {
     pub manifest_override: Option<Vec<u8>>,
     /// Send this many extra bytes after every blob's body, and a Content-Length to match.
     pub pad_blobs: usize,
+    /// Hold every PATCH's answer (after forwarding it) until this gate is opened.
+    pub hold_patches: Option<Gate>,
+    /// Answer `500` with a registry error to every PATCH after the first this many.
+    pub fail_patches_after: Option<usize>,
+}
+
+/// A gate the proxy holds PATCH answers at, and the events of the test around it in order
+/// (the proxy notes `PATCH held` and `PATCH answered`).
+#[derive(Clone, Debug, Default)]
+pub struct Gate {
+    open: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    /// The events, in the order they happened.
+    pub events: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Gate {
+    /// Notes an event.
+    pub fn note(&self, event: &str) {
+        self.events
+            .lock()
+            .expect("not poisoned")
+            .push(event.to_owned());
+    }
+
+    /// Opens the gate for good.
+    pub fn open(&self) {
+        *self.open.0.lock().expect("not poisoned") = true;
+        self.open.1.notify_all();
+    }
+
+    /// Waits until the gate is open, or 10 s have passed (so a test that never opens it
+    /// fails on its events instead of hanging).
+    fn wait(&self) {
+        let guard = self.open.0.lock().expect("not poisoned");
+        let limit = std::time::Duration::from_secs(10);
+        let _ = self.open.1.wait_timeout_while(guard, limit, |open| !*open);
+    }
 }
 
 /// A running proxy; stops accepting on drop.
@@ -66,6 +103,7 @@ impl Proxy {
             behaviour,
             failures: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
+            patches: AtomicUsize::new(0),
             log: Arc::clone(&log),
             bodies: Arc::clone(&bodies),
             ranges: Arc::clone(&ranges),
@@ -121,6 +159,7 @@ struct State {
     behaviour: Behaviour,
     failures: AtomicUsize,
     cuts: AtomicUsize,
+    patches: AtomicUsize,
     log: Arc<std::sync::Mutex<Vec<String>>>,
     bodies: Arc<std::sync::Mutex<Vec<(String, usize)>>>,
     ranges: Arc<std::sync::Mutex<Vec<(String, String)>>>,
@@ -263,6 +302,18 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
             b"{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"chunk too large\"}]}",
         );
     }
+    if let Some(after) = b.fail_patches_after
+        && method == "PATCH"
+        && state.patches.fetch_add(1, Ordering::Relaxed) >= after
+    {
+        drain(&mut reader, length)?;
+        return respond(
+            &mut client,
+            "500 Internal Server Error",
+            &[("Content-Type", "application/json".into())],
+            b"{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"storage is full\"}]}",
+        );
+    }
     if path.contains("/blobs/uploads/")
         && state.failures.fetch_add(1, Ordering::Relaxed) < b.fail_uploads
     {
@@ -302,6 +353,14 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
 
     let blob_get = method == "GET" && path.contains("/blobs/sha256:");
     let mut up = BufReader::new(upstream);
+    if let Some(gate) = b.hold_patches.as_ref().filter(|_| method == "PATCH") {
+        // The registry has the chunk; its answer waits at the gate.
+        gate.note("PATCH held");
+        gate.wait();
+        std::io::copy(&mut up, &mut client)?;
+        gate.note("PATCH answered");
+        return Ok(());
+    }
     if !blob_get || (b.cut_downloads.is_none() && b.pad_blobs == 0) {
         std::io::copy(&mut up, &mut client)?;
         return Ok(());
