@@ -496,11 +496,11 @@ impl Progress for Watch {
 #[test]
 fn pack_makes_the_next_chunk_while_a_patch_is_outstanding() {
     let registry = Registry::start(None);
-    let gate = Gate::default();
+    let gate = Gate::new("PATCH");
     let proxy = Proxy::start(
         &registry.addr,
         Behaviour {
-            hold_patches: Some(gate.clone()),
+            hold: Some(gate.clone()),
             ..Behaviour::default()
         },
     );
@@ -602,4 +602,110 @@ fn an_upload_failing_mid_blob_comes_back_as_the_registrys_error_with_no_tag() {
             "{e:?}"
         ),
     }
+}
+
+/// Notes at the gate when pack reads its second file's bytes, once the gate holds a PUT, and
+/// opens it.
+struct SecondFile {
+    gate: Gate,
+    files: AtomicU64,
+    noted: AtomicBool,
+}
+
+impl Progress for SecondFile {
+    fn start(&self, _what: &str, _total: u64) {}
+
+    fn advance(&self, _bytes: u64) {
+        if self.files.load(Ordering::SeqCst) < 2 || self.noted.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Pack may get here before the first layer's PUT reaches the proxy: it waits for it
+        // (a pack that waits for each upload, whose PUT was answered already, does not).
+        let held = || {
+            self.gate
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| e == "PUT held")
+        };
+        for _ in 0..6000 {
+            if held() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.gate.note("the next layer was read");
+        self.gate.open();
+    }
+
+    fn file(&self, _name: &str) {
+        self.files.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn finish(&self) {}
+}
+
+#[test]
+fn the_next_layer_is_packed_while_the_last_ones_upload_is_outstanding() {
+    let registry = Registry::start(None);
+    let gate = Gate::new("PUT");
+    let proxy = Proxy::start(
+        &registry.addr,
+        Behaviour {
+            hold: Some(gate.clone()),
+            ..Behaviour::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("model");
+    model(&model_dir, 6);
+    let watch = SecondFile {
+        gate: gate.clone(),
+        files: AtomicU64::new(0),
+        noted: AtomicBool::new(false),
+    };
+    let opts = options(Format::Modeloci, Compression::Gzip)
+        .with_progress(Some(ProgressHandle::new(watch)));
+    let report = pack_and_push(
+        &client(&proxy.addr),
+        &ModelPackager::with_options(opts.clone()),
+        &model_dir,
+        &config(Format::Modeloci),
+        &reference(&proxy.addr, "lanes/m:1"),
+        &chunked().with_concurrency(2),
+    )
+    .unwrap();
+    let events = gate.events.lock().unwrap().clone();
+    assert_eq!(
+        events[..3],
+        ["PUT held", "the next layer was read", "PUT answered"],
+        "{events:#?}"
+    );
+    // Every blob went up in one PUT each, all before the manifest.
+    let requests = proxy.requests();
+    let is_blob_put = |r: &String| r.starts_with("PUT ") && r.contains("/blobs/uploads/");
+    let manifest = requests
+        .iter()
+        .position(|r| r.starts_with("PUT ") && r.contains("/manifests/"))
+        .unwrap();
+    assert!(
+        requests.iter().rposition(is_blob_put).unwrap() < manifest,
+        "{requests:#?}"
+    );
+    let held = events.iter().filter(|e| *e == "PUT held").count();
+    assert_eq!(held, requests.iter().filter(|r| is_blob_put(r)).count());
+    assert_eq!(
+        held,
+        report.blobs.len() - report.count(BlobOutcome::Existed)
+    );
+    let archive_path = dir.path().join("m.tar");
+    let packed = ModelPackager::with_options(opts.with_progress(None).with_output(&archive_path))
+        .pack(&model_dir, &config(Format::Modeloci))
+        .unwrap();
+    assert_eq!(report.manifest_digest, packed.manifest_digest);
+    assert_eq!(
+        pulled(&registry.addr, "lanes/m:1", dir.path()),
+        std::fs::read(&archive_path).unwrap()
+    );
 }

@@ -31,22 +31,33 @@ pub struct Behaviour {
     pub manifest_override: Option<Vec<u8>>,
     /// Send this many extra bytes after every blob's body, and a Content-Length to match.
     pub pad_blobs: usize,
-    /// Hold every PATCH's answer (after forwarding it) until this gate is opened.
-    pub hold_patches: Option<Gate>,
+    /// Hold the answers to the blob upload requests of the gate's method (after forwarding
+    /// them) until it is opened.
+    pub hold: Option<Gate>,
     /// Answer `500` with a registry error to every PATCH after the first this many.
     pub fail_patches_after: Option<usize>,
 }
 
-/// A gate the proxy holds PATCH answers at, and the events of the test around it in order
-/// (the proxy notes `PATCH held` and `PATCH answered`).
+/// A gate the proxy holds the answers to blob upload requests of one method at, and the
+/// events of the test around it in order (the proxy notes `PATCH held` and `PATCH answered`,
+/// say).
 #[derive(Clone, Debug, Default)]
 pub struct Gate {
+    method: String,
     open: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     /// The events, in the order they happened.
     pub events: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Gate {
+    /// A closed gate for the upload requests of `method` (`PATCH`, `PUT`).
+    pub fn new(method: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// Notes an event.
     pub fn note(&self, event: &str) {
         self.events
@@ -353,12 +364,16 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
 
     let blob_get = method == "GET" && path.contains("/blobs/sha256:");
     let mut up = BufReader::new(upstream);
-    if let Some(gate) = b.hold_patches.as_ref().filter(|_| method == "PATCH") {
-        // The registry has the chunk; its answer waits at the gate.
-        gate.note("PATCH held");
+    if let Some(gate) = b
+        .hold
+        .as_ref()
+        .filter(|g| g.method == method && path.contains("/blobs/uploads/"))
+    {
+        // The registry has the request; its answer waits at the gate.
+        gate.note(&format!("{method} held"));
         gate.wait();
         std::io::copy(&mut up, &mut client)?;
-        gate.note("PATCH answered");
+        gate.note(&format!("{method} answered"));
         return Ok(());
     }
     if !blob_get || (b.cut_downloads.is_none() && b.pad_blobs == 0) {

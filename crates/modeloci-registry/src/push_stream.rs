@@ -9,8 +9,17 @@
 //! hashed from its bytes, which the registry checks. A registry that refuses chunks for
 //! their size gets smaller ones (halved down to [`MIN_CHUNK_SIZE`], or the size it kept);
 //! one that refuses chunks at all gets each blob longer than the buffer spooled to an
-//! anonymous temporary file in the user's temporary directory (one blob at a time: disk for
-//! the largest compressed layer), then one PUT, skipped when a HEAD finds the blob there.
+//! anonymous temporary file in the user's temporary directory (one per upload in flight:
+//! disk for the largest compressed layers), then one PUT, skipped when a HEAD finds the blob
+//! there.
+//!
+//! The uploads run on threads of their own ([`uploader`], one per upload at once, as
+//! [`PackPushOptions::concurrency`] says): pack hands a blob's lane each full buffer over a
+//! channel of one and goes on compressing, so at most two chunks of a blob are in flight (one
+//! waiting, one being sent) besides the one filling; `finish_blob` hands it the rest and the
+//! next blob takes a free lane, so a layer's last chunks and PUT go up while the next layers
+//! are packed. Every upload is answered before the config and the manifest go up. An
+//! uploader's first error comes back on pack's next call, as the registry said it.
 
 mod uploader;
 
@@ -22,7 +31,7 @@ use modeloci_archive::{BlobSink, ModelPackager, PackedArtifact};
 use modeloci_digest::Measured;
 use modeloci_spec::{Descriptor, Digest, MediaType, ModelLayer, OciConfig};
 
-use self::uploader::{Job, Uploader, exists, named, upload_whole};
+use self::uploader::{Answer, Job, Learned, Uploader, exists, named, upload_whole};
 use crate::client::Client;
 use crate::naming::{check_tags, push_tag};
 use crate::push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, put_manifest_tagged};
@@ -38,6 +47,10 @@ pub struct PackPushOptions {
     pub chunk_size: u64,
     /// Tags to set besides the reference's own.
     pub extra_tags: Vec<String>,
+    /// Blob uploads at once: a finished layer's upload goes on while the next layers are
+    /// packed, up to this many (each on its own connection). 1: each layer's upload ends
+    /// before the next layer begins.
+    pub concurrency: usize,
 }
 
 impl Default for PackPushOptions {
@@ -45,6 +58,7 @@ impl Default for PackPushOptions {
         Self {
             chunk_size: 16 << 20,
             extra_tags: Vec::new(),
+            concurrency: 4,
         }
     }
 }
@@ -53,6 +67,12 @@ impl PackPushOptions {
     /// Sets the chunk size (at least [`MIN_CHUNK_SIZE`]).
     pub fn with_chunk_size(mut self, bytes: u64) -> Self {
         self.chunk_size = bytes.max(MIN_CHUNK_SIZE);
+        self
+    }
+
+    /// Sets how many blob uploads may be in flight at once (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
         self
     }
 
@@ -123,14 +143,8 @@ pub fn pack_and_push(
     let tag = push_tag(reference);
     check_tags(std::iter::once(tag.as_str()).chain(options.extra_tags.iter().map(String::as_str)))?;
     let repo = reference.repository.as_str();
-    let (artifact, outcomes, (chunk_size, fallback)) = pack_uploading(
-        client,
-        packager,
-        model_dir,
-        config,
-        reference,
-        options.chunk_size,
-    )?;
+    let (artifact, outcomes, (chunk_size, fallback)) =
+        pack_uploading(client, packager, model_dir, config, reference, options)?;
     if let Some(digest) = &reference.digest
         && *digest != artifact.manifest_digest
     {
@@ -178,52 +192,72 @@ type Uploaded = (
     (u64, Option<ChunkFallback>),
 );
 
-/// Packs with the layer blobs going to an uploader thread, which has sent them all, or
-/// failed and cancelled its open session, when this returns.
+/// Packs with the layer blobs going to `lanes` uploader threads, which have sent them all,
+/// or failed and cancelled their open sessions, when this returns.
 fn pack_uploading(
     client: &Client,
     packager: &ModelPackager,
     model_dir: &Path,
     config: &OciConfig,
     reference: &Reference,
-    chunk_size: u64,
+    options: &PackPushOptions,
 ) -> Result<Uploaded> {
-    let chunk_size = chunk_size.max(MIN_CHUNK_SIZE);
+    let chunk_size = options.chunk_size.max(MIN_CHUNK_SIZE);
     let repo = reference.repository.as_str();
+    let learned = Learned::new(chunk_size);
     std::thread::scope(|scope| {
-        let (jobs, inbox) = mpsc::sync_channel(1);
         let (outbox, answers) = mpsc::channel();
-        let uploader = Uploader::new(client, repo, chunk_size);
-        let thread = scope.spawn(move || uploader.run(inbox, outbox));
+        let mut lanes = Vec::new();
+        for lane in 0..options.concurrency.max(1) {
+            let (jobs, inbox) = mpsc::sync_channel(1);
+            let uploader = Uploader::new(client, repo, &learned, lane);
+            let outbox = outbox.clone();
+            scope.spawn(move || uploader.run(inbox, outbox));
+            lanes.push(Lane { jobs, slot: None });
+        }
+        drop(outbox);
         let mut sink = UploadSink {
             client,
             repo,
             target: PathBuf::from(reference.to_string()),
             buffer: usize::try_from(chunk_size).unwrap_or(usize::MAX),
             buf: Vec::new(),
-            begun: false,
-            jobs,
+            current: None,
+            lanes,
             answers,
             outcomes: Vec::new(),
             failure: None,
         };
-        let packed = packager.pack_to(model_dir, config, &mut sink);
-        let (failure, outcomes) = (sink.failure.take(), std::mem::take(&mut sink.outcomes));
-        // Hanging up ends the uploader, which cancels a session left open.
+        // Every blob's upload is answered before the manifest.
+        let packed = packager
+            .pack_to(model_dir, config, &mut sink)
+            .map_err(Error::Archive)
+            .and_then(|artifact| sink.drain().map(|()| artifact));
+        let failure = sink.failure.take();
+        let outcomes: Option<Vec<_>> = sink.outcomes.iter().copied().collect();
+        // Hanging up ends the uploaders, which cancel the sessions left open.
         drop(sink);
-        let state = thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        match packed {
-            Ok(artifact) => Ok((artifact, outcomes, state)),
-            Err(e) => Err(failure.unwrap_or(Error::Archive(e))),
+        match (packed, failure) {
+            (_, Some(e)) | (Err(e), None) => Err(e),
+            (Ok(artifact), None) => {
+                let outcomes = outcomes.expect("every upload answered");
+                Ok((artifact, outcomes, learned.fallback()))
+            }
         }
     })
 }
 
+/// An uploader thread as pack sees it.
+struct Lane {
+    jobs: SyncSender<Job>,
+    /// The layer whose blob it has, until it answers.
+    slot: Option<usize>,
+}
+
 /// Pack's blobs into uploads to one repository: the bytes gather in a buffer of the chunk
-/// size, each full one handed to the [`Uploader`] thread over a channel of one, so at most
-/// two chunks are in flight (one in the channel, one being sent) besides the one filling.
+/// size, each full one handed to the blob's [`Uploader`] over a channel of one, so at most
+/// two chunks of a blob are in flight (one waiting, one being sent) besides the one filling.
+/// A finished blob's upload goes on while the next is packed, on another lane.
 struct UploadSink<'a> {
     client: &'a Client,
     repo: &'a str,
@@ -231,11 +265,12 @@ struct UploadSink<'a> {
     /// The buffer size: the chunk size asked for.
     buffer: usize,
     buf: Vec<u8>,
-    begun: bool,
-    jobs: SyncSender<Job>,
-    answers: Receiver<Result<BlobOutcome>>,
-    /// Each layer's outcome, in order.
-    outcomes: Vec<BlobOutcome>,
+    /// The lane of the blob begun last, until it is finished.
+    current: Option<usize>,
+    lanes: Vec<Lane>,
+    answers: Receiver<Answer>,
+    /// Each layer's outcome, in order, once known.
+    outcomes: Vec<Option<BlobOutcome>>,
     /// The registry error behind the last I/O error the sink returned.
     failure: Option<Error>,
 }
@@ -249,24 +284,66 @@ impl UploadSink<'_> {
         said
     }
 
-    /// The uploader's error, once it has stopped on one.
-    fn failed(&mut self) -> io::Result<()> {
-        match self.answers.try_recv() {
-            Ok(Err(e)) => Err(self.fail(e)),
-            Ok(Ok(_)) => Err(io::Error::other("an upload was answered unasked")),
-            Err(_) => Ok(()),
+    /// Takes in an answer: the lane is free again, or the error is pack's.
+    fn answered(&mut self, (lane, answer): Answer) -> io::Result<()> {
+        let slot = self.lanes[lane].slot.take();
+        match (answer, slot) {
+            (Ok(outcome), Some(slot)) => {
+                self.outcomes[slot] = Some(outcome);
+                Ok(())
+            }
+            (Ok(_), None) => Err(io::Error::other("an upload was answered unasked")),
+            (Err(e), _) => Err(self.fail(e)),
         }
     }
 
-    /// Hands `job` to the uploader; one that has stopped says why.
+    /// The answers come so far; an uploader's error, once one has stopped on it.
+    fn poll(&mut self) -> io::Result<()> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("an upload failed"));
+        }
+        while let Ok(answer) = self.answers.try_recv() {
+            self.answered(answer)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next answer.
+    fn wait(&mut self) -> io::Result<()> {
+        match self.answers.recv() {
+            Ok(answer) => self.answered(answer),
+            Err(_) => Err(io::Error::other("the uploaders stopped")),
+        }
+    }
+
+    /// Hands `job` to the current blob's lane; one that has stopped says why.
     fn hand(&mut self, job: Job) -> io::Result<()> {
-        if self.jobs.send(job).is_ok() {
+        let lane = self
+            .current
+            .ok_or_else(|| io::Error::other("no blob was begun"))?;
+        if self.lanes[lane].jobs.send(job).is_ok() {
             return Ok(());
         }
-        match self.answers.recv() {
-            Ok(Err(e)) => Err(self.fail(e)),
-            _ => Err(io::Error::other("the uploader stopped")),
+        // It stopped on an error, which is on its way if not taken already.
+        while self.failure.is_none() {
+            self.wait()?;
         }
+        Err(io::Error::other("an upload failed"))
+    }
+
+    /// Waits for every upload handed over.
+    fn drain(&mut self) -> Result<()> {
+        while self.lanes.iter().any(|l| l.slot.is_some()) {
+            if let Err(e) = self.wait() {
+                return Err(self.failure.take().unwrap_or(Error::Archive(
+                    modeloci_archive::Error::Io {
+                        path: self.target.clone(),
+                        source: e,
+                    },
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -276,17 +353,25 @@ impl BlobSink for UploadSink<'_> {
     }
 
     fn begin_blob(&mut self) -> io::Result<()> {
-        self.failed()?;
+        self.poll()?;
+        let lane = loop {
+            if let Some(free) = self.lanes.iter().position(|l| l.slot.is_none()) {
+                break free;
+            }
+            self.wait()?;
+        };
+        self.lanes[lane].slot = Some(self.outcomes.len());
+        self.outcomes.push(None);
+        self.current = Some(lane);
         self.buf.clear();
-        self.begun = true;
         Ok(())
     }
 
     fn write_blob(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if !self.begun {
+        if self.current.is_none() {
             return Err(io::Error::other("no blob was begun"));
         }
-        self.failed()?;
+        self.poll()?;
         let mut rest = bytes;
         while !rest.is_empty() {
             if self.buf.capacity() < self.buffer {
@@ -304,26 +389,18 @@ impl BlobSink for UploadSink<'_> {
     }
 
     fn finish_blob(&mut self, measured: &Measured) -> io::Result<()> {
-        if !std::mem::take(&mut self.begun) {
-            return Err(io::Error::other("no blob was begun"));
-        }
         let rest = std::mem::take(&mut self.buf);
         self.hand(Job::Finish(rest, measured.clone()))?;
-        match self.answers.recv() {
-            Ok(Ok(outcome)) => {
-                self.outcomes.push(outcome);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(self.fail(e)),
-            Err(_) => Err(io::Error::other("the uploader stopped")),
-        }
+        // Its upload goes on; the next blob takes another lane.
+        self.current = None;
+        self.poll()
     }
 
     fn reuse_blob(&mut self, layer: &ModelLayer) -> io::Result<bool> {
-        // Between blobs: the uploader is idle.
+        self.poll()?;
         match exists(self.client, self.repo, &layer.digest, layer.size) {
             Ok(true) => {
-                self.outcomes.push(BlobOutcome::Existed);
+                self.outcomes.push(Some(BlobOutcome::Existed));
                 Ok(true)
             }
             Ok(false) => Ok(false),

@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 
 use modeloci_digest::Measured;
@@ -42,15 +43,55 @@ enum Chunked {
     Refused,
 }
 
-/// Uploads to one repository, on its own thread.
-pub(super) struct Uploader<'a> {
-    client: &'a Client,
-    repo: &'a str,
+/// What the uploaders of one push learn of the registry, together.
+pub(super) struct Learned {
     /// The buffer size: the chunk size asked for.
     buffer: u64,
     /// The PATCH size in use: the buffer size, or smaller once the registry refused it.
-    chunk: u64,
-    refuse_chunks: bool,
+    chunk: AtomicU64,
+    refuse_chunks: AtomicBool,
+}
+
+impl Learned {
+    pub(super) fn new(chunk_size: u64) -> Self {
+        Self {
+            buffer: chunk_size,
+            chunk: AtomicU64::new(chunk_size),
+            refuse_chunks: AtomicBool::new(false),
+        }
+    }
+
+    fn chunk(&self) -> u64 {
+        self.chunk.load(Ordering::SeqCst)
+    }
+
+    fn shrink(&self, to: u64) {
+        self.chunk.fetch_min(to, Ordering::SeqCst);
+    }
+
+    /// The chunk size in use at the end, and how the registry's refusals were got around.
+    pub(super) fn fallback(&self) -> (u64, Option<ChunkFallback>) {
+        let chunk = self.chunk();
+        let fallback = if self.refuse_chunks.load(Ordering::SeqCst) {
+            Some(ChunkFallback::SinglePut)
+        } else if chunk < self.buffer {
+            Some(ChunkFallback::SmallerChunks)
+        } else {
+            None
+        };
+        (chunk, fallback)
+    }
+}
+
+/// What an uploader answers: its lane, and the blob's outcome or the error that stopped it.
+pub(super) type Answer = (usize, Result<BlobOutcome>);
+
+/// Uploads to one repository, one blob at a time, on its own thread (its lane).
+pub(super) struct Uploader<'a> {
+    client: &'a Client,
+    repo: &'a str,
+    learned: &'a Learned,
+    lane: usize,
     blob: Option<Blob>,
 }
 
@@ -103,25 +144,24 @@ pub(super) fn upload_whole(
 }
 
 impl<'a> Uploader<'a> {
-    pub(super) fn new(client: &'a Client, repo: &'a str, chunk_size: u64) -> Self {
+    pub(super) fn new(
+        client: &'a Client,
+        repo: &'a str,
+        learned: &'a Learned,
+        lane: usize,
+    ) -> Self {
         Self {
             client,
             repo,
-            buffer: chunk_size,
-            chunk: chunk_size,
-            refuse_chunks: false,
+            learned,
+            lane,
             blob: None,
         }
     }
 
     /// Does the jobs until pack hangs up, answering each `Finish`; the first error is
-    /// answered instead, and ends the thread. Returns the chunk size in use at the end and
-    /// how the registry's refusals were got around.
-    pub(super) fn run(
-        mut self,
-        jobs: Receiver<Job>,
-        answers: Sender<Result<BlobOutcome>>,
-    ) -> (u64, Option<ChunkFallback>) {
+    /// answered instead, and ends the thread.
+    pub(super) fn run(mut self, jobs: Receiver<Job>, answers: Sender<Answer>) {
         for job in jobs {
             let done = match job {
                 Job::Chunk(bytes) => self.chunk_of_blob(bytes).map(|()| None),
@@ -130,37 +170,25 @@ impl<'a> Uploader<'a> {
             match done {
                 Ok(None) => {}
                 Ok(Some(outcome)) => {
-                    if answers.send(Ok(outcome)).is_err() {
+                    if answers.send((self.lane, Ok(outcome))).is_err() {
                         break;
                     }
                 }
                 Err(e) => {
                     self.cancel();
-                    let _ = answers.send(Err(named(e)));
+                    let _ = answers.send((self.lane, Err(named(e))));
                     break;
                 }
             }
         }
         // Pack failed, or hung up part way: no session is left open.
         self.cancel();
-        self.fallback()
     }
 
     fn cancel(&mut self) {
         if let Some(session) = self.blob.take().and_then(|b| b.session) {
             self.client.cancel_upload(self.repo, session);
         }
-    }
-
-    fn fallback(&self) -> (u64, Option<ChunkFallback>) {
-        let fallback = if self.refuse_chunks {
-            Some(ChunkFallback::SinglePut)
-        } else if self.chunk < self.buffer {
-            Some(ChunkFallback::SmallerChunks)
-        } else {
-            None
-        };
-        (self.chunk, fallback)
     }
 
     /// A full buffer: to the spool, if the blob is spooled, else PATCHed.
@@ -214,13 +242,13 @@ impl<'a> Uploader<'a> {
     /// The buffer is full: PATCH it (opening the session first), or spool it when the
     /// registry takes no chunks.
     fn flush(&mut self, blob: &mut Blob) -> Result<()> {
-        if !self.refuse_chunks {
+        if !self.learned.refuse_chunks.load(Ordering::SeqCst) {
             if blob.session.is_none() {
                 blob.session = Some(self.client.start_upload(self.repo)?);
             }
             match self.send(blob)? {
                 Chunked::Done => return Ok(()),
-                Chunked::Refused => self.refuse_chunks = true,
+                Chunked::Refused => self.learned.refuse_chunks.store(true, Ordering::SeqCst),
             }
         }
         spool(blob)
@@ -254,7 +282,7 @@ impl Uploader<'_> {
         let mut offset = base;
         let mut tries = Tries::new(self.client);
         while offset < end {
-            let len = self.chunk.min(end - offset);
+            let len = self.learned.chunk().min(end - offset);
             let from = usize::try_from(offset - base).expect("within the buffer");
             let body = Body::Bytes(&blob.buf[from..from + len as usize]);
             let making = in_the_making(offset + len);
@@ -265,7 +293,7 @@ impl Uploader<'_> {
             match answer {
                 ChunkAnswer::Accepted { next, answer } => {
                     if next > offset && next - offset < len && next - offset >= MIN_CHUNK_SIZE {
-                        self.chunk = self.chunk.min(next - offset);
+                        self.learned.shrink(next - offset);
                     }
                     blob.advance
                         .round(self.client, &making, next, len, &answer)?;
@@ -276,7 +304,7 @@ impl Uploader<'_> {
                     refusal: Refusal::TooLarge,
                     ..
                 } if len / 2 >= MIN_CHUNK_SIZE => {
-                    self.chunk = self.chunk.min(len / 2);
+                    self.learned.shrink(len / 2);
                     offset = self.status(blob, base, end)?;
                 }
                 ChunkAnswer::Rejected { refusal, .. }
