@@ -5,16 +5,20 @@
 //! a re-push read only the files that changed.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use modeloci_archive::{Archive, Compression, Format, ModelPackager, PackOptions};
+use modeloci_archive::{
+    Archive, Compression, Format, ModelPackager, PackOptions, Progress, ProgressHandle,
+};
 use modeloci_registry::{
     BlobOutcome, ChunkFallback, Client, ClientOptions, PackPushOptions, PackPushReport,
-    PullOptions, PullTarget, PushOptions, Reference, pack_and_push, pull, push,
+    PullOptions, PullTarget, PushOptions, Reference, TagsOptions, list_tags, pack_and_push, pull,
+    push,
 };
 use modeloci_spec::OciConfig;
 use modeloci_tests::fake_registry::{FakeRegistry, Script};
 use modeloci_tests::fixtures::Normal;
-use modeloci_tests::proxy::{Behaviour, Proxy};
+use modeloci_tests::proxy::{Behaviour, Gate, Proxy};
 use modeloci_tests::registry::Registry;
 
 const MIB: usize = 1 << 20;
@@ -448,4 +452,260 @@ fn a_cache_of_wrong_digests_costs_reading_never_the_artifact() {
     assert_eq!(pushed.artifact.reused, 0);
     assert_eq!(pushed.artifact.bytes_read, pushed.artifact.input_bytes);
     assert_eq!(pulled(&registry.addr, "lying/m:1", dir.path()), fresh);
+}
+
+/// Counts the bytes pack reads and, once they pass `threshold`, notes it at the gate and
+/// opens it.
+struct Watch {
+    gate: Gate,
+    read: AtomicU64,
+    threshold: u64,
+    passed: AtomicBool,
+}
+
+impl Progress for Watch {
+    fn start(&self, _what: &str, _total: u64) {}
+
+    fn advance(&self, bytes: u64) {
+        let read = self.read.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        if read > self.threshold && !self.passed.swap(true, Ordering::SeqCst) {
+            // Pack may get here before the first PATCH reaches the proxy: it waits for it
+            // (a serial pack, whose PATCH was answered already, does not).
+            let held = || {
+                self.gate
+                    .events
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "PATCH held")
+            };
+            for _ in 0..6000 {
+                if held() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            self.gate.note("the next chunk was produced");
+            self.gate.open();
+        }
+    }
+
+    fn finish(&self) {}
+}
+
+#[test]
+fn pack_makes_the_next_chunk_while_a_patch_is_outstanding() {
+    let registry = Registry::start(None);
+    let gate = Gate::new("PATCH");
+    let proxy = Proxy::start(
+        &registry.addr,
+        Behaviour {
+            hold: Some(gate.clone()),
+            ..Behaviour::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("model");
+    model(&model_dir, 4);
+    // The weight is read (raw) in blocks of 1 MiB, each written before the next is read:
+    // past 2 MiB (and the small files, under 100 KiB), the weight's second chunk of 1 MiB
+    // has gone to the sink. The first chunk's PATCH answer is held until then.
+    let watch = Watch {
+        gate: gate.clone(),
+        read: AtomicU64::new(0),
+        threshold: 2 * MIB as u64 + 200 * 1024,
+        passed: AtomicBool::new(false),
+    };
+    let opts = options(Format::Modeloci, Compression::None)
+        .with_progress(Some(ProgressHandle::new(watch)));
+    let report = pack_and_push(
+        &client(&proxy.addr),
+        &ModelPackager::with_options(opts.clone()),
+        &model_dir,
+        &config(Format::Modeloci),
+        &reference(&proxy.addr, "overlap/m:1"),
+        &chunked(),
+    )
+    .unwrap();
+    let events = gate.events.lock().unwrap().clone();
+    assert_eq!(
+        events[..3],
+        [
+            "PATCH held",
+            "the next chunk was produced",
+            "PATCH answered"
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(report.count(BlobOutcome::UploadedInChunks), 1);
+    let archive_path = dir.path().join("m.tar");
+    let packed = ModelPackager::with_options(opts.with_progress(None).with_output(&archive_path))
+        .pack(&model_dir, &config(Format::Modeloci))
+        .unwrap();
+    assert_eq!(report.manifest_digest, packed.manifest_digest);
+    assert_eq!(
+        pulled(&registry.addr, "overlap/m:1", dir.path()),
+        std::fs::read(&archive_path).unwrap()
+    );
+}
+
+#[test]
+fn an_upload_failing_mid_blob_comes_back_as_the_registrys_error_with_no_tag() {
+    let registry = Registry::start(None);
+    let proxy = Proxy::start(
+        &registry.addr,
+        Behaviour {
+            fail_patches_after: Some(1),
+            ..Behaviour::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("model");
+    model(&model_dir, 5);
+    let client = Client::new(
+        &proxy.addr,
+        ClientOptions::default()
+            .with_retries(1)
+            .with_backoff(std::time::Duration::from_millis(10)),
+    );
+    let err = pack_and_push(
+        &client,
+        &ModelPackager::with_options(options(Format::Modeloci, Compression::None)),
+        &model_dir,
+        &config(Format::Modeloci),
+        &reference(&proxy.addr, "midway/m:1"),
+        &chunked(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, modeloci_registry::Error::Status { status: 500, .. }),
+        "the registry's own error comes back: {err:?}"
+    );
+    assert!(err.to_string().contains("storage is full"), "{err}");
+    let requests = proxy.requests();
+    let patches = requests.iter().filter(|r| r.starts_with("PATCH ")).count();
+    assert!(patches >= 2, "one chunk went up before: {requests:#?}");
+    assert!(
+        !requests.iter().any(|r| r.contains("/manifests/")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.starts_with("DELETE ")),
+        "the session was cancelled: {requests:#?}"
+    );
+    // The registry has no such tag.
+    let direct = Client::new(&registry.addr, ClientOptions::default());
+    match list_tags(&direct, "midway/m", &TagsOptions::default()) {
+        Ok(tags) => assert!(tags.is_empty(), "{tags:?}"),
+        Err(e) => assert!(
+            matches!(e, modeloci_registry::Error::NotFound { .. }),
+            "{e:?}"
+        ),
+    }
+}
+
+/// Notes at the gate when pack reads its second file's bytes, once the gate holds a PUT, and
+/// opens it.
+struct SecondFile {
+    gate: Gate,
+    files: AtomicU64,
+    noted: AtomicBool,
+}
+
+impl Progress for SecondFile {
+    fn start(&self, _what: &str, _total: u64) {}
+
+    fn advance(&self, _bytes: u64) {
+        if self.files.load(Ordering::SeqCst) < 2 || self.noted.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Pack may get here before the first layer's PUT reaches the proxy: it waits for it
+        // (a pack that waits for each upload, whose PUT was answered already, does not).
+        let held = || {
+            self.gate
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| e == "PUT held")
+        };
+        for _ in 0..6000 {
+            if held() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.gate.note("the next layer was read");
+        self.gate.open();
+    }
+
+    fn file(&self, _name: &str) {
+        self.files.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn finish(&self) {}
+}
+
+#[test]
+fn the_next_layer_is_packed_while_the_last_ones_upload_is_outstanding() {
+    let registry = Registry::start(None);
+    let gate = Gate::new("PUT");
+    let proxy = Proxy::start(
+        &registry.addr,
+        Behaviour {
+            hold: Some(gate.clone()),
+            ..Behaviour::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("model");
+    model(&model_dir, 6);
+    let watch = SecondFile {
+        gate: gate.clone(),
+        files: AtomicU64::new(0),
+        noted: AtomicBool::new(false),
+    };
+    let opts = options(Format::Modeloci, Compression::Gzip)
+        .with_progress(Some(ProgressHandle::new(watch)));
+    let report = pack_and_push(
+        &client(&proxy.addr),
+        &ModelPackager::with_options(opts.clone()),
+        &model_dir,
+        &config(Format::Modeloci),
+        &reference(&proxy.addr, "lanes/m:1"),
+        &chunked().with_concurrency(2),
+    )
+    .unwrap();
+    let events = gate.events.lock().unwrap().clone();
+    assert_eq!(
+        events[..3],
+        ["PUT held", "the next layer was read", "PUT answered"],
+        "{events:#?}"
+    );
+    // Every blob went up in one PUT each, all before the manifest.
+    let requests = proxy.requests();
+    let is_blob_put = |r: &String| r.starts_with("PUT ") && r.contains("/blobs/uploads/");
+    let manifest = requests
+        .iter()
+        .position(|r| r.starts_with("PUT ") && r.contains("/manifests/"))
+        .unwrap();
+    assert!(
+        requests.iter().rposition(is_blob_put).unwrap() < manifest,
+        "{requests:#?}"
+    );
+    let held = events.iter().filter(|e| *e == "PUT held").count();
+    assert_eq!(held, requests.iter().filter(|r| is_blob_put(r)).count());
+    assert_eq!(
+        held,
+        report.blobs.len() - report.count(BlobOutcome::Existed)
+    );
+    let archive_path = dir.path().join("m.tar");
+    let packed = ModelPackager::with_options(opts.with_progress(None).with_output(&archive_path))
+        .pack(&model_dir, &config(Format::Modeloci))
+        .unwrap();
+    assert_eq!(report.manifest_digest, packed.manifest_digest);
+    assert_eq!(
+        pulled(&registry.addr, "lanes/m:1", dir.path()),
+        std::fs::read(&archive_path).unwrap()
+    );
 }

@@ -31,6 +31,54 @@ pub struct Behaviour {
     pub manifest_override: Option<Vec<u8>>,
     /// Send this many extra bytes after every blob's body, and a Content-Length to match.
     pub pad_blobs: usize,
+    /// Hold the answers to the blob upload requests of the gate's method (after forwarding
+    /// them) until it is opened.
+    pub hold: Option<Gate>,
+    /// Answer `500` with a registry error to every PATCH after the first this many.
+    pub fail_patches_after: Option<usize>,
+}
+
+/// A gate the proxy holds the answers to blob upload requests of one method at, and the
+/// events of the test around it in order (the proxy notes `PATCH held` and `PATCH answered`,
+/// say).
+#[derive(Clone, Debug, Default)]
+pub struct Gate {
+    method: String,
+    open: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    /// The events, in the order they happened.
+    pub events: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Gate {
+    /// A closed gate for the upload requests of `method` (`PATCH`, `PUT`).
+    pub fn new(method: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Notes an event.
+    pub fn note(&self, event: &str) {
+        self.events
+            .lock()
+            .expect("not poisoned")
+            .push(event.to_owned());
+    }
+
+    /// Opens the gate for good.
+    pub fn open(&self) {
+        *self.open.0.lock().expect("not poisoned") = true;
+        self.open.1.notify_all();
+    }
+
+    /// Waits until the gate is open, or 10 s have passed (so a test that never opens it
+    /// fails on its events instead of hanging).
+    fn wait(&self) {
+        let guard = self.open.0.lock().expect("not poisoned");
+        let limit = std::time::Duration::from_secs(10);
+        let _ = self.open.1.wait_timeout_while(guard, limit, |open| !*open);
+    }
 }
 
 /// A running proxy; stops accepting on drop.
@@ -66,6 +114,7 @@ impl Proxy {
             behaviour,
             failures: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
+            patches: AtomicUsize::new(0),
             log: Arc::clone(&log),
             bodies: Arc::clone(&bodies),
             ranges: Arc::clone(&ranges),
@@ -121,6 +170,7 @@ struct State {
     behaviour: Behaviour,
     failures: AtomicUsize,
     cuts: AtomicUsize,
+    patches: AtomicUsize,
     log: Arc<std::sync::Mutex<Vec<String>>>,
     bodies: Arc<std::sync::Mutex<Vec<(String, usize)>>>,
     ranges: Arc<std::sync::Mutex<Vec<(String, String)>>>,
@@ -263,6 +313,18 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
             b"{\"errors\":[{\"code\":\"SIZE_INVALID\",\"message\":\"chunk too large\"}]}",
         );
     }
+    if let Some(after) = b.fail_patches_after
+        && method == "PATCH"
+        && state.patches.fetch_add(1, Ordering::Relaxed) >= after
+    {
+        drain(&mut reader, length)?;
+        return respond(
+            &mut client,
+            "500 Internal Server Error",
+            &[("Content-Type", "application/json".into())],
+            b"{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"storage is full\"}]}",
+        );
+    }
     if path.contains("/blobs/uploads/")
         && state.failures.fetch_add(1, Ordering::Relaxed) < b.fail_uploads
     {
@@ -302,6 +364,18 @@ fn handle(mut client: TcpStream, state: &State) -> std::io::Result<()> {
 
     let blob_get = method == "GET" && path.contains("/blobs/sha256:");
     let mut up = BufReader::new(upstream);
+    if let Some(gate) = b
+        .hold
+        .as_ref()
+        .filter(|g| g.method == method && path.contains("/blobs/uploads/"))
+    {
+        // The registry has the request; its answer waits at the gate.
+        gate.note(&format!("{method} held"));
+        gate.wait();
+        std::io::copy(&mut up, &mut client)?;
+        gate.note(&format!("{method} answered"));
+        return Ok(());
+    }
     if !blob_get || (b.cut_downloads.is_none() && b.pad_blobs == 0) {
         std::io::copy(&mut up, &mut client)?;
         return Ok(());

@@ -186,7 +186,7 @@ pub(crate) struct PackArgs {
     pub(crate) push: Option<String>,
     /// With --push: blobs are held in memory up to this many MiB and sent in chunks of
     /// this size when larger.
-    #[arg(long, default_value_t = 64, value_name = "MIB", requires = "push")]
+    #[arg(long, default_value_t = 16, value_name = "MIB", requires = "push")]
     pub(crate) chunk_size: u64,
     /// Neither use nor update the digest cache (layers remembered for unchanged files,
     /// in MODELOCI_CACHE_DIR, else $XDG_CACHE_HOME/modeloci, else ~/.cache/modeloci).
@@ -362,7 +362,8 @@ pub(crate) struct RegistryArgs {
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
     /// Connections at once: blobs transferred at the same time, and, on pull, parts of
-    /// blobs over 64 MiB (fetched in ranges of 16 MiB).
+    /// blobs over 64 MiB (fetched in ranges of 16 MiB). With pack --push: layer uploads
+    /// still going on while the next layers are packed.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) concurrency: usize,
     /// Give a request up when the registry sends nothing for this long (connecting,

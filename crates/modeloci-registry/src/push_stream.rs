@@ -9,19 +9,30 @@
 //! hashed from its bytes, which the registry checks. A registry that refuses chunks for
 //! their size gets smaller ones (halved down to [`MIN_CHUNK_SIZE`], or the size it kept);
 //! one that refuses chunks at all gets each blob longer than the buffer spooled to an
-//! anonymous temporary file in the user's temporary directory (one blob at a time: disk for
-//! the largest compressed layer), then one PUT, skipped when a HEAD finds the blob there.
+//! anonymous temporary file in the user's temporary directory (one per upload in flight:
+//! disk for the largest compressed layers), then one PUT, skipped when a HEAD finds the blob
+//! there.
+//!
+//! The uploads run on threads of their own ([`uploader`], one per upload at once, as
+//! [`PackPushOptions::concurrency`] says): pack hands a blob's lane each full buffer over a
+//! channel of one and goes on compressing, so at most two chunks of a blob are in flight (one
+//! waiting, one being sent) besides the one filling; `finish_blob` hands it the rest and the
+//! next blob takes a free lane, so a layer's last chunks and PUT go up while the next layers
+//! are packed. Every upload is answered before the config and the manifest go up. An
+//! uploader's first error comes back on pack's next call, as the registry said it.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+mod uploader;
+
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use modeloci_archive::{BlobSink, ModelPackager, PackedArtifact};
 use modeloci_digest::Measured;
 use modeloci_spec::{Descriptor, Digest, MediaType, ModelLayer, OciConfig};
 
-use crate::client::{Access, Advance, Body, ChunkAnswer, Client, Refusal, Tries, UploadSession};
+use self::uploader::{Answer, Job, Learned, Uploader, exists, named, upload_whole};
+use crate::client::Client;
 use crate::naming::{check_tags, push_tag};
 use crate::push::{BlobOutcome, ChunkFallback, MIN_CHUNK_SIZE, put_manifest_tagged};
 use crate::reference::Reference;
@@ -36,13 +47,18 @@ pub struct PackPushOptions {
     pub chunk_size: u64,
     /// Tags to set besides the reference's own.
     pub extra_tags: Vec<String>,
+    /// Blob uploads at once: a finished layer's upload goes on while the next layers are
+    /// packed, up to this many (each on its own connection). 1: each layer's upload ends
+    /// before the next layer begins.
+    pub concurrency: usize,
 }
 
 impl Default for PackPushOptions {
     fn default() -> Self {
         Self {
-            chunk_size: 64 << 20,
+            chunk_size: 16 << 20,
             extra_tags: Vec::new(),
+            concurrency: 4,
         }
     }
 }
@@ -51,6 +67,12 @@ impl PackPushOptions {
     /// Sets the chunk size (at least [`MIN_CHUNK_SIZE`]).
     pub fn with_chunk_size(mut self, bytes: u64) -> Self {
         self.chunk_size = bytes.max(MIN_CHUNK_SIZE);
+        self
+    }
+
+    /// Sets how many blob uploads may be in flight at once (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
         self
     }
 
@@ -121,11 +143,8 @@ pub fn pack_and_push(
     let tag = push_tag(reference);
     check_tags(std::iter::once(tag.as_str()).chain(options.extra_tags.iter().map(String::as_str)))?;
     let repo = reference.repository.as_str();
-    let mut sink = UploadSink::new(client, repo, reference, options.chunk_size);
-    let artifact = match packager.pack_to(model_dir, config, &mut sink) {
-        Ok(artifact) => artifact,
-        Err(e) => return Err(sink.failure.take().unwrap_or(Error::Archive(e))),
-    };
+    let (artifact, outcomes, (chunk_size, fallback)) =
+        pack_uploading(client, packager, model_dir, config, reference, options)?;
     if let Some(digest) = &reference.digest
         && *digest != artifact.manifest_digest
     {
@@ -135,7 +154,7 @@ pub fn pack_and_push(
         )));
     }
     let config_blob = artifact.manifest.config.clone();
-    let config_outcome = sink.upload_whole(&config_blob, &artifact.config_bytes)?;
+    let config_outcome = upload_whole(client, repo, &config_blob, &artifact.config_bytes)?;
     let media_type = artifact
         .manifest
         .media_type
@@ -149,15 +168,7 @@ pub fn pack_and_push(
     let (digest, tags) =
         put_manifest_tagged(client, reference, &tag, &options.extra_tags, manifest)?;
     let mut blobs = vec![(config_blob, config_outcome)];
-    blobs.extend(
-        artifact
-            .manifest
-            .layers
-            .iter()
-            .cloned()
-            .zip(sink.outcomes.iter().copied()),
-    );
-    let (chunk_size, fallback) = sink.fallback();
+    blobs.extend(artifact.manifest.layers.iter().cloned().zip(outcomes));
     Ok(PackPushReport {
         reference: Reference {
             tag: Some(tag),
@@ -173,89 +184,98 @@ pub fn pack_and_push(
     })
 }
 
-/// The blob being streamed.
-struct Blob {
-    /// Bytes not yet sent; at most the buffer size.
-    buf: Vec<u8>,
-    /// Bytes before `buf`: sent and confirmed.
-    sent: u64,
-    /// The upload session, once the blob outgrew the buffer.
-    session: Option<UploadSession>,
-    /// Where the blob goes instead when the registry takes no chunks.
-    spool: Option<File>,
-    advance: Advance,
+/// What [`pack_uploading`] gives: the artifact, each layer's outcome, the chunk size in use
+/// at the end and how the registry's refusals were got around.
+type Uploaded = (
+    PackedArtifact,
+    Vec<BlobOutcome>,
+    (u64, Option<ChunkFallback>),
+);
+
+/// Packs with the layer blobs going to `lanes` uploader threads, which have sent them all,
+/// or failed and cancelled their open sessions, when this returns.
+fn pack_uploading(
+    client: &Client,
+    packager: &ModelPackager,
+    model_dir: &Path,
+    config: &OciConfig,
+    reference: &Reference,
+    options: &PackPushOptions,
+) -> Result<Uploaded> {
+    let chunk_size = options.chunk_size.max(MIN_CHUNK_SIZE);
+    let repo = reference.repository.as_str();
+    let learned = Learned::new(chunk_size);
+    std::thread::scope(|scope| {
+        let (outbox, answers) = mpsc::channel();
+        let mut lanes = Vec::new();
+        for lane in 0..options.concurrency.max(1) {
+            let (jobs, inbox) = mpsc::sync_channel(1);
+            let uploader = Uploader::new(client, repo, &learned, lane);
+            let outbox = outbox.clone();
+            scope.spawn(move || uploader.run(inbox, outbox));
+            lanes.push(Lane { jobs, slot: None });
+        }
+        drop(outbox);
+        let mut sink = UploadSink {
+            client,
+            repo,
+            target: PathBuf::from(reference.to_string()),
+            buffer: usize::try_from(chunk_size).unwrap_or(usize::MAX),
+            buf: Vec::new(),
+            current: None,
+            lanes,
+            answers,
+            outcomes: Vec::new(),
+            failure: None,
+        };
+        // Every blob's upload is answered before the manifest.
+        let packed = packager
+            .pack_to(model_dir, config, &mut sink)
+            .map_err(Error::Archive)
+            .and_then(|artifact| sink.drain().map(|()| artifact));
+        let failure = sink.failure.take();
+        let outcomes: Option<Vec<_>> = sink.outcomes.iter().copied().collect();
+        // Hanging up ends the uploaders, which cancel the sessions left open.
+        drop(sink);
+        match (packed, failure) {
+            (_, Some(e)) | (Err(e), None) => Err(e),
+            (Ok(artifact), None) => {
+                let outcomes = outcomes.expect("every upload answered");
+                Ok((artifact, outcomes, learned.fallback()))
+            }
+        }
+    })
 }
 
-enum Chunked {
-    Done,
-    Refused,
+/// An uploader thread as pack sees it.
+struct Lane {
+    jobs: SyncSender<Job>,
+    /// The layer whose blob it has, until it answers.
+    slot: Option<usize>,
 }
 
-/// Pack's blobs into uploads to one repository.
+/// Pack's blobs into uploads to one repository: the bytes gather in a buffer of the chunk
+/// size, each full one handed to the blob's [`Uploader`] over a channel of one, so at most
+/// two chunks of a blob are in flight (one waiting, one being sent) besides the one filling.
+/// A finished blob's upload goes on while the next is packed, on another lane.
 struct UploadSink<'a> {
     client: &'a Client,
     repo: &'a str,
     target: PathBuf,
     /// The buffer size: the chunk size asked for.
     buffer: usize,
-    /// The PATCH size in use: the buffer size, or smaller once the registry refused it.
-    chunk: u64,
-    refuse_chunks: bool,
-    blob: Option<Blob>,
-    /// Each layer's outcome, in order.
-    outcomes: Vec<BlobOutcome>,
+    buf: Vec<u8>,
+    /// The lane of the blob begun last, until it is finished.
+    current: Option<usize>,
+    lanes: Vec<Lane>,
+    answers: Receiver<Answer>,
+    /// Each layer's outcome, in order, once known.
+    outcomes: Vec<Option<BlobOutcome>>,
     /// The registry error behind the last I/O error the sink returned.
     failure: Option<Error>,
 }
 
-/// A blob in the making, for the checks and messages of chunked uploads, which need a size
-/// before the digest is known: `size` bounds the range the registry may confirm.
-fn in_the_making(size: u64) -> Descriptor {
-    Descriptor::new(MediaType::Empty, placeholder(), size)
-}
-
-fn placeholder() -> Digest {
-    Digest::from_sha256_bytes(&[0; 32])
-}
-
-/// An error about [`in_the_making`]'s blob, said of a blob being packed.
-fn named(error: Error) -> Error {
-    match error {
-        Error::Protocol { registry, reason } => Error::Protocol {
-            registry,
-            reason: reason.replace(placeholder().as_str(), "being packed"),
-        },
-        other => other,
-    }
-}
-
-impl<'a> UploadSink<'a> {
-    fn new(client: &'a Client, repo: &'a str, reference: &Reference, chunk_size: u64) -> Self {
-        let chunk_size = chunk_size.max(MIN_CHUNK_SIZE);
-        Self {
-            client,
-            repo,
-            target: PathBuf::from(reference.to_string()),
-            buffer: usize::try_from(chunk_size).unwrap_or(usize::MAX),
-            chunk: chunk_size,
-            refuse_chunks: false,
-            blob: None,
-            outcomes: Vec::new(),
-            failure: None,
-        }
-    }
-
-    fn fallback(&self) -> (u64, Option<ChunkFallback>) {
-        let fallback = if self.refuse_chunks {
-            Some(ChunkFallback::SinglePut)
-        } else if self.chunk < self.buffer as u64 {
-            Some(ChunkFallback::SmallerChunks)
-        } else {
-            None
-        };
-        (self.chunk, fallback)
-    }
-
+impl UploadSink<'_> {
     /// Keeps the registry's error and hands pack an I/O error saying it.
     fn fail(&mut self, error: Error) -> io::Error {
         let error = named(error);
@@ -264,180 +284,66 @@ impl<'a> UploadSink<'a> {
         said
     }
 
-    /// Whether the repository has the blob, at its size.
-    fn exists(&self, digest: &Digest, size: u64) -> Result<bool> {
-        let stat = self.client.head_blob(self.repo, digest, Access::Push)?;
-        match stat.and_then(|s| s.size) {
-            Some(stated) if stated != size => Err(Error::Protocol {
-                registry: self.client.registry().to_owned(),
-                reason: format!("it has blob {digest} as {stated} bytes, not {size}"),
-            }),
-            _ => Ok(stat.is_some()),
-        }
-    }
-
-    /// A blob in memory, unless the registry has it: one POST and one PUT.
-    fn upload_whole(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<BlobOutcome> {
-        if self.exists(&descriptor.digest, descriptor.size)? {
-            return Ok(BlobOutcome::Existed);
-        }
-        let session = self.client.start_upload(self.repo)?;
-        self.client
-            .put_blob(self.repo, &session, descriptor, &Body::Bytes(bytes))?;
-        Ok(BlobOutcome::Uploaded)
-    }
-
-    /// A spooled blob, unless the registry has it: one PUT streamed from the file.
-    fn upload_spooled(&self, descriptor: &Descriptor, spool: &File) -> Result<BlobOutcome> {
-        if self.exists(&descriptor.digest, descriptor.size)? {
-            return Ok(BlobOutcome::Existed);
-        }
-        let session = self.client.start_upload(self.repo)?;
-        let open = || {
-            Ok(Box::new(At {
-                file: spool,
-                pos: 0,
-            }) as Box<dyn Read + '_>)
-        };
-        let body = Body::Stream {
-            open: &open,
-            len: descriptor.size,
-        };
-        self.client
-            .put_blob(self.repo, &session, descriptor, &body)?;
-        Ok(BlobOutcome::Uploaded)
-    }
-
-    /// The buffer is full: PATCH it (opening the session first), or spool it when the
-    /// registry takes no chunks.
-    fn flush(&mut self, blob: &mut Blob) -> Result<()> {
-        if !self.refuse_chunks {
-            if blob.session.is_none() {
-                blob.session = Some(self.client.start_upload(self.repo)?);
+    /// Takes in an answer: the lane is free again, or the error is pack's.
+    fn answered(&mut self, (lane, answer): Answer) -> io::Result<()> {
+        let slot = self.lanes[lane].slot.take();
+        match (answer, slot) {
+            (Ok(outcome), Some(slot)) => {
+                self.outcomes[slot] = Some(outcome);
+                Ok(())
             }
-            match self.send(blob)? {
-                Chunked::Done => return Ok(()),
-                Chunked::Refused => self.refuse_chunks = true,
-            }
+            (Ok(_), None) => Err(io::Error::other("an upload was answered unasked")),
+            (Err(e), _) => Err(self.fail(e)),
         }
-        spool(blob)
     }
-}
 
-/// Moves the blob's buffer to a new anonymous temporary file, where the rest goes too.
-fn spool(blob: &mut Blob) -> Result<()> {
-    let temp = std::env::temp_dir();
-    let io = |source| Error::Io {
-        path: temp.clone(),
-        source,
-    };
-    let mut file = tempfile::tempfile_in(&temp).map_err(io)?;
-    file.write_all(&blob.buf).map_err(io)?;
-    blob.buf = Vec::new();
-    blob.spool = Some(file);
-    Ok(())
-}
+    /// The answers come so far; an uploader's error, once one has stopped on it.
+    fn poll(&mut self) -> io::Result<()> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("an upload failed"));
+        }
+        while let Ok(answer) = self.answers.try_recv() {
+            self.answered(answer)?;
+        }
+        Ok(())
+    }
 
-impl UploadSink<'_> {
-    /// PATCHes the buffer in chunks, resuming from the registry's account after a failure
-    /// (within the buffer: bytes before it are gone), halving chunks it refuses for their
-    /// size. `Refused` when the registry takes no chunks (told by the blob's first PATCH).
-    fn send(&mut self, blob: &mut Blob) -> Result<Chunked> {
-        let base = blob.sent;
-        let end = base + blob.buf.len() as u64;
-        let mut offset = base;
-        let mut tries = Tries::new(self.client);
-        while offset < end {
-            let len = self.chunk.min(end - offset);
-            let from = usize::try_from(offset - base).expect("within the buffer");
-            let body = Body::Bytes(&blob.buf[from..from + len as usize]);
-            let making = in_the_making(offset + len);
-            let session = blob.session.as_mut().expect("opened before sending");
-            let answer = self
-                .client
-                .patch_chunk(self.repo, session, &making, offset, &body)?;
-            match answer {
-                ChunkAnswer::Accepted { next, answer } => {
-                    if next > offset && next - offset < len && next - offset >= MIN_CHUNK_SIZE {
-                        self.chunk = self.chunk.min(next - offset);
-                    }
-                    blob.advance
-                        .round(self.client, &making, next, len, &answer)?;
-                    offset = self.within(next, base)?;
-                    tries.succeeded();
-                }
-                ChunkAnswer::Rejected {
-                    refusal: Refusal::TooLarge,
-                    ..
-                } if len / 2 >= MIN_CHUNK_SIZE => {
-                    self.chunk = self.chunk.min(len / 2);
-                    offset = self.status(blob, base, end)?;
-                }
-                ChunkAnswer::Rejected { refusal, .. }
-                    if offset == 0 && matches!(refusal, Refusal::TooLarge | Refusal::NoChunks) =>
-                {
-                    if let Some(session) = blob.session.take() {
-                        self.client.cancel_upload(self.repo, session);
-                    }
-                    return Ok(Chunked::Refused);
-                }
-                ChunkAnswer::Rejected { error, .. } | ChunkAnswer::Failed(error) => {
-                    let Some(wait) = tries.failed(false) else {
-                        return Err(error);
-                    };
-                    std::thread::sleep(wait);
-                    offset = self.status(blob, base, end)?;
-                }
+    /// Waits for the next answer.
+    fn wait(&mut self) -> io::Result<()> {
+        match self.answers.recv() {
+            Ok(answer) => self.answered(answer),
+            Err(_) => Err(io::Error::other("the uploaders stopped")),
+        }
+    }
+
+    /// Hands `job` to the current blob's lane; one that has stopped says why.
+    fn hand(&mut self, job: Job) -> io::Result<()> {
+        let lane = self
+            .current
+            .ok_or_else(|| io::Error::other("no blob was begun"))?;
+        if self.lanes[lane].jobs.send(job).is_ok() {
+            return Ok(());
+        }
+        // It stopped on an error, which is on its way if not taken already.
+        while self.failure.is_none() {
+            self.wait()?;
+        }
+        Err(io::Error::other("an upload failed"))
+    }
+
+    /// Waits for every upload handed over.
+    fn drain(&mut self) -> Result<()> {
+        while self.lanes.iter().any(|l| l.slot.is_some()) {
+            if let Err(e) = self.wait() {
+                return Err(self.failure.take().unwrap_or(Error::Archive(
+                    modeloci_archive::Error::Io {
+                        path: self.target.clone(),
+                        source: e,
+                    },
+                )));
             }
         }
-        blob.sent = end;
-        blob.buf.clear();
-        Ok(Chunked::Done)
-    }
-
-    /// Where the session stands, which must be within the buffer.
-    fn status(&self, blob: &mut Blob, base: u64, end: u64) -> Result<u64> {
-        let session = blob.session.as_mut().expect("opened before sending");
-        let next = self
-            .client
-            .upload_status(self.repo, session, &in_the_making(end))?;
-        self.within(next, base)
-    }
-
-    /// `next`, unless the registry lost bytes no longer held.
-    fn within(&self, next: u64, base: u64) -> Result<u64> {
-        if next < base {
-            return Err(self.client.protocol(format!(
-                "uploading a blob being packed: it now has {next} bytes of the {base} it \
-                 confirmed, and those are no longer at hand to send again"
-            )));
-        }
-        Ok(next)
-    }
-
-    /// Completes the blob: one PUT for a blob held whole or spooled, else the rest in
-    /// chunks and the closing PUT naming its digest.
-    fn complete(&mut self, mut blob: Blob, measured: &Measured) -> Result<BlobOutcome> {
-        let descriptor = Descriptor::new(MediaType::Empty, measured.digest.clone(), measured.size);
-        if let Some(spool) = blob.spool.take() {
-            return self.upload_spooled(&descriptor, &spool);
-        }
-        if blob.session.is_none() {
-            return self.upload_whole(&descriptor, &blob.buf);
-        }
-        if !blob.buf.is_empty() {
-            self.send(&mut blob)?;
-        }
-        let session = blob.session.take().expect("chunked");
-        if blob.sent != measured.size {
-            return Err(self.client.protocol(format!(
-                "uploaded {} bytes of blob {}, which has {}",
-                blob.sent, measured.digest, measured.size
-            )));
-        }
-        self.client
-            .put_blob(self.repo, &session, &descriptor, &Body::Empty)?;
-        Ok(BlobOutcome::UploadedInChunks)
+        Ok(())
     }
 }
 
@@ -447,97 +353,58 @@ impl BlobSink for UploadSink<'_> {
     }
 
     fn begin_blob(&mut self) -> io::Result<()> {
-        self.blob = Some(Blob {
-            buf: Vec::new(),
-            sent: 0,
-            session: None,
-            spool: None,
-            advance: Advance::default(),
-        });
+        self.poll()?;
+        let lane = loop {
+            if let Some(free) = self.lanes.iter().position(|l| l.slot.is_none()) {
+                break free;
+            }
+            self.wait()?;
+        };
+        self.lanes[lane].slot = Some(self.outcomes.len());
+        self.outcomes.push(None);
+        self.current = Some(lane);
+        self.buf.clear();
         Ok(())
     }
 
     fn write_blob(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut blob = self
-            .blob
-            .take()
-            .ok_or_else(|| io::Error::other("no blob was begun"))?;
-        let written = self.append(&mut blob, bytes);
-        self.blob = Some(blob);
-        written
+        if self.current.is_none() {
+            return Err(io::Error::other("no blob was begun"));
+        }
+        self.poll()?;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.buf.capacity() < self.buffer {
+                self.buf.reserve_exact(self.buffer - self.buf.len());
+            }
+            let n = (self.buffer - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if self.buf.len() == self.buffer {
+                let full = std::mem::take(&mut self.buf);
+                self.hand(Job::Chunk(full))?;
+            }
+        }
+        Ok(())
     }
 
     fn finish_blob(&mut self, measured: &Measured) -> io::Result<()> {
-        let blob = self
-            .blob
-            .take()
-            .ok_or_else(|| io::Error::other("no blob was begun"))?;
-        match self.complete(blob, measured) {
-            Ok(outcome) => {
-                self.outcomes.push(outcome);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        let rest = std::mem::take(&mut self.buf);
+        self.hand(Job::Finish(rest, measured.clone()))?;
+        // Its upload goes on; the next blob takes another lane.
+        self.current = None;
+        self.poll()
     }
 
     fn reuse_blob(&mut self, layer: &ModelLayer) -> io::Result<bool> {
-        match self.exists(&layer.digest, layer.size) {
+        self.poll()?;
+        match exists(self.client, self.repo, &layer.digest, layer.size) {
             Ok(true) => {
-                self.outcomes.push(BlobOutcome::Existed);
+                self.outcomes.push(Some(BlobOutcome::Existed));
                 Ok(true)
             }
             Ok(false) => Ok(false),
             Err(e) => Err(self.fail(e)),
         }
-    }
-}
-
-impl UploadSink<'_> {
-    fn append(&mut self, blob: &mut Blob, bytes: &[u8]) -> io::Result<()> {
-        if let Some(spool) = &mut blob.spool {
-            return spool.write_all(bytes).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("spooling a blob to {}: {e}", std::env::temp_dir().display()),
-                )
-            });
-        }
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let n = (self.buffer - blob.buf.len()).min(rest.len());
-            blob.buf.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
-            if blob.buf.len() == self.buffer {
-                self.flush(blob).map_err(|e| self.fail(e))?;
-                if let Some(spool) = &mut blob.spool {
-                    return spool.write_all(rest);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for UploadSink<'_> {
-    fn drop(&mut self) {
-        // A pack that failed part way leaves no session open.
-        if let Some(session) = self.blob.take().and_then(|b| b.session) {
-            self.client.cancel_upload(self.repo, session);
-        }
-    }
-}
-
-/// A spool file read from `pos` on with positioned reads, so each try reads it afresh.
-struct At<'a> {
-    file: &'a File,
-    pos: u64,
-}
-
-impl Read for At<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }

@@ -45,7 +45,9 @@ pub(super) fn run(
     let reference: Reference = reference.parse()?;
     let client = client(&reference, &args.registry)?;
     let packager = ModelPackager::with_options(options);
-    let push_options = PackPushOptions::default().with_chunk_size(args.chunk_size.max(1) << 20);
+    let push_options = PackPushOptions::default()
+        .with_chunk_size(args.chunk_size.max(1) << 20)
+        .with_concurrency(args.registry.concurrency);
     let report = pack_and_push(
         &client,
         &packager,
