@@ -423,11 +423,6 @@ pub(crate) struct PullArgs {
     /// With --unpack: write into a non-empty directory, replacing the files the model has.
     #[arg(long, requires = "unpack", conflicts_with = "output")]
     pub(crate) force: bool,
-    /// With --unpack: write the files straight from the registry, keeping no copy of a
-    /// layer (disk: the model alone). The default now; accepted for scripts that ask.
-    /// An interrupted pull resumes layer by layer.
-    #[arg(long, requires = "unpack", conflicts_with = "output", hide = true)]
-    pub(crate) stream: bool,
     #[command(flatten)]
     pub(crate) signed: SignedArgs,
     #[command(flatten)]

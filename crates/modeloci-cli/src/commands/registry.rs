@@ -290,13 +290,10 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
         (None, Some(dir)) => PullTarget::Unpack(dir.clone()),
         _ => bail!("give one of --output and --unpack"),
     };
-    // Streaming is the default: `--stream` is accepted and changes nothing.
-    let _the_default = args.stream;
     let mut options = PullOptions::default()
         .with_concurrency(args.registry.concurrency)
         .with_include(args.include.clone())
         .with_force(args.force)
-        .with_stream_unpack(true)
         .with_mtime(mtime()?)
         .with_progress(ctx.progress.handle());
     let keys = super::signing::public_keys(&args.signed.keys)?;
