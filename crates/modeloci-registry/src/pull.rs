@@ -29,6 +29,7 @@ use crate::client::{BlobBody, Client, Tries, is_io_timeout};
 use crate::naming::{manifest_ref, pull_tag};
 pub use crate::ranged::RANGED_ABOVE;
 use crate::ranged::{Finished, PartContext, RangedBlob, Ranges};
+use crate::ranged::{blob_mismatch, is_not_ours};
 use crate::reference::Reference;
 use crate::referrers::{FetchedReferrer, fetch_listed_referrer, referrers};
 use crate::remote::fetch_document;
@@ -788,11 +789,6 @@ fn hash_existing(path: &Path) -> io::Result<Option<Hasher>> {
     Ok(Some(hasher))
 }
 
-/// A link, or something else than a regular file, where a staged file should be.
-pub(crate) fn is_not_ours(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ELOOP) || e.kind() == io::ErrorKind::InvalidInput
-}
-
 /// One blob's place in the staging directory.
 struct Staged<'a> {
     descriptor: &'a Descriptor,
@@ -899,20 +895,6 @@ impl<'a> Staged<'a> {
         };
         let _ = fs::remove_file(&self.partial);
         Err(blob_mismatch(client, &descriptor.digest, mismatch))
-    }
-}
-
-/// A blob from the registry that is not what its descriptor says.
-pub(crate) fn blob_mismatch(
-    client: &Client,
-    digest: &Digest,
-    source: modeloci_digest::Error,
-) -> Error {
-    Error::Verification {
-        registry: client.registry().to_owned(),
-        what: "blob".into(),
-        digest: digest.clone(),
-        source,
     }
 }
 

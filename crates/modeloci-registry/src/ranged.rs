@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use modeloci_archive::Progress;
 use modeloci_digest::{BUFFER_SIZE, Hasher, Measured};
-use modeloci_spec::Descriptor;
+use modeloci_spec::{Descriptor, Digest};
 
 use crate::client::{Client, RangeAnswer, Tries, is_io_timeout};
 use crate::staging;
@@ -310,7 +310,7 @@ impl<'a> RangedBlob<'a> {
         let expected = Measured::new(self.descriptor.digest.clone(), self.descriptor.size);
         if actual != expected {
             self.discard()?;
-            return Err(crate::pull::blob_mismatch(
+            return Err(blob_mismatch(
                 client,
                 &self.descriptor.digest,
                 modeloci_digest::Error::DigestMismatch {
@@ -353,7 +353,7 @@ impl<'a> RangedBlob<'a> {
 /// not a regular file) is removed and the file made anew.
 fn open_or_replace<T>(path: &Path, open: impl Fn(&Path) -> io::Result<T>) -> Result<T> {
     match open(path) {
-        Err(e) if crate::pull::is_not_ours(&e) => {
+        Err(e) if is_not_ours(&e) => {
             staging::remove(path).map_err(Error::io(path))?;
             open(path).map_err(Error::io(path))
         }
@@ -367,7 +367,7 @@ fn read_record(path: &Path) -> Result<Vec<(u64, u64)>> {
     let file = match staging::open_existing(path) {
         Ok(Some(file)) => file,
         Ok(None) => return Ok(Vec::new()),
-        Err(e) if crate::pull::is_not_ours(&e) => {
+        Err(e) if is_not_ours(&e) => {
             staging::remove(path).map_err(Error::io(path))?;
             return Ok(Vec::new());
         }
@@ -386,6 +386,25 @@ fn read_record(path: &Path) -> Result<Vec<(u64, u64)>> {
             Some((a.parse().ok()?, b.parse().ok()?))
         })
         .collect())
+}
+
+/// A link, or something else than a regular file, where a staged file should be.
+pub(crate) fn is_not_ours(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP) || e.kind() == io::ErrorKind::InvalidInput
+}
+
+/// A blob from the registry that is not what its descriptor says.
+pub(crate) fn blob_mismatch(
+    client: &Client,
+    digest: &Digest,
+    source: modeloci_digest::Error,
+) -> Error {
+    Error::Verification {
+        registry: client.registry().to_owned(),
+        what: "blob".into(),
+        digest: digest.clone(),
+        source,
+    }
 }
 
 #[cfg(test)]

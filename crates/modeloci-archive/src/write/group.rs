@@ -10,13 +10,12 @@ use modeloci_spec::{Digest, ModelLayer, ModelPackKind};
 
 use crate::codec::compress::{Codec, compress};
 use crate::error::{Error, Result};
-use crate::options::Symlinks;
+use crate::options::{PackOptions, Symlinks};
 use crate::profile::Profile;
 use crate::progress::{Counting, Progress};
 use crate::source::{FileId, SourceFile};
 use crate::tarfile::header::{END_OF_ARCHIVE, Kind, entry_headers, padding};
 use crate::write::layer_tar::{exact, pipeline_error};
-use crate::write::pack::ModelPackager;
 use crate::write::sink::{BlobSink, SinkWriter};
 use crate::write::walk::open_planned;
 
@@ -125,58 +124,54 @@ fn own_layers(files: &[SourceFile]) -> Vec<bool> {
     own
 }
 
-impl ModelPackager {
-    /// The codec of group layers: the options' compression, never sampled (literals-only
-    /// gzip is for weights).
-    pub(crate) fn group_codec(&self) -> Result<Codec> {
-        self.options().codec(|| true, || false)
-    }
+/// The codec of group layers: the options' compression, never sampled (literals-only gzip
+/// is for weights).
+pub(crate) fn group_codec(options: &PackOptions) -> Result<Codec> {
+    options.codec(|| true, || false)
+}
 
-    /// Streams a group layer of `files` (in path order, all of ModelPack `kind`) into the
-    /// archive; returns it, and its `diffId` when the profile records them.
-    pub(crate) fn write_group(
-        &self,
-        sink: &mut dyn BlobSink,
-        files: Vec<(&SourceFile, FileId)>,
-        kind: Option<ModelPackKind>,
-    ) -> Result<(ModelLayer, Option<Digest>)> {
-        let target = sink.target().to_owned();
-        let output = target.as_path();
-        let options = self.options();
-        let codec = self.group_codec()?;
-        let want_content = Profile::of_format(options.format).records_diff_ids();
-        let range = (files[0].0.rel.clone(), files[files.len() - 1].0.rel.clone());
-        let count = files.len();
-        let total = files.iter().map(|(f, _)| f.size).sum();
-        let progress = options.progress.as_ref().map(|h| &*h.0);
-        sink.begin_blob().map_err(Error::io(output))?;
-        let mut blob = DigestWriter::new(SinkWriter(&mut *sink));
-        let mut tar = GroupTar::new(files, options.mtime, options.symlinks, progress);
-        let mut counted = Counting::capped(&mut tar, progress, total);
-        let written = if want_content && codec != Codec::Identity {
-            let mut hashing = DigestReader::new(&mut counted);
-            compress(codec, &mut hashing, &mut blob, options.threads)
-                .map(|_| Some(hashing.finish()))
-        } else {
-            compress(codec, &mut counted, &mut blob, options.threads).map(|_| None)
-        };
-        let content = match written {
-            Ok(content) => content,
-            Err(e) => {
-                return Err(tar
-                    .failed
-                    .take()
-                    .unwrap_or_else(|| pipeline_error(e, output)));
-            }
-        };
-        let (_, measured) = blob.finish();
-        sink.finish_blob(&measured).map_err(Error::io(output))?;
-        let diff_id =
-            want_content.then(|| content.map_or_else(|| measured.digest.clone(), |c| c.digest));
-        let range = (range.0.as_str(), range.1.as_str());
-        let layer = Profile::group_layer(kind, range, count, measured, codec.encoding());
-        Ok((layer, diff_id))
-    }
+/// Streams a group layer of `files` (in path order, all of ModelPack `kind`) into `sink`,
+/// packed as `options` say; returns it, and its `diffId` when the profile records them.
+pub(crate) fn write_group(
+    options: &PackOptions,
+    sink: &mut dyn BlobSink,
+    files: Vec<(&SourceFile, FileId)>,
+    kind: Option<ModelPackKind>,
+) -> Result<(ModelLayer, Option<Digest>)> {
+    let target = sink.target().to_owned();
+    let output = target.as_path();
+    let codec = group_codec(options)?;
+    let want_content = Profile::of_format(options.format).records_diff_ids();
+    let range = (files[0].0.rel.clone(), files[files.len() - 1].0.rel.clone());
+    let count = files.len();
+    let total = files.iter().map(|(f, _)| f.size).sum();
+    let progress = options.progress.as_ref().map(|h| &*h.0);
+    sink.begin_blob().map_err(Error::io(output))?;
+    let mut blob = DigestWriter::new(SinkWriter(&mut *sink));
+    let mut tar = GroupTar::new(files, options.mtime, options.symlinks, progress);
+    let mut counted = Counting::capped(&mut tar, progress, total);
+    let written = if want_content && codec != Codec::Identity {
+        let mut hashing = DigestReader::new(&mut counted);
+        compress(codec, &mut hashing, &mut blob, options.threads).map(|_| Some(hashing.finish()))
+    } else {
+        compress(codec, &mut counted, &mut blob, options.threads).map(|_| None)
+    };
+    let content = match written {
+        Ok(content) => content,
+        Err(e) => {
+            return Err(tar
+                .failed
+                .take()
+                .unwrap_or_else(|| pipeline_error(e, output)));
+        }
+    };
+    let (_, measured) = blob.finish();
+    sink.finish_blob(&measured).map_err(Error::io(output))?;
+    let diff_id =
+        want_content.then(|| content.map_or_else(|| measured.digest.clone(), |c| c.digest));
+    let range = (range.0.as_str(), range.1.as_str());
+    let layer = Profile::group_layer(kind, range, count, measured, codec.encoding());
+    Ok((layer, diff_id))
 }
 
 /// A group layer's tar as a stream: each file's header(s), content (read exactly as the

@@ -17,7 +17,7 @@ use crate::source::{FileId, SourceFile};
 use crate::write::archive_write::ArchiveWriter;
 use crate::write::assemble::Assembler;
 use crate::write::digest_cache::{self, DigestCache, Identity};
-use crate::write::group::{Unit, plan_units};
+use crate::write::group::{Unit, group_codec, plan_units, write_group};
 use crate::write::guard;
 use crate::write::index::{pack_name, ref_name};
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
@@ -289,7 +289,7 @@ impl ModelPackager {
         checked: &[String],
     ) -> Result<Vec<ModelLayer>> {
         let profile = self.profile();
-        let tar_encoding = self.group_codec()?.encoding();
+        let tar_encoding = group_codec(&self.options)?.encoding();
         let mtime = self.options.mtime;
         let estimate = |unit: &Unit| match unit {
             Unit::One(i) => {
@@ -363,7 +363,7 @@ impl ModelPackager {
                 Unit::Group { files: group, kind } => {
                     let members: Vec<_> = group.iter().map(|&i| (&files[i], ids[i])).collect();
                     written.bytes_read += members.iter().map(|(f, _)| f.size).sum::<u64>();
-                    self.write_group(sink, members, *kind)?
+                    write_group(&self.options, sink, members, *kind)?
                 }
             };
             written.layers.push(layer);

@@ -13,6 +13,7 @@ use crate::read::archive::{Archive, normalize_name};
 use crate::tarfile::header::{END_OF_ARCHIVE, Kind, entry_headers, padding};
 use crate::tarfile::reader::{EntryKind, Stream, TarReader};
 use crate::write::archive_write::ArchiveWriter;
+use crate::write::group::group_codec;
 use crate::write::pack::ModelPackager;
 
 /// A group layer's decoded tar, read from the archive through a verifying reader.
@@ -187,7 +188,7 @@ impl ModelPackager {
         without: &str,
     ) -> Result<(ModelLayer, Option<Digest>)> {
         let output = archive.path();
-        let codec = self.group_codec()?;
+        let codec = group_codec(self.options())?;
         let want_content = Profile::of_format(self.options().format).records_diff_ids();
         let slot = writer.begin_blob().map_err(Error::io(output))?;
         let mut blob = modeloci_digest::DigestWriter::new(writer.blob_data());
