@@ -134,6 +134,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An environment variable a default is read from is unusable.
+    #[error("{variable}: {reason}")]
+    Environment {
+        /// The variable.
+        variable: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A local file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

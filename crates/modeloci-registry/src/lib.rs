@@ -43,6 +43,7 @@ mod auth;
 mod cache;
 mod client;
 mod copy;
+pub mod environment;
 mod error;
 mod naming;
 mod pull;

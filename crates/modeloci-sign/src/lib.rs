@@ -59,8 +59,8 @@ pub use error::{Error, Result};
 pub use key::{PrivateKey, PublicKey};
 pub use referrer::{EMPTY_CONFIG, Referrer, bundle_layer, is_signature, referrer_manifest};
 pub use registry::{
-    RemoteModel, RemoteVerified, attach_remote_signature, fetched_signature, remote_signatures,
-    sign_remote, verify_remote,
+    RemoteModel, RemoteVerified, SignedPull, attach_remote_signature, fetched_signature,
+    remote_signatures, sign_remote, signed_pull, verify_remote,
 };
 pub use statement::{
     DEFAULT_IGNORE_PATHS, LEGACY_PREDICATE_TYPE, PREDICATE_TYPE, Resource, STATEMENT_TYPE,

@@ -3,17 +3,18 @@
 
 use modeloci_archive::recorded_file_digests;
 use modeloci_registry::{
-    Client, FetchedReferrer, Reference, Resolved, attach, fetch_listed_referrer, referrers, resolve,
+    Client, FetchedReferrer, PullCheck, PullOptions, PullTarget, Reference, Resolved, attach,
+    fetch_listed_referrer, referrers, resolve,
 };
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
-use crate::archive::{Signed, model_name};
+use crate::archive::{HashOptions, Signed, archive_files, model_name};
 use crate::bundle::{Bundle, MAX_BUNDLE_SIZE, sign};
 use crate::error::{Error, Result};
 use crate::key::{PrivateKey, PublicKey};
 use crate::referrer::{bundle_layer, is_signature, referrer_manifest};
 use crate::statement::Statement;
-use crate::stored::{StoredSignature, Verified, check_files, choose};
+use crate::stored::{StoredSignature, Verified, check_files, choose, unpack_check};
 
 /// A model manifest in a registry, resolved and parsed.
 #[derive(Debug)]
@@ -284,4 +285,55 @@ fn refuse_other_files(
     if let Some(e) = differs {
         stored.bundle = Err(e);
     }
+}
+
+/// A pull made to check its model's signature: the reference pinned to the manifest whose
+/// signature verified, and pull options that refuse files other than the signed ones.
+#[derive(Debug)]
+pub struct SignedPull {
+    /// `reference` with the digest of the manifest the signature covers.
+    pub reference: Reference,
+    /// The options given, with the check of what the pull brings, run before any of it
+    /// reaches the target.
+    pub options: PullOptions,
+    /// The signature, and the key that verified it.
+    pub verified: Verified,
+}
+
+/// Before a pull with keys: the signature in the registry, checked against the manifest's
+/// recorded file digests when it records them (so that an unsigned model is refused before a
+/// layer is fetched); the reference pinned to the manifest verified; and the check of the
+/// files the pull brings (`subset`: only some files are asked for), run on them before any
+/// reaches the target.
+///
+/// # Errors
+///
+/// Those of [`verify_remote`].
+pub fn signed_pull(
+    client: &Client,
+    reference: &Reference,
+    keys: &[PublicKey],
+    target: &PullTarget,
+    options: PullOptions,
+    subset: bool,
+) -> Result<SignedPull> {
+    let found = verify_remote(client, reference, keys)?;
+    let statement = found.verified.bundle.statement().clone();
+    let pinned = Reference {
+        digest: Some(found.model.resolved.digest.clone()),
+        ..reference.clone()
+    };
+    let options = match target {
+        PullTarget::Unpack(_) => options.with_unpack_check(Some(unpack_check(statement, subset))),
+        _ => options.with_check(Some(PullCheck(std::sync::Arc::new(move |layout, _| {
+            let files = archive_files(layout, &HashOptions::default())?;
+            check_files(&statement, &files)?;
+            Ok(())
+        })))),
+    };
+    Ok(SignedPull {
+        reference: pinned,
+        options,
+        verified: found.verified,
+    })
 }

@@ -9,48 +9,21 @@
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 
 use anyhow::{Context, Result, bail};
-use modeloci_registry::Credentials;
+use modeloci_registry::{Credentials, environment};
 
-/// The user name for CI.
-pub(super) const USERNAME_VAR: &str = "MODELOCI_USERNAME";
-/// The password or token for CI.
-pub(super) const PASSWORD_VAR: &str = "MODELOCI_PASSWORD";
+pub(super) use modeloci_registry::environment::{PASSWORD_VAR, USERNAME_VAR};
 
 /// The most a password (or token) on standard input may be: tokens are a few KiB.
 const MAX_PASSWORD: u64 = 64 << 10;
 
-/// An environment variable; unset and empty are the same (CI sets a missing secret empty).
-fn var(name: &str) -> Result<Option<String>> {
-    match std::env::var(name) {
-        Ok(value) if value.is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => bail!("{name} is not valid UTF-8"),
-    }
-}
-
 /// The user name from `MODELOCI_USERNAME`, if set.
 pub(super) fn env_username() -> Result<Option<String>> {
-    var(USERNAME_VAR)
+    Ok(environment::var(USERNAME_VAR)?)
 }
 
 /// The password from `MODELOCI_PASSWORD`, if set.
 pub(super) fn env_password() -> Result<Option<String>> {
-    var(PASSWORD_VAR)
-}
-
-/// Both variables, or neither; one without the other is an error.
-pub(super) fn from_env() -> Result<Option<Credentials>> {
-    match (env_username()?, env_password()?) {
-        (Some(user), Some(password)) => Ok(Some(Credentials::new(user, password))),
-        (None, None) => Ok(None),
-        (Some(_), None) => bail!(
-            "{USERNAME_VAR} is set but {PASSWORD_VAR} is not (or is empty): set both, or neither"
-        ),
-        (None, Some(_)) => bail!(
-            "{PASSWORD_VAR} is set but {USERNAME_VAR} is not (or is empty): set both, or neither"
-        ),
-    }
+    Ok(environment::var(PASSWORD_VAR)?)
 }
 
 /// The credentials `--username` and `--password-stdin` give, completed from the
@@ -77,7 +50,7 @@ pub(super) fn from_flags_or_env(
         };
         return Ok(Some(Credentials::new(user, password)));
     }
-    from_env()
+    Ok(environment::env_credentials()?)
 }
 
 /// The password (or token) on standard input: everything up to its end, without the

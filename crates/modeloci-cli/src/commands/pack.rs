@@ -140,15 +140,7 @@ fn digest_cache(args: &PackArgs) -> Option<PathBuf> {
     if args.no_cache {
         return None;
     }
-    let set = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = set("MODELOCI_CACHE_DIR")
-        .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("modeloci")))
-        .or_else(|| set("HOME").map(|h| h.join(".cache/modeloci")))?;
-    Some(dir.join("digests.json"))
+    modeloci_registry::environment::digest_cache_path()
 }
 
 /// The packing options and the config the arguments ask for.

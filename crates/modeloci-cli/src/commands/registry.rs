@@ -1,11 +1,10 @@
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use modeloci_archive::Archive;
 use modeloci_registry::{
     BlobOutcome, ChunkFallback, Client, ClientOptions, Credentials, DockerConfig, PullOptions,
-    PullTarget, PushOptions, PushReport, Reference, Scheme, TlsOptions,
+    PullTarget, PushOptions, PushReport, Reference, Scheme, TlsOptions, environment,
 };
 use modeloci_spec::tag::is_valid_tag;
 use serde::Serialize;
@@ -15,22 +14,7 @@ use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs, TlsArg
 use crate::output::{human_size, outln, print_json, printable};
 
 fn docker_config() -> Result<DockerConfig> {
-    let path = DockerConfig::default_path()
-        .context("neither DOCKER_CONFIG nor HOME is set: cannot find Docker's config.json")?;
-    Ok(DockerConfig::load(&path)?)
-}
-
-/// Where pushes remember which repositories hold which blobs.
-fn blob_cache() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })?;
-    Some(base.join("modeloci/blob-locations.json"))
+    Ok(environment::docker_config()?)
 }
 
 /// The TLS options of the flags: `--ca-file`, `--insecure` (warned about on every use),
@@ -42,10 +26,7 @@ pub(super) fn tls_options(args: &TlsArgs) -> TlsOptions {
             "warning: --insecure: the registry's TLS certificate is not verified; anyone on the way can read and change what is sent, credentials included"
         );
     }
-    let certs_dirs = match std::env::var_os("MODELOCI_CERTS_D") {
-        Some(dirs) => std::env::split_paths(&dirs).collect(),
-        None => TlsOptions::docker_certs_dirs(),
-    };
+    let certs_dirs = environment::certs_dirs();
     TlsOptions::default()
         .with_ca_file(args.ca_file.clone())
         .with_insecure(args.insecure)
@@ -171,7 +152,7 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_chunk_size(args.chunk_size.max(1) << 20)
         .with_extra_tags(args.tags.clone())
         .with_mount_from(args.mount_from.clone())
-        .with_cache(blob_cache())
+        .with_cache(environment::blob_cache_path())
         .with_progress(ctx.progress.handle())
         .with_referrers(archive_referrers(&archive)?);
     let report = modeloci_registry::push(&client, &archive, &reference, &options)?;
@@ -301,7 +282,7 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
     let verified = if keys.is_empty() {
         None
     } else {
-        let (pinned, checked, verified) = signed_pull(
+        let signed = modeloci_sign::signed_pull(
             &client,
             &reference,
             &keys,
@@ -309,9 +290,9 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
             options,
             !args.include.is_empty(),
         )?;
-        reference = pinned;
-        options = checked;
-        Some(verified)
+        reference = signed.reference;
+        options = signed.options;
+        Some(signed.verified)
     };
     let signature_out = match &args.signed.signature_out {
         Some(out) => Some(super::signing::SignatureOut::reserve(
@@ -403,40 +384,6 @@ fn pull_failure(err: modeloci_registry::Error) -> anyhow::Error {
         }
         other => other.into(),
     }
-}
-
-/// Before a pull with `--key`: the signature in the registry, checked against the manifest's
-/// recorded file digests when it records them (so that an unsigned model is refused before a
-/// layer is fetched); the reference pinned to the manifest verified; and the check of the
-/// files the pull brings, before any reaches the target.
-fn signed_pull(
-    client: &Client,
-    reference: &Reference,
-    keys: &[modeloci_sign::PublicKey],
-    target: &PullTarget,
-    options: PullOptions,
-    subset: bool,
-) -> Result<(Reference, PullOptions, modeloci_sign::Verified)> {
-    let found = modeloci_sign::verify_remote(client, reference, keys)?;
-    let statement = found.verified.bundle.statement().clone();
-    let pinned = Reference {
-        digest: Some(found.model.resolved.digest.clone()),
-        ..reference.clone()
-    };
-    let options = match target {
-        PullTarget::Unpack(_) => {
-            options.with_unpack_check(Some(modeloci_sign::unpack_check(statement, subset)))
-        }
-        _ => options.with_check(Some(modeloci_registry::PullCheck(std::sync::Arc::new(
-            move |layout, _| {
-                let files =
-                    modeloci_sign::archive_files(layout, &modeloci_sign::HashOptions::default())?;
-                modeloci_sign::check_files(&statement, &files)?;
-                Ok(())
-            },
-        )))),
-    };
-    Ok((pinned, options, found.verified))
 }
 
 pub(super) fn login(args: &LoginArgs, ctx: &Ctx) -> Result<Outcome> {
