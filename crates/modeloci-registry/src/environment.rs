@@ -109,3 +109,22 @@ pub fn digest_cache_path() -> Option<PathBuf> {
 pub fn blob_cache_path() -> Option<PathBuf> {
     cache_dir().map(|d| d.join("blob-locations.json"))
 }
+
+/// `SOURCE_DATE_EPOCH`, when set: the reproducible-builds convention for "the time of this
+/// build", which pack writes into tar headers (0 otherwise).
+///
+/// # Errors
+///
+/// [`Error::Environment`] when it is not a number of seconds.
+pub fn source_date_epoch() -> Result<Option<u64>> {
+    let Some(value) = var("SOURCE_DATE_EPOCH")? else {
+        return Ok(None);
+    };
+    match value.trim() {
+        "" => Ok(None),
+        text => text.parse().map(Some).map_err(|_| Error::Environment {
+            variable: "SOURCE_DATE_EPOCH".to_owned(),
+            reason: format!("{value:?} is not a number of seconds since 1970"),
+        }),
+    }
+}

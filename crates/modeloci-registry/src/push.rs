@@ -98,6 +98,27 @@ impl PushOptions {
         self
     }
 
+    /// Attaches the archive's own referrers (its signatures), read with their blobs.
+    ///
+    /// # Errors
+    ///
+    /// Those of reading the referrers and their blobs (each at most
+    /// [`modeloci_archive::MAX_REFERRER_BLOB_SIZE`]).
+    pub fn with_archive_referrers(self, archive: &Archive) -> Result<Self> {
+        let referrers = archive
+            .referrers()?
+            .into_iter()
+            .map(|r| {
+                let blobs = r
+                    .blobs()
+                    .map(|d| archive.read_blob(d, modeloci_archive::MAX_REFERRER_BLOB_SIZE))
+                    .collect::<modeloci_archive::Result<Vec<_>>>()?;
+                Ok((r.bytes, blobs))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.with_referrers(referrers))
+    }
+
     /// Remembers blob locations in this file.
     pub fn with_cache(mut self, path: Option<PathBuf>) -> Self {
         self.cache = path;

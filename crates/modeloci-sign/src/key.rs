@@ -113,7 +113,37 @@ impl PrivateKey {
     }
 }
 
+/// The most a key file may be: PEM keys are a few hundred bytes.
+pub const MAX_KEY_FILE: u64 = 64 << 10;
+
 impl PublicKey {
+    /// Reads a public key from a PEM file (see [`PublicKey::from_pem`]), at most
+    /// [`MAX_KEY_FILE`] bytes of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when it cannot be read, [`Error::KeyNotPem`] when it is larger, and those
+    /// of [`PublicKey::from_pem`].
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        use std::io::Read as _;
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut pem = Vec::new();
+        std::fs::File::open(path)
+            .map_err(io)?
+            .take(MAX_KEY_FILE + 1)
+            .read_to_end(&mut pem)
+            .map_err(io)?;
+        if pem.len() as u64 > MAX_KEY_FILE {
+            return Err(Error::KeyNotPem {
+                reason: format!("{} is larger than {MAX_KEY_FILE} bytes", path.display()),
+            });
+        }
+        Self::from_pem(&pem)
+    }
+
     /// Reads a public key from SPKI PEM (`PUBLIC KEY`), as `openssl ec -pubout` writes it,
     /// on P-256 or P-384. Text before the PEM section (as `certtool` writes) is skipped.
     ///

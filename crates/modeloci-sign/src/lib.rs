@@ -56,7 +56,7 @@ pub use archive::{
 pub use bundle::{BUNDLE_MEDIA_TYPE, Bundle, MAX_BUNDLE_SIZE, PAYLOAD_TYPE, pae, sign};
 pub use compare::{Mismatch, compare, compare_subset};
 pub use error::{Error, Result};
-pub use key::{PrivateKey, PublicKey};
+pub use key::{MAX_KEY_FILE, PrivateKey, PublicKey};
 pub use referrer::{EMPTY_CONFIG, Referrer, bundle_layer, is_signature, referrer_manifest};
 pub use registry::{
     RemoteModel, RemoteVerified, SignedPull, attach_remote_signature, fetched_signature,

@@ -128,15 +128,7 @@ fn mtime() -> Result<u64> {
     Ok(source_date_epoch()?.unwrap_or(0))
 }
 
-/// `SOURCE_DATE_EPOCH`, when set: the reproducible-builds convention for "the time of this
-/// build".
+/// `SOURCE_DATE_EPOCH`, when set.
 fn source_date_epoch() -> Result<Option<u64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => match value.trim().parse() {
-            Ok(epoch) => Ok(Some(epoch)),
-            Err(_) => bail!("SOURCE_DATE_EPOCH is {value:?}, not a number of seconds since 1970"),
-        },
-        Err(_) => Ok(None),
-    }
+    Ok(modeloci_registry::environment::source_date_epoch()?)
 }

@@ -154,7 +154,7 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
         .with_mount_from(args.mount_from.clone())
         .with_cache(environment::blob_cache_path())
         .with_progress(ctx.progress.handle())
-        .with_referrers(archive_referrers(&archive)?);
+        .with_archive_referrers(&archive)?;
     let report = modeloci_registry::push(&client, &archive, &reference, &options)?;
     let outcome = |o: BlobOutcome| match o {
         BlobOutcome::Existed => "existed",
@@ -176,24 +176,6 @@ pub(super) fn push(args: &PushArgs, ctx: &Ctx) -> Result<Outcome> {
         push_summary(&report, &archive)?;
     }
     Ok(Outcome::Success)
-}
-
-/// A referrer as push attaches it: its manifest's bytes and its blobs' bytes.
-type ReferrerBytes = (Vec<u8>, Vec<Vec<u8>>);
-
-/// The archive's referrers (its signatures) with their blobs, for push to attach.
-fn archive_referrers(archive: &Archive) -> Result<Vec<ReferrerBytes>> {
-    archive
-        .referrers()?
-        .into_iter()
-        .map(|r| {
-            let blobs = r
-                .blobs()
-                .map(|d| archive.read_blob(d, modeloci_archive::MAX_REFERRER_BLOB_SIZE))
-                .collect::<modeloci_archive::Result<Vec<_>>>()?;
-            Ok((r.bytes, blobs))
-        })
-        .collect()
 }
 
 /// How the push got around the registry's refusal of its chunks, for `--json`.
