@@ -10,20 +10,26 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The layers, bottom first. A crate may depend only on crates before it.
-const LAYERS: [&str; 6] = [
+/// The two front ends, the command and the Python package's native module, share the top:
+/// neither depends on the other (the rule below: nothing depends on the binary crate).
+const LAYERS: [&str; 7] = [
     "modeloci-spec",
     "modeloci-digest",
     "modeloci-archive",
     "modeloci-registry",
     "modeloci-sign",
     "modeloci-cli",
+    "modeloci-python",
 ];
-const LIBRARIES: [&str; 5] = [
+/// The crates held to the library rules (the Python package's native module among them: its
+/// messages reach Python users, who have no command-line flags).
+const LIBRARIES: [&str; 6] = [
     "modeloci-spec",
     "modeloci-digest",
     "modeloci-archive",
     "modeloci-registry",
     "modeloci-sign",
+    "modeloci-python",
 ];
 
 fn metadata() -> Value {
@@ -173,10 +179,11 @@ fn every_crate_states_a_license_and_the_msrv() {
 }
 
 /// The library crates whose messages reach users of the API, not only of the command.
-const FLAG_FREE: [&str; 3] = [
+const FLAG_FREE: [&str; 4] = [
     "crates/modeloci-archive/src",
     "crates/modeloci-registry/src",
     "crates/modeloci-sign/src",
+    "crates/modeloci-python/src",
 ];
 
 /// The string literals of Rust source outside comments and `#[cfg(test)]` items, each with

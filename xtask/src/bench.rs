@@ -15,6 +15,7 @@ use crate::util::{ensure_debian_tools, root, sh, timed};
 
 mod many_files;
 mod push;
+mod python;
 mod signing;
 mod single;
 mod transfer;
@@ -43,6 +44,13 @@ pub(crate) struct Args {
     /// capping each connection at 50 MiB/s, against `skopeo copy`).
     #[arg(long)]
     no_transfer: bool,
+    /// Also the Python rows: `ModelPackager().package` of the wheel (built first) against the
+    /// CLI's `pack` and the reference's algorithm (minutes at 1 GiB).
+    #[arg(long)]
+    python: bool,
+    /// Only the Python rows (implies --python).
+    #[arg(long)]
+    python_only: bool,
     /// Skip the many-files rows (pack, verify and unpack of 100,000 small files).
     #[arg(long)]
     no_many_files: bool,
@@ -319,6 +327,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             target: Some(1.5),
         },
     ];
+    if args.python_only {
+        let rows = python::rows(&b.to_string(), &model, &scratch, args.runs)?;
+        println!("{}", table(&rows, model_bytes, args.runs));
+        return Ok(());
+    }
     let mut rows = run_cases(&cases, &scratch, args.runs)?;
     if !args.no_signing {
         rows.extend(timed("signing rows", || {
@@ -328,6 +341,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     if !args.no_many_files {
         rows.extend(many_files::rows(&b.to_string(), &scratch, args.runs)?);
     }
+    if args.python {
+        rows.extend(timed("python rows", || {
+            python::rows(&b.to_string(), &model, &scratch, args.runs)
+        })?);
+    }
     rows.extend(registry_rows(&b.to_string(), &scratch, args.runs)?);
     if !args.no_transfer {
         rows.extend(transfer::rows(&b.to_string(), &scratch, args.runs)?);
@@ -336,13 +354,35 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         push::rows(&b.to_string(), &model, &scratch, args.runs)
     })?);
 
+    let mut report = table(&rows, model_bytes, args.runs);
+    if args.reference {
+        let _ = writeln!(
+            report,
+            "\n{}",
+            reference_ratio(&model, &scratch, &b.to_string(), model_bytes)?
+        );
+    }
+    if let Some(single) = &args.single_file {
+        let _ = writeln!(
+            report,
+            "\n{}",
+            single::report(parse_size(single)?, &work, &b.to_string(), args.runs)?
+        );
+    }
+    println!("{report}");
+    fs::remove_dir_all(&scratch)?;
+    Ok(())
+}
+
+/// The rows as a Markdown table, after a line naming the model.
+fn table(rows: &[Row], model_bytes: u64, runs: usize) -> String {
     let mut report = String::new();
     let _ = writeln!(
         report,
         "model: {} MiB of bf16 weights in two shards, a {} MiB tokenizer, configs; {} run(s) each, medians; page cache warm\n",
         model_bytes >> 20,
         6,
-        args.runs
+        runs
     );
     let _ = writeln!(
         report,
@@ -352,7 +392,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         report,
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
-    for r in &rows {
+    for r in rows {
         let target = match r.target {
             Some(t) if r.ratio <= t => format!("<= {t:.1}x met"),
             Some(t) => format!("<= {t:.1}x MISSED"),
@@ -371,23 +411,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             r.ratio,
         );
     }
-    if args.reference {
-        let _ = writeln!(
-            report,
-            "\n{}",
-            reference_ratio(&model, &scratch, &b.to_string(), model_bytes)?
-        );
-    }
-    if let Some(single) = &args.single_file {
-        let _ = writeln!(
-            report,
-            "\n{}",
-            single::report(parse_size(single)?, &work, &b.to_string(), args.runs)?
-        );
-    }
-    println!("{report}");
-    fs::remove_dir_all(&scratch)?;
-    Ok(())
+    report
 }
 
 /// Runs each case `runs` times, ours and the baseline interleaved, each run after its case's

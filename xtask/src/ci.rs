@@ -69,6 +69,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         })?;
         timed("release", release_is_reproducible)?;
     }
+    // After the release build: the wheel shares its build directory and flags.
+    timed("python", || {
+        crate::python::run(&crate::python::Args::default())
+    })?;
     if have("cargo-deny") {
         timed("deny", || {
             sh(cargo().args(["deny", "check", "bans", "licenses", "sources"]))

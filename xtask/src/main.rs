@@ -6,6 +6,7 @@ mod bench;
 mod ci;
 mod fixtures;
 mod fuzz;
+mod python;
 mod release;
 mod util;
 
@@ -30,6 +31,8 @@ enum Command {
     Bench(bench::Args),
     /// Runs the fuzz targets (cargo fuzz) from a seed corpus built from the fixtures.
     Fuzz(fuzz::Args),
+    /// Builds the Python wheel reproducibly, installs it with no compiler, and runs pytest.
+    Python(python::Args),
     /// Checks versions and CHANGELOG.md, then writes `target/dist/modeloci-<version>-<target>.tar.gz`
     /// and SHA256SUMS, reproducibly.
     Release(release::Args),
@@ -43,6 +46,7 @@ fn main() -> Result<()> {
         Command::Fixtures => fixtures::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Python(args) => python::run(&args),
         Command::Release(args) => release::run(&args),
         Command::Man(args) => release::man(&args),
     }

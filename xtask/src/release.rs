@@ -41,11 +41,12 @@ pub(crate) struct ManArgs {
 }
 
 /// The workspace members that are not published (`publish = false`).
-const UNPUBLISHED: [&str; 2] = ["xtask", "modeloci-tests"];
+/// The Python package's native crate is published as a wheel (`cargo xtask python`).
+const UNPUBLISHED: [&str; 3] = ["xtask", "modeloci-tests", "modeloci-python"];
 
 /// Where the release binary is built, apart from `target/release` so that benchmarks and
 /// releases (built with other flags) do not rebuild each other.
-const BUILD_DIR: &str = "target/dist-build";
+pub(crate) const BUILD_DIR: &str = "target/dist-build";
 
 pub(crate) fn man(args: &ManArgs) -> Result<()> {
     let out = root().join(&args.out);
@@ -69,14 +70,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         timed("cargo package", || sh(&mut cmd))?;
     }
     let target = host_target()?;
-    let home = cargo_home();
-    // No path of this machine in the binary: panic locations name the sources as they would
-    // be anywhere.
-    let flags = [
-        format!("--remap-path-prefix={}=/modeloci", root().display()),
-        format!("--remap-path-prefix={}=/cargo", home.display()),
-    ]
-    .join("\x1f");
+    let flags = remap_flags();
     timed("release build", || {
         sh(cargo()
             .args(["build", "--release", "--locked", "-p", "modeloci-cli"])
@@ -97,6 +91,16 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     eprintln!("wrote {} ({} bytes)", tarball.display(), sum.size);
     eprint!("{sums}");
     Ok(())
+}
+
+/// The rustc flags of a reproducible build, as `CARGO_ENCODED_RUSTFLAGS`: no path of this
+/// machine in the binary (panic locations name the sources as they would be anywhere).
+pub(crate) fn remap_flags() -> String {
+    [
+        format!("--remap-path-prefix={}=/modeloci", root().display()),
+        format!("--remap-path-prefix={}=/cargo", cargo_home().display()),
+    ]
+    .join("\x1f")
 }
 
 fn cargo_home() -> PathBuf {
@@ -243,7 +247,7 @@ fn host_target() -> Result<String> {
 }
 
 /// The commit's time: the same tarball for the same commit, whenever it is built.
-fn source_date_epoch() -> u64 {
+pub(crate) fn source_date_epoch() -> u64 {
     if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.trim().parse().ok())

@@ -9,7 +9,7 @@ use modeloci_archive::{
     AddOptions, Archive, Compression, Format, ModelPackager, ModelUnpackager, PackOptions,
     Symlinks, UnpackOptions,
 };
-use modeloci_spec::{ModelLayer, OciConfig};
+use modeloci_spec::OciConfig;
 use pyo3::prelude::*;
 use serde_json::{Value, json};
 
@@ -118,12 +118,12 @@ pub(crate) fn package(
     .to_string())
 }
 
-/// The manifest of `config` and `layers` (JSON), as `ModelPackager.create_manifest` makes it.
+/// The config descriptor of a manifest for `config` (JSON): the config's JSON as the
+/// archive stores it, its digest and size, and modeloci's config media type.
 #[pyfunction]
-pub(crate) fn create_manifest(config: &str, layers: &str) -> PyResult<String> {
+pub(crate) fn config_descriptor(config: &str) -> PyResult<String> {
     let config: OciConfig = parse(config)?;
-    let layers: Vec<ModelLayer> = parse(layers)?;
-    json::to_string(&ModelPackager::new().create_manifest(&config, &layers))
+    json::to_string(&ModelPackager::new().create_manifest(&config, &[]).config)
 }
 
 /// Adds `file` to the archive (at `path` in the model, by default its name); the report.

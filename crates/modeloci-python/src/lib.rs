@@ -39,7 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sha256_file, m)?)?;
     m.add_function(wrap_pyfunction!(sha256_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(archive::package, m)?)?;
-    m.add_function(wrap_pyfunction!(archive::create_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(archive::config_descriptor, m)?)?;
     m.add_function(wrap_pyfunction!(archive::add_layer, m)?)?;
     m.add_function(wrap_pyfunction!(archive::unpack, m)?)?;
     m.add_function(wrap_pyfunction!(archive::verify_layers, m)?)?;

@@ -110,17 +110,18 @@ class ModelPackager:
         (``application/vnd.modeloci.model.v1``) and title and version annotations, which
         ``OCIManifest`` (the reference's fields only) does not hold.
         """
-        manifest = json.loads(
-            _native.create_manifest(
-                config.model_dump_json(),
-                json.dumps([layer.model_dump() for layer in layers]),
-            )
-        )
+        descriptor = json.loads(_native.config_descriptor(config.model_dump_json()))
         return OCIManifest(
-            schema_version=manifest["schemaVersion"],
-            media_type=manifest.get("mediaType", OCIManifest.model_fields["media_type"].default),
-            config=manifest["config"],
-            layers=manifest.get("layers", []),
+            config=descriptor,
+            layers=[
+                {
+                    "mediaType": layer.media_type,
+                    "digest": layer.digest,
+                    "size": layer.size,
+                    "annotations": dict(layer.annotations),
+                }
+                for layer in layers
+            ],
         )
 
     def add_layer(self, archive_path: PathLike, file_path: PathLike) -> ModelLayer:
