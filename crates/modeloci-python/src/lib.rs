@@ -33,9 +33,16 @@ fn sha256_bytes(py: Python<'_>, data: &[u8]) -> String {
     })
 }
 
+/// Whether `text` parses as a registry reference (`host[:port]/repo[:tag][@digest]`).
+#[pyfunction]
+fn is_reference(text: &str) -> bool {
+    text.parse::<modeloci_registry::Reference>().is_ok()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(is_reference, m)?)?;
     m.add_function(wrap_pyfunction!(sha256_file, m)?)?;
     m.add_function(wrap_pyfunction!(sha256_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(archive::package, m)?)?;

@@ -110,3 +110,13 @@ def test_unpack_returns_the_config_with_its_metadata_in_order(tiny, tmp_path):
     config = ModelUnpackager().unpack(archive, tmp_path / "out")
     assert config == CONFIG and list(config.metadata) == ["base_model", "eval"]
     assert files_of(tmp_path / "out") == files_of(TINY)
+
+
+def test_a_missing_archive_is_not_taken_for_a_reference(tmp_path, monkeypatch):
+    import modeloci
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        modeloci.verify("missing.tar")
+    with pytest.raises(FileNotFoundError):
+        modeloci.inspect(tmp_path / "missing.tar")

@@ -116,9 +116,12 @@ def _files(found: List[Dict[str, Any]]) -> List[UnpackedFile]:
 
 
 def _is_local(path_or_reference: PathLike) -> bool:
-    """An existing path is an archive; anything else is a registry reference (as the
-    ``modeloci`` command reads its operand)."""
-    return isinstance(path_or_reference, os.PathLike) or os.path.exists(path_or_reference)
+    """As the ``modeloci`` command reads its operand: a path object or an existing path is an
+    archive; other text is a registry reference when it parses as one, else a path (whose
+    absence is then the error)."""
+    if isinstance(path_or_reference, os.PathLike) or os.path.exists(path_or_reference):
+        return True
+    return not _native.is_reference(path_or_reference)
 
 
 def pull(
