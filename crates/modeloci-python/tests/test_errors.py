@@ -139,6 +139,16 @@ def test_an_invalid_tag_and_an_unknown_compression_are_value_errors(model: Path)
     assert str(e) == 'unknown compression "bogus" (expected gzip, zstd, none or auto)'
 
 
+def test_a_symbolic_link_the_policy_refuses_is_symlink_refused(model: Path) -> None:
+    (model / "link").symlink_to("weights.bin")
+    e = raised(errors.SymlinkRefused, lambda: pack(model, "a.tar", symlinks="error"))
+    assert isinstance(e, ValueError)
+    link = model / "link"
+    assert str(e) == f"cannot pack {link}: it is a symbolic link, and the symlink policy refuses links"
+    assert e.path == str(link)
+    assert not Path("a.tar").exists()
+
+
 def test_an_unusable_source_date_epoch_is_an_invalid_environment(
     model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,6 +266,70 @@ def test_an_invalid_manifest_is_an_invalid_document(model: Path) -> None:
     )
     assert (e.entry, e.reason) == ("manifest.json", reason)
     assert str(e) == f"manifest.json: {reason}"
+
+
+def test_a_bad_header_checksum_is_a_malformed_tar(model: Path) -> None:
+    archive = pack(model, "a.tar")
+    with tarfile.open(archive) as tar:
+        fourth = tar.getmembers()[3]
+    data = bytearray(archive.read_bytes())
+    data[fourth.offset + 150] ^= 1  # a digit of the header's checksum field
+    Path("mal.tar").write_bytes(bytes(data))
+    e = raised(errors.MalformedTar, lambda: ModelUnpackager().verify_layers("mal.tar"))
+    assert isinstance(e, RuntimeError) and isinstance(e, errors.InvalidArchive)
+    assert (e.archive, e.offset) == ("mal.tar", fourth.offset)
+    assert re.fullmatch(r"bad header checksum \(stored \d+, computed \d+\)", e.reason)
+    assert str(e) == f"mal.tar: malformed tar at byte {fourth.offset}: {e.reason}"
+
+
+def with_manifest(archive: Path, out: str, change: Callable[[Dict[str, Any]], Any]) -> Path:
+    """A copy of ``archive`` whose root manifest.json (with no index.json, the archive's
+    manifest) is changed by ``change``."""
+
+    def edit(member: tarfile.TarInfo, data: bytes) -> Any:
+        if member.name == "index.json":
+            return None
+        if member.name == "manifest.json":
+            manifest = json.loads(data)
+            change(manifest)
+            return json.dumps(manifest).encode()
+        return data
+
+    return rewrite(archive, Path(out), edit)
+
+
+def test_media_types_this_tool_cannot_unpack_are_value_errors(model: Path, tmp_path: Path) -> None:
+    archive = pack(model, "a.tar")
+    config = with_manifest(archive, "c.tar", lambda m: m["config"].update(mediaType="application/x-other"))
+    e = raised(errors.UnsupportedConfig, lambda: ModelUnpackager().unpack(config, "out"))
+    assert isinstance(e, ValueError)
+    assert str(e) == "config blob has media type application/x-other, not a modeloci model config"
+    assert e.media_type == "application/x-other"
+
+    def layer_type(manifest: Dict[str, Any]) -> None:
+        manifest["layers"][0]["mediaType"] = "application/x-other"
+
+    layer = with_manifest(archive, "l.tar", layer_type)
+    title = manifest_of(layer)["layers"][0]["annotations"]["org.opencontainers.image.title"]
+    e = raised(errors.UnsupportedLayer, lambda: ModelUnpackager().unpack(layer, "out"))
+    assert isinstance(e, ValueError)
+    assert str(e) == f'layer "{title}" has media type application/x-other, which this tool cannot unpack'
+    assert (e.title, e.media_type) == (title, "application/x-other")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_manifest_over_the_cap_is_a_document_too_large(model: Path) -> None:
+    archive = pack(model, "a.tar")
+    limit = 4 * 1024 * 1024
+    rewrite(
+        archive,
+        Path("big.tar"),
+        lambda m, d: None if m.name == "index.json" else b" " * (limit + 1) if m.name == "manifest.json" else d,
+    )
+    e = raised(errors.DocumentTooLarge, lambda: ModelUnpackager().verify_layers("big.tar"))
+    assert isinstance(e, errors.InvalidArchive)
+    assert str(e) == f"manifest.json is {limit + 1} bytes, more than the {limit}-byte limit for such documents"
+    assert (e.entry, e.size, e.limit) == ("manifest.json", limit + 1, limit)
 
 
 def test_an_archive_entry_leaving_the_target_is_unsafe(model: Path, tmp_path: Path) -> None:
@@ -512,6 +586,10 @@ def test_pull_errors_of_a_real_registry_are_the_archives_and_signatures(
     e = raised(errors.Unsigned, pulling(reference, key=keys["public"]))
     assert str(e) == "the model is not signed: no signature is stored beside it"
     assert not (tmp_path / "out").exists()
+    e = raised(errors.NothingIncluded, pulling(reference, include=["*.onnx"]))
+    assert isinstance(e, ValueError)
+    assert str(e) == "no file of the model matches the include patterns *.onnx"
+    assert e.patterns == ["*.onnx"]
     e = raised(errors.NotFound, pulling(f"{registry}/errors/tiny:2.0"))
     assert (e.registry, e.what) == (registry, "manifest errors/tiny:2.0")
     e = raised(errors.InvalidTag, lambda: modeloci.push(archive, reference, tags=["-x"], plain_http=True))
