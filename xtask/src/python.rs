@@ -32,20 +32,43 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     if !args.no_reproducibility_check {
         timed("wheel rebuild", || check_reproducible(&venv, &wheel))?;
     }
+    let pythons = interpreters();
     timed("clean installs", || {
-        for python in interpreters() {
-            clean_install(&python, &wheel)?;
+        for python in &pythons {
+            clean_install(python, &wheel)?;
         }
         Ok(())
     })?;
-    timed("pytest", || pytest(&venv, &wheel))
+    sh(cargo().args(["build", "-p", "modeloci-cli"]))?;
+    timed("pytest", || pytest(&venv, &wheel))?;
+    // The oldest CPython the wheel is for runs the whole suite too.
+    match pythons.get(1) {
+        Some(oldest) => timed("pytest (oldest CPython)", || {
+            pytest(&test_venv(oldest)?, &wheel)
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A virtual environment of `python` with the test tools, beside the others under target/.
+fn test_venv(python: &Path) -> Result<PathBuf> {
+    let name = python.file_name().unwrap_or_default().to_string_lossy();
+    let venv = root().join("target/py-test").join(&*name);
+    with_tools(&venv, python)?;
+    Ok(venv)
 }
 
 /// `target/py-venv` with the pinned build and test tools.
 fn dev_venv() -> Result<PathBuf> {
     let venv = root().join(VENV);
+    with_tools(&venv, Path::new("python3"))?;
+    Ok(venv)
+}
+
+/// A virtual environment of `python` at `venv` with the pinned tools.
+fn with_tools(venv: &Path, python: &Path) -> Result<()> {
     if !venv.join("bin/python").is_file() {
-        sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        sh(Command::new(python).args(["-m", "venv"]).arg(venv))?;
     }
     sh(Command::new(venv.join("bin/python"))
         .args([
@@ -56,8 +79,7 @@ fn dev_venv() -> Result<PathBuf> {
             "--disable-pip-version-check",
             "-r",
         ])
-        .arg(root().join(REQUIREMENTS)))?;
-    Ok(venv)
+        .arg(root().join(REQUIREMENTS)))
 }
 
 /// Builds the release wheel into `target/wheels/<slot>/`, beside the release binary's build
@@ -227,10 +249,9 @@ fn install(venv: &Path, wheel: &Path) -> Result<()> {
         .arg(wheel))
 }
 
-/// The wheel in the tests' environment, the CLI built for the round trips, then pytest.
+/// The wheel in a tests' environment, then pytest (the CLI built for the round trips).
 fn pytest(venv: &Path, wheel: &Path) -> Result<()> {
     install(venv, wheel)?;
-    sh(cargo().args(["build", "-p", "modeloci-cli"]))?;
     sh(Command::new(venv.join("bin/python"))
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(root().join("crates/modeloci-python/tests"))

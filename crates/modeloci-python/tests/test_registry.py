@@ -91,7 +91,7 @@ def test_signed_pull_verifies_with_the_key_and_refuses_another(cli, registry, ar
 def test_https_with_a_ca_file_and_credentials_as_arguments(secure_registry, archive, tmp_path, clean_env):
     reg, ca = secure_registry
     ref = f"{reg.host}/python/secure:1.0.0"
-    with pytest.raises(errors.Tls) as raised:
+    with pytest.raises(errors.TlsError) as raised:
         modeloci.push(archive, ref, tls=True, username=USER, password=PASSWORD)
     assert isinstance(raised.value, ConnectionError)
     with pytest.raises(errors.Unauthorized) as raised:
@@ -111,7 +111,7 @@ def test_credentials_come_from_the_environment_then_docker_config(secure_registr
     monkeypatch.setenv("MODELOCI_PASSWORD", PASSWORD)
     modeloci.push(archive, ref, tls=True, ca_file=ca)
     monkeypatch.delenv("MODELOCI_PASSWORD")
-    with pytest.raises(errors.Environment) as raised:
+    with pytest.raises(errors.InvalidEnvironment) as raised:
         modeloci.inspect(ref, tls=True, ca_file=ca)
     assert "MODELOCI_PASSWORD" in str(raised.value)
     monkeypatch.delenv("MODELOCI_USERNAME")
