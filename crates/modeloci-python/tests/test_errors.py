@@ -156,8 +156,9 @@ def test_an_unusable_source_date_epoch_is_an_invalid_environment(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "abc")
     e = raised(errors.InvalidEnvironment, lambda: pack(model, "a.tar"))
     assert isinstance(e, ValueError)
-    assert str(e) == 'SOURCE_DATE_EPOCH: "abc" is not a number of seconds since 1970'
-    assert (e.variable, e.reason) == ("SOURCE_DATE_EPOCH", '"abc" is not a number of seconds since 1970')
+    message = 'SOURCE_DATE_EPOCH is "abc", not a number of seconds since 1970'
+    assert str(e) == message
+    assert (e.variable, e.reason) == ("SOURCE_DATE_EPOCH", message)
 
 
 def test_adding_a_file_the_model_has_is_already_in_model(model: Path) -> None:

@@ -26,7 +26,7 @@ pub fn var(name: &str) -> Result<Option<String>> {
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(Error::Environment {
             variable: name.to_owned(),
-            reason: "not valid UTF-8".to_owned(),
+            reason: format!("{name} is not valid UTF-8"),
         }),
     }
 }
@@ -124,7 +124,7 @@ pub fn source_date_epoch() -> Result<Option<u64>> {
         "" => Ok(None),
         text => text.parse().map(Some).map_err(|_| Error::Environment {
             variable: "SOURCE_DATE_EPOCH".to_owned(),
-            reason: format!("{value:?} is not a number of seconds since 1970"),
+            reason: format!("SOURCE_DATE_EPOCH is {value:?}, not a number of seconds since 1970"),
         }),
     }
 }

@@ -135,11 +135,11 @@ pub enum Error {
         reason: String,
     },
     /// An environment variable a default is read from is unusable.
-    #[error("{variable}: {reason}")]
+    #[error("{reason}")]
     Environment {
         /// The variable.
         variable: String,
-        /// What is wrong.
+        /// What is wrong, naming the variable.
         reason: String,
     },
     /// A local file could not be read or written.
