@@ -5,38 +5,10 @@ use std::fmt::{self, Display, Write as _};
 
 use serde::Serialize;
 
-/// Whether `c` must not reach a terminal as it is: C0 controls (newline and tab included),
-/// DEL, C1 controls, and the Unicode bidirectional controls (embeddings, overrides, isolates,
-/// marks), which reorder what follows them on the line.
-fn is_hostile(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
-}
-
-/// Text from an archive, a registry or a weight header, made safe to print for people:
-/// every control character (see [`is_hostile`]) is written as Rust writes it escaped,
-/// `\u{1b}` for ESC, `\u{d}` for CR, `\u{202e}` for RIGHT-TO-LEFT OVERRIDE. Other text,
-/// backslashes included, is unchanged. JSON output needs none of this: serde escapes it.
+/// Text from an archive, a registry or a weight header, made safe to print for people (see
+/// [`modeloci_spec::text::escape`]).
 pub(crate) fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_hostile) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        push_escaped(&mut out, c).expect("writing to a String cannot fail");
-    }
-    Cow::Owned(out)
-}
-
-fn push_escaped(out: &mut impl fmt::Write, c: char) -> fmt::Result {
-    if is_hostile(c) {
-        write!(out, "\\u{{{:x}}}", u32::from(c))
-    } else {
-        out.write_char(c)
-    }
+    modeloci_spec::text::escape(text)
 }
 
 /// Displays a value (a string, a path's `display()`, an error) with [`escape`] applied to

@@ -81,7 +81,9 @@ impl Raised {
     fn new(class: &'static str, message: impl ToString) -> Self {
         Self {
             class,
-            message: message.to_string(),
+            // A traceback prints it to a terminal: no control character from a hostile
+            // archive or registry goes there raw.
+            message: modeloci_spec::text::escape(&message.to_string()).into_owned(),
             facts: Vec::new(),
         }
     }

@@ -474,11 +474,20 @@ class Scripted(BaseHTTPRequestHandler):
     """A registry that answers ``/v2/`` and nothing else (404), or 401 to everything."""
 
     unauthorized = False
+    hostile = False
 
     def log_message(self, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
+        if self.hostile and self.path != "/v2/":
+            body = json.dumps({"errors": [{"code": "DENIED", "message": "\x1b[2Jgone\u202e"}]}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.unauthorized:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="test"')
@@ -499,6 +508,16 @@ def scripted() -> Iterator[str]:
     server.shutdown()
     server.server_close()
     Scripted.unauthorized = False
+    Scripted.hostile = False
+
+
+def test_control_characters_from_a_registry_are_escaped_in_messages(scripted: str) -> None:
+    Scripted.hostile = True
+    with pytest.raises(errors.RegistryError) as raised_error:
+        pulling(f"{scripted}/x:y", timeout=2)()
+    message = str(raised_error.value)
+    assert "\x1b" not in message and "\u202e" not in message
+    assert "\\u{1b}[2Jgone\\u{202e}" in message, message
 
 
 def test_a_missing_manifest_is_not_found(scripted: str) -> None:

@@ -48,6 +48,7 @@ mod manifest;
 mod media_type;
 mod modelpack;
 pub mod tag;
+pub mod text;
 
 pub use config::OciConfig;
 pub use descriptor::{Descriptor, Platform};
