@@ -32,6 +32,9 @@ pub(crate) struct RegistryArgs {
     concurrency: usize,
 }
 
+/// The most connections a call may open at once.
+const MAX_CONCURRENCY: usize = 256;
+
 fn invalid(message: impl Into<String>) -> Failure {
     Failure::Registry(modeloci_registry::Error::InvalidOption(message.into()))
 }
@@ -61,10 +64,19 @@ fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client, Failure>
         }
         given => given.or(args.tls.then_some(Scheme::Https)),
     };
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            invalid(format!(
+                "timeout must be a positive number of seconds, not {}",
+                args.timeout
+            ))
+        })?;
+    if !(1..=MAX_CONCURRENCY).contains(&args.concurrency) {
         return Err(invalid(format!(
-            "timeout must be a positive number of seconds, not {}",
-            args.timeout
+            "concurrency must be 1 to {MAX_CONCURRENCY}, not {}",
+            args.concurrency
         )));
     }
     let tls = TlsOptions::default()
@@ -76,7 +88,7 @@ fn client(reference: &Reference, args: &RegistryArgs) -> Result<Client, Failure>
         .with_plain_http(args.plain_http)
         .with_scheme(scheme)
         .with_tls(tls)
-        .with_timeout(Duration::from_secs_f64(args.timeout));
+        .with_timeout(timeout);
     Ok(Client::try_new(reference.api_host(), options)?)
 }
 

@@ -147,3 +147,14 @@ def test_registry_arguments_are_checked(registry, archive, tmp_path, clean_env):
     with pytest.raises(errors.Unreachable) as raised:
         modeloci.inspect("127.0.0.1:1/x:y", plain_http=True, timeout=2)
     assert isinstance(raised.value, ConnectionError)
+
+
+def test_timeout_and_concurrency_are_bounded(registry, archive, clean_env):
+    ref = f"{registry.host}/python/bounds:1"
+    for bad in (0, -1, float("nan"), 1e300):
+        with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+            modeloci.push(archive, ref, plain_http=True, timeout=bad)
+    with pytest.raises(ValueError, match="concurrency must be 1 to 256, not 0"):
+        modeloci.push(archive, ref, plain_http=True, concurrency=0)
+    with pytest.raises(ValueError, match="concurrency must be 1 to 256, not 100000"):
+        modeloci.push(archive, ref, plain_http=True, concurrency=100_000)
