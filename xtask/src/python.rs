@@ -70,16 +70,7 @@ fn with_tools(venv: &Path, python: &Path) -> Result<()> {
     if !venv.join("bin/python").is_file() {
         sh(Command::new(python).args(["-m", "venv"]).arg(venv))?;
     }
-    sh(Command::new(venv.join("bin/python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(root().join(REQUIREMENTS)))
+    sh(pip(venv).arg("-r").arg(root().join(REQUIREMENTS)))
 }
 
 /// Builds the release wheel into `target/wheels/<slot>/`, beside the release binary's build
@@ -236,16 +227,16 @@ pub(crate) fn installed_venv() -> Result<PathBuf> {
     Ok(venv)
 }
 
+/// `pip install -q` in `venv`.
+fn pip(venv: &Path) -> Command {
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.args(["-m", "pip", "install", "-q", "--disable-pip-version-check"]);
+    cmd
+}
+
 fn install(venv: &Path, wheel: &Path) -> Result<()> {
-    sh(Command::new(venv.join("bin/python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--force-reinstall",
-            "--no-deps",
-        ])
+    sh(pip(venv)
+        .args(["--force-reinstall", "--no-deps"])
         .arg(wheel))
 }
 

@@ -17,43 +17,47 @@ use crate::errors::Failure;
 use crate::json::{self, parse};
 use crate::progress::PyProgress;
 
-/// The packing options of the keyword arguments, as `modeloci pack` reads its flags.
-#[allow(clippy::too_many_arguments)]
-fn pack_options(
+/// `ModelPackager`'s keyword arguments, as the Python side passes them (a dict).
+#[derive(Debug, FromPyObject)]
+#[pyo3(from_item_all)]
+pub(crate) struct PackArgs {
     output: Option<PathBuf>,
-    compression: Option<&str>,
+    compression: Option<String>,
     level: Option<i32>,
-    format: Option<&str>,
+    format: Option<String>,
     exclude: Vec<String>,
-    symlinks: Option<&str>,
+    symlinks: Option<String>,
     tag: Option<String>,
     cache: bool,
-) -> Result<PackOptions, Failure> {
+}
+
+/// The packing options of the keyword arguments, as `modeloci pack` reads its flags.
+fn pack_options(args: PackArgs) -> Result<PackOptions, Failure> {
     let mut options = PackOptions::default()
-        .with_exclude(exclude)
+        .with_exclude(args.exclude)
         .with_digest_cache(
-            cache
+            args.cache
                 .then(modeloci_registry::environment::digest_cache_path)
                 .flatten(),
         );
-    if let Some(format) = format {
+    if let Some(format) = args.format {
         options = options.with_format(format.parse::<Format>()?);
     }
-    if let Some(symlinks) = symlinks {
+    if let Some(symlinks) = args.symlinks {
         options = options.with_symlinks(symlinks.parse::<Symlinks>()?);
     }
-    if let Some(c) = compression {
+    if let Some(c) = args.compression {
         options = options
             .with_compression(c.parse::<Compression>()?)
             .with_raw_weights(false);
     }
-    if let Some(level) = level {
+    if let Some(level) = args.level {
         options = options.with_level(level);
     }
-    if let Some(output) = output {
+    if let Some(output) = args.output {
         options = options.with_output(output);
     }
-    if let Some(tag) = tag {
+    if let Some(tag) = args.tag {
         options = options.with_tag(tag);
     }
     if let Some(epoch) = modeloci_registry::environment::source_date_epoch()? {
@@ -62,36 +66,18 @@ fn pack_options(
     Ok(options)
 }
 
-/// Packs `model_dir` with the config `config` (JSON); the report as JSON.
+/// Packs `model_dir` with the config `config` (JSON) and the options `options`; the report.
 #[pyfunction]
-#[pyo3(signature = (model_dir, config, *, output=None, compression=None, level=None,
-    format=None, exclude=Vec::new(), symlinks=None, tag=None, cache=true, progress=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (model_dir, config, options, *, progress=None))]
 pub(crate) fn package(
     py: Python<'_>,
     model_dir: PathBuf,
     config: &str,
-    output: Option<PathBuf>,
-    compression: Option<&str>,
-    level: Option<i32>,
-    format: Option<&str>,
-    exclude: Vec<String>,
-    symlinks: Option<&str>,
-    tag: Option<String>,
-    cache: bool,
+    options: PackArgs,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
     let config: OciConfig = parse(config)?;
-    let options = pack_options(
-        output,
-        compression,
-        level,
-        format,
-        exclude,
-        symlinks,
-        tag,
-        cache,
-    )?;
+    let options = pack_options(options)?;
     let progress = PyProgress::new(progress);
     let options = options.with_progress(PyProgress::handle(&progress));
     let report = py.detach(|| ModelPackager::with_options(options).pack(&model_dir, &config));
@@ -227,13 +213,9 @@ pub(crate) fn verify_archive(
         let opened = Archive::open(&archive)?;
         let threads = PackOptions::default().threads;
         let report = modeloci_archive::verify_with_progress(&opened, threads, handle.as_ref())?;
-        let signature = if keys.is_empty() || !report.is_ok() {
-            None
-        } else {
-            let options = modeloci_sign::HashOptions::default();
-            let verified = modeloci_sign::verify_archive(&opened, &keys, &options)?;
-            Some(json::verified(&verified))
-        };
+        let signature = json::signature_when(report.is_ok(), &keys, || {
+            modeloci_sign::verify_archive(&opened, &keys, &Default::default())
+        })?;
         Ok(json::verify_report(&report, signature))
     });
     PyProgress::take_error(&progress)?;

@@ -49,6 +49,18 @@ pub(crate) fn verified(verified: &Verified) -> Value {
     })
 }
 
+/// With `keys`, and once the blobs verified (`ok`), the signature `verify` finds.
+pub(crate) fn signature_when(
+    ok: bool,
+    keys: &[modeloci_sign::PublicKey],
+    verify: impl FnOnce() -> modeloci_sign::Result<Verified>,
+) -> Result<Option<Value>, crate::errors::Failure> {
+    if keys.is_empty() || !ok {
+        return Ok(None);
+    }
+    Ok(Some(self::verified(&verify()?)))
+}
+
 /// What a blob check found, in words (`ok`, or what is wrong).
 pub(crate) fn status(status: &BlobStatus) -> (bool, Option<String>) {
     let problem = match status {

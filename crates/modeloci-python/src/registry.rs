@@ -232,12 +232,9 @@ pub(crate) fn verify_remote(
         let client = client(&reference, &registry)?;
         let report =
             modeloci_registry::verify(&client, &reference, registry.concurrency, handle.as_ref())?;
-        let signature = if keys.is_empty() || !report.is_ok() {
-            None
-        } else {
-            let found = modeloci_sign::verify_remote(&client, &reference, &keys)?;
-            Some(json::verified(&found.verified))
-        };
+        let signature = json::signature_when(report.is_ok(), &keys, || {
+            Ok(modeloci_sign::verify_remote(&client, &reference, &keys)?.verified)
+        })?;
         Ok(json::remote_verify_report(&report, signature))
     });
     PyProgress::take_error(&progress)?;

@@ -94,10 +94,8 @@ class ModelPackager:
             _native.package(
                 os.fspath(model_dir),
                 config.model_dump_json(),
-                output=None if output is None else os.fspath(output),
-                tag=tag,
+                dict(self._options, output=None if output is None else os.fspath(output), tag=tag),
                 progress=progress_adapter(self._progress),
-                **self._options,
             )
         )
         return os.path.abspath(report["path"])
