@@ -255,6 +255,15 @@ pub enum Error {
         /// The model directory, made absolute.
         path: PathBuf,
     },
+    /// The directory an archive is to be written in does not exist (it is not created: a
+    /// mistyped path would otherwise scatter directories).
+    #[error("cannot write {}: the directory {} does not exist", path.display(), dir.display())]
+    OutputDirMissing {
+        /// The archive's path.
+        path: PathBuf,
+        /// Its parent directory.
+        dir: PathBuf,
+    },
     /// A metadata value has the wrong type for the ModelPack descriptor field its key names.
     #[error("metadata {key:?} must be {expected} for a ModelPack descriptor")]
     InvalidDescriptorValue {

@@ -11,20 +11,21 @@
 mod cli;
 mod commands;
 mod hints;
+mod noop;
 mod output;
 mod progress;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::Cli;
 use crate::commands::{Ctx, Outcome};
 use crate::output::printable;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
@@ -38,6 +39,21 @@ fn main() -> ExitCode {
         Ok(Outcome::VerificationFailed) => ExitCode::from(1),
         Err(err) => report_error(&err, &ctx),
     }
+}
+
+/// The command line, with options that would do nothing refused as clap refuses a conflict.
+fn parse() -> Result<Cli, clap::Error> {
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(std::env::args_os())?;
+    if let Err(why) = noop::check(&command, &matches) {
+        let kind = clap::error::ErrorKind::ArgumentConflict;
+        let name = matches.subcommand_name().unwrap_or_default();
+        return Err(match command.find_subcommand_mut(name) {
+            Some(sub) => sub.error(kind, why),
+            None => command.error(kind, why),
+        });
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
 }
 
 /// A command line clap refused (or `--help`, `--version`): clap prints it and picks the exit

@@ -51,6 +51,30 @@ pub(crate) fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A count with its noun, singular for one: `1 file`, `3 files`; `many` is the plural.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Names as a sentence lists them: `a`, `a and b`, `a, b and c`.
+pub(crate) fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The tags a push or copy set: `tag 1.0.0`, `tags latest, 1.0.0`, `no tag`; escaped.
+pub(crate) fn tags_phrase(tags: &[String]) -> String {
+    let list = printable(tags.join(", ")).to_string();
+    match tags.len() {
+        0 => "no tag".to_owned(),
+        1 => format!("tag {list}"),
+        _ => format!("tags {list}"),
+    }
+}
+
 /// `println!` that returns the write error instead of panicking, so that a closed pipe
 /// (`modeloci inspect | head`) ends the command quietly.
 macro_rules! outln {
@@ -70,7 +94,17 @@ pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape, human_size, printable};
+    use super::{and_list, count, escape, human_size, printable};
+
+    #[test]
+    fn counts_and_lists() {
+        assert_eq!(count(1, "file", "files"), "1 file");
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(2, "copy", "copies"), "2 copies");
+        assert_eq!(and_list(&["safetensors"]), "safetensors");
+        assert_eq!(and_list(&["safetensors", "gguf"]), "safetensors and gguf");
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -202,6 +202,9 @@ fn archive_input(e: &ArchiveError) -> Option<Raised> {
             .str("reason", reason),
         ArchiveError::SymlinkRefused { path } => r("SymlinkRefused").path("path", path),
         ArchiveError::NoDefaultOutput { path } => r("NoDefaultOutput").path("path", path),
+        ArchiveError::OutputDirMissing { path, dir } => {
+            r("OutputDirMissing").path("path", path).path("dir", dir)
+        }
         ArchiveError::InvalidDescriptorValue { key, expected } => r("InvalidDescriptorValue")
             .str("key", key)
             .str("expected", expected),

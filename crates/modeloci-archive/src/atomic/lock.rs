@@ -57,7 +57,13 @@ fn lock_path(target: &Path) -> io::Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let parent = parent.canonicalize()?;
+    let parent = parent.canonicalize().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("the directory {} does not exist", parent.display()),
+        ),
+        _ => e,
+    })?;
     let mut file_name = std::ffi::OsString::from(".");
     file_name.push(name);
     file_name.push(LOCK_SUFFIX);

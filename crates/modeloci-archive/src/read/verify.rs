@@ -48,8 +48,11 @@ impl BlobStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BlobCheck {
-    /// What the blob is: `config`, or a layer's title.
+    /// What the blob is: `config`, or a layer's title (`layer N` without one).
     pub what: String,
+    /// The layer's title: the model path of its file (none for the config and for layers
+    /// without a title).
+    pub path: Option<String>,
     /// The blob's media type, from its descriptor.
     pub media_type: MediaType,
     /// The digest the descriptor gives.
@@ -208,6 +211,7 @@ pub fn verify_with_progress(
         .zip(statuses)
         .map(|((what, descriptor), status)| BlobCheck {
             what: what.clone(),
+            path: descriptor.title().map(str::to_owned),
             media_type: descriptor.media_type.clone(),
             digest: descriptor.digest.clone(),
             size: descriptor.size,

@@ -36,6 +36,16 @@ pub(crate) struct Assembler {
 
 impl Assembler {
     pub(crate) fn create(path: &Path, mtime: u64) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !dir.exists() {
+            return Err(Error::OutputDirMissing {
+                path: path.to_owned(),
+                dir: dir.to_owned(),
+            });
+        }
         let (temp, file) = TempFile::beside(path).map_err(Error::io(path))?;
         let mut writer = ArchiveWriter::new(file, mtime);
         let mut start = || -> io::Result<()> {

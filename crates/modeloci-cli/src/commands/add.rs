@@ -2,7 +2,7 @@ use anyhow::Result;
 use modeloci_archive::{AddOptions, ModelPackager, PackOptions};
 use serde::Serialize;
 
-use super::pack::LayerJson;
+use super::layers::LayerJson;
 use super::{Ctx, Outcome, compression, source_date_epoch};
 use crate::cli::AddArgs;
 use crate::output::{human_size, outln, print_json, printable};
@@ -15,15 +15,6 @@ struct AddJson<'a> {
     layer: LayerJson<'a>,
     replaced: Option<LayerJson<'a>>,
     dropped_signatures: Vec<&'a str>,
-}
-
-fn layer_json(layer: &modeloci_spec::ModelLayer) -> LayerJson<'_> {
-    LayerJson {
-        path: layer.title(),
-        digest: layer.digest.as_str(),
-        size: layer.size,
-        media_type: layer.media_type.as_str(),
-    }
 }
 
 pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
@@ -46,8 +37,8 @@ pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
         print_json(&AddJson {
             archive: &report.path,
             manifest_digest: report.manifest_digest.as_str(),
-            layer: layer_json(&report.layer),
-            replaced: report.replaced.as_ref().map(layer_json),
+            layer: LayerJson::written(&report.layer),
+            replaced: report.replaced.as_ref().map(LayerJson::written),
             dropped_signatures: report
                 .dropped_referrers
                 .iter()
@@ -55,18 +46,18 @@ pub(super) fn run(args: &AddArgs, ctx: &Ctx) -> Result<Outcome> {
                 .collect(),
         })?;
     } else if ctx.human() {
-        let verb = if report.replaced.is_some() {
-            "Replaced"
+        let (verb, preposition) = if report.replaced.is_some() {
+            ("Replaced", "in")
         } else {
-            "Added"
+            ("Added", "to")
         };
         outln!(
-            "{verb} layer {} ({}, {}) in {}",
-            report.layer.digest,
+            "{verb} {} ({}) {preposition} {}",
             printable(report.layer.title().unwrap_or("?")),
             human_size(report.layer.size),
             printable(report.path.display())
         )?;
+        outln!("  layer    {}", report.layer.digest)?;
         outln!("  manifest {}", report.manifest_digest)?;
         let dropped = report.dropped_referrers.len();
         if dropped > 0 {

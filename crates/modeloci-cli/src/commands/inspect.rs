@@ -3,10 +3,12 @@ use modeloci_archive::{Error, verify_with_progress};
 use modeloci_spec::{Digest, MediaType, ModelPackConfig, OciConfig, OciManifest};
 use serde::Serialize;
 
-use super::verify::{CheckJson, format_name, problem};
+use super::facts::FactsJson;
+use super::layers::LayerJson;
+use super::verify::{format_name, problem};
 use super::{Ctx, Operand, Outcome};
 use crate::cli::InspectArgs;
-use crate::output::{human_size, outln, print_json, printable};
+use crate::output::{count, human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -19,11 +21,12 @@ struct InspectJson<'a> {
     config_media_type: &'a str,
     config: Option<&'a OciConfig>,
     modelpack: Option<&'a ModelPackConfig>,
+    facts: FactsJson<'a>,
     ok: bool,
     /// Why unpack refuses the archive, whatever its blobs hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     refused: Option<&'a str>,
-    layers: Vec<CheckJson<'a>>,
+    layers: Vec<LayerJson<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     signatures: Vec<super::signing::SignatureJson>,
 }
@@ -83,6 +86,7 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
                 .and_then(|b| ModelPackConfig::from_slice(&b).ok())
         })
         .flatten();
+    let facts = super::facts::recorded(manifest, modelpack.as_ref());
     if ctx.json {
         print_json(&InspectJson {
             archive: archive.path(),
@@ -93,18 +97,19 @@ pub(super) fn run(args: &InspectArgs, ctx: &Ctx) -> Result<Outcome> {
             config_media_type: manifest.config.media_type.as_str(),
             config: config.as_ref(),
             modelpack: modelpack.as_ref(),
+            facts: FactsJson::new(&facts),
             ok: report.is_ok(),
             refused: report.refused.as_deref(),
-            layers: report.layers.iter().map(CheckJson::new).collect(),
+            layers: report.layers.iter().map(LayerJson::checked).collect(),
             signatures,
         })?;
     } else if ctx.human() {
         outln!(
-            "Archive:       {} ({} format)",
+            "Archive:       {} ({})",
             printable(archive.path().display()),
-            format_name(archive.format())
+            format_label(archive.format())
         )?;
-        print_model(config.as_ref(), modelpack.as_ref(), manifest)?;
+        print_model(config.as_ref(), modelpack.as_ref(), manifest, &facts)?;
         print_identity(manifest, archive.manifest_digest())?;
         outln!("Layers ({}):", report.layers.len())?;
         for layer in &report.layers {
@@ -161,8 +166,8 @@ fn print_verdict(
 ) -> std::io::Result<()> {
     if report.is_ok() && keys > 0 && !signatures_ok {
         outln!(
-            "Verification: FAILED (config and {} layers OK, but no signature verifies with the {} given)",
-            report.layers.len(),
+            "Verification: FAILED (config and {} OK, but no signature verifies with the {} given)",
+            count(report.layers.len(), "layer", "layers"),
             if keys == 1 { "key" } else { "keys" }
         )?;
     } else if report.is_ok() {
@@ -172,8 +177,8 @@ fn print_verdict(
             "; a signature verified"
         };
         outln!(
-            "Verification: OK (config and {} layers{signed})",
-            report.layers.len()
+            "Verification: OK (config and {}{signed})",
+            count(report.layers.len(), "layer", "layers")
         )?;
     } else if let Some(refused) = &report.refused {
         outln!("Verification: FAILED ({})", printable(refused))?;
@@ -188,11 +193,11 @@ fn print_verdict(
         let copy_note = if copies == 0 {
             String::new()
         } else {
-            format!(", {copies} root copies differ")
+            format!(", {} differ", count(copies, "root copy", "root copies"))
         };
         outln!(
-            "Verification: FAILED ({failed_layers} of {} layers{config_note}{copy_note})",
-            report.layers.len()
+            "Verification: FAILED ({failed_layers} of {}{config_note}{copy_note})",
+            count(report.layers.len(), "layer", "layers")
         )?;
     }
     Ok(())
@@ -203,13 +208,20 @@ pub(super) fn print_model(
     config: Option<&OciConfig>,
     modelpack: Option<&ModelPackConfig>,
     manifest: &OciManifest,
+    facts: &modeloci_archive::ModelFacts,
 ) -> std::io::Result<()> {
     match config {
         Some(c) => {
             outln!("Model:         {}", printable(&c.model_name))?;
             outln!("Version:       {}", printable(&c.version))?;
             outln!("Framework:     {}", printable(&c.framework))?;
-            outln!("Architecture:  {}", printable(&c.architecture))?;
+            outln!(
+                "Architecture:  {}",
+                printable(super::facts::architecture(&c.architecture, facts))
+            )?;
+            if let Some(weights) = super::facts::weights_line(facts) {
+                outln!("Weights:       {}", printable(weights))?;
+            }
             if !c.metadata.is_empty() {
                 outln!(
                     "Metadata:      {}",
@@ -229,19 +241,21 @@ pub(super) fn print_model(
     }
 }
 
-/// The manifest's digest, artifact type and the facts among its annotations.
+/// The manifest's digest and artifact type.
 pub(super) fn print_identity(manifest: &OciManifest, digest: &Digest) -> std::io::Result<()> {
     outln!("Manifest:      {digest}")?;
     outln!(
         "Artifact type: {}",
         printable(manifest.effective_artifact_type())
-    )?;
-    for (key, value) in &manifest.annotations {
-        if key.starts_with("org.modeloci.model.") {
-            outln!("  {}: {}", printable(key), printable(value))?;
-        }
+    )
+}
+
+/// An archive's format, in words.
+fn format_label(format: modeloci_archive::ArchiveFormat) -> &'static str {
+    match format {
+        modeloci_archive::ArchiveFormat::Reference => "the aumai-modeloci format",
+        _ => "an OCI image layout",
     }
-    Ok(())
 }
 
 fn print_modelpack(mp: &ModelPackConfig) -> std::io::Result<()> {

@@ -2,7 +2,9 @@
 
 mod add;
 mod credentials;
+mod facts;
 mod inspect;
+mod layers;
 mod pack;
 mod registry;
 mod remote;

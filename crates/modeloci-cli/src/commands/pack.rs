@@ -1,15 +1,17 @@
 mod push;
 
 use anyhow::{Result, bail};
-use modeloci_archive::{Format, ModelFacts, ModelPackager, PackOptions, Symlinks};
+use modeloci_archive::{Format, ModelPackager, PackOptions, Symlinks};
 use std::path::PathBuf;
 
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
+use super::facts::{FactsJson, facts_line};
+use super::layers::{self, LayerJson};
 use super::{Ctx, Outcome, compression, source_date_epoch};
 use crate::cli::{FormatArg, PackArgs, SymlinksArg};
-use crate::output::{human_size, outln, print_json, printable};
+use crate::output::{count, human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,56 +26,6 @@ struct PackJson<'a> {
     facts: FactsJson<'a>,
     warnings: &'a [String],
     layers: Vec<LayerJson<'a>>,
-}
-
-/// What the weights said.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct FactsJson<'a> {
-    pub(super) parameters: Option<u64>,
-    pub(super) dtype: Option<&'a str>,
-    pub(super) format: Option<&'a str>,
-    pub(super) quantization: Option<&'a str>,
-    pub(super) architecture: Option<&'a str>,
-}
-
-impl<'a> FactsJson<'a> {
-    pub(super) fn new(facts: &'a ModelFacts) -> Self {
-        Self {
-            parameters: facts.parameters,
-            dtype: facts.dtype.as_deref(),
-            format: facts.format.as_deref(),
-            quantization: facts.quantization.as_deref(),
-            architecture: facts.architecture.as_deref(),
-        }
-    }
-}
-
-/// "7.2b parameters, bf16, safetensors", or nothing when nothing is known.
-pub(super) fn facts_line(facts: &ModelFacts) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(p) = facts.parameters {
-        parts.push(format!("{} parameters", modeloci_spec::param_size(p)));
-    }
-    parts.extend(facts.dtype.clone());
-    parts.extend(
-        facts
-            .quantization
-            .as_ref()
-            .map(|q| format!("quantized {q}")),
-    );
-    parts.extend(facts.format.clone());
-    parts.extend(facts.architecture.clone());
-    (!parts.is_empty()).then(|| parts.join(", "))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct LayerJson<'a> {
-    pub(super) path: Option<&'a str>,
-    pub(super) digest: &'a str,
-    pub(super) size: u64,
-    pub(super) media_type: &'a str,
 }
 
 pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
@@ -94,15 +46,15 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
             artifact_type: report.manifest.effective_artifact_type().as_str(),
             facts: FactsJson::new(&report.facts),
             warnings: &report.warnings,
-            layers: layers_json(&report.layers),
+            layers: layers::written(&report.layers),
         })?;
     } else if ctx.human() {
         outln!("Packaged model to {}", printable(report.path.display()))?;
         outln!(
-            "  {} {}: {} files, {} -> {} archive",
+            "  {} {}: {}, {} -> {} archive",
             printable(&config.model_name),
             printable(&config.version),
-            report.files,
+            count(report.files, "file", "files"),
             human_size(report.input_bytes),
             human_size(report.archive_bytes)
         )?;
@@ -120,18 +72,6 @@ pub(super) fn print_warnings(warnings: &[String], ctx: &Ctx) {
             eprintln!("warning: {}", printable(warning));
         }
     }
-}
-
-pub(super) fn layers_json(layers: &[modeloci_spec::ModelLayer]) -> Vec<LayerJson<'_>> {
-    layers
-        .iter()
-        .map(|l| LayerJson {
-            path: l.title(),
-            digest: l.digest.as_str(),
-            size: l.size,
-            media_type: l.media_type.as_str(),
-        })
-        .collect()
 }
 
 /// Where pack remembers the layers of unchanged files: `MODELOCI_CACHE_DIR`, else

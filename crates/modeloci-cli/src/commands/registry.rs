@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Ctx, Outcome, credentials, mtime};
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs, TlsArgs};
-use crate::output::{human_size, outln, print_json, printable};
+use crate::output::{count, human_size, outln, print_json, printable, tags_phrase};
 
 fn docker_config() -> Result<DockerConfig> {
     Ok(environment::docker_config()?)
@@ -192,18 +192,17 @@ fn push_summary(report: &PushReport, archive: &Archive) -> Result<()> {
     let uploaded =
         report.count(BlobOutcome::Uploaded) + report.count(BlobOutcome::UploadedInChunks);
     outln!(
-        "  {} blobs: {uploaded} uploaded ({}), {} already there, {} mounted; tags: {}",
-        report.blobs.len(),
+        "  {}: {uploaded} uploaded ({}), {} already there, {} mounted; {}",
+        count(report.blobs.len(), "blob", "blobs"),
         human_size(report.bytes_uploaded()),
         report.count(BlobOutcome::Existed),
         report.count(BlobOutcome::Mounted),
-        printable(report.tags.join(", "))
+        tags_phrase(&report.tags)
     )?;
     if !report.referrers.is_empty() {
-        let n = report.referrers.len();
         outln!(
-            "  {n} {} attached (referrers of the manifest)",
-            if n == 1 { "signature" } else { "signatures" }
+            "  {} attached (referrers of the manifest)",
+            count(report.referrers.len(), "signature", "signatures")
         )?;
     }
     match report.fallback {
@@ -239,7 +238,7 @@ struct PullJson<'a> {
     bytes_resumed: u64,
     blobs: usize,
     config: Option<&'a modeloci_spec::OciConfig>,
-    files: Vec<&'a str>,
+    files: Vec<super::layers::FileJson<'a>>,
     /// With --key: the signature that verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     signature: Option<serde_json::Value>,
@@ -303,7 +302,7 @@ pub(super) fn pull(args: &PullArgs, ctx: &Ctx) -> Result<Outcome> {
             bytes_resumed: report.bytes_resumed,
             blobs: report.blobs.len(),
             config: report.config.as_ref(),
-            files: report.files.iter().map(|f| f.path.as_str()).collect(),
+            files: super::layers::files_json(&report.files),
             signature: verified
                 .as_ref()
                 .map(|v| super::signing::verified_json(&keys, v)),
@@ -329,7 +328,7 @@ fn pull_summary(
     unpacked: bool,
 ) -> Result<()> {
     let what = if unpacked {
-        format!("{} files into", report.files.len())
+        format!("{} into", count(report.files.len(), "file", "files"))
     } else {
         "archive".to_owned()
     };
@@ -344,8 +343,8 @@ fn pull_summary(
         String::new()
     };
     outln!(
-        "  {} blobs, {} downloaded{resumed}, every blob verified",
-        report.blobs.len(),
+        "  {}, {} downloaded{resumed}, every blob verified",
+        count(report.blobs.len(), "blob", "blobs"),
         human_size(report.bytes_downloaded)
     )?;
     Ok(())

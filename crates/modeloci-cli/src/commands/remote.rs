@@ -11,12 +11,14 @@ use serde::Serialize;
 
 use std::path::PathBuf;
 
+use super::facts::FactsJson;
+use super::layers::LayerJson;
 use super::registry::{BlobJson, blobs_json, client, copy_clients};
 use super::signing::SignatureJson;
-use super::verify::{CheckJson, problem, verdict};
+use super::verify::{problem, verdict};
 use super::{Ctx, Outcome};
 use crate::cli::{CopyArgs, RegistryArgs, TagArgs, TagsArgs};
-use crate::output::{human_size, outln, print_json, printable};
+use crate::output::{count, human_size, outln, print_json, printable, tags_phrase};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,19 +31,11 @@ struct ManifestJson<'a> {
     config_media_type: &'a str,
     config: Option<&'a OciConfig>,
     modelpack: Option<&'a ModelPackConfig>,
+    facts: FactsJson<'a>,
     size: u64,
     layers: Vec<LayerJson<'a>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     signatures: &'a [SignatureJson],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LayerJson<'a> {
-    what: String,
-    media_type: &'a str,
-    digest: &'a str,
-    size: u64,
 }
 
 #[derive(Serialize)]
@@ -155,6 +149,7 @@ fn print_manifest(
         .iter()
         .fold(0u64, |sum, l| sum.saturating_add(l.size));
     let resolved = &found.resolved;
+    let facts = super::facts::recorded(manifest, modelpack.as_ref());
     if ctx.json {
         return print_json(&ManifestJson {
             reference: resolved.reference.to_string(),
@@ -165,18 +160,9 @@ fn print_manifest(
             config_media_type: manifest.config.media_type.as_str(),
             config: config.as_ref(),
             modelpack: modelpack.as_ref(),
+            facts: FactsJson::new(&facts),
             size: total,
-            layers: manifest
-                .layers
-                .iter()
-                .enumerate()
-                .map(|(i, l)| LayerJson {
-                    what: what(i, l),
-                    media_type: l.media_type.as_str(),
-                    digest: l.digest.as_str(),
-                    size: l.size,
-                })
-                .collect(),
+            layers: manifest.layers.iter().map(LayerJson::of).collect(),
             signatures,
         });
     }
@@ -184,7 +170,7 @@ fn print_manifest(
         return Ok(());
     }
     outln!("Reference:     {}", printable(&resolved.reference))?;
-    super::inspect::print_model(config.as_ref(), modelpack.as_ref(), manifest)?;
+    super::inspect::print_model(config.as_ref(), modelpack.as_ref(), manifest, &facts)?;
     super::inspect::print_identity(manifest, &resolved.digest)?;
     outln!(
         "Layers ({}, {} in all, not downloaded):",
@@ -232,9 +218,9 @@ fn print_index(found: &RemoteInspect, index: &OciIndex, ctx: &Ctx) -> Result<()>
     }
     outln!("Reference:     {}", printable(&resolved.reference))?;
     outln!(
-        "Index:         {} ({} manifests)",
+        "Index:         {} ({})",
         resolved.digest,
-        index.manifests.len()
+        count(index.manifests.len(), "manifest", "manifests")
     )?;
     for d in &index.manifests {
         let kind = d
@@ -260,8 +246,8 @@ struct VerifyJson<'a> {
     ok: bool,
     failures: usize,
     manifest: ManifestCheckJson<'a>,
-    config: CheckJson<'a>,
-    layers: Vec<CheckJson<'a>>,
+    config: LayerJson<'a>,
+    layers: Vec<LayerJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -270,10 +256,13 @@ struct ManifestCheckJson<'a> {
     size: u64,
 }
 
-/// The document of one blob's check, as `verify ARCHIVE` writes it.
-fn check_json(check: &RemoteBlobCheck) -> CheckJson<'_> {
-    let d = &check.descriptor;
-    CheckJson::of(&check.what, &d.media_type, &d.digest, d.size, &check.status)
+/// The document of one layer's check, as `verify ARCHIVE` writes it.
+fn check_json(check: &RemoteBlobCheck) -> LayerJson<'_> {
+    LayerJson::checked_remote(
+        Some(check.descriptor.title()),
+        &check.descriptor,
+        &check.status,
+    )
 }
 
 /// `verify REF`: every blob downloaded and checked as it streams, nothing kept.
@@ -295,7 +284,11 @@ pub(super) fn verify(reference: &Reference, args: &RegistryArgs, ctx: &Ctx) -> R
                 digest: resolved.digest.as_str(),
                 size: resolved.bytes.len() as u64,
             },
-            config: check_json(&report.config),
+            config: LayerJson::checked_remote(
+                None,
+                &report.config.descriptor,
+                &report.config.status,
+            ),
             layers: report.layers.iter().map(check_json).collect(),
         })?;
     } else if ctx.human() {
@@ -344,8 +337,8 @@ fn print_verify(report: &RemoteVerifyReport) -> std::io::Result<()> {
     let total = 2 + report.layers.len();
     if report.is_ok() {
         outln!(
-            "All {total} checks passed ({} layers, downloaded and not kept).",
-            report.layers.len()
+            "All {total} checks passed ({}, downloaded and not kept).",
+            count(report.layers.len(), "layer", "layers")
         )
     } else {
         outln!("{} of {total} checks failed.", report.failures())
@@ -434,20 +427,19 @@ pub(super) fn copy(args: &CopyArgs, ctx: &Ctx) -> Result<Outcome> {
             printable(&report.target)
         )?;
         let tags = if report.tags.is_empty() {
-            "none (by digest)".to_owned()
+            "no tag (by digest)".to_owned()
         } else {
-            report.tags.join(", ")
+            tags_phrase(&report.tags)
         };
         outln!(
-            "  {} blobs: {} copied ({}), {} already there, {} mounted; {} manifests, {} referrers; tags: {}",
-            report.blobs.len(),
+            "  {}: {} copied ({}), {} already there, {} mounted; {}, {}; {tags}",
+            count(report.blobs.len(), "blob", "blobs"),
             report.count(BlobOutcome::Uploaded),
             human_size(report.bytes_copied()),
             report.count(BlobOutcome::Existed),
             report.count(BlobOutcome::Mounted),
-            report.manifests.len(),
-            report.referrers.len(),
-            printable(tags)
+            count(report.manifests.len(), "manifest", "manifests"),
+            count(report.referrers.len(), "referrer", "referrers"),
         )?;
     }
     Ok(Outcome::Success)

@@ -266,7 +266,10 @@ pub(super) fn print_signatures(views: &[SignatureJson]) -> std::io::Result<()> {
             || "no key hint".to_owned(),
             |h| format!("key {}", &h[..h.len().min(16)]),
         );
-        let files = v.files.map(|n| format!(", {n} files")).unwrap_or_default();
+        let files = v
+            .files
+            .map(|n| format!(", {}", crate::output::count(n, "file", "files")))
+            .unwrap_or_default();
         let problem = v
             .problem
             .as_deref()

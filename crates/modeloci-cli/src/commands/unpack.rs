@@ -2,9 +2,11 @@ use anyhow::{Result, bail};
 use modeloci_archive::{ModelUnpackager, UnpackOptions};
 use serde::Serialize;
 
+use super::layers::{FileJson, files_json};
+
 use super::{Ctx, Outcome};
 use crate::cli::UnpackArgs;
-use crate::output::{human_size, outln, print_json, printable};
+use crate::output::{count, human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,13 +20,6 @@ struct UnpackJson<'a> {
     /// With --key: the signature that verified the files written.
     #[serde(skip_serializing_if = "Option::is_none")]
     signature: Option<serde_json::Value>,
-}
-
-#[derive(Serialize)]
-struct FileJson<'a> {
-    path: &'a str,
-    size: u64,
-    mode: &'static str,
 }
 
 /// With --key: the signatures one of `keys` verifies, first, so that an unsigned model is
@@ -107,15 +102,7 @@ pub(super) fn run(args: &UnpackArgs, ctx: &Ctx) -> Result<Outcome> {
             layout: report.layout,
             config: report.config.as_ref(),
             bytes: report.bytes(),
-            files: report
-                .files
-                .iter()
-                .map(|f| FileJson {
-                    path: &f.path,
-                    size: f.size,
-                    mode: if f.executable { "0755" } else { "0644" },
-                })
-                .collect(),
+            files: files_json(&report.files),
             signature: verified
                 .as_ref()
                 .map(|v| super::signing::verified_json(&keys, v)),
@@ -134,6 +121,7 @@ fn print_human(
 ) -> Result<()> {
     let what = if report.layout { "OCI layout" } else { "model" };
     outln!("Unpacked {what} to {}", printable(report.output.display()))?;
+    let facts = super::facts::recorded(&report.manifest, None);
     let model = report
         .config
         .as_ref()
@@ -143,13 +131,13 @@ fn print_human(
                 printable(&c.model_name),
                 printable(&c.version),
                 printable(&c.framework),
-                printable(&c.architecture)
+                printable(super::facts::architecture(&c.architecture, &facts))
             )
         })
         .unwrap_or_default();
     outln!(
-        "  {model}{} files, {}, every blob verified",
-        report.files.len(),
+        "  {model}{}, {}, every blob verified",
+        count(report.files.len(), "file", "files"),
         human_size(report.bytes())
     )?;
     match verified {

@@ -4,67 +4,12 @@ use anyhow::{Result, bail};
 use modeloci_archive::{
     Archive, ArchiveFormat, BlobCheck, BlobStatus, Error, VerifyReport, verify_with_progress,
 };
-use modeloci_spec::{Digest, MediaType};
 use serde::Serialize;
 
+use super::layers::LayerJson;
 use super::{Ctx, Outcome};
 use crate::cli::VerifyArgs;
-use crate::output::{human_size, outln, print_json, printable};
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct CheckJson<'a> {
-    what: &'a str,
-    media_type: &'a str,
-    digest: &'a str,
-    size: u64,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actual_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actual_digest: Option<&'a str>,
-}
-
-impl<'a> CheckJson<'a> {
-    pub(super) fn new(check: &'a BlobCheck) -> Self {
-        Self::of(
-            &check.what,
-            &check.media_type,
-            &check.digest,
-            check.size,
-            &check.status,
-        )
-    }
-
-    /// The document of one blob's check, from an archive or a registry.
-    pub(super) fn of(
-        what: &'a str,
-        media_type: &'a MediaType,
-        digest: &'a Digest,
-        size: u64,
-        status: &'a BlobStatus,
-    ) -> Self {
-        let (status, actual_size, actual_digest) = match status {
-            BlobStatus::Ok => ("ok", None, None),
-            BlobStatus::Missing => ("missing", None, None),
-            BlobStatus::SizeMismatch { actual } => ("size-mismatch", Some(*actual), None),
-            BlobStatus::DigestMismatch { actual } => {
-                ("digest-mismatch", None, Some(actual.as_str()))
-            }
-            BlobStatus::Refused { .. } => ("refused", None, None),
-            _ => ("failed", None, None),
-        };
-        Self {
-            what,
-            media_type: media_type.as_str(),
-            digest: digest.as_str(),
-            size,
-            status,
-            actual_size,
-            actual_digest,
-        }
-    }
-}
+use crate::output::{count, human_size, outln, print_json, printable};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -77,8 +22,8 @@ struct VerifyJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refused: Option<&'a str>,
     manifest: ManifestJson<'a>,
-    config: CheckJson<'a>,
-    layers: Vec<CheckJson<'a>>,
+    config: LayerJson<'a>,
+    layers: Vec<LayerJson<'a>>,
     copies: Vec<CopyJson<'a>>,
 }
 
@@ -232,8 +177,8 @@ fn json(report: &VerifyReport) -> VerifyJson<'_> {
             size: report.manifest_size,
             checked: report.manifest_checked,
         },
-        config: CheckJson::new(&report.config),
-        layers: report.layers.iter().map(CheckJson::new).collect(),
+        config: LayerJson::checked_config(&report.config),
+        layers: report.layers.iter().map(LayerJson::checked).collect(),
         copies: report
             .copies
             .iter()
@@ -295,8 +240,8 @@ fn print_human(report: &VerifyReport) -> std::io::Result<()> {
         2 + usize::from(report.refused.is_some()) + report.layers.len() + report.copies.len();
     if report.is_ok() {
         outln!(
-            "All {total} checks passed ({} layers).",
-            report.layers.len()
+            "All {total} checks passed ({}).",
+            count(report.layers.len(), "layer", "layers")
         )?;
     } else {
         outln!("{} of {total} checks failed.", report.failures())?;

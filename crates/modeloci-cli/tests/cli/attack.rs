@@ -117,12 +117,12 @@ fn archive_text_reaches_the_terminal_escaped() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains(r#""what": "\u001b[2K\rOK    layer  x\u001b[8m","#),
+        stdout.contains(r#""path": "\u001b[2K\rOK    layer  x\u001b[8m","#),
         "{stdout}"
     );
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(doc["layers"][0]["what"], HOSTILE);
-    assert_eq!(doc["layers"][1]["what"], "ok\u{202e}txt.exe");
+    assert_eq!(doc["layers"][0]["path"], HOSTILE);
+    assert_eq!(doc["layers"][1]["path"], "ok\u{202e}txt.exe");
 
     // Unpack refuses the title; its error names it escaped.
     let out = modeloci(tmp)
@@ -181,7 +181,7 @@ fn unpack_and_inspect_name_bidi_titles_escaped() {
     assert_printable("unpack", &out.stdout);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("  m\\u{202e} 1 (pytorch, transformer): 1 files"),
+        stdout.contains("  m\\u{202e} 1 (pytorch, transformer): 1 file"),
         "{stdout}"
     );
     assert_eq!(std::fs::read(tmp.join("out").join(title)).unwrap(), b"w");

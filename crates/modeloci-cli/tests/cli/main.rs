@@ -6,6 +6,7 @@ mod crash;
 mod credentials;
 mod errors;
 mod faults;
+mod first_hour;
 mod many_files;
 mod pack_push;
 mod quirks;

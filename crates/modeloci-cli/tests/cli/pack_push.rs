@@ -144,11 +144,11 @@ fn pack_push_stores_what_pack_then_push_stores_and_writes_no_file() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("8 files, 3.0 MiB (0 B read, 8 layers remembered)"),
+        stdout.contains("8 files, 3.0 MiB (0 B read, 8 layers from the digest cache)"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("9 blobs: 0 uploaded (0 B), 9 already there; tags: again"),
+        stdout.contains("9 blobs: 0 uploaded (0 B), 9 already there; tag again"),
         "{stdout}"
     );
     // --no-cache reads every file again.

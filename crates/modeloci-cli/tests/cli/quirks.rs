@@ -92,7 +92,7 @@ fn push_checks_every_tag_before_the_first_request_and_defaults_to_latest() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("tags: latest\n"), "{stdout}");
+    assert!(stdout.contains("; tag latest\n"), "{stdout}");
     assert!(
         stdout.contains(&format!(
             "  the archive is named 1: push to {target}:1 to tag it so too\n"

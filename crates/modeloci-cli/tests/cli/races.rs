@@ -21,7 +21,7 @@ fn model_paths(tmp: &Path, archive: &str) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l["what"].as_str().unwrap().to_owned())
+        .map(|l| l["path"].as_str().unwrap().to_owned())
         .collect()
 }
 

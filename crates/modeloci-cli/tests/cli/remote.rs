@@ -43,6 +43,8 @@ fn inspect_tag_tags_and_copy_a_pushed_model() {
     // The archive and the registry tell of the same model, manifest and facts.
     for line in [
         "Model:         tiny",
+        "Architecture:  ",
+        "Weights:       ",
         "Manifest:      sha256:",
         "Artifact type: ",
     ] {
@@ -60,12 +62,10 @@ Model:         tiny
 Version:       1.0.0
 Framework:     pytorch
 Architecture:  transformer
+Weights:       2k parameters, bf16, safetensors
 Metadata:      {{\"license\":\"apache-2.0\",\"base_model\":\"none\",\"eval_accuracy\":0.5,\"datasets\":[\"synthetic\"]}}
 Manifest:      {d}
 Artifact type: application/vnd.modeloci.model.v1
-  org.modeloci.model.dtype: bf16
-  org.modeloci.model.format: safetensors
-  org.modeloci.model.parameters: 2048
 Layers (7, 4.8 KiB in all, not downloaded):
   sha256:fd59a7999df21132bfbaf4d108683680d0b391d2832eb5340c4097f72d51c881       187 B  README.md
   sha256:d254f4f70977fc158877a15b099d6b6adbea0b9e5de5236a6334122d863e2cf5       240 B  config.json
@@ -148,7 +148,7 @@ Layers (7, 4.8 KiB in all, not downloaded):
         "{copied}"
     );
     assert!(
-        copied.contains("; 1 manifests, 0 referrers; tags: v1, latest\n"),
+        copied.contains("; 1 manifest, 0 referrers; tags v1, latest\n"),
         "{copied}"
     );
     for t in ["v1", "latest"] {
@@ -303,7 +303,7 @@ fn inspect_of_an_index_lists_its_manifests() {
             "exit: 0
 --- stdout
 Reference:     [REGISTRY1]/models/tiny:multi@{digest}
-Index:         {digest} (1 manifests)
+Index:         {digest} (1 manifest)
   {}     2.7 KiB  application/vnd.modeloci.model.v1
 --- stderr
 ",

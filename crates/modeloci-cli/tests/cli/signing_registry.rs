@@ -531,7 +531,7 @@ fn a_model_without_recorded_digests_is_signed_as_an_archive_and_pull_hashes_its_
     w.ok(&["sign", "f.tar", "--key", key]);
     let pushed = w.ok(&["push", "--archive", "f.tar", &reference]);
     assert!(
-        pushed.starts_with(&format!("exit: 0\n--- stdout\nPushed [REGISTRY]/models/kit:1@sha256:{hex}\n  3 blobs: 0 uploaded (0 B), 3 already there, 0 mounted; tags: 1\n  1 signature attached (referrers of the manifest)\n")),
+        pushed.starts_with(&format!("exit: 0\n--- stdout\nPushed [REGISTRY]/models/kit:1@sha256:{hex}\n  3 blobs: 0 uploaded (0 B), 3 already there, 0 mounted; tag 1\n  1 signature attached (referrers of the manifest)\n")),
         "{pushed}"
     );
     // verify REF cannot tell the files from the manifest, and says how to check them.
@@ -721,7 +721,7 @@ fn copy_carries_the_signature_to_another_registry() {
     let target = format!("{}/mirror/m:1", two.addr);
     let copied = w.run(&["copy", &source, &target], &[&two.addr]);
     assert!(
-        copied.contains("\n  10 blobs: 10 copied (7.0 KiB), 0 already there, 0 mounted; 2 manifests, 1 referrers; tags: 1\n"),
+        copied.contains("\n  10 blobs: 10 copied (7.0 KiB), 0 already there, 0 mounted; 2 manifests, 1 referrer; tag 1\n"),
         "{copied}"
     );
     // The target registry has no referrers API either: the copy lists it under the tag.

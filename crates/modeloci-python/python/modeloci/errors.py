@@ -76,6 +76,7 @@ __all__ = [
     "NotAnArchive",
     "NotFound",
     "NothingIncluded",
+    "OutputDirMissing",
     "PasswordNeeded",
     "PlainHttpRefused",
     "PrivateKeyNotPublic",
@@ -214,6 +215,10 @@ class SymlinkRefused(ArchiveError, ValueError):
 
 class NoDefaultOutput(ArchiveError, ValueError):
     """No output path was given and the model directory has no parent to put the archive in."""
+
+
+class OutputDirMissing(ArchiveError, FileNotFoundError):
+    """The directory the archive is to be written in does not exist."""
 
 
 class InvalidDescriptorValue(ArchiveError, ValueError):

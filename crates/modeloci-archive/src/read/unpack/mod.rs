@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use modeloci_digest::{all_or_first_error, largest_first};
-use modeloci_spec::{Digest, OciConfig};
+use modeloci_spec::{Digest, OciConfig, OciManifest};
 
 use crate::atomic::space;
 use crate::entry_policy::PathSet;
@@ -69,6 +69,8 @@ pub struct UnpackReport {
     pub config: Option<OciConfig>,
     /// The manifest digest.
     pub manifest_digest: Digest,
+    /// The manifest (its annotations hold the facts pack detected).
+    pub manifest: OciManifest,
     /// The files written, in manifest (or archive) order.
     pub files: Vec<UnpackedFile>,
     /// Whether the OCI layout was extracted rather than the model.
@@ -164,6 +166,7 @@ impl ModelUnpackager {
             output: output_dir.to_owned(),
             config,
             manifest_digest: archive.manifest_digest().clone(),
+            manifest: archive.manifest().clone(),
             files,
             layout: self.options.layout,
         })

@@ -8,11 +8,13 @@ use modeloci_registry::{
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
-use super::{FactsJson, LayerJson, facts_line, layers_json, print_warnings};
+use super::print_warnings;
 use crate::cli::PackArgs;
+use crate::commands::facts::{FactsJson, facts_line};
+use crate::commands::layers::{self, LayerJson};
 use crate::commands::registry::{BlobJson, blobs_json, client};
 use crate::commands::{Ctx, Outcome};
-use crate::output::{human_size, outln, print_json, printable};
+use crate::output::{count, human_size, outln, print_json, printable, tags_phrase};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,7 +76,7 @@ pub(super) fn run(
             fallback: fallback(&report),
             facts: FactsJson::new(&report.artifact.facts),
             warnings: &report.artifact.warnings,
-            layers: layers_json(&report.artifact.layers),
+            layers: layers::written(&report.artifact.layers),
         })?;
     } else if ctx.human() {
         summary(&report, config)?;
@@ -101,23 +103,30 @@ fn fallback(report: &PackPushReport) -> Option<&'static str> {
 fn summary(report: &PackPushReport, config: &OciConfig) -> Result<()> {
     let artifact = &report.artifact;
     outln!("Packed and pushed {}", printable(&report.reference))?;
+    let reused = if artifact.reused == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({} read, {} from the digest cache)",
+            human_size(artifact.bytes_read),
+            count(artifact.reused, "layer", "layers")
+        )
+    };
     outln!(
-        "  {} {}: {} files, {} ({} read, {} layers remembered)",
+        "  {} {}: {}, {}{reused}",
         printable(&config.model_name),
         printable(&config.version),
-        artifact.layers.len(),
+        count(artifact.files, "file", "files"),
         human_size(artifact.input_bytes),
-        human_size(artifact.bytes_read),
-        artifact.reused
     )?;
     let uploaded =
         report.count(BlobOutcome::Uploaded) + report.count(BlobOutcome::UploadedInChunks);
     outln!(
-        "  {} blobs: {uploaded} uploaded ({}), {} already there; tags: {}",
-        report.blobs.len(),
+        "  {}: {uploaded} uploaded ({}), {} already there; {}",
+        count(report.blobs.len(), "blob", "blobs"),
         human_size(report.bytes_uploaded()),
         report.count(BlobOutcome::Existed),
-        printable(report.tags.join(", "))
+        tags_phrase(&report.tags)
     )?;
     if let Some(line) = facts_line(&artifact.facts) {
         outln!("  model: {}", printable(line))?;
