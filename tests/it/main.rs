@@ -4,6 +4,7 @@
 mod corruption;
 mod credentials;
 mod foreign;
+mod fuzz_replay;
 mod golden;
 mod hostile;
 mod hostile_registry;

@@ -19,6 +19,7 @@
 pub mod fake_registry;
 pub mod fixtures;
 pub mod forward_proxy;
+pub mod fuzz;
 pub mod gguf;
 pub mod layout;
 pub mod oms;

@@ -62,11 +62,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         sh(cargo().args(["test", "--workspace"]).env("CI", "true"))
     })?;
     if !args.tests_only {
-        // A short run of each fuzz target (and a replay of every input that once crashed
-        // one); the long runs are `cargo xtask fuzz --seconds 600`.
-        timed("fuzz smoke", || {
-            crate::fuzz::run(&crate::fuzz::Args::smoke())
-        })?;
+        // The fuzz targets' bodies replay their regressions and seeds in `cargo test`
+        // (tests/it/fuzz_replay.rs); the libFuzzer runs, which need a build of their own
+        // (five minutes here), are `cargo xtask fuzz`.
         timed("release", release_is_reproducible)?;
     }
     // After the release build: the wheel shares its build directory and flags.

@@ -24,16 +24,6 @@ pub(crate) struct Args {
     target: Option<String>,
 }
 
-impl Args {
-    /// What CI runs: every target, briefly.
-    pub(crate) fn smoke() -> Self {
-        Self {
-            seconds: 10,
-            target: None,
-        }
-    }
-}
-
 /// Installs cargo-fuzz when it is missing.
 pub(crate) fn ensure_cargo_fuzz() -> Result<()> {
     if have("cargo-fuzz") {
