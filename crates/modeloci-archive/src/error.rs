@@ -327,7 +327,7 @@ pub enum Error {
         reason: String,
     },
     /// A revision that cannot name a ref: empty, absolute, with a `..` component, ...
-    #[error("revision {revision:?} {reason}")]
+    #[error("revision {revision:?} cannot name a ref or a snapshot: it {reason}")]
     InvalidRevision {
         /// The revision as given.
         revision: String,
@@ -337,8 +337,8 @@ pub enum Error {
     /// A revision was given ([`crate::PackOptions::revision`]), but the model directory is
     /// not a Hugging Face cache's repository folder, whose snapshots a revision names.
     #[error(
-        "a revision names a snapshot of a Hugging Face cache's repository folder \
-         (models--<org>--<name>, holding refs/ and snapshots/), and {} is not one",
+        "{} is not a Hugging Face cache's repository folder (models--<org>--<name>, holding \
+         refs/ and snapshots/): only such a folder has revisions to choose from",
         path.display()
     )]
     RevisionWithoutCache {

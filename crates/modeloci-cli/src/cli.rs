@@ -129,6 +129,10 @@ pub(crate) struct PackArgs {
     /// Directory containing the model files.
     #[arg(long, value_name = "DIR")]
     pub(crate) model_dir: PathBuf,
+    /// With a Hugging Face cache's repository folder as --model-dir: the branch, tag or
+    /// commit whose snapshot is packed [default: main].
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
     /// Model name.
     #[arg(long)]
     pub(crate) name: String,

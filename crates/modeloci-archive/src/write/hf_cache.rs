@@ -106,7 +106,7 @@ struct Snapshot {
     dir: PathBuf,
     /// Its commit, 40 hex digits.
     commit: String,
-    /// What named it: `refs/main`, `refs/v1`, `commit 0123abc`.
+    /// What named it: `refs/main`, `refs/v1`, `revision 0123abc`, `the commit given`.
     named_by: String,
 }
 
@@ -130,7 +130,13 @@ fn resolve(repo: &Path, revision: Option<&str>) -> Result<Snapshot> {
             if file.is_file() {
                 (read_ref(&file)?, format!("refs/{revision}"))
             } else {
-                (find_commit(repo, revision)?, format!("commit {revision}"))
+                let commit = find_commit(repo, revision)?;
+                let named_by = if commit == revision {
+                    "the commit given".to_owned()
+                } else {
+                    format!("revision {revision}")
+                };
+                (commit, named_by)
             }
         }
     };

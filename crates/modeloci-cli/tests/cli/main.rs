@@ -6,6 +6,7 @@ mod crash;
 mod credentials;
 mod errors;
 mod faults;
+mod hf_cache;
 mod many_files;
 mod pack_push;
 mod quirks;

@@ -8,7 +8,7 @@ use modeloci_registry::{
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
-use super::{FactsJson, LayerJson, facts_line, layers_json, print_warnings};
+use super::{FactsJson, LayerJson, facts_line, layers_json, print_notes, print_warnings};
 use crate::cli::PackArgs;
 use crate::commands::registry::{BlobJson, blobs_json, client};
 use crate::commands::{Ctx, Outcome};
@@ -32,6 +32,7 @@ struct PackPushJson<'a> {
     fallback: Option<&'static str>,
     facts: FactsJson<'a>,
     warnings: &'a [String],
+    notes: &'a [String],
     layers: Vec<LayerJson<'a>>,
 }
 
@@ -57,6 +58,7 @@ pub(super) fn run(
         &push_options,
     )?;
     print_warnings(&report.artifact.warnings, ctx);
+    print_notes(&report.artifact.notes, ctx);
     if ctx.json {
         print_json(&PackPushJson {
             reference: report.reference.to_string(),
@@ -74,6 +76,7 @@ pub(super) fn run(
             fallback: fallback(&report),
             facts: FactsJson::new(&report.artifact.facts),
             warnings: &report.artifact.warnings,
+            notes: &report.artifact.notes,
             layers: layers_json(&report.artifact.layers),
         })?;
     } else if ctx.human() {
