@@ -169,7 +169,8 @@ pub(crate) struct PackArgs {
     /// Extra metadata as a JSON object; its key order is kept.
     #[arg(long, default_value = "{}", value_name = "JSON")]
     pub(crate) metadata: String,
-    /// Where to write the archive [default: NAME-VERSION.tar beside DIR].
+    /// Where to write the archive [default: NAME-VERSION.tar beside DIR; in the current
+    /// directory when DIR is in a Hugging Face cache].
     #[arg(long, short, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
     /// Layer compression [default: gzip; in ModelPack, weights are raw blobs unless this is
