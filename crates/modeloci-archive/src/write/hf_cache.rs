@@ -410,6 +410,29 @@ mod tests {
     }
 
     #[test]
+    fn the_pack_report_names_the_snapshot_packed() {
+        let (tmp, repo) = repo();
+        std::fs::write(repo.join("blobs/abc"), b"{}").unwrap();
+        let snapshot = repo.join("snapshots").join(V1);
+        std::os::unix::fs::symlink("../../blobs/abc", snapshot.join("config.json")).unwrap();
+        let config = modeloci_spec::OciConfig::new("m", "1", "pytorch", "transformer");
+        let options = crate::PackOptions::default()
+            .with_output(tmp.path().join("m.tar"))
+            .with_revision("v1");
+        let report = crate::ModelPackager::with_options(options)
+            .pack(&repo, &config)
+            .unwrap();
+        assert_eq!(report.model_dir, snapshot);
+        assert_eq!(report.files, 1);
+        assert_eq!(
+            report.notes,
+            [format!(
+                "packing snapshot {V1} of the Hugging Face cache folder models--org--name (refs/v1)"
+            )]
+        );
+    }
+
+    #[test]
     fn folders_and_snapshots_are_recognised() {
         let (tmp, repo) = repo();
         assert_eq!(repository_name(&repo).as_deref(), Some("models--org--name"));
