@@ -264,6 +264,96 @@ pub enum Error {
         /// Its parent directory.
         dir: PathBuf,
     },
+    /// A Hugging Face cache's repository folder was given without a revision
+    /// ([`crate::PackOptions::revision`]), and it has no `refs/main` to say which snapshot
+    /// to pack.
+    #[error(
+        "{} is a Hugging Face cache folder without refs/main: name the revision to pack \
+         (refs: {}; snapshots: {})",
+        repo.display(),
+        listing(refs),
+        listing(snapshots)
+    )]
+    NoMainRef {
+        /// The repository folder.
+        repo: PathBuf,
+        /// The refs it has (`v1`, `refs/pr/1`), sorted.
+        refs: Vec<String>,
+        /// The commits of its snapshots, sorted.
+        snapshots: Vec<String>,
+    },
+    /// The revision given is neither a ref of the Hugging Face cache's repository folder nor
+    /// the commit (or the start of the commit) of one of its snapshots.
+    #[error(
+        "{} has no ref or snapshot {revision:?} (refs: {}; snapshots: {})",
+        repo.display(),
+        listing(refs),
+        listing(snapshots)
+    )]
+    UnknownRevision {
+        /// The repository folder.
+        repo: PathBuf,
+        /// The revision as given.
+        revision: String,
+        /// The refs it has, sorted.
+        refs: Vec<String>,
+        /// The commits of its snapshots, sorted.
+        snapshots: Vec<String>,
+    },
+    /// The revision given is the start of the commits of several snapshots.
+    #[error(
+        "{revision:?} is the start of several snapshots of {}: {}",
+        repo.display(),
+        listing(matches)
+    )]
+    AmbiguousRevision {
+        /// The repository folder.
+        repo: PathBuf,
+        /// The revision as given.
+        revision: String,
+        /// The commits it begins.
+        matches: Vec<String>,
+    },
+    /// A ref of a Hugging Face cache names a commit whose snapshot is not there.
+    #[error(
+        "{}: {named_by} names commit {commit}, which has no snapshot (snapshots/{commit} is missing)",
+        repo.display()
+    )]
+    SnapshotMissing {
+        /// The repository folder.
+        repo: PathBuf,
+        /// The ref: `refs/main`, `refs/v1`.
+        named_by: String,
+        /// The commit it holds.
+        commit: String,
+    },
+    /// A ref file of a Hugging Face cache does not hold a commit hash.
+    #[error("{}: not a Hugging Face ref: {reason}", path.display())]
+    BadRef {
+        /// The ref file.
+        path: PathBuf,
+        /// What it holds instead.
+        reason: String,
+    },
+    /// A revision that cannot name a ref: empty, absolute, with a `..` component, ...
+    #[error("revision {revision:?} cannot name a ref or a snapshot: it {reason}")]
+    InvalidRevision {
+        /// The revision as given.
+        revision: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A revision was given ([`crate::PackOptions::revision`]), but the model directory is
+    /// not a Hugging Face cache's repository folder, whose snapshots a revision names.
+    #[error(
+        "{} is not a Hugging Face cache's repository folder (models--<org>--<name>, holding \
+         refs/ and snapshots/): only such a folder has revisions to choose from",
+        path.display()
+    )]
+    RevisionWithoutCache {
+        /// The model directory.
+        path: PathBuf,
+    },
     /// A metadata value has the wrong type for the ModelPack descriptor field its key names.
     #[error("metadata {key:?} must be {expected} for a ModelPack descriptor")]
     InvalidDescriptorValue {
@@ -372,6 +462,19 @@ impl Error {
 
 /// Results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Names as a bounded list: the first ten, comma-separated, then how many more; `none`.
+fn listing(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    let mut text = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
+}
 
 /// Sizes as people read them: `512 B`, `1.5 KiB`, `3.2 GiB`.
 fn human_size(bytes: u64) -> String {

@@ -128,6 +128,11 @@ pub struct PackOptions {
     /// unchanged file's blob is taken from where it already is (the registry, the archive
     /// being rebuilt) without reading the file. `None`, the default, remembers nothing.
     pub digest_cache: Option<PathBuf>,
+    /// With a Hugging Face cache's repository folder (`models--<org>--<name>`) as the model
+    /// directory: the branch, tag or commit (40 hex digits, or the first 7 or more) whose
+    /// snapshot is packed. `None` packs the snapshot `refs/main` names; a revision for a
+    /// directory that is not such a folder is an error.
+    pub revision: Option<String>,
 }
 
 /// What packing does with a symbolic link in the model directory.
@@ -171,6 +176,7 @@ impl Default for PackOptions {
             symlinks: Symlinks::default(),
             tag: None,
             digest_cache: None,
+            revision: None,
             compression: Compression::default(),
             level: None,
             output: None,
@@ -266,6 +272,12 @@ impl PackOptions {
     /// ModelPack: paths that hold data sets.
     pub fn with_datasets(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.datasets = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Packs the snapshot `revision` names (see [`Self::revision`]).
+    pub fn with_revision(mut self, revision: impl Into<String>) -> Self {
+        self.revision = Some(revision.into());
         self
     }
 

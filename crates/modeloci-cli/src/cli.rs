@@ -129,6 +129,10 @@ pub(crate) struct PackArgs {
     /// Directory containing the model files.
     #[arg(long, value_name = "DIR")]
     pub(crate) model_dir: PathBuf,
+    /// With a Hugging Face cache's repository folder as --model-dir: the branch, tag or
+    /// commit whose snapshot is packed [default: main].
+    #[arg(long, value_name = "REV")]
+    pub(crate) revision: Option<String>,
     /// Model name.
     #[arg(long)]
     pub(crate) name: String,
@@ -165,7 +169,8 @@ pub(crate) struct PackArgs {
     /// Extra metadata as a JSON object; its key order is kept.
     #[arg(long, default_value = "{}", value_name = "JSON")]
     pub(crate) metadata: String,
-    /// Where to write the archive [default: NAME-VERSION.tar beside DIR].
+    /// Where to write the archive [default: NAME-VERSION.tar beside DIR; in the current
+    /// directory when DIR is in a Hugging Face cache].
     #[arg(long, short, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
     /// Layer compression [default: gzip; in ModelPack, weights are raw blobs unless this is

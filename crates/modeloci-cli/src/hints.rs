@@ -126,6 +126,14 @@ fn archive(err: &ArchiveError) -> Option<&'static str> {
             "the archive is truncated (an interrupted download or copy?); fetch it again"
         }
         ArchiveError::EmptyModel { .. } => "check --model-dir and your exclude patterns",
+        ArchiveError::NoMainRef { .. }
+        | ArchiveError::UnknownRevision { .. }
+        | ArchiveError::AmbiguousRevision { .. } => {
+            "pass --revision with one of the refs, or a snapshot's commit (its first 7 or more hex digits)"
+        }
+        ArchiveError::RevisionWithoutCache { .. } => {
+            "leave out --revision, or pass the cache's models--<org>--<name> folder as --model-dir"
+        }
         ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
             "the disk is full: free some space or write elsewhere (nothing was left behind)"
         }

@@ -28,6 +28,7 @@ pub(crate) struct PackArgs {
     exclude: Vec<String>,
     symlinks: Option<String>,
     tag: Option<String>,
+    revision: Option<String>,
     cache: bool,
 }
 
@@ -59,6 +60,9 @@ fn pack_options(args: PackArgs) -> Result<PackOptions, Failure> {
     }
     if let Some(tag) = args.tag {
         options = options.with_tag(tag);
+    }
+    if let Some(revision) = args.revision {
+        options = options.with_revision(revision);
     }
     if let Some(epoch) = modeloci_registry::environment::source_date_epoch()? {
         options = options.with_source_date_epoch(epoch);
@@ -100,6 +104,7 @@ pub(crate) fn package(
             "architecture": report.facts.architecture,
         },
         "warnings": report.warnings,
+        "notes": report.notes,
     })
     .to_string())
 }

@@ -120,3 +120,41 @@ def test_a_missing_archive_is_not_taken_for_a_reference(tmp_path, monkeypatch):
         modeloci.verify("missing.tar")
     with pytest.raises(FileNotFoundError):
         modeloci.inspect(tmp_path / "missing.tar")
+
+
+def _hf_cache(root):
+    """A Hugging Face cache's repository folder as ``huggingface_hub`` lays it out: blobs by
+    SHA-256, each snapshot's files links into ``../../blobs``, ``refs/main`` and a tag."""
+    repo = root / "models--org--tiny"
+    snapshots = {
+        "2439f60ef33a0d46d85da5001d52aeda5b00ce9f": {"config.json": (TINY / "config.json").read_bytes()},
+        "bbc77c8132af1cc5cf678da3f1ddf2de43606d48": {"config.json": b'{"hidden_size": 4}'},
+    }
+    (repo / "blobs").mkdir(parents=True)
+    for commit, files in snapshots.items():
+        for name, data in files.items():
+            sha = hashlib.sha256(data).hexdigest()
+            (repo / "blobs" / sha).write_bytes(data)
+            (repo / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+            os.symlink(f"../../blobs/{sha}", repo / "snapshots" / commit / name)
+    (repo / "refs").mkdir()
+    main, v1 = snapshots
+    (repo / "refs" / "main").write_text(main)
+    (repo / "refs" / "v1").write_text(v1)
+    return repo, snapshots
+
+
+def test_package_of_a_hugging_face_cache_packs_the_snapshot_a_revision_names(tmp_path, monkeypatch):
+    repo, snapshots = _hf_cache(tmp_path / "hub")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    # refs/main's snapshot, the archive in the current directory rather than in the cache.
+    path = ModelPackager().package(repo, CONFIG)
+    assert path == str(tmp_path / "work" / "tiny-1.0.0.tar")
+    ModelUnpackager().unpack(path, tmp_path / "main")
+    assert files_of(tmp_path / "main") == snapshots["2439f60ef33a0d46d85da5001d52aeda5b00ce9f"]
+    path = ModelPackager().package(repo, CONFIG, output=tmp_path / "v1.tar", revision="v1")
+    ModelUnpackager().unpack(path, tmp_path / "v1")
+    assert files_of(tmp_path / "v1") == snapshots["bbc77c8132af1cc5cf678da3f1ddf2de43606d48"]
+    with pytest.raises(errors.ArchiveError, match='has no ref or snapshot "v2"'):
+        ModelPackager().package(repo, CONFIG, output=tmp_path / "v2.tar", revision="v2")

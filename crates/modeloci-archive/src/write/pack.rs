@@ -19,6 +19,7 @@ use crate::write::assemble::Assembler;
 use crate::write::digest_cache::{self, DigestCache, Identity};
 use crate::write::group::{Unit, group_codec, plan_units, write_group};
 use crate::write::guard;
+use crate::write::hf_cache;
 use crate::write::index::{pack_name, ref_name};
 use crate::write::layer_tar::{LayerTar, exact, pipeline_error};
 use crate::write::sink::{ArchiveSink, BlobSink, SinkWriter};
@@ -70,6 +71,12 @@ pub struct PackReport {
     pub bytes_read: u64,
     /// Layers taken from the digest cache without reading their file.
     pub reused: usize,
+    /// The directory packed: the model directory given, or the snapshot chosen in a
+    /// Hugging Face cache's repository folder.
+    pub model_dir: PathBuf,
+    /// What packing chose for the user, in sentences: which snapshot of a Hugging Face
+    /// cache was packed and why, where the archive went when not beside the model.
+    pub notes: Vec<String>,
 }
 
 /// What [`ModelPackager::pack_to`] made: the layer blobs are the sink's; the documents are
@@ -99,6 +106,10 @@ pub struct PackedArtifact {
     pub facts: ModelFacts,
     /// Files that could not be read for facts.
     pub warnings: Vec<String>,
+    /// The directory packed (as [`PackReport::model_dir`]).
+    pub model_dir: PathBuf,
+    /// What packing chose, in sentences (as [`PackReport::notes`]).
+    pub notes: Vec<String>,
 }
 
 impl ModelPackager {
@@ -138,9 +149,11 @@ impl ModelPackager {
     /// with no [`PackOptions::tag`]), [`Error::InvalidTag`], or [`Error::Io`] naming the file.
     pub fn pack(&self, model_dir: &Path, config: &OciConfig) -> Result<PackReport> {
         self.check(config)?;
+        let mut source = hf_cache::source(model_dir, self.options.revision.as_deref())?;
+        let model_dir = source.dir.as_path();
         let output = match &self.options.output {
             Some(path) => path.clone(),
-            None => default_output(model_dir, config)?,
+            None => default_output(model_dir, config, &mut source.notes)?,
         };
         let (files, ids) = self.walk(model_dir, Some(&output))?;
         let uncompressed = self.options.compression == Compression::None;
@@ -173,6 +186,8 @@ impl ModelPackager {
             warnings: artifact.warnings,
             bytes_read: artifact.bytes_read,
             reused: artifact.reused,
+            model_dir: source.dir,
+            notes: source.notes,
         })
     }
 
@@ -191,8 +206,14 @@ impl ModelPackager {
         sink: &mut dyn BlobSink,
     ) -> Result<PackedArtifact> {
         self.check(config)?;
-        let (files, ids) = self.walk(model_dir, None)?;
-        self.pack_files(&files, &ids, config, sink)
+        let source = hf_cache::source(model_dir, self.options.revision.as_deref())?;
+        let (files, ids) = self.walk(&source.dir, None)?;
+        let artifact = self.pack_files(&files, &ids, config, sink)?;
+        Ok(PackedArtifact {
+            model_dir: source.dir,
+            notes: source.notes,
+            ..artifact
+        })
     }
 
     /// Refuses options, config and names that cannot be packed, before anything is written.
@@ -254,6 +275,8 @@ impl ModelPackager {
             reused: written.reused,
             facts: detection.facts,
             warnings: detection.warnings,
+            model_dir: PathBuf::new(),
+            notes: Vec::new(),
         })
     }
 
@@ -642,14 +665,30 @@ fn check_config(config: &OciConfig) -> Result<()> {
 }
 
 /// `<parent of model_dir>/<name>-<version>.tar`, with characters that would leave the
-/// directory replaced.
-fn default_output(model_dir: &Path, config: &OciConfig) -> Result<PathBuf> {
+/// directory replaced; in the current directory when `model_dir` is in a Hugging Face
+/// cache (a snapshot's archive would land among its snapshots), which `notes` then says.
+fn default_output(
+    model_dir: &Path,
+    config: &OciConfig,
+    notes: &mut Vec<String>,
+) -> Result<PathBuf> {
     let absolute = model_dir.canonicalize().map_err(|_| Error::NotADirectory {
         path: model_dir.to_owned(),
     })?;
-    let parent = absolute.parent().ok_or_else(|| Error::NoDefaultOutput {
-        path: absolute.clone(),
-    })?;
+    let current;
+    let parent = if hf_cache::inside_cache(&absolute) {
+        current = std::env::current_dir().map_err(Error::io("."))?;
+        notes.push(
+            "the model directory is inside a Hugging Face cache: writing the archive to the \
+             current directory"
+                .to_owned(),
+        );
+        current.as_path()
+    } else {
+        absolute.parent().ok_or_else(|| Error::NoDefaultOutput {
+            path: absolute.clone(),
+        })?
+    };
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {

@@ -25,6 +25,7 @@ struct PackJson<'a> {
     artifact_type: &'a str,
     facts: FactsJson<'a>,
     warnings: &'a [String],
+    notes: &'a [String],
     layers: Vec<LayerJson<'a>>,
 }
 
@@ -35,6 +36,7 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
     }
     let report = ModelPackager::with_options(options).pack(&args.model_dir, &config)?;
     print_warnings(&report.warnings, ctx);
+    print_notes(&report.notes, ctx);
     if ctx.json {
         print_json(&PackJson {
             archive: &report.path,
@@ -46,6 +48,7 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
             artifact_type: report.manifest.effective_artifact_type().as_str(),
             facts: FactsJson::new(&report.facts),
             warnings: &report.warnings,
+            notes: &report.notes,
             layers: layers::written(&report.layers),
         })?;
     } else if ctx.human() {
@@ -70,6 +73,16 @@ pub(super) fn print_warnings(warnings: &[String], ctx: &Ctx) {
     if !ctx.quiet {
         for warning in warnings {
             eprintln!("warning: {}", printable(warning));
+        }
+    }
+}
+
+/// What packing chose for the user (the snapshot of a Hugging Face cache, where the archive
+/// went), on stderr.
+pub(super) fn print_notes(notes: &[String], ctx: &Ctx) {
+    if !ctx.quiet {
+        for note in notes {
+            eprintln!("note: {}", printable(note));
         }
     }
 }
@@ -115,6 +128,9 @@ fn pack_options(args: &PackArgs, ctx: &Ctx) -> Result<(PackOptions, OciConfig)> 
             SymlinksArg::Error => Symlinks::Error,
         })
         .with_digest_cache(digest_cache(args));
+    if let Some(revision) = &args.revision {
+        options = options.with_revision(revision);
+    }
     if let Some(c) = args.compression {
         options = options
             .with_compression(compression(c))

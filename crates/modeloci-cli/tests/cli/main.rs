@@ -7,6 +7,7 @@ mod credentials;
 mod errors;
 mod faults;
 mod first_hour;
+mod hf_cache;
 mod many_files;
 mod pack_push;
 mod quirks;

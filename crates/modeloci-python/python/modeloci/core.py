@@ -78,12 +78,16 @@ class ModelPackager:
         *,
         output: Optional[PathLike] = None,
         tag: Optional[str] = None,
+        revision: Optional[str] = None,
     ) -> str:
         """Create an OCI-compliant tar archive from ``model_dir``; return its absolute path.
 
         The archive is ``<config.model_name>-<config.version>.tar`` in the parent directory
         of ``model_dir`` unless ``output`` names another path. It appears complete or not at
-        all.
+        all. When ``model_dir`` is a Hugging Face cache's repository folder
+        (``models--org--name``), the snapshot ``refs/main`` names is packed, or the one
+        ``revision`` (a branch, tag, commit or its first 7 or more hex digits) names; the
+        archive of a directory in a cache goes to the current directory by default.
 
         Raises ``NotADirectoryError`` (:class:`modeloci.errors.NotADirectory`) when
         ``model_dir`` does not exist or is not a directory. Difference: a directory with no
@@ -94,7 +98,12 @@ class ModelPackager:
             _native.package(
                 os.fspath(model_dir),
                 config.model_dump_json(),
-                dict(self._options, output=None if output is None else os.fspath(output), tag=tag),
+                dict(
+                    self._options,
+                    output=None if output is None else os.fspath(output),
+                    tag=tag,
+                    revision=revision,
+                ),
                 progress=progress_adapter(self._progress),
             )
         )

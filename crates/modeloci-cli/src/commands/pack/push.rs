@@ -8,7 +8,7 @@ use modeloci_registry::{
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
-use super::print_warnings;
+use super::{print_notes, print_warnings};
 use crate::cli::PackArgs;
 use crate::commands::facts::{FactsJson, facts_line};
 use crate::commands::layers::{self, LayerJson};
@@ -34,6 +34,7 @@ struct PackPushJson<'a> {
     fallback: Option<&'static str>,
     facts: FactsJson<'a>,
     warnings: &'a [String],
+    notes: &'a [String],
     layers: Vec<LayerJson<'a>>,
 }
 
@@ -59,6 +60,7 @@ pub(super) fn run(
         &push_options,
     )?;
     print_warnings(&report.artifact.warnings, ctx);
+    print_notes(&report.artifact.notes, ctx);
     if ctx.json {
         print_json(&PackPushJson {
             reference: report.reference.to_string(),
@@ -76,6 +78,7 @@ pub(super) fn run(
             fallback: fallback(&report),
             facts: FactsJson::new(&report.artifact.facts),
             warnings: &report.artifact.warnings,
+            notes: &report.artifact.notes,
             layers: layers::written(&report.artifact.layers),
         })?;
     } else if ctx.human() {
