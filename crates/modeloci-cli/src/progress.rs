@@ -45,6 +45,16 @@ struct Work {
     files: Arc<Mutex<Files>>,
 }
 
+impl Work {
+    /// Draws the line again now (as often as the terminal's refresh rate allows), for the
+    /// file it shows: the steady tick alone would miss a file shorter than its interval.
+    /// The message is what the line shows of the files (the line reads them itself).
+    fn redraw(&self, shown: Option<String>) {
+        // Never with the files locked: drawing locks them.
+        self.bar.set_message(shown.unwrap_or_default());
+    }
+}
+
 /// The files in flight, and the widest name seen (so that the bar keeps its width).
 #[derive(Default)]
 struct Files {
@@ -125,15 +135,26 @@ impl Progress for Bar {
 
     fn file_started(&self, name: &str, size: u64) {
         self.with(|work| {
-            let mut files = lock(&work.files);
-            files.in_flight.started(name, size);
-            let width = columns(&crate::output::escape(name));
-            files.widest = files.widest.max(width);
+            let shown = {
+                let mut files = lock(&work.files);
+                files.in_flight.started(name, size);
+                let width = columns(&crate::output::escape(name));
+                files.widest = files.widest.max(width);
+                files.shown()
+            };
+            work.redraw(shown);
         });
     }
 
     fn file_finished(&self, name: &str) {
-        self.with(|work| lock(&work.files).in_flight.finished(name));
+        self.with(|work| {
+            let shown = {
+                let mut files = lock(&work.files);
+                files.in_flight.finished(name);
+                files.shown()
+            };
+            work.redraw(shown);
+        });
     }
 
     fn finish(&self) {
@@ -153,7 +174,7 @@ fn terminal_width() -> usize {
 /// The columns a bar's inside takes, at least and at most.
 const BAR: (usize, usize) = (10, 40);
 /// The columns a file name is given before parts are dropped, and at most.
-const NAME: (usize, usize) = (16, 40);
+const NAME: (usize, usize) = (12, 40);
 
 /// The parts of a line that a narrow terminal drops, in that order.
 #[derive(Clone, Copy)]
@@ -161,7 +182,8 @@ struct Parts {
     rate: bool,
     eta: bool,
     bar: bool,
-    /// The label right-aligned in 11 columns, so that bars of one run line up.
+    /// The label right-aligned in 11 columns and the bytes done in 10, so that the bars of
+    /// one run line up and the line does not shift as the counts grow.
     padded: bool,
 }
 
@@ -213,47 +235,48 @@ struct Frame<'a> {
 }
 
 impl Frame<'_> {
-    /// The line for a terminal `width` columns wide: never wider than `width - 1` (a line
-    /// that fills the last column wraps on some terminals).
+    /// The line for a terminal `width` columns wide: never wider (indicatif fills the rest
+    /// of the line with spaces and keeps the cursor in it).
     fn line(&self, width: usize) -> String {
-        let room = width.saturating_sub(1);
+        let room = width;
         let total = BinaryBytes(self.total).to_string();
-        let bytes = format!("{}/{total}", BinaryBytes(self.done));
-        let bytes = format!("{bytes:>0$}", 2 * total.len() + 1);
+        // `1023.99 KiB` is as wide as a count of bytes gets, but one column.
+        let bytes = format!("{:>10}/{total}", BinaryBytes(self.done).to_string());
         let rate = format!("{:>12}", format!("{}/s", BinaryBytes(self.per_sec as u64)));
         let eta = format!("{:>3}", format!("{:#}", HumanDuration(self.eta)));
         let name = self.file.unwrap_or("");
+        let widest = self.widest.max(columns(name)).max(NAME.0);
         for parts in LAYOUTS {
             let label = if parts.padded {
                 format!("{:>11}", self.what)
             } else {
                 self.what.to_owned()
             };
-            let mut fixed = columns(&label) + 1 + columns(&bytes);
+            // Unpadded, the counts too.
+            let bytes = if parts.padded {
+                &bytes
+            } else {
+                bytes.trim_start()
+            };
+            let mut fixed = columns(&label) + 1 + columns(bytes);
             fixed += if parts.rate { 1 + columns(&rate) } else { 0 };
             fixed += if parts.eta { 1 + columns(&eta) } else { 0 };
             let bar_min = if parts.bar { BAR.0 + 3 } else { 0 };
-            // Chosen by the widest name so far, not the one shown: the layout stays put
-            // while files come and go.
-            let name_min = match self.widest.max(columns(name)) {
-                0 => 0,
-                n => 1 + n.min(NAME.0),
-            };
+            // Room for a name even before the first, and the bar sized by the widest name so
+            // far, not the one shown: the line keeps its layout while files come and go.
+            let name_min = 1 + NAME.0;
             if fixed + bar_min + name_min > room {
                 continue;
             }
             let spare = room - fixed;
             let bar = parts.bar.then(|| {
-                let kept = match self.widest {
-                    0 => 0,
-                    n => 1 + n.min(NAME.1),
-                };
+                let kept = 1 + widest.min(NAME.1);
                 let inside = spare.saturating_sub(3 + kept).clamp(BAR.0, BAR.1);
                 inside.min(spare - 3 - name_min)
             });
             let name_room = spare - bar.map_or(0, |b| b + 3);
             let name = shorten(name, name_room.saturating_sub(1).min(NAME.1));
-            return self.assemble(&label, bar, &bytes, parts, (&rate, &eta), &name);
+            return self.assemble(&label, bar, bytes, parts, (&rate, &eta), &name);
         }
         // Narrower still: the label (if it fits) and the bytes, then what fits of the name.
         let bytes = bytes.trim_start();
@@ -410,7 +433,7 @@ mod tests {
             for width in 20..=200 {
                 let line = frame(file).line(width);
                 let shown = console::strip_ansi_codes(&line);
-                assert!(columns(&shown) < width, "{width}: {shown:?}");
+                assert!(columns(&shown) <= width, "{width}: {shown:?}");
                 if width >= 40 {
                     assert!(shown.contains("1.20 GiB/2.00 GiB"), "{width}: {shown:?}");
                     if let Some(file) = file {
@@ -433,46 +456,42 @@ mod tests {
             (
                 100,
                 short,
-                "  unpacking [======================>               ] 1.20 GiB/2.00 GiB 123.45 MiB/s 75s weights.bin",
+                "  unpacking [=====================>              ]   1.20 GiB/2.00 GiB 123.45 MiB/s 75s weights.bin",
             ),
             (
                 100,
                 long,
-                "  unpacking [==========>      ] 1.20 GiB/2.00 GiB 123.45 MiB/s 75s model-00001-of-00004.safetensors",
+                "  unpacking [=========>      ]   1.20 GiB/2.00 GiB 123.45 MiB/s 75s model-00001-of-00004.safetensors",
             ),
             (
                 80,
                 long,
-                "  unpacking [======>   ] 1.20 GiB/2.00 GiB 123.45 MiB/s 75s …-00004.safetensors",
+                "  unpacking [======>   ]   1.20 GiB/2.00 GiB 123.45 MiB/s 75s …00004.safetensors",
             ),
             (
                 70,
                 short,
-                "  unpacking [============>        ] 1.20 GiB/2.00 GiB 75s weights.bin",
+                "  unpacking [===========>       ]   1.20 GiB/2.00 GiB 75s weights.bin",
             ),
             (
                 60,
                 short,
-                "  unpacking [======>    ] 1.20 GiB/2.00 GiB 75s weights.bin",
+                "  unpacking [=======>     ]   1.20 GiB/2.00 GiB weights.bin",
             ),
             (
                 60,
                 long,
-                "  unpacking [======>   ] 1.20 GiB/2.00 GiB …004.safetensors",
+                "  unpacking [======>   ]   1.20 GiB/2.00 GiB …04.safetensors",
             ),
-            (
-                56,
-                short,
-                "  unpacking [======>    ] 1.20 GiB/2.00 GiB weights.bin",
-            ),
+            (56, short, "  unpacking   1.20 GiB/2.00 GiB weights.bin"),
             (
                 56,
                 long,
-                "  unpacking 1.20 GiB/2.00 GiB …001-of-00004.safetensors",
+                "  unpacking   1.20 GiB/2.00 GiB …01-of-00004.safetensors",
             ),
             (40, short, "unpacking 1.20 GiB/2.00 GiB weights.bin"),
-            (40, long, "unpacking 1.20 GiB/2.00 GiB …afetensors"),
-            (24, short, "1.20 GiB/2.00 GiB ….bin"),
+            (40, long, "unpacking 1.20 GiB/2.00 GiB …safetensors"),
+            (24, short, "1.20 GiB/2.00 GiB …s.bin"),
         ];
         for (width, file, want) in expected {
             assert_eq!(line(width, file), want, "{width} columns");
