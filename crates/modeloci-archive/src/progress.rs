@@ -216,7 +216,11 @@ mod tests {
         files.finished("model.safetensors");
         assert_eq!(files.largest(), Some("tokenizer.json"));
         files.started("b", 2 << 20);
-        assert_eq!(files.largest(), Some("tokenizer.json"), "the first of equals");
+        assert_eq!(
+            files.largest(),
+            Some("tokenizer.json"),
+            "the first of equals"
+        );
         // A name twice (parts of one blob) stays in flight until both are finished.
         files.started("part", 1 << 40);
         files.started("part", 1 << 40);
@@ -262,12 +266,15 @@ mod tests {
         let blob = |media_type| Descriptor::new(media_type, digest.clone(), 3);
         assert_eq!(blob_label(&blob(MediaType::ModelociConfig)), "config");
         assert_eq!(
-            blob_label(&blob(MediaType::ImageLayer).with_annotation(
-                modeloci_spec::annotations::TITLE,
-                "model.safetensors"
-            )),
+            blob_label(
+                &blob(MediaType::ImageLayer)
+                    .with_annotation(modeloci_spec::annotations::TITLE, "model.safetensors")
+            ),
             "model.safetensors"
         );
-        assert_eq!(blob_label(&blob(MediaType::ImageLayer)), "blob abababababab");
+        assert_eq!(
+            blob_label(&blob(MediaType::ImageLayer)),
+            "blob abababababab"
+        );
     }
 }

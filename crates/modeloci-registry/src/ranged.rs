@@ -161,7 +161,11 @@ impl<'a> RangedBlob<'a> {
     /// after it, of any blob) is left for the one-stream download.
     pub(crate) fn fetch_part(&self, cx: &PartContext<'_>, k: usize) -> Result<u64> {
         let part = self.parts[k].clone();
-        let _file = FileGuard::start(cx.progress, &blob_label(self.descriptor), self.descriptor.size);
+        let _file = FileGuard::start(
+            cx.progress,
+            &blob_label(self.descriptor),
+            self.descriptor.size,
+        );
         let mut tries = Tries::capped(cx.client, self.len(k));
         let (mut got, mut received) = (0u64, 0u64);
         loop {
