@@ -1,8 +1,9 @@
 //! Progress reports to a Python callable: `callback(stage, done, total, file)`, called at
 //! each start and finish and at most every 100 ms between them, from whichever thread does
 //! the work (attached to the interpreter only for the call). `file` is the largest file in
-//! flight (the work runs on several threads), or `None` between files. The first exception the callback
-//! raises is kept, later reports are dropped, and the operation raises it when it returns.
+//! flight (the work runs on several threads), or `None` between files. The first exception
+//! the callback raises is kept, later reports are dropped, and the operation raises it when
+//! it returns.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
