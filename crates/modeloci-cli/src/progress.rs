@@ -442,6 +442,25 @@ mod tests {
                         assert!(shown.ends_with(&end), "{width}: {shown:?}");
                     }
                 }
+                // The widest counts, an empty piece of work, a long label.
+                let extremes = [
+                    (1023 << 20, 1023 << 30, "downloading"),
+                    (0, 0, "verifying"),
+                    (u64::MAX, u64::MAX, "a-label-longer-than-eleven"),
+                ];
+                for (done, total, what) in extremes {
+                    let line = Frame {
+                        done,
+                        total,
+                        what,
+                        per_sec: 1e15,
+                        eta: Duration::from_secs(1 << 40),
+                        ..frame(file)
+                    }
+                    .line(width);
+                    let shown = console::strip_ansi_codes(&line);
+                    assert!(columns(&shown) <= width, "{width}: {shown:?}");
+                }
             }
         }
     }
