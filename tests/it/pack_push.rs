@@ -639,7 +639,7 @@ impl Progress for SecondFile {
         self.gate.open();
     }
 
-    fn file(&self, _name: &str) {
+    fn file_started(&self, _name: &str, _size: u64) {
         self.files.fetch_add(1, Ordering::SeqCst);
     }
 

@@ -20,7 +20,7 @@ struct Swapper {
 impl Progress for Swapper {
     fn start(&self, _what: &str, _total: u64) {}
     fn advance(&self, _bytes: u64) {}
-    fn file(&self, name: &str) {
+    fn file_started(&self, name: &str, _size: u64) {
         if self.victim.ends_with(name) {
             (self.swap)(&self.victim);
             *self.done.lock().unwrap() = true;

@@ -88,7 +88,7 @@ pub use options::{
     AddOptions, CheckError, CheckFn, Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, Format,
     PackOptions, Symlinks, UnpackCheck, UnpackOptions, rfc3339,
 };
-pub use progress::{Progress, ProgressHandle};
+pub use progress::{FileGuard, InFlight, Progress, ProgressHandle, blob_label};
 pub use read::archive::{Archive, ArchiveFormat, MAX_DOCUMENT_SIZE};
 pub use read::referrers::{MAX_REFERRER_BLOB_SIZE, MAX_REFERRERS, Referrer};
 pub use read::unpack::{

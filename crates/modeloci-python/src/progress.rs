@@ -1,13 +1,15 @@
 //! Progress reports to a Python callable: `callback(stage, done, total, file)`, called at
 //! each start and finish and at most every 100 ms between them, from whichever thread does
-//! the work (attached to the interpreter only for the call). The first exception the callback
-//! raises is kept, later reports are dropped, and the operation raises it when it returns.
+//! the work (attached to the interpreter only for the call). `file` is the largest file in
+//! flight (the work runs on several threads), or `None` between files. The first exception
+//! the callback raises is kept, later reports are dropped, and the operation raises it when
+//! it returns.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use modeloci_archive::{Progress, ProgressHandle};
+use modeloci_archive::{InFlight, Progress, ProgressHandle};
 use pyo3::prelude::*;
 
 /// The least time between two reports of the same work.
@@ -17,7 +19,7 @@ const EVERY: Duration = Duration::from_millis(100);
 struct Work {
     stage: String,
     total: u64,
-    file: Option<String>,
+    files: InFlight,
 }
 
 /// A [`Progress`] that calls back into Python.
@@ -69,7 +71,8 @@ impl PyProgress {
         }
         let (stage, total, file) = {
             let work = lock(&self.work);
-            (work.stage.clone(), work.total, work.file.clone())
+            let file = work.files.largest().map(str::to_owned);
+            (work.stage.clone(), work.total, file)
         };
         let done = self.done.load(Ordering::Relaxed).min(total);
         // No lock is held while Python runs: the callback may let another thread in.
@@ -89,7 +92,7 @@ impl Progress for PyProgress {
         *lock(&self.work) = Work {
             stage: what.to_owned(),
             total,
-            file: None,
+            files: InFlight::default(),
         };
         self.done.store(0, Ordering::Relaxed);
         self.report(true);
@@ -100,12 +103,20 @@ impl Progress for PyProgress {
         self.report(false);
     }
 
-    fn file(&self, name: &str) {
-        lock(&self.work).file = Some(name.to_owned());
+    fn file_started(&self, name: &str, size: u64) {
+        lock(&self.work).files.started(name, size);
+    }
+
+    fn file_finished(&self, name: &str) {
+        lock(&self.work).files.finished(name);
     }
 
     fn finish(&self) {
-        let total = lock(&self.work).total;
+        let total = {
+            let mut work = lock(&self.work);
+            work.files.clear();
+            work.total
+        };
         self.done.store(total, Ordering::Relaxed);
         self.report(true);
     }

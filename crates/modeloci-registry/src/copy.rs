@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use modeloci_archive::{Progress, ProgressHandle};
+use modeloci_archive::{FileGuard, Progress, ProgressHandle, blob_label};
 
 use modeloci_digest::{Hasher, all_or_first_error, largest_first};
 use modeloci_spec::{Descriptor, Digest, MediaType, OciIndex, OciManifest};
@@ -315,6 +315,7 @@ impl Copier<'_> {
 
     /// One blob: there already, mounted (same registry), or streamed across.
     fn copy_blob(&self, blob: &Descriptor) -> Result<BlobOutcome> {
+        let _file = FileGuard::start(self.progress, &blob_label(blob), blob.size);
         let outcome = self.transfer(blob)?;
         if outcome != BlobOutcome::Uploaded
             && let Some(p) = self.progress

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use modeloci_archive::{
-    Archive, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, UnpackedFile, index_json,
-    layers_for, ref_name, repack_with_progress,
+    Archive, FileGuard, ModelUnpackager, Progress, ProgressHandle, UnpackOptions, UnpackedFile,
+    blob_label, index_json, layers_for, ref_name, repack_with_progress,
 };
 use modeloci_digest::{
     BUFFER_SIZE, ChunkError, Hasher, Measured, all_or_first_error, largest_first, read_chunks,
@@ -806,6 +806,7 @@ fn fetch_blob(
     staging: &Path,
     progress: Option<&dyn Progress>,
 ) -> Result<Fetched> {
+    let _file = FileGuard::start(progress, &blob_label(descriptor), descriptor.size);
     let staged = Staged::new(descriptor, staging);
     if staged.reuse_done()? {
         if let Some(p) = progress {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use modeloci_archive::{Archive, Progress, ProgressHandle};
+use modeloci_archive::{Archive, FileGuard, Progress, ProgressHandle, blob_label};
 use modeloci_digest::{Hasher, all_or_first_error, largest_first};
 use modeloci_spec::{Descriptor, Digest, MediaType, OciManifest};
 
@@ -411,6 +411,7 @@ impl<'a> Uploader<'a> {
         let sizes: Vec<u64> = descriptors.iter().map(|d| d.size).collect();
         let results = largest_first(&sizes, self.options.concurrency, |i| {
             let descriptor = &descriptors[i];
+            let _file = FileGuard::start(self.progress, &blob_label(descriptor), descriptor.size);
             let mut sources: Vec<String> = self.options.mount_from.clone();
             sources.extend(locations.lookup(self.client.registry(), &descriptor.digest));
             sources.retain(|s| s != self.repo);

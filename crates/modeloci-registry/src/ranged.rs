@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use modeloci_archive::Progress;
+use modeloci_archive::{FileGuard, Progress, blob_label};
 use modeloci_digest::{BUFFER_SIZE, Hasher, Measured};
 use modeloci_spec::{Descriptor, Digest};
 
@@ -161,6 +161,11 @@ impl<'a> RangedBlob<'a> {
     /// after it, of any blob) is left for the one-stream download.
     pub(crate) fn fetch_part(&self, cx: &PartContext<'_>, k: usize) -> Result<u64> {
         let part = self.parts[k].clone();
+        let _file = FileGuard::start(
+            cx.progress,
+            &blob_label(self.descriptor),
+            self.descriptor.size,
+        );
         let mut tries = Tries::capped(cx.client, self.len(k));
         let (mut got, mut received) = (0u64, 0u64);
         loop {

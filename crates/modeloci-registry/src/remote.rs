@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use modeloci_archive::{BlobStatus, Progress, ProgressHandle};
+use modeloci_archive::{BlobStatus, FileGuard, Progress, ProgressHandle};
 use modeloci_digest::{BUFFER_SIZE, Hasher, all_or_first_error, largest_first, read_chunks};
 use modeloci_spec::{Descriptor, Digest, MediaType, OciIndex, OciManifest};
 
@@ -448,6 +448,7 @@ pub fn verify(
         );
     }
     let statuses = largest_first(&sizes, concurrency.max(1), |i| {
+        let _file = FileGuard::start(progress, &jobs[i].0, jobs[i].1.size);
         check_blob(client, &reference.repository, &jobs[i].1, progress)
     });
     if let Some(p) = progress {

@@ -204,6 +204,7 @@ pub fn verify_with_progress(
     let statuses = all_or_first_error(largest_first(&sizes, threads, |i| {
         // Reference archives keep the config at the root only.
         let root_config = i == 0 && reference;
+        let _file = reporter.file(&jobs[i].0, jobs[i].1.size);
         check_blob(archive, jobs[i].1, root_config, reporter.0)
     }))?;
     let mut checks: Vec<BlobCheck> = jobs

@@ -242,9 +242,7 @@ fn copy_layers(
         let what = layer
             .title()
             .map_or_else(|| format!("layer {i}"), |t| format!("layer {t}"));
-        if let Some(title) = layer.title() {
-            reporter.file(title);
-        }
+        let _file = reporter.file(&crate::progress::blob_label(layer), layer.size);
         assembler.copy_blob(archive, layer, &what, layers, reporter.0)?;
     }
     Ok(())

@@ -12,7 +12,7 @@ use crate::codec::compress::{Codec, compress};
 use crate::error::{Error, Result};
 use crate::options::{PackOptions, Symlinks};
 use crate::profile::Profile;
-use crate::progress::{Counting, Progress};
+use crate::progress::{Counting, FileGuard, Progress};
 use crate::source::{FileId, SourceFile};
 use crate::tarfile::header::{END_OF_ARCHIVE, Kind, entry_headers, padding};
 use crate::write::layer_tar::{exact, pipeline_error};
@@ -184,6 +184,8 @@ pub(crate) struct GroupTar<'a> {
     mtime: u64,
     symlinks: Symlinks,
     progress: Option<&'a dyn Progress>,
+    /// The file being read, reported to `progress`.
+    file: Option<FileGuard<'a>>,
     ended: bool,
     /// Why opening a file failed, for the caller once the stream reported an error.
     pub(crate) failed: Option<Error>,
@@ -203,6 +205,7 @@ impl<'a> GroupTar<'a> {
             mtime,
             symlinks,
             progress,
+            file: None,
             ended: false,
             failed: None,
         }
@@ -210,6 +213,7 @@ impl<'a> GroupTar<'a> {
 
     /// The stream of the next file, or of the end-of-archive marker after the last.
     fn open_next(&mut self) -> io::Result<Option<Box<dyn Read + 'a>>> {
+        self.file = None;
         let Some(&(file, id)) = self.files.get(self.next) else {
             if self.ended {
                 return Ok(None);
@@ -218,9 +222,7 @@ impl<'a> GroupTar<'a> {
             return Ok(Some(Box::new(Cursor::new(END_OF_ARCHIVE))));
         };
         self.next += 1;
-        if let Some(p) = self.progress {
-            p.file(&file.rel);
-        }
+        self.file = Some(FileGuard::start(self.progress, &file.rel, file.size));
         let handle: File = open_planned(file, Some(id), self.symlinks).map_err(|e| {
             let message = e.to_string();
             self.failed = Some(e);

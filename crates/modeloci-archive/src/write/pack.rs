@@ -369,7 +369,7 @@ impl ModelPackager {
             let (layer, diff_id) = match unit {
                 Unit::One(i) => {
                     let file = &files[*i];
-                    reporter.file(&file.rel);
+                    let _file = reporter.file(&file.rel, file.size);
                     let (layer, diff_id, read) =
                         self.layer(sink, file, Some(ids[*i]), checked, cache.as_deref_mut())?;
                     if read {

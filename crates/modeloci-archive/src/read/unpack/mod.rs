@@ -248,9 +248,7 @@ impl ModelUnpackager {
         let reporter = Reporter::start(self.options.progress.as_ref(), "unpacking", total);
         let progress = reporter.0;
         let results = largest_first(&sizes, self.options.threads, |i| {
-            if let Some(p) = progress {
-                p.file(&plan[i].label);
-            }
+            let _file = reporter.file(&plan[i].label, plan[i].descriptor.size);
             extract(&plan[i], &set, include, progress)
         });
         let files: Vec<UnpackedFile> = all_or_first_error(results)?.into_iter().flatten().collect();
