@@ -164,7 +164,59 @@ fn archive(e: &ArchiveError) -> Raised {
     archive_input(e)
         .or_else(|| archive_content(e))
         .or_else(|| archive_output(e))
+        .or_else(|| archive_hf_cache(e))
         .unwrap_or_else(|| Raised::new("ArchiveError", e))
+}
+
+/// Errors of a Hugging Face cache's repository folder and the revision to pack.
+fn archive_hf_cache(e: &ArchiveError) -> Option<Raised> {
+    let r = |class| Raised::new(class, e);
+    Some(match e {
+        ArchiveError::NoMainRef {
+            repo,
+            refs,
+            snapshots,
+        } => r("NoMainRef")
+            .path("repo", repo)
+            .list("refs", refs)
+            .list("snapshots", snapshots),
+        ArchiveError::UnknownRevision {
+            repo,
+            revision,
+            refs,
+            snapshots,
+        } => r("UnknownRevision")
+            .path("repo", repo)
+            .str("revision", revision)
+            .list("refs", refs)
+            .list("snapshots", snapshots),
+        ArchiveError::AmbiguousRevision {
+            repo,
+            revision,
+            matches,
+        } => r("AmbiguousRevision")
+            .path("repo", repo)
+            .str("revision", revision)
+            .list("matches", matches),
+        ArchiveError::SnapshotMissing {
+            repo,
+            named_by,
+            commit,
+        } => r("SnapshotMissing")
+            .path("repo", repo)
+            .str("named_by", named_by)
+            .str("commit", commit),
+        ArchiveError::BadRef { path, reason } => {
+            r("BadRef").path("path", path).str("reason", reason)
+        }
+        ArchiveError::InvalidRevision { revision, reason } => r("InvalidRevision")
+            .str("revision", revision)
+            .str("reason", reason),
+        ArchiveError::RevisionWithoutCache { path } => {
+            r("RevisionWithoutCache").path("path", path)
+        }
+        _ => return None,
+    })
 }
 
 /// Errors of what packing or adding was given.

@@ -23,9 +23,11 @@ __all__ = [
     "AlreadyALayout",
     "AlreadyInModel",
     "AmbiguousIndex",
+    "AmbiguousRevision",
     "ArchiveError",
     "BadLayer",
     "BadManifest",
+    "BadRef",
     "BadReferrer",
     "BadSignature",
     "BadTlsFile",
@@ -43,6 +45,7 @@ __all__ = [
     "FileMissing",
     "FilesDiffer",
     "HasReferrers",
+    "HuggingFaceCacheError",
     "IntegrityError",
     "InvalidArchive",
     "InvalidBundle",
@@ -54,6 +57,7 @@ __all__ = [
     "InvalidName",
     "InvalidOption",
     "InvalidReference",
+    "InvalidRevision",
     "InvalidStatement",
     "InvalidTag",
     "KeyNotPem",
@@ -66,6 +70,7 @@ __all__ = [
     "NoDefaultOutput",
     "NoDefaultTag",
     "NoKeys",
+    "NoMainRef",
     "NoRecordedDigests",
     "NoSignatureVerifies",
     "NoSpace",
@@ -83,11 +88,13 @@ __all__ = [
     "ProtocolViolation",
     "RegistryError",
     "ResponseTooLarge",
+    "RevisionWithoutCache",
     "RootMismatch",
     "SignatureError",
     "SignatureNotDer",
     "SignedByAnotherKey",
     "SizeMismatch",
+    "SnapshotMissing",
     "SpecialFile",
     "Stalled",
     "SymlinkInModel",
@@ -99,6 +106,7 @@ __all__ = [
     "Truncated",
     "Unauthorized",
     "UnexpectedStatus",
+    "UnknownRevision",
     "UnpackableFile",
     "Unreachable",
     "UnsafeEntry",
@@ -207,6 +215,38 @@ class ManifestTooLarge(ArchiveError, ValueError):
 
 class InvalidExcludePattern(ArchiveError, ValueError):
     """An exclude pattern does not parse."""
+
+
+class HuggingFaceCacheError(ArchiveError, ValueError):
+    """A Hugging Face cache's repository folder, or the revision to pack from it, is wrong."""
+
+
+class NoMainRef(HuggingFaceCacheError):
+    """The cache folder has no refs/main and no revision was given."""
+
+
+class UnknownRevision(HuggingFaceCacheError):
+    """The revision is neither a ref nor the start of a snapshot's commit."""
+
+
+class AmbiguousRevision(HuggingFaceCacheError):
+    """The revision is the start of several snapshots' commits."""
+
+
+class SnapshotMissing(HuggingFaceCacheError, FileNotFoundError):
+    """A ref names a commit whose snapshot is not in the cache."""
+
+
+class BadRef(HuggingFaceCacheError):
+    """A ref file does not hold a commit hash."""
+
+
+class InvalidRevision(HuggingFaceCacheError):
+    """The revision cannot name a ref or a snapshot (empty, absolute, with `..`)."""
+
+
+class RevisionWithoutCache(HuggingFaceCacheError):
+    """A revision was given for a directory that is no Hugging Face cache folder."""
 
 
 class SymlinkRefused(ArchiveError, ValueError):
