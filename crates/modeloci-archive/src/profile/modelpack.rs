@@ -226,7 +226,11 @@ pub(crate) fn model_config(config: &OciConfig, facts: &ModelFacts) -> ModelPackM
 /// and framework when packing, the archive's config when adding).
 pub(crate) fn merge_facts(model: &mut ModelPackModelConfig, facts: &ModelFacts) {
     model.architecture = facts.architecture.clone().or(model.architecture.take());
-    model.format = facts.format.clone().or(model.format.take());
+    // The schema's `format` is one format: the most specific of those the weights are in.
+    model.format = facts
+        .main_format()
+        .map(str::to_owned)
+        .or(model.format.take());
     model.param_size = facts.parameters.map(param_size).or(model.param_size.take());
     model.precision = facts.dtype.clone().or(model.precision.take());
     model.quantization = facts.quantization.clone().or(model.quantization.take());
