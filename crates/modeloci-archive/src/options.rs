@@ -128,6 +128,13 @@ pub struct PackOptions {
     /// unchanged file's blob is taken from where it already is (the registry, the archive
     /// being rebuilt) without reading the file. `None`, the default, remembers nothing.
     pub digest_cache: Option<PathBuf>,
+    /// Whether the config's `framework` is replaced by the one the weights' format names
+    /// ([`crate::ModelFacts::framework`]), when they name one. Off by default: the config
+    /// is written as given.
+    pub framework_from_facts: bool,
+    /// Whether the config's `architecture` is replaced by the one the weights name
+    /// ([`crate::ModelFacts::architecture`]), when they name one. Off by default.
+    pub architecture_from_facts: bool,
 }
 
 /// What packing does with a symbolic link in the model directory.
@@ -177,6 +184,8 @@ impl Default for PackOptions {
             created: None,
             mtime: 0,
             threads: default_threads(),
+            framework_from_facts: false,
+            architecture_from_facts: false,
         }
     }
 }
@@ -266,6 +275,20 @@ impl PackOptions {
     /// ModelPack: paths that hold data sets.
     pub fn with_datasets(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.datasets = patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the config's framework is taken from the weights when they name one (see
+    /// [`Self::framework_from_facts`]).
+    pub fn with_framework_from_facts(mut self, from_facts: bool) -> Self {
+        self.framework_from_facts = from_facts;
+        self
+    }
+
+    /// Whether the config's architecture is taken from the weights when they name one (see
+    /// [`Self::architecture_from_facts`]).
+    pub fn with_architecture_from_facts(mut self, from_facts: bool) -> Self {
+        self.architecture_from_facts = from_facts;
         self
     }
 

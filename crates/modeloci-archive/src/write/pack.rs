@@ -70,6 +70,10 @@ pub struct PackReport {
     pub bytes_read: u64,
     /// Layers taken from the digest cache without reading their file.
     pub reused: usize,
+    /// The config written: the one given, with the framework and architecture the weights
+    /// name when [`PackOptions::framework_from_facts`] and
+    /// [`PackOptions::architecture_from_facts`] ask for them.
+    pub config: OciConfig,
 }
 
 /// What [`ModelPackager::pack_to`] made: the layer blobs are the sink's; the documents are
@@ -99,6 +103,8 @@ pub struct PackedArtifact {
     pub facts: ModelFacts,
     /// Files that could not be read for facts.
     pub warnings: Vec<String>,
+    /// The config written (as [`PackReport::config`]).
+    pub config: OciConfig,
 }
 
 impl ModelPackager {
@@ -173,6 +179,7 @@ impl ModelPackager {
             warnings: artifact.warnings,
             bytes_read: artifact.bytes_read,
             reused: artifact.reused,
+            config: artifact.config,
         })
     }
 
@@ -215,6 +222,7 @@ impl ModelPackager {
     ) -> Result<PackedArtifact> {
         let profile = self.profile();
         let detection = metadata::detect_files(files);
+        let config = &self.config_from_facts(config, &detection.facts);
         let input_bytes = files.iter().map(|f| f.size).sum();
         let checked = &detection.checked;
         let units = plan_units(files, |f| {
@@ -254,7 +262,25 @@ impl ModelPackager {
             reused: written.reused,
             facts: detection.facts,
             warnings: detection.warnings,
+            config: config.clone(),
         })
+    }
+
+    /// `config`, with the framework and the architecture the facts name when the options
+    /// ask for them and the facts name one.
+    fn config_from_facts(&self, config: &OciConfig, facts: &ModelFacts) -> OciConfig {
+        let mut config = config.clone();
+        if self.options.framework_from_facts
+            && let Some(framework) = facts.framework()
+        {
+            framework.clone_into(&mut config.framework);
+        }
+        if self.options.architecture_from_facts
+            && let Some(architecture) = &facts.architecture
+        {
+            config.architecture.clone_from(architecture);
+        }
+        config
     }
 
     /// The config blob and manifest of `layers`: the profile's documents, and the name
