@@ -82,6 +82,7 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
         return push::run(&args, reference, options, &config, ctx);
     }
     let report = ModelPackager::with_options(options).pack(&args.model_dir, &config)?;
+    let config = &report.config;
     print_warnings(&report.warnings, ctx);
     if ctx.json {
         print_json(&PackJson {
@@ -156,8 +157,10 @@ fn pack_options(args: &PackArgs, ctx: &Ctx) -> Result<(PackOptions, OciConfig)> 
     let config = OciConfig::new(
         args.name.clone(),
         args.model_version.clone(),
-        args.framework.clone(),
-        args.architecture.clone(),
+        args.framework.clone().unwrap_or_else(|| "pytorch".into()),
+        args.architecture
+            .clone()
+            .unwrap_or_else(|| "transformer".into()),
     )
     .with_metadata(metadata);
     let format = match args.format {
@@ -174,7 +177,9 @@ fn pack_options(args: &PackArgs, ctx: &Ctx) -> Result<(PackOptions, OciConfig)> 
             SymlinksArg::Skip => Symlinks::Skip,
             SymlinksArg::Error => Symlinks::Error,
         })
-        .with_digest_cache(digest_cache(args));
+        .with_digest_cache(digest_cache(args))
+        .with_framework_from_facts(args.framework.is_none())
+        .with_architecture_from_facts(args.architecture.is_none());
     if let Some(c) = args.compression {
         options = options
             .with_compression(compression(c))

@@ -56,6 +56,7 @@ pub(super) fn run(
         &reference,
         &push_options,
     )?;
+    let config = &report.artifact.config;
     print_warnings(&report.artifact.warnings, ctx);
     if ctx.json {
         print_json(&PackPushJson {
