@@ -646,3 +646,51 @@ fn hf_config(file: impl Read, size: u64) -> Result<HfConfig, String> {
             .and_then(|q| text(q.get("quant_method"))),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frameworks_of_formats() {
+        let of = |format: Option<&str>| ModelFacts {
+            format: format.map(str::to_owned),
+            ..ModelFacts::default()
+        };
+        for (format, framework) in [
+            ("safetensors", Some("pytorch")),
+            ("pytorch", Some("pytorch")),
+            ("gguf,pytorch", Some("llama.cpp")),
+            ("onnx", Some("onnx")),
+            ("keras", Some("keras")),
+            ("tflite", Some("tensorflow")),
+            ("flax", Some("jax")),
+            ("mystery", None),
+        ] {
+            assert_eq!(of(Some(format)).framework(), framework, "{format}");
+        }
+        assert_eq!(of(None).framework(), None);
+        assert_eq!(of(Some("gguf,pytorch")).main_format(), Some("gguf"));
+    }
+
+    #[test]
+    fn the_most_common_quantized_tensor_type() {
+        let types = |t: &[(&'static str, u64)]| t.iter().copied().collect::<BTreeMap<_, _>>();
+        assert_eq!(
+            most_quantized(&types(&[("f32", 900), ("q4_k", 100), ("q6_k", 50)])).as_deref(),
+            Some("q4_k")
+        );
+        assert_eq!(
+            most_quantized(&types(&[("q8_0", 10), ("q4_0", 10)])).as_deref(),
+            Some("q4_0"),
+            "a tie goes to the first name"
+        );
+        assert_eq!(most_quantized(&types(&[("f16", 10), ("bf16", 5)])), None);
+        assert_eq!(
+            [0, 1, 8, 12, 30, 39, 4, 99].map(ggml_type),
+            [
+                "f32", "f16", "q8_0", "q4_k", "bf16", "mxfp4", "unknown", "unknown"
+            ]
+        );
+    }
+}
