@@ -389,6 +389,50 @@ fn framework_and_architecture_from_the_weights_when_asked() {
     );
 }
 
+/// A sink that keeps nothing: `pack_to` without a registry.
+struct Discard(std::path::PathBuf);
+
+impl modeloci_archive::BlobSink for Discard {
+    fn target(&self) -> &Path {
+        &self.0
+    }
+    fn begin_blob(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_blob(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn finish_blob(&mut self, _: &modeloci_digest::Measured) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn pack_to_writes_the_config_from_the_weights_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        safetensors(&[("a", &[8, 8])], 3),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        br#"{"architectures": ["BertModel"]}"#,
+    )
+    .unwrap();
+    let options = PackOptions::default()
+        .with_framework_from_facts(true)
+        .with_architecture_from_facts(true);
+    let mut config = crate::config("m");
+    config.framework = "given".into();
+    let artifact = ModelPackager::with_options(options)
+        .pack_to(dir.path(), &config, &mut Discard("nowhere".into()))
+        .unwrap();
+    let expected = OciConfig::new("m", "1.0.0", "pytorch", "BertModel");
+    assert_eq!(artifact.config_bytes, expected.to_json());
+    assert_eq!(artifact.config, expected);
+}
+
 #[test]
 fn add_follows_the_architecture() {
     let (dir, report) = pack_files(&[
