@@ -83,7 +83,8 @@ impl ModelFacts {
 pub(crate) struct Detection {
     pub(crate) facts: ModelFacts,
     pub(crate) warnings: Vec<String>,
-    /// Weight files whose header parsed (their media type is then "tested").
+    /// Weight files whose header parsed, or whose first bytes showed them to be what
+    /// `torch.save` writes (their media type is then "tested").
     pub(crate) checked: Vec<String>,
 }
 

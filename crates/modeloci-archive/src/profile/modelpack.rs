@@ -55,8 +55,9 @@ const CODE_EXTENSIONS: &[&str] = &[
 ];
 
 /// The kind of layer a file makes, and whether that was decided without looking at its
-/// content (`org.cncf.model.file.mediatype.untested`): weights whose header parsed
-/// (`checked`) and files the user marked as data are tested; names and extensions are not.
+/// content (`org.cncf.model.file.mediatype.untested`): weights whose header parsed or whose
+/// first bytes were recognised (`checked`) and files the user marked as data are tested;
+/// names and extensions are not.
 pub(crate) fn classify(
     rel: &str,
     datasets: &[String],
