@@ -133,6 +133,13 @@ pub struct PackOptions {
     /// snapshot is packed. `None` packs the snapshot `refs/main` names; a revision for a
     /// directory that is not such a folder is an error.
     pub revision: Option<String>,
+    /// Whether the config's `framework` is replaced by the one the weights' format names
+    /// ([`crate::ModelFacts::framework`]), when they name one. Off by default: the config
+    /// is written as given.
+    pub framework_from_facts: bool,
+    /// Whether the config's `architecture` is replaced by the one the weights name
+    /// ([`crate::ModelFacts::architecture`]), when they name one. Off by default.
+    pub architecture_from_facts: bool,
 }
 
 /// What packing does with a symbolic link in the model directory.
@@ -183,6 +190,8 @@ impl Default for PackOptions {
             created: None,
             mtime: 0,
             threads: default_threads(),
+            framework_from_facts: false,
+            architecture_from_facts: false,
         }
     }
 }
@@ -278,6 +287,20 @@ impl PackOptions {
     /// Packs the snapshot `revision` names (see [`Self::revision`]).
     pub fn with_revision(mut self, revision: impl Into<String>) -> Self {
         self.revision = Some(revision.into());
+        self
+    }
+
+    /// Whether the config's framework is taken from the weights when they name one (see
+    /// [`Self::framework_from_facts`]).
+    pub fn with_framework_from_facts(mut self, from_facts: bool) -> Self {
+        self.framework_from_facts = from_facts;
+        self
+    }
+
+    /// Whether the config's architecture is taken from the weights when they name one (see
+    /// [`Self::architecture_from_facts`]).
+    pub fn with_architecture_from_facts(mut self, from_facts: bool) -> Self {
+        self.architecture_from_facts = from_facts;
         self
     }
 

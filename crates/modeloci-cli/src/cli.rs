@@ -144,12 +144,13 @@ pub(crate) struct PackArgs {
     /// [default: the version].
     #[arg(long, value_name = "NAME")]
     pub(crate) tag: Option<String>,
-    /// ML framework.
-    #[arg(long, default_value = "pytorch")]
-    pub(crate) framework: String,
-    /// Model architecture (in ModelPack, the weights' own, when they name one, comes first).
-    #[arg(long, default_value = "transformer")]
-    pub(crate) architecture: String,
+    /// ML framework [default: from the weights, else pytorch].
+    #[arg(long)]
+    pub(crate) framework: Option<String>,
+    /// Model architecture (in ModelPack, the weights' own, when they name one, comes first)
+    /// [default: from the weights, else transformer].
+    #[arg(long)]
+    pub(crate) architecture: Option<String>,
     /// The kind of artifact: modeloci's own, or CNCF ModelPack (read by modctl, KitOps,
     /// Harbor, Docker Model Runner).
     #[arg(long, value_enum, default_value_t = FormatArg::Modeloci)]

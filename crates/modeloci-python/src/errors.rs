@@ -212,9 +212,7 @@ fn archive_hf_cache(e: &ArchiveError) -> Option<Raised> {
         ArchiveError::InvalidRevision { revision, reason } => r("InvalidRevision")
             .str("revision", revision)
             .str("reason", reason),
-        ArchiveError::RevisionWithoutCache { path } => {
-            r("RevisionWithoutCache").path("path", path)
-        }
+        ArchiveError::RevisionWithoutCache { path } => r("RevisionWithoutCache").path("path", path),
         _ => return None,
     })
 }

@@ -17,10 +17,15 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const MODEL_PARAMETERS: &str = "org.modeloci.model.parameters";
 /// The dominant tensor data type detected in the weights (`bf16`, `f32`, `q4_k_m`, ...).
 pub const MODEL_DTYPE: &str = "org.modeloci.model.dtype";
-/// The weight file format detected (`safetensors`, `gguf`, ...).
+/// The weight file formats detected, the most specific first and comma-separated when the
+/// model holds several (`safetensors`, `gguf`, `safetensors,gguf`, ...).
 pub const MODEL_FORMAT: &str = "org.modeloci.model.format";
 /// The quantization detected (`gptq`, `awq`, `q4_k_m`, ...).
 pub const MODEL_QUANTIZATION: &str = "org.modeloci.model.quantization";
+/// The architecture the weights name: a Hugging Face `config.json`'s first `architectures`
+/// entry (`LlamaForCausalLM`), else its `model_type`, else a GGUF file's
+/// `general.architecture` (`llama`).
+pub const MODEL_ARCHITECTURE: &str = "org.modeloci.model.architecture";
 /// The SHA-256 of the content of the one file a layer holds (`sha256:<hex>`), on layers
 /// whose digest is not already the file's (every layer but a raw one). It lets a signature
 /// be made and checked from the manifest alone; readers still hash what they read.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read};
 
 use crate::facts::files::{extension, weight_format};
+use crate::facts::pickles;
 use crate::source::SourceFile;
 
 /// The largest safetensors header read (the format's own limit is 100 MB; real ones are a
@@ -30,7 +31,9 @@ pub struct ModelFacts {
     pub parameters: Option<u64>,
     /// The dominant data type of the weights, by element count: `bf16`, `f16`, `f32`, ...
     pub dtype: Option<String>,
-    /// The weights' file format: `safetensors`, `gguf`, `pytorch`, `onnx`, ...
+    /// The weights' file format: `safetensors`, `gguf`, `pytorch`, `onnx`, ... When the
+    /// model holds weights of several formats, all of them, comma-separated, the most
+    /// specific first (`safetensors,gguf`); [`Self::main_format`] is the first.
     pub format: Option<String>,
     /// The quantization: `gptq`, `awq`, `q4_k_m`, ...
     pub quantization: Option<String>,
@@ -43,6 +46,36 @@ impl ModelFacts {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The most specific of the weights' formats: the first of [`Self::format`].
+    pub fn main_format(&self) -> Option<&str> {
+        self.format.as_deref().and_then(|f| f.split(',').next())
+    }
+
+    /// The framework that loads weights of the [main format](Self::main_format):
+    ///
+    /// | format        | framework    |
+    /// |---------------|--------------|
+    /// | `safetensors` | `pytorch`    |
+    /// | `pytorch`     | `pytorch`    |
+    /// | `gguf`        | `llama.cpp`  |
+    /// | `onnx`        | `onnx`       |
+    /// | `keras`       | `keras`      |
+    /// | `tflite`      | `tensorflow` |
+    /// | `flax`        | `jax`        |
+    ///
+    /// `None` when no format was detected.
+    pub fn framework(&self) -> Option<&'static str> {
+        Some(match self.main_format()? {
+            "safetensors" | "pytorch" => "pytorch",
+            "gguf" => "llama.cpp",
+            "onnx" => "onnx",
+            "keras" => "keras",
+            "tflite" => "tensorflow",
+            "flax" => "jax",
+            _ => return None,
+        })
+    }
 }
 
 /// Facts, and warnings about files that could not be read for them.
@@ -50,7 +83,8 @@ impl ModelFacts {
 pub(crate) struct Detection {
     pub(crate) facts: ModelFacts,
     pub(crate) warnings: Vec<String>,
-    /// Weight files whose header parsed (their media type is then "tested").
+    /// Weight files whose header parsed, or whose first bytes showed them to be what
+    /// `torch.save` writes (their media type is then "tested").
     pub(crate) checked: Vec<String>,
 }
 
@@ -63,9 +97,11 @@ pub(crate) struct Candidate<'a> {
     pub(crate) open: Box<dyn Fn() -> io::Result<Opened<'a>> + 'a>,
 }
 
-/// Whether a path names a file whose header [`detect`] reads.
+/// Whether a path names a file [`detect`] takes facts from: a weight of a format facts
+/// name (safetensors and GGUF headers and the first bytes of pickles are read, the others
+/// count by their extension), or `config.json`.
 pub(crate) fn is_inspected(rel: &str) -> bool {
-    matches!(extension(rel).as_str(), "safetensors" | "gguf") || rel == "config.json"
+    weight_format(&extension(rel)).is_some() || rel == "config.json"
 }
 
 /// Reads what the model's files (in the model directory) say about it.
@@ -131,12 +167,16 @@ impl Tally {
             .push(format!("{rel}: {why}; no metadata from it"));
     }
 
-    /// A weight file: safetensors and GGUF headers are read; other weights count by their
-    /// extension alone.
+    /// A weight file: safetensors and GGUF headers are read; pickle extensions count as
+    /// `pytorch` only when the first bytes are a pickle or torch's zip ([`pickles::sniff`]);
+    /// other weights count by their extension alone.
     fn weight(&mut self, file: &Candidate<'_>) {
         let ext = extension(&file.rel);
+        let Some(format) = weight_format(&ext) else {
+            return;
+        };
         let open = || (file.open)().map_err(|e| e.to_string());
-        let parsed = match ext.as_str() {
+        let parsed = match format {
             "safetensors" => Some(
                 open()
                     .and_then(|(r, size)| safetensors(r, size))
@@ -147,6 +187,11 @@ impl Tally {
                     .and_then(|(r, size)| gguf(r, size))
                     .map(|g| self.add_gguf(g)),
             ),
+            "pytorch" => match open().and_then(|(r, _)| pickles::sniff(r)) {
+                // A weight of a format facts do not know: no format, and no warning.
+                Ok(false) => return,
+                result => Some(result.map(drop)),
+            },
             _ => None,
         };
         match parsed {
@@ -154,9 +199,7 @@ impl Tally {
             Some(Ok(())) => self.detection.checked.push(file.rel.clone()),
             None => {}
         }
-        if let Some(format) = weight_format(&ext) {
-            self.formats.push(format);
-        }
+        self.formats.push(format);
     }
 
     fn add_tensors(&mut self, tensors: Vec<(String, u64)>) {
@@ -169,8 +212,13 @@ impl Tally {
     /// A GGUF file; the first to name a quantization or an architecture wins.
     fn add_gguf(&mut self, g: Gguf) {
         self.count(g.parameters);
-        if let Some(t) = &g.file_type {
-            *self.dtypes.entry(t.clone()).or_default() += g.parameters;
+        match &g.file_type {
+            Some(t) => *self.dtypes.entry(t.clone()).or_default() += g.parameters,
+            None => {
+                for (name, count) in g.tensor_types {
+                    *self.dtypes.entry(name.to_owned()).or_default() += count;
+                }
+            }
         }
         let facts = &mut self.detection.facts;
         facts.quantization = facts.quantization.take().or(g.quantization);
@@ -197,7 +245,7 @@ impl Tally {
     }
 
     /// The facts: the parameters counted, the data type with the most elements (ties to the
-    /// first name), the most specific format.
+    /// first name), the formats seen, the most specific first.
     fn finish(mut self) -> Detection {
         let facts = &mut self.detection.facts;
         facts.parameters = self.parameters;
@@ -208,10 +256,11 @@ impl Tally {
         {
             facts.dtype = Some(dtype.clone());
         }
-        facts.format = FORMAT_PREFERENCE
+        let formats: Vec<&str> = FORMAT_PREFERENCE
             .into_iter()
-            .find(|f| self.formats.contains(f))
-            .map(str::to_owned);
+            .filter(|f| self.formats.contains(f))
+            .collect();
+        facts.format = (!formats.is_empty()).then(|| formats.join(","));
         self.detection
     }
 }
@@ -279,6 +328,8 @@ struct Gguf {
     architecture: Option<String>,
     file_type: Option<String>,
     quantization: Option<String>,
+    /// Elements per ggml tensor type name.
+    tensor_types: BTreeMap<&'static str, u64>,
 }
 
 /// A reader that refuses to go past the end of the file.
@@ -374,16 +425,21 @@ fn gguf(file: impl Read, size: u64) -> Result<Gguf, String> {
         ));
     }
     let (architecture, file_type) = gguf_metadata(&mut r, kvs)?;
-    let parameters = gguf_parameters(&mut r, tensors)?;
+    let tensor_types = gguf_tensor_types(&mut r, tensors)?;
+    let parameters = tensor_types.values().try_fold(0u64, |sum, n| {
+        sum.checked_add(*n).ok_or("the parameter count overflows")
+    })?;
     let (file_type, quantization) = match file_type.map(gguf_file_type) {
         Some((name, quantized)) => (Some(name.to_owned()), quantized.then(|| name.to_owned())),
-        None => (None, None),
+        // Without a file type, the quantized tensor type with the most elements.
+        None => (None, most_quantized(&tensor_types)),
     };
     Ok(Gguf {
         parameters,
         architecture,
         file_type,
         quantization,
+        tensor_types,
     })
 }
 
@@ -432,9 +488,22 @@ fn gguf_skip_array<R: Read>(r: &mut Bounded<R>, key: &str) -> Result<(), String>
     }
 }
 
-/// The element count of a GGUF file's `tensors` tensor infos.
-fn gguf_parameters<R: Read>(r: &mut Bounded<R>, tensors: u64) -> Result<u64, String> {
-    let mut parameters = 0u64;
+/// The quantized type among `types` (elements per ggml type name) with the most elements
+/// (ties to the first name).
+fn most_quantized(types: &BTreeMap<&'static str, u64>) -> Option<String> {
+    types
+        .iter()
+        .filter(|(name, _)| ggml_is_quantized(name))
+        .max_by_key(|(name, n)| (**n, std::cmp::Reverse(**name)))
+        .map(|(name, _)| (*name).to_owned())
+}
+
+/// Elements per ggml type in a GGUF file's `tensors` tensor infos.
+fn gguf_tensor_types<R: Read>(
+    r: &mut Bounded<R>,
+    tensors: u64,
+) -> Result<BTreeMap<&'static str, u64>, String> {
+    let mut types = BTreeMap::new();
     for _ in 0..tensors {
         r.string(MAX_GGUF_KEY, false)?;
         let dims = r.u32()?;
@@ -447,13 +516,62 @@ fn gguf_parameters<R: Read>(r: &mut Bounded<R>, tensors: u64) -> Result<u64, Str
                 .checked_mul(r.u64()?)
                 .ok_or("a tensor's size overflows")?;
         }
-        r.u32()?; // type
+        let kind = ggml_type(r.u32()?);
         r.u64()?; // offset
-        parameters = parameters
+        let n: &mut u64 = types.entry(kind).or_default();
+        *n = n
             .checked_add(count)
             .ok_or("the parameter count overflows")?;
     }
-    Ok(parameters)
+    Ok(types)
+}
+
+/// The name of a ggml tensor type id (ggml.h's `enum ggml_type`), lower-cased.
+fn ggml_type(id: u32) -> &'static str {
+    match id {
+        0 => "f32",
+        1 => "f16",
+        2 => "q4_0",
+        3 => "q4_1",
+        6 => "q5_0",
+        7 => "q5_1",
+        8 => "q8_0",
+        9 => "q8_1",
+        10 => "q2_k",
+        11 => "q3_k",
+        12 => "q4_k",
+        13 => "q5_k",
+        14 => "q6_k",
+        15 => "q8_k",
+        16 => "iq2_xxs",
+        17 => "iq2_xs",
+        18 => "iq3_xxs",
+        19 => "iq1_s",
+        20 => "iq4_nl",
+        21 => "iq3_s",
+        22 => "iq2_s",
+        23 => "iq4_xs",
+        24 => "i8",
+        25 => "i16",
+        26 => "i32",
+        27 => "i64",
+        28 => "f64",
+        29 => "iq1_m",
+        30 => "bf16",
+        34 => "tq1_0",
+        35 => "tq2_0",
+        39 => "mxfp4",
+        _ => "unknown",
+    }
+}
+
+/// Whether a [`ggml_type`] name is a quantized (block) type rather than a plain float or
+/// integer one; an unknown type counts as quantized, as an unknown file type does.
+fn ggml_is_quantized(name: &str) -> bool {
+    !matches!(
+        name,
+        "f32" | "f16" | "bf16" | "f64" | "i8" | "i16" | "i32" | "i64"
+    )
 }
 
 /// llama.cpp's `general.file_type` values: (name, whether it is a quantization).
@@ -528,4 +646,52 @@ fn hf_config(file: impl Read, size: u64) -> Result<HfConfig, String> {
             .get("quantization_config")
             .and_then(|q| text(q.get("quant_method"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frameworks_of_formats() {
+        let of = |format: Option<&str>| ModelFacts {
+            format: format.map(str::to_owned),
+            ..ModelFacts::default()
+        };
+        for (format, framework) in [
+            ("safetensors", Some("pytorch")),
+            ("pytorch", Some("pytorch")),
+            ("gguf,pytorch", Some("llama.cpp")),
+            ("onnx", Some("onnx")),
+            ("keras", Some("keras")),
+            ("tflite", Some("tensorflow")),
+            ("flax", Some("jax")),
+            ("mystery", None),
+        ] {
+            assert_eq!(of(Some(format)).framework(), framework, "{format}");
+        }
+        assert_eq!(of(None).framework(), None);
+        assert_eq!(of(Some("gguf,pytorch")).main_format(), Some("gguf"));
+    }
+
+    #[test]
+    fn the_most_common_quantized_tensor_type() {
+        let types = |t: &[(&'static str, u64)]| t.iter().copied().collect::<BTreeMap<_, _>>();
+        assert_eq!(
+            most_quantized(&types(&[("f32", 900), ("q4_k", 100), ("q6_k", 50)])).as_deref(),
+            Some("q4_k")
+        );
+        assert_eq!(
+            most_quantized(&types(&[("q8_0", 10), ("q4_0", 10)])).as_deref(),
+            Some("q4_0"),
+            "a tie goes to the first name"
+        );
+        assert_eq!(most_quantized(&types(&[("f16", 10), ("bf16", 5)])), None);
+        assert_eq!(
+            [0, 1, 8, 12, 30, 39, 4, 99].map(ggml_type),
+            [
+                "f32", "f16", "q8_0", "q4_k", "bf16", "mxfp4", "unknown", "unknown"
+            ]
+        );
+    }
 }

@@ -16,6 +16,7 @@ pub(crate) fn annotate_facts(manifest: &mut OciManifest, facts: &ModelFacts) {
         (annotations::MODEL_DTYPE, facts.dtype.clone()),
         (annotations::MODEL_FORMAT, facts.format.clone()),
         (annotations::MODEL_QUANTIZATION, facts.quantization.clone()),
+        (annotations::MODEL_ARCHITECTURE, facts.architecture.clone()),
     ];
     for (key, value) in entries {
         match value {

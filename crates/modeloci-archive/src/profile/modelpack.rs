@@ -55,8 +55,9 @@ const CODE_EXTENSIONS: &[&str] = &[
 ];
 
 /// The kind of layer a file makes, and whether that was decided without looking at its
-/// content (`org.cncf.model.file.mediatype.untested`): weights whose header parsed
-/// (`checked`) and files the user marked as data are tested; names and extensions are not.
+/// content (`org.cncf.model.file.mediatype.untested`): weights whose header parsed or whose
+/// first bytes were recognised (`checked`) and files the user marked as data are tested;
+/// names and extensions are not.
 pub(crate) fn classify(
     rel: &str,
     datasets: &[String],
@@ -226,7 +227,11 @@ pub(crate) fn model_config(config: &OciConfig, facts: &ModelFacts) -> ModelPackM
 /// and framework when packing, the archive's config when adding).
 pub(crate) fn merge_facts(model: &mut ModelPackModelConfig, facts: &ModelFacts) {
     model.architecture = facts.architecture.clone().or(model.architecture.take());
-    model.format = facts.format.clone().or(model.format.take());
+    // The schema's `format` is one format: the most specific of those the weights are in.
+    model.format = facts
+        .main_format()
+        .map(str::to_owned)
+        .or(model.format.take());
     model.param_size = facts.parameters.map(param_size).or(model.param_size.take());
     model.precision = facts.dtype.clone().or(model.precision.take());
     model.quantization = facts.quantization.clone().or(model.quantization.take());

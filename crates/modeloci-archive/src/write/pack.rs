@@ -77,6 +77,10 @@ pub struct PackReport {
     /// What packing chose for the user, in sentences: which snapshot of a Hugging Face
     /// cache was packed and why, where the archive went when not beside the model.
     pub notes: Vec<String>,
+    /// The config written: the one given, with the framework and architecture the weights
+    /// name when [`PackOptions::framework_from_facts`] and
+    /// [`PackOptions::architecture_from_facts`] ask for them.
+    pub config: OciConfig,
 }
 
 /// What [`ModelPackager::pack_to`] made: the layer blobs are the sink's; the documents are
@@ -110,6 +114,8 @@ pub struct PackedArtifact {
     pub model_dir: PathBuf,
     /// What packing chose, in sentences (as [`PackReport::notes`]).
     pub notes: Vec<String>,
+    /// The config written (as [`PackReport::config`]).
+    pub config: OciConfig,
 }
 
 impl ModelPackager {
@@ -188,6 +194,7 @@ impl ModelPackager {
             reused: artifact.reused,
             model_dir: source.dir,
             notes: source.notes,
+            config: artifact.config,
         })
     }
 
@@ -236,6 +243,7 @@ impl ModelPackager {
     ) -> Result<PackedArtifact> {
         let profile = self.profile();
         let detection = metadata::detect_files(files);
+        let config = &self.config_from_facts(config, &detection.facts);
         let input_bytes = files.iter().map(|f| f.size).sum();
         let checked = &detection.checked;
         let units = plan_units(files, |f| {
@@ -277,7 +285,25 @@ impl ModelPackager {
             warnings: detection.warnings,
             model_dir: PathBuf::new(),
             notes: Vec::new(),
+            config: config.clone(),
         })
+    }
+
+    /// `config`, with the framework and the architecture the facts name when the options
+    /// ask for them and the facts name one.
+    fn config_from_facts(&self, config: &OciConfig, facts: &ModelFacts) -> OciConfig {
+        let mut config = config.clone();
+        if self.options.framework_from_facts
+            && let Some(framework) = facts.framework()
+        {
+            framework.clone_into(&mut config.framework);
+        }
+        if self.options.architecture_from_facts
+            && let Some(architecture) = &facts.architecture
+        {
+            config.architecture.clone_from(architecture);
+        }
+        config
     }
 
     /// The config blob and manifest of `layers`: the profile's documents, and the name

@@ -3,13 +3,10 @@
 //! the one JSON shape every command prints, and in words.
 
 use modeloci_archive::ModelFacts;
-use modeloci_spec::{ModelPackConfig, OciManifest, annotations};
+use modeloci_spec::{ModelPackConfig, OciConfig, OciManifest, annotations};
 use serde::Serialize;
 
-use crate::output::and_list;
-
-/// The annotation pack records the detected architecture in.
-const MODEL_ARCHITECTURE: &str = "org.modeloci.model.architecture";
+use crate::output::{and_list, printable};
 
 /// The facts, as `pack`, `inspect` and `pull` print them in `--json`.
 #[derive(Serialize)]
@@ -44,7 +41,7 @@ pub(super) fn recorded(manifest: &OciManifest, modelpack: Option<&ModelPackConfi
     facts.dtype = get(annotations::MODEL_DTYPE);
     facts.format = get(annotations::MODEL_FORMAT);
     facts.quantization = get(annotations::MODEL_QUANTIZATION);
-    facts.architecture = get(MODEL_ARCHITECTURE);
+    facts.architecture = get(annotations::MODEL_ARCHITECTURE);
     if let Some(mp) = modelpack {
         let model = &mp.config;
         facts.dtype = facts.dtype.or_else(|| model.precision.clone());
@@ -78,16 +75,21 @@ pub(super) fn weights_line(facts: &ModelFacts) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-/// pack's `model:` line: the weights, then the architecture they name.
-pub(super) fn facts_line(facts: &ModelFacts) -> Option<String> {
-    let mut line = weights_line(facts);
-    if let Some(architecture) = &facts.architecture {
-        line = Some(match line {
-            Some(weights) => format!("{weights}, {architecture}"),
-            None => architecture.clone(),
-        });
-    }
-    line
+/// The model as pack, pack --push and unpack name it: `tiny 1.0.0 (pytorch, LlamaForCausalLM)`,
+/// or `(pytorch, transformer; the weights say LlamaForCausalLM)` when the config's
+/// architecture is not the one the weights name. Escaped.
+pub(super) fn model_title(config: &OciConfig, facts: &ModelFacts) -> String {
+    let architecture = match &facts.architecture {
+        Some(detected) if *detected != config.architecture => {
+            format!("{}; the weights say {detected}", config.architecture)
+        }
+        _ => config.architecture.clone(),
+    };
+    printable(format!(
+        "{} {} ({}, {architecture})",
+        config.model_name, config.version, config.framework
+    ))
+    .to_string()
 }
 
 /// The model's architecture: the config's, with the weights' beside it when they name
@@ -127,8 +129,12 @@ mod tests {
         assert_eq!(weights_line(&ModelFacts::default()), None);
         let mut f = ModelFacts::default();
         f.architecture = Some("llama".into());
-        assert_eq!(facts_line(&f).unwrap(), "llama");
         assert_eq!(architecture("llama", &f), "llama");
+        let config = OciConfig::new("m\u{1b}", "1", "llama.cpp", "transformer");
+        assert_eq!(
+            model_title(&config, &f),
+            "m\\u{1b} 1 (llama.cpp, transformer; the weights say llama)"
+        );
         assert_eq!(
             architecture("transformer", &f),
             "transformer (the weights say llama)"

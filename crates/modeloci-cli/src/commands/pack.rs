@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use modeloci_spec::OciConfig;
 use serde::Serialize;
 
-use super::facts::{FactsJson, facts_line};
+use super::facts::{FactsJson, model_title, weights_line};
 use super::layers::{self, LayerJson};
 use super::{Ctx, Outcome, compression, source_date_epoch};
 use crate::cli::{FormatArg, PackArgs, SymlinksArg};
@@ -35,6 +35,7 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
         return push::run(&args, reference, options, &config, ctx);
     }
     let report = ModelPackager::with_options(options).pack(&args.model_dir, &config)?;
+    let config = &report.config;
     print_warnings(&report.warnings, ctx);
     print_notes(&report.notes, ctx);
     if ctx.json {
@@ -54,15 +55,14 @@ pub(super) fn run(args: PackArgs, ctx: &Ctx) -> Result<Outcome> {
     } else if ctx.human() {
         outln!("Packaged model to {}", printable(report.path.display()))?;
         outln!(
-            "  {} {}: {}, {} -> {} archive",
-            printable(&config.model_name),
-            printable(&config.version),
+            "  {}: {}, {} -> {} archive",
+            model_title(config, &report.facts),
             count(report.files, "file", "files"),
             human_size(report.input_bytes),
             human_size(report.archive_bytes)
         )?;
-        if let Some(line) = facts_line(&report.facts) {
-            outln!("  model: {}", printable(line))?;
+        if let Some(line) = weights_line(&report.facts) {
+            outln!("  weights: {}", printable(line))?;
         }
         outln!("  manifest {}", report.manifest_digest)?;
     }
@@ -109,8 +109,10 @@ fn pack_options(args: &PackArgs, ctx: &Ctx) -> Result<(PackOptions, OciConfig)> 
     let config = OciConfig::new(
         args.name.clone(),
         args.model_version.clone(),
-        args.framework.clone(),
-        args.architecture.clone(),
+        args.framework.clone().unwrap_or_else(|| "pytorch".into()),
+        args.architecture
+            .clone()
+            .unwrap_or_else(|| "transformer".into()),
     )
     .with_metadata(metadata);
     let format = match args.format {
@@ -127,7 +129,9 @@ fn pack_options(args: &PackArgs, ctx: &Ctx) -> Result<(PackOptions, OciConfig)> 
             SymlinksArg::Skip => Symlinks::Skip,
             SymlinksArg::Error => Symlinks::Error,
         })
-        .with_digest_cache(digest_cache(args));
+        .with_digest_cache(digest_cache(args))
+        .with_framework_from_facts(args.framework.is_none())
+        .with_architecture_from_facts(args.architecture.is_none());
     if let Some(revision) = &args.revision {
         options = options.with_revision(revision);
     }

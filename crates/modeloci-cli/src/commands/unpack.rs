@@ -125,15 +125,7 @@ fn print_human(
     let model = report
         .config
         .as_ref()
-        .map(|c| {
-            format!(
-                "{} {} ({}, {}): ",
-                printable(&c.model_name),
-                printable(&c.version),
-                printable(&c.framework),
-                printable(super::facts::architecture(&c.architecture, &facts))
-            )
-        })
+        .map(|c| format!("{}: ", super::facts::model_title(c, &facts)))
         .unwrap_or_default();
     outln!(
         "  {model}{}, {}, every blob verified",

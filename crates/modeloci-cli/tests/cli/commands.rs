@@ -24,6 +24,9 @@ fn pack_inspect_verify_unpack_add() {
     let tmp = dir.path();
     let pack = transcript(
         modeloci(tmp).args(["pack", "--model-dir", "model", "--name", "tiny", "--version", "1.0.0"]).args([
+            // The golden archive's config, as given (by default the weights' architecture).
+            "--architecture",
+            "transformer",
             "--metadata",
             r#"{"license": "apache-2.0", "base_model": "none", "eval_accuracy": 0.5, "datasets": ["synthetic"]}"#,
         ]),

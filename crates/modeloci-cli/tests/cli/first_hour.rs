@@ -148,7 +148,7 @@ fn counts_and_facts_in_words() {
     let tmp = dir.path();
     one_gguf(tmp);
     let run = |args: &[&str]| transcript(modeloci(tmp).args(args), tmp);
-    let packed = run(&[
+    let pack = [
         "pack",
         "--model-dir",
         "one",
@@ -156,22 +156,24 @@ fn counts_and_facts_in_words() {
         "one",
         "--version",
         "1",
-        "--framework",
-        "llama.cpp",
-        "--architecture",
-        "llama",
-    ]);
+    ];
+    // No --framework or --architecture: the weights' are recorded.
+    let packed = run(&pack);
     let lines: Vec<&str> = packed.lines().collect();
     assert_eq!(lines[2], "Packaged model to [TMP]/one-1.tar", "{packed}");
-    assert!(lines[3].starts_with("  one 1: 1 file, "), "{packed}");
+    assert!(
+        lines[3].starts_with("  one 1 (llama.cpp, llama): 1 file, "),
+        "{packed}"
+    );
     assert_eq!(
-        lines[4], "  model: 1m parameters, quantized q8_0, gguf, llama",
+        lines[4], "  weights: 1m parameters, quantized q8_0, gguf",
         "{packed}"
     );
 
     let inspected = run(&["inspect", "one-1.tar"]);
     for line in [
         "Archive:       one-1.tar (an OCI image layout)\n",
+        "Framework:     llama.cpp\n",
         "Architecture:  llama\n",
         "Weights:       1m parameters, quantized q8_0, gguf\n",
         "Layers (1):\n",
@@ -187,9 +189,32 @@ fn counts_and_facts_in_words() {
     );
     let unpacked = run(&["unpack", "one-1.tar", "-o", "out"]);
     assert!(
-        unpacked.contains("  one 1 (llama.cpp, llama): 1 file, "),
+        unpacked.contains("\n  one 1 (llama.cpp, llama): 1 file, "),
         "{unpacked}"
     );
+
+    // A flag the weights disagree with is kept, and both are shown.
+    let mut flagged = pack.to_vec();
+    flagged.extend(["--architecture", "transformer", "-o", "t.tar"]);
+    let packed = run(&flagged);
+    assert!(
+        packed.contains("\n  one 1 (llama.cpp, transformer; the weights say llama): 1 file, "),
+        "{packed}"
+    );
+    let inspected = run(&["inspect", "t.tar"]);
+    assert!(
+        inspected.contains("\nArchitecture:  transformer (the weights say llama)\n"),
+        "{inspected}"
+    );
+    let unpacked = run(&["unpack", "t.tar", "-o", "out2"]);
+    assert!(
+        unpacked.contains("\n  one 1 (llama.cpp, transformer; the weights say llama): 1 file, "),
+        "{unpacked}"
+    );
+    let doc = transcript_json(&run(&["--json", "inspect", "t.tar"]));
+    assert_eq!(doc["config"]["architecture"], "transformer");
+    assert_eq!(doc["facts"]["architecture"], "llama");
+    assert_eq!(doc["facts"]["quantization"], "q8_0");
 }
 
 #[test]
@@ -223,7 +248,7 @@ fn a_layer_and_the_facts_have_one_shape_in_every_document() {
     assert_eq!(layers.len(), 7);
     assert_eq!(
         layers[0].as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["digest", "mediaType", "path", "size"]
+        ["path", "mediaType", "digest", "size"]
     );
     assert_eq!(without_status(&inspected), layers);
     assert_eq!(without_status(&verified), layers);

@@ -51,7 +51,7 @@ fn inspect_tag_tags_and_copy_a_pushed_model() {
         let pick = |t: &str| t.lines().find(|l| l.starts_with(line)).map(str::to_owned);
         assert_eq!(pick(&local), pick(&remote), "{line}");
     }
-    let d = "sha256:35a212b0ea47f306293badd044292876c0b0bdb3e4fadb4ebef4e21532e0e44e";
+    let d = "sha256:95d0121306a32c8d607557fa6e48099755855796cedf301e6b62e8e803efa2cb";
     assert_eq!(
         remote,
         format!(
@@ -61,7 +61,7 @@ Reference:     [REGISTRY1]/models/tiny:1.0.0@{d}
 Model:         tiny
 Version:       1.0.0
 Framework:     pytorch
-Architecture:  transformer
+Architecture:  transformer (the weights say LlamaForCausalLM)
 Weights:       2k parameters, bf16, safetensors
 Metadata:      {{\"license\":\"apache-2.0\",\"base_model\":\"none\",\"eval_accuracy\":0.5,\"datasets\":[\"synthetic\"]}}
 Manifest:      {d}
@@ -223,13 +223,13 @@ fn verify_of_a_reference_streams_every_blob_and_names_the_one_that_lies() {
     let r = format!("{}/models/tiny:1.0.0", fake.addr);
     let push = run(tmp, &["push", "--archive", "tiny.tar", &r], &[]);
     assert!(push.starts_with("exit: 0\n"), "{push}");
-    let d = "sha256:35a212b0ea47f306293badd044292876c0b0bdb3e4fadb4ebef4e21532e0e44e";
+    let d = "sha256:95d0121306a32c8d607557fa6e48099755855796cedf301e6b62e8e803efa2cb";
     let weights = "sha256:fa84bb69567ff94ecb7db09357802b57d49b19afd9180836a9211ca3fcb038e8";
     let expected = |weights_line: &str, verdict: &str, code: u8| {
         format!(
             "exit: {code}
 --- stdout
-OK    manifest  {d}  2.7 KiB  ([FAKE]/models/tiny:1.0.0@{d})
+OK    manifest  {d}  2.8 KiB  ([FAKE]/models/tiny:1.0.0@{d})
 OK    config    sha256:1dd6c83bcd97eaa0fcfe14075c6af956c599b4a1ab4943f99586a9bb5041d2fc  251 B
 OK    layer     sha256:fd59a7999df21132bfbaf4d108683680d0b391d2832eb5340c4097f72d51c881  187 B  README.md
 OK    layer     sha256:d254f4f70977fc158877a15b099d6b6adbea0b9e5de5236a6334122d863e2cf5  240 B  config.json
@@ -304,7 +304,7 @@ fn inspect_of_an_index_lists_its_manifests() {
 --- stdout
 Reference:     [REGISTRY1]/models/tiny:multi@{digest}
 Index:         {digest} (1 manifest)
-  {}     2.7 KiB  application/vnd.modeloci.model.v1
+  {}     2.8 KiB  application/vnd.modeloci.model.v1
 --- stderr
 ",
             archive.manifest_digest()

@@ -72,7 +72,7 @@ fn a_pull_that_does_not_fit_is_refused_before_its_first_blob() {
     assert_eq!(
         outcome.stderr,
         format!(
-            "error: not enough space for full/p.tar: it needs at least 12.0 MiB (12629740 bytes), \
+            "error: not enough space for full/p.tar: it needs at least 12.0 MiB (12629750 bytes), \
              its filesystem has 4.0 MiB (4190208 bytes) available\n{HINT}"
         )
     );

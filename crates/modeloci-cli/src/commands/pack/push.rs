@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{print_notes, print_warnings};
 use crate::cli::PackArgs;
-use crate::commands::facts::{FactsJson, facts_line};
+use crate::commands::facts::{FactsJson, model_title, weights_line};
 use crate::commands::layers::{self, LayerJson};
 use crate::commands::registry::{BlobJson, blobs_json, client};
 use crate::commands::{Ctx, Outcome};
@@ -59,6 +59,7 @@ pub(super) fn run(
         &reference,
         &push_options,
     )?;
+    let config = &report.artifact.config;
     print_warnings(&report.artifact.warnings, ctx);
     print_notes(&report.artifact.notes, ctx);
     if ctx.json {
@@ -116,9 +117,8 @@ fn summary(report: &PackPushReport, config: &OciConfig) -> Result<()> {
         )
     };
     outln!(
-        "  {} {}: {}, {}{reused}",
-        printable(&config.model_name),
-        printable(&config.version),
+        "  {}: {}, {}{reused}",
+        model_title(config, &artifact.facts),
         count(artifact.files, "file", "files"),
         human_size(artifact.input_bytes),
     )?;
@@ -131,8 +131,8 @@ fn summary(report: &PackPushReport, config: &OciConfig) -> Result<()> {
         report.count(BlobOutcome::Existed),
         tags_phrase(&report.tags)
     )?;
-    if let Some(line) = facts_line(&artifact.facts) {
-        outln!("  model: {}", printable(line))?;
+    if let Some(line) = weights_line(&artifact.facts) {
+        outln!("  weights: {}", printable(line))?;
     }
     match report.fallback {
         Some(ChunkFallback::SmallerChunks) => outln!(
