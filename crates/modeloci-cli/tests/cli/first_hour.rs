@@ -261,3 +261,60 @@ fn a_layer_and_the_facts_have_one_shape_in_every_document() {
         serde_json::json!({"path": "README.md", "size": 89, "mode": "0644"})
     );
 }
+
+/// A model directory of `files` from `fixtures/weights/` (and `extra` written here).
+fn weights_model(tmp: &Path, files: &[&str], extra: &[(&str, Vec<u8>)]) {
+    let model = tmp.join("w");
+    std::fs::create_dir_all(&model).unwrap();
+    for name in files {
+        std::fs::copy(
+            crate::fixtures().join("weights").join(name),
+            model.join(name),
+        )
+        .unwrap();
+    }
+    for (name, data) in extra {
+        std::fs::write(model.join(name), data).unwrap();
+    }
+}
+
+/// Pack's transcript for the model at `w/`, default framework and architecture.
+fn pack_text(tmp: &Path) -> String {
+    transcript(
+        modeloci(tmp).args(["pack", "--model-dir", "w", "--name", "w", "--version", "1"]),
+        tmp,
+    )
+}
+
+#[test]
+fn facts_of_files_the_formats_own_libraries_wrote() {
+    // A GGUF without general.file_type (F32 and Q8_0 tensors), as the gguf package writes it.
+    let dir = tempfile::tempdir().unwrap();
+    weights_model(dir.path(), &["tiny-q8_0.gguf"], &[]);
+    insta::assert_snapshot!("facts-gguf-tensor-types", pack_text(dir.path()));
+
+    // safetensors and GGUF in one directory: both formats named.
+    let dir = tempfile::tempdir().unwrap();
+    weights_model(dir.path(), &["tiny-q8_0.gguf", "tiny.safetensors"], &[]);
+    insta::assert_snapshot!("facts-two-formats", pack_text(dir.path()));
+
+    // A `.bin` of random bytes is no PyTorch checkpoint: no format, no framework from it.
+    let dir = tempfile::tempdir().unwrap();
+    let noise: Vec<u8> = (0..64u32 << 10)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    weights_model(dir.path(), &[], &[("big.bin", noise)]);
+    insta::assert_snapshot!("facts-random-bin", pack_text(dir.path()));
+    let doc = transcript_json(&transcript(
+        modeloci(dir.path()).args(["--json", "inspect", "w-1.tar"]),
+        dir.path(),
+    ));
+    assert_eq!(
+        doc["facts"],
+        serde_json::json!({
+            "parameters": null, "dtype": null, "format": null,
+            "quantization": null, "architecture": null,
+        })
+    );
+    assert_eq!(doc["config"]["framework"], "pytorch");
+}

@@ -12,6 +12,7 @@ mod many_files;
 mod pack_push;
 mod quirks;
 mod races;
+mod readme;
 mod registry;
 mod remote;
 mod signing;
