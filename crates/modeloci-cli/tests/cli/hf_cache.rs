@@ -23,7 +23,7 @@ type Files = BTreeMap<String, Vec<u8>>;
 
 /// `<tmp>/hub/models--org--tiny` with the snapshots `MAIN` (the tiny model) and `V1` (an
 /// older config, no tokenizer, the same weights), and an empty working directory
-/// `<tmp>/work`. Returns each snapshot's files.
+/// `<tmp>/cwd`. Returns each snapshot's files.
 fn cache(tmp: &Path) -> (Files, Files) {
     let repo = tmp.join(REPO);
     let tiny = fixtures().join("models/tiny");
@@ -56,7 +56,7 @@ fn cache(tmp: &Path) -> (Files, Files) {
         b"",
     )
     .unwrap();
-    std::fs::create_dir(tmp.join("work")).unwrap();
+    std::fs::create_dir(tmp.join("cwd")).unwrap();
     (main, v1)
 }
 
@@ -128,20 +128,20 @@ fn paths_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// `modeloci` in `<tmp>/work`, Docker's config and the digest cache inside `tmp`.
+/// `modeloci` in `<tmp>/cwd`, Docker's config and the digest cache inside `tmp`.
 fn command(tmp: &Path) -> assert_cmd::Command {
-    let mut cmd = modeloci(&tmp.join("work"));
+    let mut cmd = modeloci(&tmp.join("cwd"));
     cmd.env("MODELOCI_CACHE_DIR", tmp.join("modeloci-cache"))
         .env("DOCKER_CONFIG", tmp.join("docker"));
     cmd
 }
 
-/// The transcript of `modeloci args` in `<tmp>/work`.
+/// The transcript of `modeloci args` in `<tmp>/cwd`.
 fn run(tmp: &Path, args: &[&str]) -> String {
     transcript(command(tmp).args(args), tmp)
 }
 
-/// `pack` of `dir` (relative to `<tmp>/work`) as `tiny` 1.0, then `extra`.
+/// `pack` of `dir` (relative to `<tmp>/cwd`) as `tiny` 1.0, then `extra`.
 fn pack(tmp: &Path, dir: &str, extra: &[&str]) -> String {
     let args = [
         &[
@@ -159,10 +159,10 @@ fn pack(tmp: &Path, dir: &str, extra: &[&str]) -> String {
     run(tmp, &args)
 }
 
-/// The files of `archive` (in `<tmp>/work`), unpacked.
+/// The files of `archive` (in `<tmp>/cwd`), unpacked.
 fn unpacked(tmp: &Path, archive: &str) -> Files {
     let out = tmp.join("unpacked").join(archive);
-    modeloci(&tmp.join("work"))
+    modeloci(&tmp.join("cwd"))
         .args(["unpack", "--archive", archive, "--output"])
         .arg(&out)
         .assert()
@@ -232,7 +232,7 @@ fn an_unknown_revision_names_the_refs_and_snapshots_there_are() {
         "escaping-revision",
         pack(tmp, repo, &["--revision", "../../x"])
     );
-    assert_eq!(std::fs::read_dir(tmp.join("work")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(tmp.join("cwd")).unwrap().count(), 0);
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn a_snapshot_packs_into_the_current_directory_not_into_the_cache() {
     let onnx = format!("{snapshot}/onnx");
     let text = pack(tmp, &onnx, &["--quiet"]);
     assert_eq!(text, "exit: 0\n--- stdout\n--- stderr\n");
-    assert!(tmp.join("work/tiny-1.0.tar").exists());
+    assert!(tmp.join("cwd/tiny-1.0.tar").exists());
     assert_eq!(
         paths_under(&tmp.join("hub")),
         before,
@@ -289,7 +289,7 @@ fn the_notes_are_in_the_json_output() {
             "the model directory is inside a Hugging Face cache: writing the archive to the current directory",
         ])
     );
-    assert_eq!(json["archive"], "[TMP]/work/tiny-1.0.tar");
+    assert_eq!(json["archive"], "[TMP]/cwd/tiny-1.0.tar");
     // The notes are on stderr as well, the document alone on stdout.
     assert!(
         text.contains("--- stderr\nnote: packing snapshot"),
@@ -301,12 +301,12 @@ fn the_notes_are_in_the_json_output() {
 fn a_revision_for_a_plain_directory_is_refused() {
     let dir = workspace();
     let tmp = dir.path();
-    std::fs::create_dir(tmp.join("work")).unwrap();
+    std::fs::create_dir(tmp.join("cwd")).unwrap();
     assert_snapshot!(
         "revision-plain-directory",
         pack(tmp, "../model", &["--revision", "main"])
     );
-    assert_eq!(std::fs::read_dir(tmp.join("work")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(tmp.join("cwd")).unwrap().count(), 0);
 }
 
 #[test]
