@@ -534,3 +534,22 @@ fn files_written_by_the_gguf_and_safetensors_libraries() {
     assert_eq!(report.facts.dtype.as_deref(), Some("f16"));
     assert_eq!(report.facts.quantization.as_deref(), Some("q8_0"));
 }
+
+/// A safetensors file whose header alone claims one BF16 tensor of `elements` elements.
+fn claimed(elements: u64) -> Vec<u8> {
+    let header = format!(r#"{{"a":{{"dtype":"BF16","shape":[{elements}],"data_offsets":[0,0]}}}}"#);
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    out
+}
+
+#[test]
+fn element_counts_that_overflow_across_files_saturate() {
+    // Each count fits in a u64; their sum does not. No panic, no wrap to a small number.
+    let (_dir, report) = pack_files(&[
+        ("a.safetensors", claimed(u64::MAX - 1)),
+        ("b.safetensors", claimed(u64::MAX - 1)),
+    ]);
+    assert_eq!(report.facts.parameters, Some(u64::MAX));
+    assert_eq!(report.facts.dtype.as_deref(), Some("bf16"));
+}

@@ -205,18 +205,24 @@ impl Tally {
     fn add_tensors(&mut self, tensors: Vec<(String, u64)>) {
         for (dtype, count) in tensors {
             self.count(count);
-            *self.dtypes.entry(dtype).or_default() += count;
+            self.add_dtype(dtype, count);
         }
+    }
+
+    /// `count` more elements of `dtype`; counts from hostile headers saturate, never wrap.
+    fn add_dtype(&mut self, dtype: String, count: u64) {
+        let n = self.dtypes.entry(dtype).or_default();
+        *n = n.saturating_add(count);
     }
 
     /// A GGUF file; the first to name a quantization or an architecture wins.
     fn add_gguf(&mut self, g: Gguf) {
         self.count(g.parameters);
         match &g.file_type {
-            Some(t) => *self.dtypes.entry(t.clone()).or_default() += g.parameters,
+            Some(t) => self.add_dtype(t.clone(), g.parameters),
             None => {
                 for (name, count) in g.tensor_types {
-                    *self.dtypes.entry(name.to_owned()).or_default() += count;
+                    self.add_dtype(name.to_owned(), count);
                 }
             }
         }

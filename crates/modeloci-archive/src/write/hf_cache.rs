@@ -192,10 +192,14 @@ fn read_ref(path: &Path) -> Result<String> {
         path: path.to_owned(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(Error::io(path))?;
-    if !file.metadata().map_err(Error::io(path))?.is_file() {
-        return Err(bad("it is not a file".into()));
-    }
+    // Never blocks on a FIFO, and reads only a regular file.
+    let file = crate::source::open_regular(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => bad("it is not a regular file".into()),
+        _ => Error::Io {
+            path: path.to_owned(),
+            source: e,
+        },
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_REF_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -403,6 +407,21 @@ mod tests {
             matches!(&err, Error::SnapshotMissing { commit, named_by, .. }
                 if commit == gone && named_by == "refs/gone"),
             "{err}"
+        );
+        // A FIFO where refs/main should be is refused at once, not waited on.
+        std::fs::remove_file(repo.join("refs/main")).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(repo.join("refs/main"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = commit_of(&repo, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: not a Hugging Face ref: it is not a regular file",
+                repo.join("refs/main").display()
+            )
         );
         std::fs::remove_file(repo.join("refs/main")).unwrap();
         let err = commit_of(&repo, None).unwrap_err();
