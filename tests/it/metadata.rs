@@ -553,3 +553,41 @@ fn element_counts_that_overflow_across_files_saturate() {
     assert_eq!(report.facts.parameters, Some(u64::MAX));
     assert_eq!(report.facts.dtype.as_deref(), Some("bf16"));
 }
+
+#[test]
+fn implausible_names_are_not_recorded() {
+    // A GGUF naming a 1 MiB architecture: read within the caps, but no manifest carries it.
+    let (_dir, report) = pack_files(&[(
+        "m.gguf",
+        gguf(
+            &[("general.architecture", Value::Str("x".repeat(1 << 20)))],
+            &[("w", &[4], 0)],
+            16,
+        ),
+    )]);
+    assert_eq!(report.facts.architecture, None);
+    assert_eq!(report.facts.parameters, Some(4));
+    assert_eq!(
+        report.warnings,
+        ["the weights name an architecture that is 1048576 bytes long; not recorded"]
+    );
+    let archive = Archive::open(&report.path).unwrap();
+    let stored = &archive.manifest().annotations;
+    assert!(!stored.contains_key(annotations::MODEL_ARCHITECTURE));
+
+    // A config.json whose architecture and quantization hold terminal controls.
+    let (_dir, report) = pack_files(&[(
+        "config.json",
+        br#"{"architectures": ["Llama\u001b[2J"], "quantization_config": {"quant_method": ""}}"#
+            .to_vec(),
+    )]);
+    assert_eq!(report.facts.architecture, None);
+    assert_eq!(report.facts.quantization, None);
+    assert_eq!(
+        report.warnings,
+        [
+            "the weights name a quantization that is empty; not recorded",
+            "the weights name an architecture that holds control characters; not recorded",
+        ]
+    );
+}

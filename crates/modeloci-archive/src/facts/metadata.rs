@@ -267,7 +267,38 @@ impl Tally {
             .filter(|f| self.formats.contains(f))
             .collect();
         facts.format = (!formats.is_empty()).then(|| formats.join(","));
+        let detection = &mut self.detection;
+        for (what, value) in [
+            ("a data type", &mut detection.facts.dtype),
+            ("a quantization", &mut detection.facts.quantization),
+            ("an architecture", &mut detection.facts.architecture),
+        ] {
+            if let Some(why) = value.as_deref().and_then(implausible) {
+                detection
+                    .warnings
+                    .push(format!("the weights name {what} that {why}; not recorded"));
+                *value = None;
+            }
+        }
         self.detection
+    }
+}
+
+/// The longest name a fact is recorded with (real architectures, dtypes and quantizations
+/// are under 64 bytes); a longer one would bloat the manifest it is an annotation of.
+const MAX_FACT_NAME: usize = 128;
+
+/// Why a name from a weight header or `config.json` is not recorded as a fact: empty, too
+/// long, or holding characters that must not reach a terminal.
+fn implausible(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("is empty".into())
+    } else if name.len() > MAX_FACT_NAME {
+        Some(format!("is {} bytes long", name.len()))
+    } else if name.chars().any(modeloci_spec::text::is_hostile) {
+        Some("holds control characters".into())
+    } else {
+        None
     }
 }
 

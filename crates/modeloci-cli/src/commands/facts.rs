@@ -79,11 +79,9 @@ pub(super) fn weights_line(facts: &ModelFacts) -> Option<String> {
 /// or `(pytorch, transformer; the weights say LlamaForCausalLM)` when the config's
 /// architecture is not the one the weights name. Escaped.
 pub(super) fn model_title(config: &OciConfig, facts: &ModelFacts) -> String {
-    let architecture = match &facts.architecture {
-        Some(detected) if *detected != config.architecture => {
-            format!("{}; the weights say {detected}", config.architecture)
-        }
-        _ => config.architecture.clone(),
+    let architecture = match other_architecture(&config.architecture, facts) {
+        Some(detected) => format!("{}; the weights say {detected}", config.architecture),
+        None => config.architecture.clone(),
     };
     printable(format!(
         "{} {} ({}, {architecture})",
@@ -95,12 +93,18 @@ pub(super) fn model_title(config: &OciConfig, facts: &ModelFacts) -> String {
 /// The model's architecture: the config's, with the weights' beside it when they name
 /// another (`transformer (the weights say LlamaForCausalLM)`).
 pub(super) fn architecture(configured: &str, facts: &ModelFacts) -> String {
-    match &facts.architecture {
-        Some(detected) if detected != configured => {
-            format!("{configured} (the weights say {detected})")
-        }
-        _ => configured.to_owned(),
+    match other_architecture(configured, facts) {
+        Some(detected) => format!("{configured} (the weights say {detected})"),
+        None => configured.to_owned(),
     }
+}
+
+/// The architecture the weights name, when it is not the configured one.
+fn other_architecture<'a>(configured: &str, facts: &'a ModelFacts) -> Option<&'a str> {
+    facts
+        .architecture
+        .as_deref()
+        .filter(|detected| *detected != configured)
 }
 
 #[cfg(test)]

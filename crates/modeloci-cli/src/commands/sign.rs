@@ -117,14 +117,13 @@ enum Place {
 }
 
 fn summary(signed: &Signed, place: &Place, by: &str) -> Result<()> {
-    let files = if signed.files == 1 { "file" } else { "files" };
     let at = match place {
         Place::Archive(path) => printable(path.display()).to_string(),
         Place::Remote(reference) => printable(reference).to_string(),
     };
     outln!(
-        "Signed {at}: {} {files}, by {}",
-        signed.files,
+        "Signed {at}: {}, by {}",
+        crate::output::count(signed.files, "file", "files"),
         printable(by)
     )?;
     outln!(

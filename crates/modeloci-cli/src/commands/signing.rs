@@ -160,9 +160,9 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
 pub(super) fn print_verified(keys: &[PublicKey], verified: &Verified, how: &str) -> Result<()> {
     let files = verified.bundle.statement().resources().len();
     outln!(
-        "OK    signature  signed by {}; {files} {} {how}",
+        "OK    signature  signed by {}; {} {how}",
         printable(key_name(&keys[verified.key])),
-        if files == 1 { "file" } else { "files" }
+        crate::output::count(files, "file", "files")
     )?;
     Ok(())
 }
